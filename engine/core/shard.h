@@ -1,0 +1,141 @@
+// A shard: one run-to-completion poll loop, pinned to one core, owning its timers, buffers,
+// cross-core port and (once registered) transport queues and protocol state. Nothing mutable
+// in a shard is touched by another thread; other shards reach it only through submit_to()
+// and hand_off(), which travel over the lock-free rings.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "engine/core/buffer_pool.h"
+#include "engine/core/clock.h"
+#include "engine/core/idle_strategy.h"
+#include "engine/core/loop_stats.h"
+#include "engine/core/result.h"
+#include "engine/core/shard_id.h"
+#include "engine/core/timer_wheel.h"
+#include "engine/smp/cross_core_port.h"
+#include "engine/smp/ring_mesh.h"
+
+namespace ringmesh {
+
+struct shard_config {
+    idle_config idle;
+    time_ns stall_threshold_ns = 500 * ns_per_us;  ///< iterations longer than this count
+    std::size_t cross_core_batch = 32;             ///< tasks staged per destination
+    std::size_t buffer_count = 4096;               ///< receive/send buffer pool size
+    std::size_t buffer_size_bytes = 2048;
+    unsigned timer_tick_shift = 10;  ///< 2^10 ns = 1.024 us timer ticks
+};
+
+/// Which loop step a registered poller belongs to (see run_once()).
+enum class poll_step : std::uint8_t { transport, protocol };
+
+/// Owned by its node; every member function is called on the shard's own thread unless its
+/// comment says otherwise.
+class shard {
+  public:
+    /// Polled once per iteration with the iteration's `now`; returns work done.
+    using poll_fn = std::function<std::size_t(time_ns now_ns)>;
+    /// Receives buffers handed over by other shards (hand_off). `tag` is the sender's.
+    using message_handler =
+        std::function<void(shard_id from, std::uint64_t tag, buffer_handle payload)>;
+
+    static result<std::unique_ptr<shard>> create(shard_id id, ring_mesh& mesh, clock_source& clock,
+                                                 const shard_config& config);
+    ~shard();
+    shard(const shard&) = delete;
+    shard& operator=(const shard&) = delete;
+
+    /// One pass of the poll loop; returns the work it did (0: idle).
+    std::size_t run_once();
+    /// Applies the idle strategy after an iteration that did `work_count` work.
+    void idle(std::size_t work_count);
+    /// Wakes this shard if it blocks (any thread): used by the node to stop it.
+    void wake() noexcept { mesh_.waker(id_).wake_if_parked(); }
+
+    shard_id id() const noexcept { return id_; }
+    std::uint32_t shard_count() const noexcept { return mesh_.shard_count(); }
+    /// The time read at the start of the current iteration.
+    time_ns now_ns() const noexcept { return now_ns_; }
+
+    timer_wheel& timers() noexcept { return timers_; }
+    buffer_pool& buffers() noexcept { return *buffers_; }
+    /// Any thread.
+    const loop_stats& stats() const noexcept { return stats_; }
+    /// Any thread: whether the last iteration did nothing and nothing is staged outbound.
+    bool quiescent() const noexcept { return quiescent_.load(std::memory_order_relaxed); }
+
+    /// Runs fn (callable as fn(shard&) or fn()) on shard `target`, after the work already
+    /// queued there. On the own shard it runs at once. ring_full is back-pressure: fn was not
+    /// queued and will not run.
+    template <typename Fn>
+    submit_outcome submit_to(shard_id target, Fn&& fn) {
+        if (target == id_) {
+            if constexpr (std::is_invocable_v<Fn&, shard&>) {
+                fn(*this);
+            } else {
+                fn();
+            }
+            return submit_outcome::accepted;
+        }
+        return submit_task(target, cross_core_task::wrap(id_, std::forward<Fn>(fn)));
+    }
+
+    /// Moves a buffer (its sole reference) to shard `target`, whose message handler receives
+    /// it with `tag`. On accepted `payload` is left empty; on ring_full it is untouched.
+    submit_outcome hand_off(shard_id target, std::uint64_t tag, buffer_handle& payload);
+
+    void set_message_handler(message_handler handler) { message_handler_ = std::move(handler); }
+    /// Registers a poller for a loop step (control path, before or between iterations).
+    void add_poller(poll_step step, poll_fn fn);
+
+    /// Entry point of a cross-core task that delivers a handed-off buffer.
+    void deliver_message(shard_id from, std::uint64_t tag, buffer_slot* slot);
+
+  private:
+    shard(shard_id id, ring_mesh& mesh, clock_source& clock, const shard_config& config,
+          std::unique_ptr<buffer_pool> buffers);
+
+    submit_outcome submit_task(shard_id target, const cross_core_task& task);
+    std::size_t run_cross_core_tasks();
+    std::size_t run_pollers(std::vector<poll_fn>& pollers, std::atomic<std::uint64_t>& stat);
+    std::size_t run_due_timers();
+    std::size_t flush_outbound();
+    void record_iteration(time_ns start_ns, std::size_t work);
+    void route_foreign_buffer(buffer_slot* slot);
+    void block_until_work();
+
+    shard_id id_;
+    ring_mesh& mesh_;
+    clock_source& clock_;
+    shard_config config_;
+    std::unique_ptr<buffer_pool> buffers_;
+    timer_wheel timers_;
+    cross_core_port port_;
+    idler idler_;
+    std::vector<poll_fn> transport_pollers_;
+    std::vector<poll_fn> protocol_pollers_;
+    message_handler message_handler_;
+    std::vector<buffer_slot*> foreign_returns_;  // waiting for room in the owner's ring
+    time_ns now_ns_ = 0;
+    time_ns last_start_ns_ = 0;
+    bool slept_since_last_iteration_ = false;
+    loop_stats stats_;
+    std::atomic<bool> quiescent_{true};
+};
+
+/// The shard whose loop runs on the calling thread, or nullptr.
+shard* this_shard() noexcept;
+
+namespace detail {
+/// Binds the calling thread to `s` (the node does this on each shard thread).
+void bind_thread_to_shard(shard* s) noexcept;
+}  // namespace detail
+
+}  // namespace ringmesh

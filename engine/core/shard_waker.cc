@@ -1,0 +1,52 @@
+#include "engine/core/shard_waker.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "engine/core/errc.h"
+
+namespace ringmesh {
+
+shard_waker::shard_waker() = default;
+
+shard_waker::~shard_waker() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+result<void> shard_waker::open() {
+    if (fd_ >= 0) return ok();
+    fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd_ < 0) {
+        return make_error(core_errc::system_error, std::string("eventfd: ") + std::strerror(errno));
+    }
+    return ok();
+}
+
+bool shard_waker::wait(time_ns timeout_ns) {
+    RM_ASSERT(fd_ >= 0, "shard_waker used before open()");
+    pollfd pfd{fd_, POLLIN, 0};
+    timespec ts{};
+    timespec* tsp = nullptr;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / ns_per_s;
+        ts.tv_nsec = timeout_ns % ns_per_s;
+        tsp = &ts;
+    }
+    const int ready = ::ppoll(&pfd, 1, tsp, nullptr);
+    if (ready <= 0) return false;  // timeout, or EINTR: the loop simply runs again
+    std::uint64_t count = 0;
+    [[maybe_unused]] const ssize_t n = ::read(fd_, &count, sizeof count);  // re-arm
+    return true;
+}
+
+void shard_waker::signal() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(fd_, &one, sizeof one);
+    wakeups_sent_.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace ringmesh
