@@ -1,0 +1,160 @@
+#include "engine/messaging/session.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ringmesh::messaging {
+
+session::session(const session_config& config, const wire::codec_limits& limits)
+    : config_(config), limits_(limits) {}
+
+session::stream_state& session::stream(std::uint32_t id) {
+    for (stream_state& s : streams_) {
+        if (s.id == id) return s;
+    }
+    stream_state& s = streams_.emplace_back();
+    s.id = id;
+    s.tx.peer_credit = config_.receive_window_frames;  // until the peer says otherwise
+    s.tx.rto_ns = config_.retransmit_timeout_ns;
+    return s;
+}
+
+const session::stream_state* session::find_stream(std::uint32_t id) const {
+    for (const stream_state& s : streams_) {
+        if (s.id == id) return &s;
+    }
+    return nullptr;
+}
+
+std::uint64_t session::send_limit(const tx_state& tx) const {
+    return tx.acked + std::min<std::uint64_t>(tx.peer_credit, config_.max_in_flight_frames);
+}
+
+bool session::writable(std::uint32_t id) const {
+    const stream_state* s = find_stream(id);
+    if (!s) return true;
+    return s->tx.next_seq <= send_limit(s->tx) && s->tx.unacked_bytes < config_.max_in_flight_bytes;
+}
+
+send_outcome session::send(std::uint32_t id, wire::FrameKind kind,
+                           std::span<const std::byte> body) {
+    if (body.size() > limits_.max_body_bytes) return send_outcome::too_large;
+    stream_state& s = stream(id);
+    tx_state& tx = s.tx;
+    if (tx.next_seq > send_limit(tx) || tx.unacked_bytes >= config_.max_in_flight_bytes) {
+        ++stats_.back_pressure;
+        return send_outcome::back_pressure;
+    }
+    const std::size_t size = wire::wire_size(body.size());
+    std::span<std::byte> out = tx.frames.reserve(size);
+    wire::write_frame(out,
+                      wire::make_header(kind, static_cast<std::uint32_t>(body.size()), id,
+                                        tx.next_seq, s.rx.delivered, config_.receive_window_frames),
+                      body);
+    tx.refs.push_back({tx.frames.commit(size), static_cast<std::uint32_t>(size), -1});
+    tx.unacked_bytes += size;
+    ++tx.next_seq;
+    ++stats_.frames_queued;
+    ++pending_streams_;
+    return send_outcome::queued;
+}
+
+void session::on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit) {
+    tx_state& tx = s.tx;
+    tx.peer_credit = credit;
+    if (ack <= tx.acked) return;
+    // An ack beyond what we sent is a broken or forged peer: clamp, never trust it.
+    ack = std::min(ack, tx.next_seq - 1);
+    while (tx.acked < ack) {
+        const frame_ref& ref = tx.refs.front();
+        tx.frames.pop_front(ref.size);
+        tx.unacked_bytes -= ref.size;
+        tx.refs.pop_front();
+        ++tx.acked;
+        ++stats_.frames_acked;
+    }
+    tx.next_to_send = std::max(tx.next_to_send, tx.acked + 1);
+    tx.rto_ns = config_.retransmit_timeout_ns;  // progress: reset the backoff
+}
+
+void session::schedule_ack(time_ns now, rx_state& rx) {
+    // Ack at once when a quarter of the window is waiting, so the sender never stalls on
+    // credit; otherwise give reverse traffic a short chance to carry it.
+    const std::uint64_t waiting = rx.delivered - rx.acked_to_peer;
+    const time_ns due =
+        waiting >= config_.receive_window_frames / 4 ? now : now + config_.ack_delay_ns;
+    rx.ack_due_ns = std::min(rx.ack_due_ns, due);
+    ack_due_any_ = true;
+}
+
+void session::stamp_ack(stream_state& s, std::span<std::byte> wire_bytes) {
+    wire::FrameHeader header;
+    std::memcpy(&header, wire_bytes.data(), sizeof header);
+    header.mutate_ack(s.rx.delivered);
+    header.mutate_credit(config_.receive_window_frames);
+    std::memcpy(wire_bytes.data(), &header, sizeof header);
+    s.rx.acked_to_peer = s.rx.delivered;
+    s.rx.ack_due_ns = INT64_MAX;
+}
+
+void session::on_connected(time_ns now, std::uint64_t peer_incarnation) {
+    if (peer_incarnation_ != 0 && peer_incarnation != peer_incarnation_) {
+        restart_for_new_peer();
+    }
+    peer_incarnation_ = peer_incarnation;
+    connected_ = true;
+    for (stream_state& s : streams_) {
+        // Whatever was in flight on the old connection may be lost: send it all again; the
+        // peer drops what it already has by sequence number.
+        stats_.frames_retransmitted += s.tx.next_to_send - (s.tx.acked + 1);
+        s.tx.next_to_send = s.tx.acked + 1;
+        for (frame_ref& ref : s.tx.refs)
+            ref.sent_ns = -1;
+        if (s.rx.delivered > 0) {
+            s.rx.ack_due_ns = now;  // tell the peer where we are, so it can prune
+            ack_due_any_ = true;
+        }
+    }
+    pending_streams_ = streams_.size();
+}
+
+void session::restart_for_new_peer() {
+    ++stats_.peer_restarts;
+    for (stream_state& s : streams_) {
+        s.rx = rx_state{};
+        tx_state& tx = s.tx;
+        std::uint64_t seq = 1;
+        for (frame_ref& ref : tx.refs) {
+            std::span<std::byte> bytes = tx.frames.at(ref.offset, ref.size);
+            wire::FrameHeader header;
+            std::memcpy(&header, bytes.data(), sizeof header);
+            header.mutate_sequence(seq++);
+            std::memcpy(bytes.data(), &header, sizeof header);
+        }
+        tx.acked = 0;
+        tx.next_seq = seq;
+        tx.next_to_send = 1;
+        tx.peer_credit = config_.receive_window_frames;
+        tx.rto_ns = config_.retransmit_timeout_ns;
+    }
+}
+
+time_ns session::next_deadline_ns() const noexcept {
+    time_ns earliest = INT64_MAX;
+    for (const stream_state& s : streams_) {
+        earliest = std::min(earliest, s.rx.ack_due_ns);
+        if (config_.datagram && !s.tx.refs.empty() && s.tx.refs.front().sent_ns >= 0) {
+            earliest = std::min(earliest, s.tx.refs.front().sent_ns + s.tx.rto_ns);
+        }
+    }
+    return earliest;
+}
+
+std::uint64_t session::unacked_frames() const noexcept {
+    std::uint64_t total = 0;
+    for (const stream_state& s : streams_)
+        total += s.tx.next_seq - 1 - s.tx.acked;
+    return total;
+}
+
+}  // namespace ringmesh::messaging

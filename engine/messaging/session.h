@@ -1,0 +1,250 @@
+// A reliable session with one peer: per stream, sequence numbers, cumulative acks piggybacked
+// on reverse traffic (or sent alone after a short delay), credit-based flow control, dedup,
+// in-order delivery, retransmission on timeout over datagrams, and resend of every
+// unacknowledged frame after a reconnect. Sans-I/O: it consumes frames and time and produces
+// wire bytes; the endpoint moves them over whatever transport is underneath.
+//
+// Restarts: every process start has a new `incarnation`. When a peer reconnects with a new
+// one, its receive state died with it: our unacknowledged frames are renumbered from 1 and
+// resent, and our receive state for it starts over.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <span>
+#include <vector>
+
+#include "engine/core/clock.h"
+#include "engine/messaging/byte_fifo.h"
+#include "engine/wire/frame_codec.h"
+
+namespace ringmesh::messaging {
+
+struct session_config {
+    std::uint32_t max_in_flight_frames = 8192;         ///< unacked frames per stream, local cap
+    std::size_t max_in_flight_bytes = 64u << 20;       ///< unacked bytes per stream, local cap
+    std::uint32_t receive_window_frames = 8192;        ///< credit granted to the peer per stream
+    time_ns ack_delay_ns = 200 * ns_per_us;            ///< standalone ack when nothing to carry it
+    bool datagram = false;                             ///< lossy transport: retransmit, reorder
+    time_ns retransmit_timeout_ns = 20 * ns_per_ms;    ///< datagram: first RTO
+    time_ns max_retransmit_timeout_ns = 1 * ns_per_s;  ///< datagram: RTO backoff cap
+};
+
+enum class send_outcome : std::uint8_t {
+    queued,         ///< will be transmitted and retransmitted until acknowledged
+    back_pressure,  ///< the stream's window is full: the peer has not caught up; retry later
+    too_large,      ///< the body exceeds the codec's max_body_bytes
+};
+
+struct session_stats {
+    std::uint64_t frames_queued = 0;
+    std::uint64_t frames_transmitted = 0;
+    std::uint64_t frames_retransmitted = 0;  ///< datagram timeouts and reconnect resends
+    std::uint64_t frames_delivered = 0;
+    std::uint64_t frames_acked = 0;  ///< by the peer
+    std::uint64_t duplicates_dropped = 0;
+    std::uint64_t out_of_window_dropped = 0;
+    std::uint64_t acks_sent = 0;
+    std::uint64_t back_pressure = 0;
+    std::uint64_t peer_restarts = 0;
+};
+
+/// One per peer; owned by the shard that owns the peer's connection and used only there.
+class session {
+  public:
+    session(const session_config& config, const wire::codec_limits& limits);
+
+    /// Queues a sequenced frame of `kind` on `stream`; `body` is copied once, into the
+    /// retransmit buffer that the transport later sends from.
+    send_outcome send(std::uint32_t stream, wire::FrameKind kind, std::span<const std::byte> body);
+    /// Whether send() on `stream` would be accepted now (ignoring size).
+    bool writable(std::uint32_t stream) const;
+
+    /// Feeds one verified frame from the peer. Calls deliver(stream, const wire::frame&) for
+    /// each frame that is now next in order — exactly once per sequence number. Returns false
+    /// when the frame breaks the protocol (the caller closes the connection).
+    template <typename Deliver>
+    bool on_frame(time_ns now, const wire::frame& f, Deliver&& deliver);
+
+    /// A connection to the peer is up (handshake done) and the peer said its incarnation.
+    void on_connected(time_ns now, std::uint64_t peer_incarnation);
+    /// The connection is gone; frames stay queued until the next on_connected().
+    void on_disconnected() { connected_ = false; }
+    bool connected() const noexcept { return connected_; }
+
+    /// Hands every frame due now (new data, retransmissions, acks) to emit(std::span<const
+    /// std::byte> wire_bytes), which returns false when the transport is full. Returns the
+    /// number of frames emitted.
+    template <typename Emit>
+    std::size_t poll_transmit(time_ns now, Emit&& emit);
+
+    /// The earliest time poll_transmit() has work (ack or retransmit due); INT64_MAX if none.
+    time_ns next_deadline_ns() const noexcept;
+    /// Whether new frames are waiting for transmission (cheap check for the endpoint's flush).
+    bool has_pending_transmit() const noexcept { return pending_streams_ > 0 || ack_due_any_; }
+
+    std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
+    const session_stats& stats() const noexcept { return stats_; }
+    /// Frames queued or in flight and not yet acknowledged, over all streams.
+    std::uint64_t unacked_frames() const noexcept;
+
+  private:
+    struct frame_ref {
+        std::size_t offset;  // in tx_state::frames
+        std::uint32_t size;  // wire bytes
+        time_ns sent_ns;     // last transmission, -1: not yet sent on this connection
+    };
+    struct tx_state {
+        std::uint64_t next_seq = 1;
+        std::uint64_t acked = 0;         // peer has every seq <= acked
+        std::uint64_t next_to_send = 1;  // first seq not yet sent on this connection
+        std::uint32_t peer_credit;       // peer accepts seq <= acked + peer_credit
+        std::size_t unacked_bytes = 0;
+        time_ns rto_ns;
+        byte_fifo frames;  // wire bytes of acked+1 .. next_seq-1
+        std::deque<frame_ref> refs;
+    };
+    struct rx_state {
+        std::uint64_t delivered = 0;      // every seq <= delivered went to the application
+        std::uint64_t acked_to_peer = 0;  // the highest cumulative ack we sent
+        time_ns ack_due_ns = INT64_MAX;
+        std::map<std::uint64_t, std::vector<std::byte>> early;  // datagram reordering
+    };
+    struct stream_state {
+        std::uint32_t id;
+        tx_state tx;
+        rx_state rx;
+    };
+
+    stream_state& stream(std::uint32_t id);
+    const stream_state* find_stream(std::uint32_t id) const;
+    void on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit);
+    void schedule_ack(time_ns now, rx_state& rx);
+    void stamp_ack(stream_state& s, std::span<std::byte> wire_bytes);
+    void restart_for_new_peer();
+    std::uint64_t send_limit(const tx_state& tx) const;
+    template <typename Deliver>
+    void deliver_in_order(stream_state& s, const wire::frame& f, Deliver& deliver);
+
+    session_config config_;
+    wire::codec_limits limits_;
+    // Few per peer, so a linear scan beats hashing; a deque keeps references stable when a
+    // delivery callback opens a new stream.
+    std::deque<stream_state> streams_;
+    std::uint64_t peer_incarnation_ = 0;
+    bool connected_ = false;
+    std::size_t pending_streams_ = 0;  // streams with next_to_send < next_seq (approximate)
+    bool ack_due_any_ = false;
+    session_stats stats_;
+};
+
+// ---- template members ----
+
+template <typename Deliver>
+bool session::on_frame(time_ns now, const wire::frame& f, Deliver&& deliver) {
+    stream_state& s = stream(f.header.stream_id());
+    on_ack(s, f.header.ack(), f.header.credit());
+    if (!f.sequenced()) return true;  // Ack (or control) frame: its header was the message
+    rx_state& rx = s.rx;
+    const std::uint64_t seq = f.header.sequence();
+    if (seq <= rx.delivered) {
+        ++stats_.duplicates_dropped;  // a resend we already have: re-ack so the peer stops
+        rx.ack_due_ns = now;
+        ack_due_any_ = true;
+        return true;
+    }
+    if (seq == rx.delivered + 1) {
+        deliver_in_order(s, f, deliver);
+    } else if (seq <= rx.delivered + config_.receive_window_frames && config_.datagram) {
+        if (rx.early.size() < config_.receive_window_frames) {
+            auto [it, inserted] = rx.early.try_emplace(seq);
+            if (inserted) {
+                // Keep the whole wire frame: it is re-parsed when its turn comes.
+                it->second.resize(wire::wire_size(f.body.size()));
+                wire::write_frame(it->second, f.header, f.body);
+            } else {
+                ++stats_.duplicates_dropped;
+            }
+        }
+    } else if (!config_.datagram) {
+        return false;  // a gap on an ordered stream transport: the peer broke the protocol
+    } else {
+        ++stats_.out_of_window_dropped;
+    }
+    schedule_ack(now, rx);
+    return true;
+}
+
+template <typename Deliver>
+void session::deliver_in_order(stream_state& s, const wire::frame& f, Deliver& deliver) {
+    rx_state& rx = s.rx;
+    ++rx.delivered;
+    ++stats_.frames_delivered;
+    deliver(s.id, f);
+    while (!rx.early.empty() && rx.early.begin()->first == rx.delivered + 1) {
+        std::vector<std::byte> bytes = std::move(rx.early.begin()->second);
+        rx.early.erase(rx.early.begin());
+        const auto parsed = wire::parse_frame(bytes, limits_);
+        ++rx.delivered;
+        ++stats_.frames_delivered;
+        deliver(s.id, parsed.value);
+    }
+}
+
+template <typename Emit>
+std::size_t session::poll_transmit(time_ns now, Emit&& emit) {
+    if (!connected_) return 0;
+    std::size_t emitted = 0;
+    bool stopped = false;
+    ack_due_any_ = false;
+    pending_streams_ = 0;
+    for (stream_state& s : streams_) {
+        tx_state& tx = s.tx;
+        // Datagrams: go back to the oldest unacked frame when it has waited a full RTO.
+        if (config_.datagram && !tx.refs.empty() && tx.refs.front().sent_ns >= 0 &&
+            now - tx.refs.front().sent_ns >= tx.rto_ns) {
+            stats_.frames_retransmitted += tx.next_to_send - (tx.acked + 1);
+            tx.next_to_send = tx.acked + 1;
+            tx.rto_ns = std::min(tx.rto_ns * 2, config_.max_retransmit_timeout_ns);
+        }
+        const std::uint64_t limit = send_limit(tx);
+        while (!stopped && tx.next_to_send < tx.next_seq && tx.next_to_send <= limit) {
+            frame_ref& ref = tx.refs[tx.next_to_send - tx.acked - 1];
+            std::span<std::byte> bytes = tx.frames.at(ref.offset, ref.size);
+            stamp_ack(s, bytes);  // the freshest ack rides along for free
+            if (!emit(std::span<const std::byte>(bytes))) {
+                stopped = true;
+                break;
+            }
+            ref.sent_ns = now;
+            ++tx.next_to_send;
+            ++stats_.frames_transmitted;
+            ++emitted;
+        }
+        if (tx.next_to_send < tx.next_seq && tx.next_to_send <= limit) ++pending_streams_;
+        rx_state& rx = s.rx;
+        if (rx.delivered > rx.acked_to_peer || rx.ack_due_ns != INT64_MAX) {
+            if (rx.ack_due_ns <= now && !stopped) {
+                std::array<std::byte, wire::header_size> ack_frame;
+                wire::write_frame(ack_frame,
+                                  wire::make_header(wire::FrameKind::Ack, 0, s.id, 0, rx.delivered,
+                                                    config_.receive_window_frames),
+                                  {});
+                if (emit(std::span<const std::byte>(ack_frame))) {
+                    rx.acked_to_peer = rx.delivered;
+                    rx.ack_due_ns = INT64_MAX;
+                    ++stats_.acks_sent;
+                    ++emitted;
+                } else {
+                    stopped = true;
+                }
+            }
+            if (rx.ack_due_ns != INT64_MAX) ack_due_any_ = true;
+        }
+    }
+    return emitted;
+}
+
+}  // namespace ringmesh::messaging
