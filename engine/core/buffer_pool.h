@@ -88,6 +88,12 @@ class buffer_pool {
     /// A buffer with size() == 0, or an empty handle when the pool is exhausted (counted).
     buffer_handle try_get() noexcept;
 
+    /// The slot of buffer `index` (for kernels that name buffers by index, e.g. io_uring
+    /// provided buffers). The buffer must currently be out of the pool.
+    buffer_slot* slot_at(std::uint32_t index) noexcept { return &slots_[index]; }
+    /// Takes a free buffer out as a raw slot (refcount 1), or nullptr when exhausted.
+    buffer_slot* try_take_raw() noexcept { return try_get().release_raw(); }
+
     /// Returns a buffer released elsewhere; must run on the owner shard.
     void return_slot(buffer_slot* slot) noexcept;
 

@@ -45,7 +45,11 @@ shard::shard(shard_id id, ring_mesh& mesh, clock_source& clock, const shard_conf
       idler_(config.idle),
       now_ns_(clock.now_ns()),
       last_start_ns_(now_ns_) {
-    buffers_->set_foreign_release([](buffer_slot* slot) {
+    route_foreign_releases(*buffers_);
+}
+
+void shard::route_foreign_releases(buffer_pool& pool) {
+    pool.set_foreign_release([](buffer_slot* slot) {
         shard* here = this_shard();
         RM_ASSERT(here != nullptr, "foreign buffer release outside a shard thread");
         here->route_foreign_buffer(slot);
@@ -155,7 +159,16 @@ void shard::block_until_work() {
         timeout_ns = std::max<time_ns>(0, next_timer_ns - clock_.now_ns());
     }
     loop_stats::add(stats_.parks, 1);  // counted on the way in: "has parked at least once"
-    mesh_.waker(id_).park(timeout_ns, [this] { return port_.inbound_pending(); });
+    shard_waker& waker = mesh_.waker(id_);
+    waker.park(
+        timeout_ns, [this] { return port_.inbound_pending(); },
+        [this, &waker](time_ns timeout) {
+            if (kernel_wait_) {
+                kernel_wait_(timeout, waker.fd());
+            } else {
+                waker.wait_on_fd(timeout);
+            }
+        });
     slept_since_last_iteration_ = true;
 }
 

@@ -95,6 +95,16 @@ class shard {
     /// Registers a poller for a loop step (control path, before or between iterations).
     void add_poller(poll_step step, poll_fn fn);
 
+    /// How the block idle strategy sleeps: wait(timeout_ns, wake_fd) must return when the
+    /// eventfd `wake_fd` becomes readable, the timeout (< 0: none) passes, or earlier. A
+    /// transport installs its own (e.g. io_uring wait) so that I/O wakes the shard too.
+    using kernel_wait_fn = std::function<void(time_ns timeout_ns, int wake_fd)>;
+    void set_kernel_wait(kernel_wait_fn wait) { kernel_wait_ = std::move(wait); }
+
+    /// Makes buffers of `pool` (created on this shard) find their way home when released
+    /// on another shard, like the shard's own pool.
+    void route_foreign_releases(buffer_pool& pool);
+
     /// Entry point of a cross-core task that delivers a handed-off buffer.
     void deliver_message(shard_id from, std::uint64_t tag, buffer_slot* slot);
 
@@ -122,6 +132,7 @@ class shard {
     std::vector<poll_fn> transport_pollers_;
     std::vector<poll_fn> protocol_pollers_;
     message_handler message_handler_;
+    kernel_wait_fn kernel_wait_;
     std::vector<buffer_slot*> foreign_returns_;  // waiting for room in the owner's ring
     time_ns now_ns_ = 0;
     time_ns last_start_ns_ = 0;

@@ -26,7 +26,7 @@ result<void> shard_waker::open() {
     return ok();
 }
 
-bool shard_waker::wait(time_ns timeout_ns) {
+bool shard_waker::wait_on_fd(time_ns timeout_ns) {
     RM_ASSERT(fd_ >= 0, "shard_waker used before open()");
     pollfd pfd{fd_, POLLIN, 0};
     timespec ts{};

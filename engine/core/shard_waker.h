@@ -23,19 +23,17 @@ class shard_waker {
     /// Opens the eventfd; the control path calls it once before the shard runs.
     result<void> open();
 
-    /// Sleeps up to timeout_ns (< 0: no limit) unless `has_work()` is true after the shard has
-    /// announced it is parking. Returns true when woken by another thread.
-    template <typename HasWork>
-    bool park(time_ns timeout_ns, HasWork&& has_work) {
+    /// Sleeps through wait(timeout_ns) (< 0: no limit) unless `has_work()` is true after the
+    /// shard has announced it is parking. `wait` must return once fd() is readable.
+    template <typename HasWork, typename Wait>
+    void park(time_ns timeout_ns, HasWork&& has_work, Wait&& wait) {
         parked_.store(true, std::memory_order_seq_cst);  // pairs with wake_if_parked's load
-        if (has_work()) {
-            parked_.store(false, std::memory_order_relaxed);
-            return false;
-        }
-        const bool woken = wait(timeout_ns);
+        if (!has_work()) wait(timeout_ns);
         parked_.store(false, std::memory_order_relaxed);
-        return woken;
     }
+
+    /// The plain wait: ppoll on the eventfd, then drain it. Returns true when woken.
+    bool wait_on_fd(time_ns timeout_ns);
 
     /// Call after publishing work for this shard (a release store into one of its rings).
     void wake_if_parked() noexcept {
@@ -51,7 +49,6 @@ class shard_waker {
     }
 
   private:
-    bool wait(time_ns timeout_ns);
     void signal() noexcept;
 
     int fd_ = -1;
