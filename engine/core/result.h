@@ -52,7 +52,10 @@ class [[nodiscard]] result {
         return std::get<0>(state_);
     }
     T* operator->() { return &value(); }
+    const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }
+    const T& operator*() const& { return value(); }
+    T&& operator*() && { return std::move(*this).value(); }
 
     const error& err() const& {
         RM_ASSERT(!has_value(), "result::err() on a value");

@@ -301,9 +301,14 @@ void uring_transport::on_send(connection& c, connection_id id, const io_uring_cq
                 c.in_flight_offset = 0;
             }
             // The remainder, or what was queued meanwhile, goes out with the next flush.
-            if ((c.in_flight_offset < c.in_flight.size() || !c.pending.empty()) && !c.dirty) {
+            const bool more = c.in_flight_offset < c.in_flight.size() || !c.pending.empty();
+            if (more && !c.dirty) {
                 c.dirty = true;
                 dirty_.push_back(id.index);
+            }
+            if (!more && c.shutdown_after_flush) {
+                c.shutdown_after_flush = false;
+                ::shutdown(c.fd, SHUT_RDWR);  // ends the multishot recv: then released
             }
         }
     }

@@ -203,7 +203,20 @@ result<connection_id> uring_transport::connect(const address& remote) {
 void uring_transport::close(connection_id id) {
     if (id.index >= connections_.size()) return;
     connection& c = connections_[id.index];
-    if (c.generation != id.generation || c.state == conn_state::free) return;
+    if (c.generation != id.generation || c.state == conn_state::free ||
+        c.state == conn_state::closing) {
+        return;
+    }
+    const bool unsent =
+        !c.pending.empty() || c.send_in_flight || c.in_flight_offset < c.in_flight.size();
+    if (c.state == conn_state::open && unsent) {
+        // Bytes queued before close() (an Error frame, a last reply) still go out: the
+        // socket is shut down when the last send completes.
+        c.state = conn_state::closing;
+        c.reason = close_reason::local_close;
+        c.shutdown_after_flush = true;
+        return;
+    }
     begin_close(c, close_reason::local_close, 0);
 }
 

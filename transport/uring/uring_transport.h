@@ -96,6 +96,7 @@ class uring_transport final : public transport {
         bool send_in_flight = false;
         bool dirty = false;
         bool connect_in_flight = false;
+        bool shutdown_after_flush = false;  // local close: send what is queued first
         unsigned zc_notifs_pending = 0;
         close_reason reason = close_reason::local_close;
         int error = 0;

@@ -1,0 +1,669 @@
+#include "engine/messaging/endpoint.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "engine/core/errc.h"
+#include "engine/messaging/topic.h"
+
+namespace ringmesh::messaging {
+
+namespace {
+constexpr std::uint32_t pubsub_stream = 1;  // Publish, Subscribe, Unsubscribe
+constexpr std::uint32_t rpc_stream = 2;     // RpcRequest, RpcResponse
+
+wire::ErrorCode error_code_for(wire::frame_error e) {
+    switch (e) {
+        case wire::frame_error::oversized:
+            return wire::ErrorCode::Oversized;
+        case wire::frame_error::bad_version:
+            return wire::ErrorCode::UnsupportedVersion;
+        case wire::frame_error::unknown_kind:
+            return wire::ErrorCode::UnknownKind;
+        default:
+            return wire::ErrorCode::BadFrame;
+    }
+}
+
+std::uint64_t new_incarnation() {
+    std::random_device rd;
+    const std::uint64_t r =
+        (std::uint64_t{rd()} << 32) ^ rd() ^ static_cast<std::uint64_t>(monotonic_clock::read());
+    return r == 0 ? 1 : r;
+}
+}  // namespace
+
+struct endpoint::peer_state {
+    peer_state(std::string peer_id, const session_config& sc, const wire::codec_limits& limits)
+        : id(std::move(peer_id)), s(sc, limits) {}
+    std::string id;
+    session s;
+    transport::connection_id conn;  // the active connection (invalid: none)
+    std::vector<std::string> remote_patterns;
+};
+
+struct endpoint::conn_state {
+    transport::connection_id id;
+    bool inbound = false;
+    bool handshaken = false;
+    bool closing = false;
+    int dial_index = -1;
+    std::string peer;
+    std::vector<std::byte> partial;  // a frame split across reads, reassembled here
+    timer_id handshake_timer;
+};
+
+struct endpoint::dial_target {
+    transport::address address;
+    bool in_progress = false;
+    transport::connection_id conn;  // the connect in progress
+    time_ns backoff_ns = 0;
+    timer_id redial;
+    std::string known_peer;  // learned from its Hello
+};
+
+endpoint::endpoint(shard& owner, std::unique_ptr<transport::transport> t, endpoint_config config)
+    : shard_(owner),
+      transport_(std::move(t)),
+      config_(std::move(config)),
+      incarnation_(new_incarnation()) {}
+
+endpoint::~endpoint() {
+    for (auto& [id, call] : calls_)
+        shard_.timers().cancel(call.deadline);
+    for (auto& target : dial_targets_)
+        shard_.timers().cancel(target.redial);
+    for (auto& [index, c] : conns_)
+        shard_.timers().cancel(c->handshake_timer);
+    shard_.timers().cancel(session_timer_);
+}
+
+result<std::unique_ptr<endpoint>> endpoint::create(shard& owner,
+                                                   std::unique_ptr<transport::transport> t,
+                                                   endpoint_config config) {
+    if (config.node_id.empty() || config.node_id.size() > config.limits.max_name_bytes) {
+        return make_error(
+            core_errc::bad_config,
+            "node_id must be 1.." + std::to_string(config.limits.max_name_bytes) + " bytes");
+    }
+    if (config.cluster_id.empty() || config.cluster_id.size() > config.limits.max_name_bytes) {
+        return make_error(core_errc::bad_config, "cluster_id must be non-empty");
+    }
+    std::unique_ptr<endpoint> e(new endpoint(owner, std::move(t), std::move(config)));
+    if (auto started = e->start(); !started) return started.err();
+    return e;
+}
+
+result<void> endpoint::start() {
+    if (config_.listen) {
+        if (auto r = transport_->listen(*config_.listen); !r) return r;
+    }
+    endpoint* self = this;
+    shard_.add_poller(poll_step::transport,
+                      [self](time_ns now) { return self->poll_transport(now); });
+    shard_.add_poller(poll_step::protocol, [self](time_ns now) { return self->transmit(now); });
+    transport::transport* t = transport_.get();
+    shard_.set_kernel_wait([t](time_ns timeout, int fd) { t->wait(timeout, fd); });
+    dial_targets_.resize(config_.peers.size());
+    for (std::size_t i = 0; i < config_.peers.size(); ++i) {
+        dial_targets_[i].address = config_.peers[i];
+        dial_targets_[i].backoff_ns = config_.reconnect_min_ns;
+        dial(i);
+    }
+    return ok();
+}
+
+// ---- the two loop steps ----
+
+std::size_t endpoint::poll_transport(time_ns now) {
+    return transport_->poll(now, *this);
+}
+
+std::size_t endpoint::transmit(time_ns now) {
+    std::size_t frames = 0;
+    for (auto& [id, p] : peers_) {
+        if (!p->conn.valid() || !p->s.has_pending_transmit()) continue;
+        const transport::connection_id conn = p->conn;
+        frames += p->s.poll_transmit(now, [this, conn](std::span<const std::byte> bytes) {
+            if (transport_->send(conn, bytes) == bytes.size()) return true;
+            ++stats_.transport_full;  // resent from the session on a later iteration
+            return false;
+        });
+    }
+    if (frames > 0) arm_session_timer();
+    transport_->flush();
+    return frames;
+}
+
+void endpoint::arm_session_timer() {
+    // Delayed acks and retransmissions must happen even when the shard sleeps: keep one
+    // timer at the earliest session deadline.
+    time_ns earliest = INT64_MAX;
+    for (auto& [id, p] : peers_)
+        earliest = std::min(earliest, p->s.next_deadline_ns());
+    if (earliest == INT64_MAX || earliest >= session_timer_at_) return;
+    shard_.timers().cancel(session_timer_);
+    session_timer_at_ = earliest;
+    session_timer_ =
+        shard_.timers().schedule_at(earliest, [this] { session_timer_at_ = INT64_MAX; });
+}
+
+// ---- transport events ----
+
+void endpoint::on_connected(transport::connection_id id, bool inbound) {
+    auto c = std::make_unique<conn_state>();
+    c->id = id;
+    c->inbound = inbound;
+    if (inbound) {
+        ++stats_.connections_accepted;
+    } else {
+        ++stats_.connections_dialed;
+        for (std::size_t i = 0; i < dial_targets_.size(); ++i) {
+            if (dial_targets_[i].in_progress && dial_targets_[i].conn == id) {
+                c->dial_index = static_cast<int>(i);
+                dial_targets_[i].in_progress = false;
+                break;
+            }
+        }
+    }
+    const auto body = builder_.hello(config_.cluster_id, config_.node_id, incarnation_,
+                                     static_cast<std::uint16_t>(shard_.shard_count()));
+    std::vector<std::byte> frame(wire::wire_size(body.size()));
+    wire::write_frame(frame,
+                      wire::make_header(wire::FrameKind::Hello,
+                                        static_cast<std::uint32_t>(body.size()), 0, 0, 0, 0),
+                      body);
+    transport_->send(id, frame);
+    conn_state* raw = c.get();
+    c->handshake_timer =
+        shard_.timers().schedule_at(shard_.now_ns() + config_.handshake_timeout_ns, [this, raw] {
+            if (raw->handshaken || raw->closing) return;
+            ++stats_.handshake_timeouts;
+            refuse(*raw, wire::ErrorCode::ProtocolViolation, "no Hello within the timeout");
+        });
+    conns_[id.index] = std::move(c);
+}
+
+void endpoint::on_received(transport::connection_id id, buffer_handle chunk) {
+    conn_state* c = find_conn(id);
+    if (c == nullptr || c->closing) return;
+    consume(*c, chunk.bytes(), &chunk);
+}
+
+void endpoint::on_datagram(const transport::address&, std::span<const std::byte>, buffer_handle) {
+    // Datagram sessions arrive with membership (gossip); stream peers only for now.
+}
+
+void endpoint::on_closed(transport::connection_id id, transport::close_reason, int) {
+    for (std::size_t i = 0; i < dial_targets_.size(); ++i) {
+        if (dial_targets_[i].in_progress && dial_targets_[i].conn == id) {  // never connected
+            dial_targets_[i].in_progress = false;
+            schedule_redial(i);
+            return;
+        }
+    }
+    auto it = conns_.find(id.index);
+    if (it == conns_.end() || !(it->second->id == id)) return;
+    std::unique_ptr<conn_state> c = std::move(it->second);
+    conns_.erase(it);
+    shard_.timers().cancel(c->handshake_timer);
+    if (!c->peer.empty()) {
+        peer_state* p = find_peer(c->peer);
+        if (p && p->conn == id) {
+            p->conn = {};
+            p->s.on_disconnected();
+            if (peer_handler_) peer_handler_(p->id, peer_event::disconnected);
+            for (std::size_t i = 0; i < dial_targets_.size(); ++i) {
+                if (dial_targets_[i].known_peer == p->id && static_cast<int>(i) != c->dial_index) {
+                    schedule_redial(i);
+                }
+            }
+        }
+    }
+    if (c->dial_index >= 0) schedule_redial(static_cast<std::size_t>(c->dial_index));
+}
+
+// ---- inbound frames ----
+
+bool endpoint::consume(conn_state& c, std::span<const std::byte> bytes,
+                       const buffer_handle* owner) {
+    std::span<const std::byte> rest = bytes;
+    if (!c.partial.empty()) {
+        c.partial.insert(c.partial.end(), bytes.begin(), bytes.end());
+        rest = c.partial;
+        owner = nullptr;  // frames now come from our reassembly copy
+    }
+    std::size_t consumed = 0;
+    bool alive = true;
+    while (alive) {
+        const auto parsed = wire::parse_frame(rest.subspan(consumed), config_.limits);
+        if (parsed.status == wire::parse_status::need_more) break;
+        if (parsed.status == wire::parse_status::error) {
+            ++stats_.frames_refused;
+            ++stats_.refused_by[static_cast<std::size_t>(parsed.error)];
+            refuse(c, error_code_for(parsed.error), wire::to_string(parsed.error));
+            return false;
+        }
+        if (const auto e = wire::verify_body(parsed.value, config_.limits);
+            e != wire::frame_error::none) {
+            ++stats_.frames_refused;
+            ++stats_.refused_by[static_cast<std::size_t>(e)];
+            refuse(c, error_code_for(e), wire::to_string(e));
+            return false;
+        }
+        alive = handle_frame(c, parsed.value, owner) && !c.closing;
+        consumed += parsed.consumed;
+    }
+    if (!alive) return false;
+    if (rest.data() == c.partial.data() && !c.partial.empty()) {
+        c.partial.erase(c.partial.begin(),
+                        c.partial.begin() + static_cast<std::ptrdiff_t>(consumed));
+    } else if (consumed < rest.size()) {
+        c.partial.assign(rest.begin() + static_cast<std::ptrdiff_t>(consumed), rest.end());
+    }
+    return true;
+}
+
+bool endpoint::handle_frame(conn_state& c, const wire::frame& f, const buffer_handle* owner) {
+    ++stats_.frames_received;
+    if (!c.handshaken) {
+        if (f.kind() != wire::FrameKind::Hello) {
+            ++stats_.protocol_violations;
+            refuse(c, wire::ErrorCode::ProtocolViolation, "the first frame must be Hello");
+            return false;
+        }
+        return handle_hello(c, f);
+    }
+    switch (f.kind()) {
+        case wire::FrameKind::Hello:
+            ++stats_.protocol_violations;
+            refuse(c, wire::ErrorCode::ProtocolViolation, "second Hello");
+            return false;
+        case wire::FrameKind::Error: {
+            const auto* e = wire::body_as<wire::Error>(f);
+            std::fprintf(stderr, "ringmesh: %s: peer %s closes: %.*s\n", config_.node_id.c_str(),
+                         c.peer.c_str(), static_cast<int>(wire::view_of(e->message()).size()),
+                         wire::view_of(e->message()).data());
+            return true;
+        }
+        default:
+            break;
+    }
+    peer_state* p = find_peer(c.peer);
+    if (p == nullptr || !(p->conn == c.id)) return true;  // a connection being retired
+    const bool in_protocol = p->s.on_frame(
+        shard_.now_ns(), f, [this, p, owner](std::uint32_t stream, const wire::frame& fr) {
+            // Frames replayed from the reorder buffer do not live in the receive buffer.
+            const bool inside = owner && !fr.body.empty() &&
+                                fr.body.data() >= owner->storage().data() &&
+                                fr.body.data() < owner->storage().data() + owner->capacity();
+            dispatch(*p, stream, fr, inside ? owner : nullptr);
+        });
+    if (!in_protocol) {
+        ++stats_.protocol_violations;
+        refuse(c, wire::ErrorCode::ProtocolViolation, "sequence gap on an ordered stream");
+        return false;
+    }
+    return true;
+}
+
+bool endpoint::handle_hello(conn_state& c, const wire::frame& f) {
+    const auto* hello = wire::body_as<wire::Hello>(f);
+    if (wire::view_of(hello->cluster_id()) != config_.cluster_id) {
+        ++stats_.wrong_cluster;
+        refuse(c, wire::ErrorCode::WrongCluster, "this is cluster " + config_.cluster_id);
+        return false;
+    }
+    if (hello->version_min() > wire::protocol_version ||
+        hello->version_max() < wire::protocol_version) {
+        ++stats_.protocol_violations;
+        refuse(c, wire::ErrorCode::UnsupportedVersion, "this node speaks version 1");
+        return false;
+    }
+    const std::string peer_id(wire::view_of(hello->node_id()));
+    if (peer_id == config_.node_id) {
+        ++stats_.protocol_violations;
+        refuse(c, wire::ErrorCode::ProtocolViolation, "connected to itself");
+        return false;
+    }
+    shard_.timers().cancel(c.handshake_timer);
+    bind(c, peer_id, hello->incarnation());
+    return !c.closing;
+}
+
+void endpoint::bind(conn_state& c, const std::string& peer_id, std::uint64_t incarnation) {
+    auto [it, created] = peers_.try_emplace(peer_id);
+    if (created)
+        it->second = std::make_unique<peer_state>(peer_id, config_.session, config_.limits);
+    peer_state& p = *it->second;
+    if (p.conn.valid() && !(p.conn == c.id) && p.s.peer_incarnation() == incarnation) {
+        // Both sides dialed. Keep the connection the smaller node id initiated, so that both
+        // ends pick the same one without talking about it.
+        const std::string& smaller = std::min(peer_id, config_.node_id);
+        const std::string& c_initiator = c.inbound ? peer_id : config_.node_id;
+        ++stats_.duplicate_connections;
+        if (c_initiator != smaller) {
+            if (c.dial_index >= 0)
+                dial_targets_[static_cast<std::size_t>(c.dial_index)].known_peer = peer_id;
+            c.dial_index = -1;  // satisfied by the other connection: no redial
+            refuse(c, wire::ErrorCode::DuplicateConnection, "kept the other connection");
+            return;
+        }
+        if (conn_state* other = find_conn(p.conn)) {
+            other->dial_index = -1;
+            other->peer.clear();
+            refuse(*other, wire::ErrorCode::DuplicateConnection, "kept the other connection");
+        }
+    }
+    const bool first = p.s.peer_incarnation() == 0;
+    const bool restarted = !first && p.s.peer_incarnation() != incarnation;
+    if (restarted) p.remote_patterns.clear();  // its subscriptions died with it
+    c.handshaken = true;
+    c.peer = peer_id;
+    p.conn = c.id;
+    p.s.on_connected(shard_.now_ns(), incarnation);
+    if (c.dial_index >= 0) {
+        dial_target& target = dial_targets_[static_cast<std::size_t>(c.dial_index)];
+        target.known_peer = peer_id;
+        target.backoff_ns = config_.reconnect_min_ns;
+    }
+    if (first || restarted) send_subscriptions(p);
+    ++stats_.handshakes;
+    if (peer_handler_) {
+        if (restarted) peer_handler_(p.id, peer_event::restarted);
+        peer_handler_(p.id, peer_event::connected);
+    }
+}
+
+void endpoint::dispatch(peer_state& p, std::uint32_t stream, const wire::frame& f,
+                        const buffer_handle* owner) {
+    message m{p.id, stream, {}, f.body, owner};
+    switch (f.kind()) {
+        case wire::FrameKind::Data: {
+            auto handler = stream_handlers_.find(stream);
+            if (handler == stream_handlers_.end()) {
+                ++stats_.unknown_stream;
+                return;
+            }
+            ++stats_.delivered_remote;
+            handler->second(m);
+            return;
+        }
+        case wire::FrameKind::Publish: {
+            const auto* pub = wire::body_as<wire::Publish>(f);
+            m.topic = wire::view_of(pub->topic());
+            if (!valid_topic(m.topic)) {
+                ++stats_.protocol_violations;
+                return;
+            }
+            m.bytes = wire::bytes_of(pub->payload());
+            for_each_subscriber(m.topic, [&](const topic_handler& handler) {
+                ++stats_.delivered_remote;
+                handler(m);
+            });
+            return;
+        }
+        case wire::FrameKind::Subscribe:
+        case wire::FrameKind::Unsubscribe: {
+            const std::string_view pattern =
+                wire::view_of(wire::body_as<wire::Subscription>(f)->pattern());
+            if (!valid_pattern(pattern)) {
+                ++stats_.protocol_violations;
+                return;
+            }
+            auto at = std::find(p.remote_patterns.begin(), p.remote_patterns.end(), pattern);
+            if (f.kind() == wire::FrameKind::Subscribe && at == p.remote_patterns.end()) {
+                p.remote_patterns.emplace_back(pattern);
+            } else if (f.kind() == wire::FrameKind::Unsubscribe && at != p.remote_patterns.end()) {
+                p.remote_patterns.erase(at);
+            }
+            return;
+        }
+        case wire::FrameKind::RpcRequest: {
+            const auto* request = wire::body_as<wire::RpcRequest>(f);
+            m.bytes = wire::bytes_of(request->payload());
+            rpc_reply reply{wire::RpcStatus::NoSuchMethod, {}, "no such method"};
+            auto handler = rpc_handlers_.find(std::string(wire::view_of(request->method())));
+            if (handler != rpc_handlers_.end()) {
+                ++stats_.rpc_served;
+                reply = handler->second(m);
+            } else {
+                ++stats_.rpc_no_such_method;
+            }
+            const auto body = builder_.rpc_response(request->call_id(), reply.status, reply.message,
+                                                    reply.payload);
+            p.s.send(rpc_stream, wire::FrameKind::RpcResponse, body);
+            return;
+        }
+        case wire::FrameKind::RpcResponse: {
+            const auto* response = wire::body_as<wire::RpcResponse>(f);
+            finish_call(response->call_id(),
+                        {response->status(), wire::bytes_of(response->payload()),
+                         wire::view_of(response->message()), 0});
+            return;
+        }
+        default:
+            return;
+    }
+}
+
+void endpoint::refuse(conn_state& c, wire::ErrorCode code, std::string_view why) {
+    if (c.closing) return;
+    c.closing = true;
+    const auto body = builder_.error(code, why);
+    std::vector<std::byte> frame(wire::wire_size(body.size()));
+    wire::write_frame(frame,
+                      wire::make_header(wire::FrameKind::Error,
+                                        static_cast<std::uint32_t>(body.size()), 0, 0, 0, 0),
+                      body);
+    transport_->send(c.id, frame);
+    transport_->close(c.id);  // after the Error frame is flushed
+}
+
+// ---- dialing ----
+
+void endpoint::dial(std::size_t index) {
+    dial_target& target = dial_targets_[index];
+    if (shutting_down_ || target.in_progress) return;
+    if (!target.known_peer.empty() && connected(target.known_peer)) return;
+    ++stats_.reconnect_attempts;
+    auto conn = transport_->connect(target.address);
+    if (!conn) {
+        schedule_redial(index);
+        return;
+    }
+    target.in_progress = true;
+    target.conn = *conn;
+}
+
+void endpoint::schedule_redial(std::size_t index) {
+    dial_target& target = dial_targets_[index];
+    if (shutting_down_ || shard_.timers().pending(target.redial)) return;
+    const time_ns delay = target.backoff_ns;
+    target.backoff_ns = std::min(target.backoff_ns * 2, config_.reconnect_max_ns);
+    target.redial =
+        shard_.timers().schedule_at(shard_.now_ns() + delay, [this, index] { dial(index); });
+}
+
+// ---- public API ----
+
+send_outcome endpoint::send(std::string_view peer, std::uint32_t stream,
+                            std::span<const std::byte> bytes) {
+    RM_ASSERT(stream >= first_user_stream, "streams below 16 are the engine's own");
+    peer_state* p = find_peer(peer);
+    if (p == nullptr) return send_outcome::back_pressure;
+    return p->s.send(stream, wire::FrameKind::Data, bytes);
+}
+
+void endpoint::on_stream(std::uint32_t stream, stream_handler handler) {
+    RM_ASSERT(stream >= first_user_stream, "streams below 16 are the engine's own");
+    stream_handlers_[stream] = std::move(handler);
+}
+
+publish_result endpoint::publish(std::string_view topic, std::span<const std::byte> bytes) {
+    publish_result result;
+    if (!valid_topic(topic)) return result;
+    ++stats_.published;
+    std::span<const std::byte> body;
+    for (auto& [id, p] : peers_) {
+        const bool wanted =
+            std::any_of(p->remote_patterns.begin(), p->remote_patterns.end(),
+                        [&](const std::string& pattern) { return topic_matches(pattern, topic); });
+        if (!wanted) continue;
+        if (body.empty()) body = builder_.publish(topic, bytes);  // built once for all peers
+        if (p->s.send(pubsub_stream, wire::FrameKind::Publish, body) == send_outcome::queued) {
+            ++result.peers_sent;
+        } else {
+            ++result.peers_back_pressure;
+        }
+    }
+    message m{config_.node_id, pubsub_stream, topic, bytes, nullptr};
+    for_each_subscriber(topic, [&](const topic_handler& handler) {
+        ++result.local_deliveries;
+        ++stats_.delivered_local;
+        handler(m);
+    });
+    return result;
+}
+
+endpoint::subscription_id endpoint::subscribe(std::string_view pattern, topic_handler handler) {
+    if (!valid_pattern(pattern)) return 0;
+    const subscription_id id = next_subscription_++;
+    const bool new_pattern =
+        std::none_of(subscriptions_.begin(), subscriptions_.end(),
+                     [&](const auto& s) { return s.second.pattern == pattern; });
+    subscriptions_[id] = {std::string(pattern), std::move(handler)};
+    if (new_pattern) propagate(wire::FrameKind::Subscribe, pattern);
+    return id;
+}
+
+void endpoint::unsubscribe(subscription_id id) {
+    auto it = subscriptions_.find(id);
+    if (it == subscriptions_.end()) return;
+    const std::string pattern = std::move(it->second.pattern);
+    subscriptions_.erase(it);
+    const bool still_used = std::any_of(subscriptions_.begin(), subscriptions_.end(),
+                                        [&](const auto& s) { return s.second.pattern == pattern; });
+    if (!still_used) propagate(wire::FrameKind::Unsubscribe, pattern);
+}
+
+void endpoint::propagate(wire::FrameKind kind, std::string_view pattern) {
+    const auto body = builder_.subscription(pattern);
+    for (auto& [id, p] : peers_)
+        p->s.send(pubsub_stream, kind, body);
+}
+
+void endpoint::send_subscriptions(peer_state& p) {
+    std::vector<std::string_view> sent;
+    for (const auto& [id, sub] : subscriptions_) {
+        if (std::find(sent.begin(), sent.end(), sub.pattern) != sent.end()) continue;
+        sent.push_back(sub.pattern);
+        p.s.send(pubsub_stream, wire::FrameKind::Subscribe, builder_.subscription(sub.pattern));
+    }
+}
+
+void endpoint::serve(std::string_view method, rpc_handler handler) {
+    rpc_handlers_[std::string(method)] = std::move(handler);
+}
+
+call_outcome endpoint::call(std::string_view peer, std::string_view method,
+                            std::span<const std::byte> request, time_ns timeout_ns,
+                            reply_handler on_reply) {
+    peer_state* p = find_peer(peer);
+    if (p == nullptr) return call_outcome::unknown_peer;
+    const std::uint64_t call_id = next_call_id_++;
+    const auto body = builder_.rpc_request(call_id, method, timeout_ns, request);
+    switch (p->s.send(rpc_stream, wire::FrameKind::RpcRequest, body)) {
+        case send_outcome::back_pressure:
+            return call_outcome::back_pressure;
+        case send_outcome::too_large:
+            return call_outcome::too_large;
+        case send_outcome::queued:
+            break;
+    }
+    ++stats_.rpc_calls;
+    const time_ns now = monotonic_clock::read();
+    const timer_id deadline =
+        shard_.timers().schedule_at(shard_.now_ns() + timeout_ns, [this, call_id] {
+            auto it = calls_.find(call_id);
+            if (it == calls_.end()) return;
+            it->second.deadline = {};  // firing now: nothing to cancel
+            ++stats_.rpc_timeouts;
+            finish_call(call_id, {wire::RpcStatus::DeadlineExceeded, {}, "deadline exceeded", 0});
+        });
+    calls_.emplace(call_id, pending_call{std::move(on_reply), deadline, now});
+    return call_outcome::sent;
+}
+
+void endpoint::finish_call(std::uint64_t call_id, const rpc_result& result) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) return;  // late reply after the deadline: dropped
+    pending_call call = std::move(it->second);
+    calls_.erase(it);
+    shard_.timers().cancel(call.deadline);
+    rpc_result with_rtt = result;
+    with_rtt.rtt_ns = monotonic_clock::read() - call.sent_ns;
+    if (call.on_reply) call.on_reply(with_rtt);
+}
+
+bool endpoint::connected(std::string_view peer) const {
+    const peer_state* p = find_peer(peer);
+    return p != nullptr && p->conn.valid();
+}
+
+std::vector<std::string> endpoint::connected_peers() const {
+    std::vector<std::string> out;
+    for (const auto& [id, p] : peers_) {
+        if (p->conn.valid()) out.push_back(id);
+    }
+    return out;
+}
+
+bool endpoint::peer_wants(std::string_view peer, std::string_view topic) const {
+    const peer_state* p = find_peer(peer);
+    if (p == nullptr) return false;
+    return std::any_of(p->remote_patterns.begin(), p->remote_patterns.end(),
+                       [&](const std::string& pattern) { return topic_matches(pattern, topic); });
+}
+
+std::uint64_t endpoint::unacked(std::string_view peer) const {
+    const peer_state* p = find_peer(peer);
+    return p ? p->s.unacked_frames() : 0;
+}
+
+const session_stats* endpoint::peer_session_stats(std::string_view peer) const {
+    const peer_state* p = find_peer(peer);
+    return p ? &p->s.stats() : nullptr;
+}
+
+void endpoint::shutdown() {
+    shutting_down_ = true;
+    for (auto& target : dial_targets_)
+        shard_.timers().cancel(target.redial);
+    for (auto& [index, c] : conns_) {
+        if (!c->closing) {
+            c->closing = true;
+            transport_->close(c->id);
+        }
+    }
+    transport_->flush();
+}
+
+endpoint::peer_state* endpoint::find_peer(std::string_view id) {
+    auto it = peers_.find(id);
+    return it == peers_.end() ? nullptr : it->second.get();
+}
+
+const endpoint::peer_state* endpoint::find_peer(std::string_view id) const {
+    auto it = peers_.find(id);
+    return it == peers_.end() ? nullptr : it->second.get();
+}
+
+endpoint::conn_state* endpoint::find_conn(transport::connection_id id) {
+    auto it = conns_.find(id.index);
+    return it != conns_.end() && it->second->id == id ? it->second.get() : nullptr;
+}
+
+}  // namespace ringmesh::messaging

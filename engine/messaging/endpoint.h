@@ -1,0 +1,224 @@
+// The messaging API of one shard: point-to-point streams, pub/sub with wildcard topics, and
+// request/response RPC, to named peers over any transport. The application sees payloads as
+// spans into the receive buffers (no copy) and never any transport type.
+//
+// Underneath: a handshake (Hello) binds each connection to a peer's node id and incarnation;
+// a reliable session per peer carries every message; subscriptions are propagated so that a
+// publish only travels to peers that want it. Bad input of any kind closes the offending
+// connection with a counted reason and an Error frame; other peers are unaffected.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/core/shard.h"
+#include "engine/messaging/session.h"
+#include "engine/messaging/topic.h"
+#include "engine/wire/body_builder.h"
+#include "engine/wire/frame_codec.h"
+#include "transport/transport.h"
+
+namespace ringmesh::messaging {
+
+/// Streams below this id are the engine's own (pub/sub, rpc).
+inline constexpr std::uint32_t first_user_stream = 16;
+
+struct endpoint_config {
+    std::string cluster_id = "ringmesh";
+    std::string node_id;                       ///< this node's name; required
+    std::optional<transport::address> listen;  ///< accept connections here
+    std::vector<transport::address> peers;     ///< dial these (and redial when lost)
+    wire::codec_limits limits;
+    session_config session;
+    time_ns reconnect_min_ns = 10 * ns_per_ms;
+    time_ns reconnect_max_ns = 1 * ns_per_s;
+    time_ns handshake_timeout_ns = 2 * ns_per_s;
+};
+
+/// A received message. `bytes` is valid while the handler runs; retain() keeps it longer.
+struct message {
+    std::string_view peer;
+    std::uint32_t stream = 0;
+    std::string_view topic;  ///< pub/sub only
+    std::span<const std::byte> bytes;
+    const buffer_handle* owner = nullptr;  ///< the receive buffer holding `bytes`, if any
+
+    /// A handle that keeps `bytes` alive (the receive buffer, shared), or an empty handle
+    /// when they do not live in one (a frame reassembled across reads: copy them instead).
+    buffer_handle retain() const { return owner ? *owner : buffer_handle{}; }
+};
+
+struct rpc_reply {
+    wire::RpcStatus status = wire::RpcStatus::Ok;
+    std::span<const std::byte> payload;  ///< must stay valid until the handler returns
+    std::string_view message;            ///< detail for a non-Ok status
+};
+
+/// The outcome of a call(): the reply, or why there is none.
+struct rpc_result {
+    wire::RpcStatus status = wire::RpcStatus::Ok;
+    std::span<const std::byte> payload;  ///< valid during the callback
+    std::string_view message;
+    time_ns rtt_ns = 0;
+};
+
+enum class call_outcome : std::uint8_t { sent, back_pressure, unknown_peer, too_large };
+
+struct publish_result {
+    std::uint32_t peers_sent = 0;           ///< remote subscribers the message was queued for
+    std::uint32_t peers_back_pressure = 0;  ///< remote subscribers whose window was full
+    std::uint32_t local_deliveries = 0;     ///< local handlers called
+};
+
+enum class peer_event : std::uint8_t { connected, disconnected, restarted };
+
+struct endpoint_stats {
+    std::uint64_t connections_accepted = 0, connections_dialed = 0, handshakes = 0;
+    std::uint64_t frames_received = 0, frames_refused = 0;
+    std::array<std::uint64_t, static_cast<std::size_t>(wire::frame_error::count_)> refused_by{};
+    std::uint64_t wrong_cluster = 0, protocol_violations = 0, handshake_timeouts = 0;
+    std::uint64_t duplicate_connections = 0, transport_full = 0, reconnect_attempts = 0;
+    std::uint64_t published = 0, delivered_local = 0, delivered_remote = 0;
+    std::uint64_t rpc_calls = 0, rpc_served = 0, rpc_timeouts = 0, rpc_no_such_method = 0;
+    std::uint64_t unknown_stream = 0;
+};
+
+/// Owned by one shard; every member is called on that shard's thread.
+class endpoint final : transport::event_handler {
+  public:
+    using stream_handler = std::function<void(const message&)>;
+    using topic_handler = std::function<void(const message&)>;
+    using rpc_handler = std::function<rpc_reply(const message& request)>;
+    using reply_handler = std::function<void(const rpc_result&)>;
+    using peer_handler = std::function<void(std::string_view peer, peer_event event)>;
+    using subscription_id = std::uint64_t;
+
+    /// Binds to `owner` (registers its pollers and idle wait), listens and starts dialing.
+    static result<std::unique_ptr<endpoint>> create(shard& owner,
+                                                    std::unique_ptr<transport::transport> t,
+                                                    endpoint_config config);
+    ~endpoint() override;
+
+    // ---- point to point ----
+    send_outcome send(std::string_view peer, std::uint32_t stream,
+                      std::span<const std::byte> bytes);
+    void on_stream(std::uint32_t stream, stream_handler handler);
+
+    // ---- pub/sub ----
+    publish_result publish(std::string_view topic, std::span<const std::byte> bytes);
+    /// 0 when the pattern is invalid.
+    subscription_id subscribe(std::string_view pattern, topic_handler handler);
+    void unsubscribe(subscription_id id);
+
+    // ---- rpc ----
+    void serve(std::string_view method, rpc_handler handler);
+    call_outcome call(std::string_view peer, std::string_view method,
+                      std::span<const std::byte> request, time_ns timeout_ns,
+                      reply_handler on_reply);
+
+    // ---- peers ----
+    void on_peer_event(peer_handler handler) { peer_handler_ = std::move(handler); }
+    bool connected(std::string_view peer) const;
+    std::vector<std::string> connected_peers() const;
+    /// Whether `peer` subscribes to a pattern matching `topic`.
+    bool peer_wants(std::string_view peer, std::string_view topic) const;
+    /// Frames queued to `peer` and not yet acknowledged.
+    std::uint64_t unacked(std::string_view peer) const;
+
+    const endpoint_stats& stats() const noexcept { return stats_; }
+    const session_stats* peer_session_stats(std::string_view peer) const;
+    const std::string& node_id() const noexcept { return config_.node_id; }
+    transport::transport& transport() noexcept { return *transport_; }
+
+    /// Closes every connection (graceful, flushed); the shard keeps running.
+    void shutdown();
+
+  private:
+    struct peer_state;
+    struct conn_state;
+    struct dial_target;
+    struct pending_call {
+        reply_handler on_reply;
+        timer_id deadline;
+        time_ns sent_ns;
+    };
+
+    endpoint(shard& owner, std::unique_ptr<transport::transport> t, endpoint_config config);
+    result<void> start();
+
+    // transport::event_handler
+    void on_connected(transport::connection_id conn, bool inbound) override;
+    void on_received(transport::connection_id conn, buffer_handle chunk) override;
+    void on_datagram(const transport::address& from, std::span<const std::byte> payload,
+                     buffer_handle owner) override;
+    void on_closed(transport::connection_id conn, transport::close_reason reason,
+                   int error) override;
+
+    std::size_t poll_transport(time_ns now);
+    std::size_t transmit(time_ns now);
+    bool consume(conn_state& c, std::span<const std::byte> bytes, const buffer_handle* owner);
+    bool handle_frame(conn_state& c, const wire::frame& f, const buffer_handle* owner);
+    bool handle_hello(conn_state& c, const wire::frame& f);
+    void dispatch(peer_state& p, std::uint32_t stream, const wire::frame& f,
+                  const buffer_handle* owner);
+    void refuse(conn_state& c, wire::ErrorCode code, std::string_view why);
+    void bind(conn_state& c, const std::string& peer_id, std::uint64_t incarnation);
+    void dial(std::size_t target_index);
+    void schedule_redial(std::size_t target_index);
+    void send_subscriptions(peer_state& p);
+    void propagate(wire::FrameKind kind, std::string_view pattern);
+    void finish_call(std::uint64_t call_id, const rpc_result& result);
+    /// Calls fn(handler) for each local subscription matching `topic`. A handler may
+    /// unsubscribe (itself or others) and subscribe while this runs.
+    template <typename Fn>
+    void for_each_subscriber(std::string_view topic, Fn&& fn) {
+        for (subscription_id id = 1; id < next_subscription_;) {
+            auto it = subscriptions_.lower_bound(id);
+            if (it == subscriptions_.end()) break;
+            id = it->first + 1;
+            if (topic_matches(it->second.pattern, topic)) {
+                const topic_handler handler = it->second.handler;  // survives an unsubscribe
+                fn(handler);
+            }
+        }
+    }
+    void arm_session_timer();
+    peer_state* find_peer(std::string_view id);
+    const peer_state* find_peer(std::string_view id) const;
+    conn_state* find_conn(transport::connection_id id);
+
+    shard& shard_;
+    std::unique_ptr<transport::transport> transport_;
+    endpoint_config config_;
+    std::uint64_t incarnation_;
+    wire::body_builder builder_;
+    std::map<std::string, std::unique_ptr<peer_state>, std::less<>> peers_;
+    std::unordered_map<std::uint32_t, std::unique_ptr<conn_state>> conns_;  // by index
+    std::vector<dial_target> dial_targets_;
+    std::unordered_map<std::uint32_t, stream_handler> stream_handlers_;
+    struct local_subscription {
+        std::string pattern;
+        topic_handler handler;
+    };
+    std::map<subscription_id, local_subscription> subscriptions_;
+    subscription_id next_subscription_ = 1;
+    std::unordered_map<std::string, rpc_handler> rpc_handlers_;
+    std::unordered_map<std::uint64_t, pending_call> calls_;
+    std::uint64_t next_call_id_ = 1;
+    timer_id session_timer_;
+    time_ns session_timer_at_ = INT64_MAX;
+    peer_handler peer_handler_;
+    endpoint_stats stats_;
+    bool shutting_down_ = false;
+};
+
+}  // namespace ringmesh::messaging
