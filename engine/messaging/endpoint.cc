@@ -628,6 +628,20 @@ bool endpoint::peer_wants(std::string_view peer, std::string_view topic) const {
                        [&](const std::string& pattern) { return topic_matches(pattern, topic); });
 }
 
+std::size_t endpoint::subscribers(std::string_view topic) const {
+    std::size_t n = 0;
+    for (const auto& [id, p] : peers_)
+        n += p->conn.valid() && peer_wants(id, topic);
+    return n;
+}
+
+bool endpoint::publish_ready(std::string_view topic) const {
+    for (const auto& [id, p] : peers_) {
+        if (peer_wants(id, topic) && !p->s.writable(pubsub_stream)) return false;
+    }
+    return true;
+}
+
 std::uint64_t endpoint::unacked(std::string_view peer) const {
     const peer_state* p = find_peer(peer);
     return p ? p->s.unacked_frames() : 0;

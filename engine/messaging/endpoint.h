@@ -115,6 +115,11 @@ class endpoint final : transport::event_handler {
 
     // ---- pub/sub ----
     publish_result publish(std::string_view topic, std::span<const std::byte> bytes);
+    /// How many connected peers subscribe to a pattern matching `topic`.
+    std::size_t subscribers(std::string_view topic) const;
+    /// Whether every peer that wants `topic` has room in its window: a publish now would be
+    /// queued for all of them (none would report back-pressure).
+    bool publish_ready(std::string_view topic) const;
     /// 0 when the pattern is invalid.
     subscription_id subscribe(std::string_view pattern, topic_handler handler);
     void unsubscribe(subscription_id id);

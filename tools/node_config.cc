@@ -1,0 +1,173 @@
+#include "tools/node_config.h"
+
+#include <toml++/toml.h>
+#include <set>
+
+#include "engine/core/errc.h"
+
+namespace ringmesh::tools {
+
+namespace {
+
+error bad(const std::string& what) {
+    return make_error(core_errc::bad_config, what);
+}
+
+// Reads an optional integer key into `out`, checking its range.
+template <typename T>
+result<void> read_int(const toml::table& t, const char* section, const char* key, T& out,
+                      std::int64_t min, std::int64_t max) {
+    const toml::node* n = t.get(key);
+    if (!n) return ok();
+    const auto v = n->value<std::int64_t>();
+    if (!v || *v < min || *v > max) {
+        return bad(std::string(section) + "." + key + " must be an integer in [" +
+                   std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    out = static_cast<T>(*v);
+    return ok();
+}
+
+result<void> read_string(const toml::table& t, const char* section, const char* key,
+                         std::string& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return ok();
+    const auto v = n->value<std::string>();
+    if (!v) return bad(std::string(section) + "." + key + " must be a string");
+    out = *v;
+    return ok();
+}
+
+result<void> check_keys(const toml::table& t, const char* section,
+                        std::initializer_list<const char*> known) {
+    for (const auto& [key, value] : t) {
+        bool found = false;
+        for (const char* k : known)
+            found = found || key.str() == k;
+        if (!found)
+            return bad("unknown setting " + std::string(section) + "." + std::string(key.str()));
+    }
+    return ok();
+}
+
+#define RM_TRY(expr)                                \
+    do {                                            \
+        if (auto r_ = (expr); !r_) return r_.err(); \
+    } while (false)
+
+result<void> read_node_section(const toml::table& t, node_settings& s) {
+    RM_TRY(check_keys(t, "node", {"id", "cluster", "listen", "peers", "shards", "cores", "idle"}));
+    RM_TRY(read_string(t, "node", "id", s.endpoint.node_id));
+    RM_TRY(read_string(t, "node", "cluster", s.endpoint.cluster_id));
+    RM_TRY(read_string(t, "node", "listen", s.listen_text));
+    RM_TRY(read_int(t, "node", "shards", s.node.shard_count, 1, 1024));
+    if (const auto* peers = t.get("peers")) {
+        const auto* arr = peers->as_array();
+        if (!arr) return bad("node.peers must be an array of \"host:port\" strings");
+        for (const auto& p : *arr) {
+            const auto v = p.value<std::string>();
+            if (!v) return bad("node.peers must be an array of \"host:port\" strings");
+            s.peer_texts.push_back(*v);
+        }
+    }
+    if (const auto* cores = t.get("cores")) {
+        const auto* arr = cores->as_array();
+        if (!arr) return bad("node.cores must be an array of core numbers");
+        for (const auto& c : *arr) {
+            const auto v = c.value<std::int64_t>();
+            if (!v || *v < 0) return bad("node.cores must be an array of core numbers");
+            s.node.cores.push_back(static_cast<int>(*v));
+        }
+    }
+    std::string idle;
+    RM_TRY(read_string(t, "node", "idle", idle));
+    if (!idle.empty()) {
+        const auto kind = parse_idle_kind(idle);
+        if (!kind) return bad("node.idle must be busy_spin, backoff or block, not '" + idle + "'");
+        s.node.shard.idle.kind = *kind;
+    }
+    return ok();
+}
+
+result<void> read_limits_section(const toml::table& t, node_settings& s) {
+    RM_TRY(check_keys(
+        t, "limits",
+        {"max_body_bytes", "max_name_bytes", "max_in_flight_frames", "max_in_flight_bytes",
+         "receive_window_frames", "ack_delay_us", "handshake_timeout_ms"}));
+    RM_TRY(read_int(t, "limits", "max_body_bytes", s.endpoint.limits.max_body_bytes, 64, 64 << 20));
+    RM_TRY(read_int(t, "limits", "max_name_bytes", s.endpoint.limits.max_name_bytes, 8, 4096));
+    RM_TRY(read_int(t, "limits", "max_in_flight_frames", s.endpoint.session.max_in_flight_frames, 1,
+                    1 << 24));
+    RM_TRY(read_int(t, "limits", "max_in_flight_bytes", s.endpoint.session.max_in_flight_bytes,
+                    4096, std::int64_t{1} << 34));
+    RM_TRY(read_int(t, "limits", "receive_window_frames", s.endpoint.session.receive_window_frames,
+                    4, 1 << 24));
+    std::int64_t ack_delay_us = s.endpoint.session.ack_delay_ns / ns_per_us;
+    RM_TRY(read_int(t, "limits", "ack_delay_us", ack_delay_us, 0, 1'000'000));
+    s.endpoint.session.ack_delay_ns = ack_delay_us * ns_per_us;
+    std::int64_t handshake_ms = s.endpoint.handshake_timeout_ns / ns_per_ms;
+    RM_TRY(read_int(t, "limits", "handshake_timeout_ms", handshake_ms, 1, 600'000));
+    s.endpoint.handshake_timeout_ns = handshake_ms * ns_per_ms;
+    return ok();
+}
+
+result<void> read_transport_section(const toml::table& t, node_settings& s) {
+    RM_TRY(check_keys(t, "transport",
+                      {"ring_entries", "max_connections", "recv_buffer_count", "recv_buffer_bytes",
+                       "send_zc_threshold_bytes", "max_send_batch_bytes", "connect_timeout_ms"}));
+    RM_TRY(read_int(t, "transport", "ring_entries", s.uring.ring_entries, 8, 32768));
+    RM_TRY(read_int(t, "transport", "max_connections", s.uring.max_connections, 1, 65536));
+    RM_TRY(read_int(t, "transport", "recv_buffer_count", s.uring.recv_buffer_count, 1, 32768));
+    RM_TRY(read_int(t, "transport", "recv_buffer_bytes", s.uring.recv_buffer_bytes, 512, 1 << 24));
+    RM_TRY(read_int(t, "transport", "send_zc_threshold_bytes", s.uring.send_zc_threshold_bytes, 0,
+                    1 << 30));
+    RM_TRY(read_int(t, "transport", "max_send_batch_bytes", s.uring.max_send_batch_bytes, 4096,
+                    1 << 30));
+    std::int64_t connect_ms = s.uring.connect_timeout_ns / ns_per_ms;
+    RM_TRY(read_int(t, "transport", "connect_timeout_ms", connect_ms, 1, 600'000));
+    s.uring.connect_timeout_ns = connect_ms * ns_per_ms;
+    return ok();
+}
+
+}  // namespace
+
+result<node_settings> load_node_settings(const std::string& path) {
+    node_settings s;
+    toml::table root;
+    try {
+        root = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        return bad(path + ": " + std::string(e.description()) + " at line " +
+                   std::to_string(e.source().begin.line));
+    }
+    RM_TRY(check_keys(root, "", {"node", "limits", "transport"}));
+    auto section = [&](const char* name) -> const toml::table* {
+        const toml::node* n = root.get(name);
+        return n ? n->as_table() : nullptr;
+    };
+    for (const char* name : {"node", "limits", "transport"}) {
+        if (root.get(name) && !section(name)) return bad(std::string(name) + " must be a table");
+    }
+    if (const auto* t = section("node")) RM_TRY(read_node_section(*t, s));
+    if (const auto* t = section("limits")) RM_TRY(read_limits_section(*t, s));
+    if (const auto* t = section("transport")) RM_TRY(read_transport_section(*t, s));
+    return s;
+}
+
+result<void> finish_node_settings(node_settings& s) {
+    if (s.endpoint.node_id.empty()) return bad("node.id is required (or --id)");
+    auto listen = transport::address::parse(s.listen_text);
+    if (!listen) return bad("node.listen: " + listen.err().message());
+    s.endpoint.listen = *listen;
+    s.endpoint.peers.clear();
+    for (const auto& text : s.peer_texts) {
+        auto peer = transport::address::parse(text);
+        if (!peer) return bad("node.peers: " + peer.err().message());
+        s.endpoint.peers.push_back(*peer);
+    }
+    const std::uint32_t n = s.uring.recv_buffer_count;
+    if ((n & (n - 1)) != 0) return bad("transport.recv_buffer_count must be a power of two");
+    return ok();
+}
+
+}  // namespace ringmesh::tools

@@ -1,0 +1,29 @@
+// The node daemon's configuration: a TOML file, then command-line overrides. Every setting
+// has a default that works on loopback; a bad value is a clear error naming the key.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/core/result.h"
+#include "engine/messaging/endpoint.h"
+#include "engine/node.h"
+#include "transport/uring/uring_transport.h"
+
+namespace ringmesh::tools {
+
+struct node_settings {
+    node_config node;                     ///< shards, cores, idle strategy
+    messaging::endpoint_config endpoint;  ///< ids, listen, peers, limits, session
+    transport::uring_config uring;
+    std::string listen_text = "127.0.0.1:7400";
+    std::vector<std::string> peer_texts;
+};
+
+/// Reads `path` (TOML). Unknown keys are errors: a typo must not silently fall back to a default.
+result<node_settings> load_node_settings(const std::string& path);
+
+/// Resolves the addresses and cross-checks the settings after overrides were applied.
+result<void> finish_node_settings(node_settings& settings);
+
+}  // namespace ringmesh::tools

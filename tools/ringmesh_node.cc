@@ -1,0 +1,365 @@
+// ringmesh_node — the node daemon: one process, N shards, a messaging endpoint on shard 0,
+// configured by a TOML file with command-line overrides. SIGINT/SIGTERM stop it gracefully
+// (queued messages drained, connections closed, report printed).
+//
+// Built-in workloads make it the main job's building block and the integration tests' peer:
+//   --subscribe PATTERN   count deliveries, check order per publisher, one-way latency
+//   --publish TOPIC       publish sequence-numbered, timestamped messages (rate or max)
+//   --rpc PEER            closed-loop "echo" calls, round-trip latency
+// Every node serves "echo". Reports are printed on exit, one line per workload.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "engine/core/histogram.h"
+#include "engine/messaging/endpoint.h"
+#include "engine/node.h"
+#include "tools/node_config.h"
+#include "transport/uring/uring_transport.h"
+
+namespace rm = ringmesh;
+namespace msg = ringmesh::messaging;
+
+namespace {
+
+struct workload_options {
+    std::vector<std::string> subscribe;
+    std::string publish_topic;
+    double rate = 0;          // messages/s; 0: as fast as the windows allow
+    std::uint64_t count = 0;  // 0: until the run ends
+    std::size_t payload_bytes = 64;
+    std::size_t wait_subscribers = 0;
+    std::string rpc_peer;
+    std::string delivery_log;  // one 8-byte sequence number per delivery
+    double seconds = 0;        // 0: until a signal
+    double drain_seconds = 10;
+};
+
+/// Shard 0's workload state. Plain fields belong to shard 0; atomics are read by main.
+struct workload {
+    workload_options options;
+    msg::endpoint* ep = nullptr;
+    std::atomic<bool> stop_sending{false};
+    std::atomic<bool> drained{false};
+    std::atomic<bool> shutdown_requested{false};
+    // publisher
+    std::uint64_t published = 0;
+    rm::time_ns first_publish_ns = 0, last_publish_ns = 0;
+    std::uint64_t publish_blocked = 0;
+    // subscriber
+    std::uint64_t received = 0, in_order = 0, duplicates = 0, gaps = 0;
+    std::uint64_t last_seq = 0;
+    bool have_seq = false;
+    rm::time_ns first_receive_ns = 0, last_receive_ns = 0;
+    rm::latency_histogram one_way;
+    int log_fd = -1;
+    // rpc client
+    bool call_outstanding = false;
+    std::uint64_t calls_ok = 0, calls_failed = 0;
+    rm::latency_histogram rtt;
+    std::vector<std::byte> payload;
+};
+
+void on_delivery(workload& w, const msg::message& m) {
+    const rm::time_ns now = rm::monotonic_clock::read();
+    if (m.bytes.size() < 16) return;
+    std::uint64_t seq;
+    rm::time_ns sent_ns;
+    std::memcpy(&seq, m.bytes.data(), 8);
+    std::memcpy(&sent_ns, m.bytes.data() + 8, 8);
+    if (w.received++ == 0) w.first_receive_ns = now;
+    w.last_receive_ns = now;
+    w.one_way.record(now - sent_ns);
+    if (!w.have_seq || seq == w.last_seq + 1) {
+        ++w.in_order;
+    } else if (seq <= w.last_seq) {
+        ++w.duplicates;
+    } else {
+        ++w.gaps;
+    }
+    if (!w.have_seq || seq > w.last_seq) w.last_seq = seq;
+    w.have_seq = true;
+    // write(2), not stdio: what was delivered survives a kill -9 of this process.
+    if (w.log_fd >= 0) [[maybe_unused]]
+        auto n = ::write(w.log_fd, &seq, sizeof seq);
+}
+
+std::size_t publish_step(workload& w, rm::time_ns now) {
+    const auto& o = w.options;
+    if (o.publish_topic.empty() || w.stop_sending.load(std::memory_order_relaxed)) return 0;
+    if (o.count && w.published >= o.count) return 0;
+    if (w.ep->subscribers(o.publish_topic) < o.wait_subscribers) return 0;
+    if (w.first_publish_ns == 0) w.first_publish_ns = now;
+    std::size_t work = 0;
+    for (; work < 256; ++work) {
+        if (o.count && w.published >= o.count) break;
+        if (o.rate > 0) {
+            const auto due =
+                w.first_publish_ns +
+                static_cast<rm::time_ns>(static_cast<double>(w.published) * 1e9 / o.rate);
+            if (due > now) break;
+        }
+        if (!w.ep->publish_ready(o.publish_topic)) {
+            ++w.publish_blocked;  // a subscriber is behind: wait for its acks (back-pressure)
+            break;
+        }
+        const std::uint64_t seq = w.published + 1;
+        const rm::time_ns sent_ns = rm::monotonic_clock::read();
+        std::memcpy(w.payload.data(), &seq, 8);
+        std::memcpy(w.payload.data() + 8, &sent_ns, 8);
+        w.ep->publish(o.publish_topic, w.payload);
+        ++w.published;
+        w.last_publish_ns = sent_ns;
+    }
+    return work;
+}
+
+std::size_t rpc_step(workload& w) {
+    if (w.options.rpc_peer.empty() || w.call_outstanding ||
+        w.stop_sending.load(std::memory_order_relaxed) || !w.ep->connected(w.options.rpc_peer)) {
+        return 0;
+    }
+    workload* wp = &w;
+    const auto outcome = w.ep->call(w.options.rpc_peer, "echo", w.payload, rm::ns_per_s,
+                                    [wp](const msg::rpc_result& r) {
+                                        wp->call_outstanding = false;
+                                        if (r.status == rm::wire::RpcStatus::Ok) {
+                                            ++wp->calls_ok;
+                                            wp->rtt.record(r.rtt_ns);
+                                        } else {
+                                            ++wp->calls_failed;
+                                        }
+                                    });
+    w.call_outstanding = outcome == msg::call_outcome::sent;
+    return 1;
+}
+
+bool all_acked(workload& w) {
+    for (const auto& peer : w.ep->connected_peers()) {
+        if (w.ep->unacked(peer) > 0) return false;
+    }
+    return !w.call_outstanding;
+}
+
+void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std::string& failure) {
+    if (s.id() != 0) return;
+    std::string note;
+    auto t = rm::transport::uring_transport::create(settings.uring, s.id(), &note);
+    if (!t) {
+        failure = t.err().message();
+        return;
+    }
+    if (!note.empty()) std::fprintf(stderr, "ringmesh_node: %s\n", note.c_str());
+    s.route_foreign_releases((*t)->receive_pool());
+    auto ep = msg::endpoint::create(s, std::move(t).value(), settings.endpoint);
+    if (!ep) {
+        failure = ep.err().message();
+        return;
+    }
+    w.ep = ep.value().release();  // lives until the shard stops; deleted by main after join
+    w.ep->serve("echo", [](const msg::message& m) {
+        return msg::rpc_reply{rm::wire::RpcStatus::Ok, m.bytes, {}};
+    });
+    for (const auto& pattern : w.options.subscribe) {
+        if (w.ep->subscribe(pattern, [&w](const msg::message& m) { on_delivery(w, m); }) == 0) {
+            failure = "invalid subscription pattern '" + pattern + "'";
+            return;
+        }
+    }
+    workload* wp = &w;
+    s.add_poller(rm::poll_step::protocol, [wp](rm::time_ns now) -> std::size_t {
+        if (wp->shutdown_requested.load(std::memory_order_relaxed)) {
+            wp->shutdown_requested.store(false);
+            wp->ep->shutdown();
+            return 1;
+        }
+        const std::size_t work = publish_step(*wp, now) + rpc_step(*wp);
+        if (wp->stop_sending.load(std::memory_order_relaxed)) {
+            wp->drained.store(all_acked(*wp), std::memory_order_relaxed);
+        }
+        return work;
+    });
+}
+
+double pct_us(const rm::latency_histogram& h, double q) {
+    return static_cast<double>(h.quantile(q)) / 1e3;
+}
+
+void report(const workload& w, const std::string& id) {
+    const auto& o = w.options;
+    if (!o.publish_topic.empty()) {
+        const double secs = static_cast<double>(w.last_publish_ns - w.first_publish_ns) / 1e9;
+        std::printf(
+            "[%s] published %llu messages of %zu B on %s in %.2f s: %.0f msg/s "
+            "(%llu waits for subscriber acks)\n",
+            id.c_str(), static_cast<unsigned long long>(w.published), o.payload_bytes,
+            o.publish_topic.c_str(), secs, secs > 0 ? static_cast<double>(w.published) / secs : 0.0,
+            static_cast<unsigned long long>(w.publish_blocked));
+    }
+    if (!o.subscribe.empty()) {
+        const double secs = static_cast<double>(w.last_receive_ns - w.first_receive_ns) / 1e9;
+        std::printf(
+            "[%s] received %llu messages in %.2f s: %.0f msg/s; one-way latency p50 %.1f us, "
+            "p99 %.1f us, p99.9 %.1f us, max %.1f us; in order %llu, duplicates %llu, gaps %llu\n",
+            id.c_str(), static_cast<unsigned long long>(w.received), secs,
+            secs > 0 ? static_cast<double>(w.received) / secs : 0.0, pct_us(w.one_way, 0.5),
+            pct_us(w.one_way, 0.99), pct_us(w.one_way, 0.999),
+            static_cast<double>(w.one_way.max()) / 1e3, static_cast<unsigned long long>(w.in_order),
+            static_cast<unsigned long long>(w.duplicates), static_cast<unsigned long long>(w.gaps));
+    }
+    if (!o.rpc_peer.empty()) {
+        std::printf(
+            "[%s] rpc echo to %s: %llu ok, %llu failed; round trip p50 %.1f us, p99 %.1f us, "
+            "p99.9 %.1f us\n",
+            id.c_str(), o.rpc_peer.c_str(), static_cast<unsigned long long>(w.calls_ok),
+            static_cast<unsigned long long>(w.calls_failed), pct_us(w.rtt, 0.5),
+            pct_us(w.rtt, 0.99), pct_us(w.rtt, 0.999));
+    }
+}
+
+void print_endpoint_stats(const msg::endpoint& ep) {
+    const auto& s = ep.stats();
+    std::printf(
+        "[%s] connections in %llu out %llu, handshakes %llu, frames refused %llu "
+        "(wrong cluster %llu, protocol violations %llu, handshake timeouts %llu)\n",
+        ep.node_id().c_str(), static_cast<unsigned long long>(s.connections_accepted),
+        static_cast<unsigned long long>(s.connections_dialed),
+        static_cast<unsigned long long>(s.handshakes),
+        static_cast<unsigned long long>(s.frames_refused),
+        static_cast<unsigned long long>(s.wrong_cluster),
+        static_cast<unsigned long long>(s.protocol_violations),
+        static_cast<unsigned long long>(s.handshake_timeouts));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"ringmesh node daemon"};
+    std::string config_path;
+    std::string id, cluster, listen, idle;
+    std::vector<std::string> peers;
+    std::vector<int> cores;
+    std::uint32_t shards = 0;
+    workload_options wo;
+    app.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
+    app.add_option("--id", id, "node id (overrides node.id)");
+    app.add_option("--cluster", cluster, "cluster id (overrides node.cluster)");
+    app.add_option("--listen", listen, "host:port to listen on (overrides node.listen)");
+    app.add_option("--peer", peers, "host:port to dial; repeat for several (adds to node.peers)");
+    app.add_option("--shards", shards, "shard count (overrides node.shards)");
+    app.add_option("--cores", cores, "cores for the shards, comma-separated")->delimiter(',');
+    app.add_option("--idle", idle, "busy_spin, backoff or block (overrides node.idle)");
+    app.add_option("--subscribe", wo.subscribe, "subscribe to PATTERN and measure deliveries");
+    app.add_option("--publish", wo.publish_topic, "publish numbered messages on TOPIC");
+    app.add_option("--rate", wo.rate, "publish rate in messages/s (0: as fast as acks allow)");
+    app.add_option("--count", wo.count, "publish this many messages, then stop");
+    app.add_option("--payload-bytes", wo.payload_bytes, "message size")
+        ->check(CLI::Range(16, 1 << 20));
+    app.add_option("--wait-subscribers", wo.wait_subscribers,
+                   "publish once this many peers subscribe");
+    app.add_option("--rpc", wo.rpc_peer, "closed-loop echo calls to this peer id");
+    app.add_option("--delivery-log", wo.delivery_log, "append each delivered sequence number here");
+    app.add_option("--seconds", wo.seconds,
+                   "run this long, then drain and exit (0: until a signal)");
+    app.add_option("--drain-seconds", wo.drain_seconds, "longest wait for acks before exiting");
+    CLI11_PARSE(app, argc, argv);
+
+    rm::tools::node_settings settings;
+    if (!config_path.empty()) {
+        auto loaded = rm::tools::load_node_settings(config_path);
+        if (!loaded) {
+            std::fprintf(stderr, "ringmesh_node: %s\n", loaded.err().message().c_str());
+            return 2;
+        }
+        settings = std::move(loaded).value();
+    }
+    if (!id.empty()) settings.endpoint.node_id = id;
+    if (!cluster.empty()) settings.endpoint.cluster_id = cluster;
+    if (!listen.empty()) settings.listen_text = listen;
+    for (auto& p : peers)
+        settings.peer_texts.push_back(p);
+    if (shards) settings.node.shard_count = shards;
+    if (!cores.empty()) settings.node.cores = cores;
+    if (!idle.empty()) {
+        const auto kind = rm::parse_idle_kind(idle);
+        if (!kind) {
+            std::fprintf(stderr, "ringmesh_node: --idle must be busy_spin, backoff or block\n");
+            return 2;
+        }
+        settings.node.shard.idle.kind = *kind;
+    }
+    if (auto finished = rm::tools::finish_node_settings(settings); !finished) {
+        std::fprintf(stderr, "ringmesh_node: %s\n", finished.err().message().c_str());
+        return 2;
+    }
+
+    // Signals are taken by sigtimedwait on the main thread; shard threads inherit the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    workload w;
+    w.options = wo;
+    w.payload.assign(wo.payload_bytes, std::byte{0});
+    if (!wo.delivery_log.empty()) {
+        w.log_fd = ::open(wo.delivery_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (w.log_fd < 0) {
+            std::fprintf(stderr, "ringmesh_node: %s: %s\n", wo.delivery_log.c_str(),
+                         std::strerror(errno));
+            return 2;
+        }
+    }
+    auto node = rm::node::create(settings.node);
+    if (!node) {
+        std::fprintf(stderr, "ringmesh_node: %s\n", node.err().message().c_str());
+        return 2;
+    }
+    std::string failure;
+    if (auto started = (*node)->start([&](rm::shard& s) { install(s, w, settings, failure); });
+        !started || !failure.empty()) {
+        std::fprintf(stderr, "ringmesh_node: %s\n",
+                     failure.empty() ? started.err().message().c_str() : failure.c_str());
+        (*node)->stop();
+        return 1;
+    }
+    std::fprintf(stderr, "ringmesh_node: %s listening on %s (cluster %s, %u shard(s), idle %s)\n",
+                 settings.endpoint.node_id.c_str(), settings.listen_text.c_str(),
+                 settings.endpoint.cluster_id.c_str(), settings.node.shard_count,
+                 std::string(rm::to_string(settings.node.shard.idle.kind)).c_str());
+
+    timespec wait{};
+    if (wo.seconds > 0) {
+        wait.tv_sec = static_cast<time_t>(wo.seconds);
+        wait.tv_nsec = static_cast<long>((wo.seconds - static_cast<double>(wait.tv_sec)) * 1e9);
+    } else {
+        wait.tv_sec = 365L * 24 * 3600;
+    }
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    // Stop generating work, let every peer acknowledge what was sent, then close.
+    w.stop_sending.store(true);
+    const auto drain_until = std::chrono::steady_clock::now() +
+                             std::chrono::duration<double>(sig > 0 ? 2.0 : wo.drain_seconds);
+    while (!w.drained.load() && std::chrono::steady_clock::now() < drain_until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    w.shutdown_requested.store(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    (*node)->stop();
+    report(w, settings.endpoint.node_id);
+    print_endpoint_stats(*w.ep);
+    if (w.log_fd >= 0) ::close(w.log_fd);
+    rm::detail::bind_thread_to_shard(&(*node)->shard_at(0));  // its buffers go home here
+    delete w.ep;
+    rm::detail::bind_thread_to_shard(nullptr);
+    return 0;
+}
