@@ -86,10 +86,17 @@ std::size_t shard::run_cross_core_tasks() {
     return ran;
 }
 
-std::size_t shard::run_pollers(std::vector<poll_fn>& pollers, std::atomic<std::uint64_t>& stat) {
+std::size_t shard::run_pollers(std::vector<registered_poller>& pollers,
+                               std::atomic<std::uint64_t>& stat) {
     std::size_t work = 0;
-    for (auto& poll : pollers)
-        work += poll(now_ns_);
+    // By index: a poller may register another (appending) or remove one (emptying it).
+    for (std::size_t i = 0; i < pollers.size(); ++i) {
+        if (pollers[i].fn) work += pollers[i].fn(now_ns_);
+    }
+    if (pollers_removed_) {
+        std::erase_if(pollers, [](const registered_poller& p) { return !p.fn; });
+        pollers_removed_ = false;
+    }
     if (work) loop_stats::add(stat, work);
     return work;
 }
@@ -199,9 +206,20 @@ void shard::deliver_message(shard_id from, std::uint64_t tag, buffer_slot* slot)
     // A handler that kept no reference lets `payload` die here: routed back to its owner.
 }
 
-void shard::add_poller(poll_step step, poll_fn fn) {
+shard::poller_id shard::add_poller(poll_step step, poll_fn fn) {
+    const poller_id id = next_poller_id_++;
     (step == poll_step::transport ? transport_pollers_ : protocol_pollers_)
-        .push_back(std::move(fn));
+        .push_back({id, std::move(fn)});
+    return id;
+}
+
+void shard::remove_poller(poller_id id) {
+    for (auto* pollers : {&transport_pollers_, &protocol_pollers_}) {
+        for (registered_poller& p : *pollers) {
+            if (p.id == id) p.fn = nullptr;
+        }
+    }
+    pollers_removed_ = true;
 }
 
 void shard::route_foreign_buffer(buffer_slot* slot) {

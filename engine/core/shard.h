@@ -92,8 +92,12 @@ class shard {
     submit_outcome hand_off(shard_id target, std::uint64_t tag, buffer_handle& payload);
 
     void set_message_handler(message_handler handler) { message_handler_ = std::move(handler); }
+    using poller_id = std::uint64_t;
     /// Registers a poller for a loop step (control path, before or between iterations).
-    void add_poller(poll_step step, poll_fn fn);
+    poller_id add_poller(poll_step step, poll_fn fn);
+    /// Unregisters a poller; safe from inside a poller. Whoever registered one must remove
+    /// it before the state it captures goes away.
+    void remove_poller(poller_id id);
 
     /// How the block idle strategy sleeps: wait(timeout_ns, wake_fd) must return when the
     /// eventfd `wake_fd` becomes readable, the timeout (< 0: none) passes, or earlier. A
@@ -114,7 +118,12 @@ class shard {
 
     submit_outcome submit_task(shard_id target, const cross_core_task& task);
     std::size_t run_cross_core_tasks();
-    std::size_t run_pollers(std::vector<poll_fn>& pollers, std::atomic<std::uint64_t>& stat);
+    struct registered_poller {
+        poller_id id;
+        poll_fn fn;  // empty once removed; erased after the step
+    };
+    std::size_t run_pollers(std::vector<registered_poller>& pollers,
+                            std::atomic<std::uint64_t>& stat);
     std::size_t run_due_timers();
     std::size_t flush_outbound();
     void record_iteration(time_ns start_ns, std::size_t work);
@@ -129,8 +138,10 @@ class shard {
     timer_wheel timers_;
     cross_core_port port_;
     idler idler_;
-    std::vector<poll_fn> transport_pollers_;
-    std::vector<poll_fn> protocol_pollers_;
+    std::vector<registered_poller> transport_pollers_;
+    std::vector<registered_poller> protocol_pollers_;
+    poller_id next_poller_id_ = 1;
+    bool pollers_removed_ = false;
     message_handler message_handler_;
     kernel_wait_fn kernel_wait_;
     std::vector<buffer_slot*> foreign_returns_;  // waiting for room in the owner's ring

@@ -71,6 +71,9 @@ endpoint::endpoint(shard& owner, std::unique_ptr<transport::transport> t, endpoi
       incarnation_(new_incarnation()) {}
 
 endpoint::~endpoint() {
+    for (shard::poller_id id : pollers_)
+        shard_.remove_poller(id);
+    shard_.set_kernel_wait(nullptr);
     for (auto& [id, call] : calls_)
         shard_.timers().cancel(call.deadline);
     for (auto& target : dial_targets_)
@@ -101,9 +104,10 @@ result<void> endpoint::start() {
         if (auto r = transport_->listen(*config_.listen); !r) return r;
     }
     endpoint* self = this;
-    shard_.add_poller(poll_step::transport,
-                      [self](time_ns now) { return self->poll_transport(now); });
-    shard_.add_poller(poll_step::protocol, [self](time_ns now) { return self->transmit(now); });
+    pollers_[0] = shard_.add_poller(poll_step::transport,
+                                    [self](time_ns now) { return self->poll_transport(now); });
+    pollers_[1] =
+        shard_.add_poller(poll_step::protocol, [self](time_ns now) { return self->transmit(now); });
     transport::transport* t = transport_.get();
     shard_.set_kernel_wait([t](time_ns timeout, int fd) { t->wait(timeout, fd); });
     dial_targets_.resize(config_.peers.size());

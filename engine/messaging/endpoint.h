@@ -224,6 +224,7 @@ class endpoint final : transport::event_handler {
     peer_handler peer_handler_;
     endpoint_stats stats_;
     bool shutting_down_ = false;
+    std::array<shard::poller_id, 2> pollers_{};
 };
 
 }  // namespace ringmesh::messaging

@@ -166,6 +166,28 @@ TEST_F(ShardTest, PollersSeeTheSameNowAndTheirWorkIsCounted) {
     EXPECT_EQ(stats.busy_iterations, 1u);
 }
 
+TEST_F(ShardTest, RemovedPollerIsNeverCalledAgainEvenWhenItRemovesItself) {
+    build();
+    int calls_a = 0, calls_b = 0;
+    shard::poller_id a = 0;
+    a = at(0).add_poller(poll_step::protocol, [&](time_ns) -> std::size_t {
+        ++calls_a;
+        at(0).remove_poller(a);
+        return 1;
+    });
+    const auto b = at(0).add_poller(poll_step::transport, [&](time_ns) -> std::size_t {
+        ++calls_b;
+        return 0;
+    });
+    step(0);
+    step(0);
+    EXPECT_EQ(calls_a, 1);
+    EXPECT_EQ(calls_b, 2);
+    at(0).remove_poller(b);
+    step(0);
+    EXPECT_EQ(calls_b, 2);
+}
+
 TEST_F(ShardTest, SlowIterationIsCountedAsAStall) {
     build();
     at(0).add_poller(poll_step::protocol, [this](time_ns) -> std::size_t {
