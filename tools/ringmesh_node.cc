@@ -47,6 +47,9 @@ struct workload_options {
 struct workload {
     workload_options options;
     msg::endpoint* ep = nullptr;
+    rm::shard* home = nullptr;
+    rm::timer_id pacing;                // wakes a sleeping shard at the next send time
+    std::atomic<bool> finished{false};  // --count published and acknowledged
     std::atomic<bool> stop_sending{false};
     std::atomic<bool> drained{false};
     std::atomic<bool> shutdown_requested{false};
@@ -105,7 +108,14 @@ std::size_t publish_step(workload& w, rm::time_ns now) {
             const auto due =
                 w.first_publish_ns +
                 static_cast<rm::time_ns>(static_cast<double>(w.published) * 1e9 / o.rate);
-            if (due > now) break;
+            if (due > now) {
+                // Ahead of schedule: make sure the loop wakes for the next message even when
+                // the idle strategy sleeps in the kernel.
+                if (!w.home->timers().pending(w.pacing)) {
+                    w.pacing = w.home->timers().schedule_at(due, [] {});
+                }
+                break;
+            }
         }
         if (!w.ep->publish_ready(o.publish_topic)) {
             ++w.publish_blocked;  // a subscriber is behind: wait for its acks (back-pressure)
@@ -165,6 +175,7 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
         return;
     }
     w.ep = ep.value().release();  // lives until the shard stops; deleted by main after join
+    w.home = &s;
     w.ep->serve("echo", [](const msg::message& m) {
         return msg::rpc_reply{rm::wire::RpcStatus::Ok, m.bytes, {}};
     });
@@ -184,6 +195,9 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
         const std::size_t work = publish_step(*wp, now) + rpc_step(*wp);
         if (wp->stop_sending.load(std::memory_order_relaxed)) {
             wp->drained.store(all_acked(*wp), std::memory_order_relaxed);
+        } else if (wp->options.count && wp->published == wp->options.count &&
+                   wp->options.rpc_peer.empty() && all_acked(*wp)) {
+            wp->finished.store(true, std::memory_order_relaxed);
         }
         return work;
     });
@@ -337,22 +351,26 @@ int main(int argc, char** argv) {
                  settings.endpoint.cluster_id.c_str(), settings.node.shard_count,
                  std::string(rm::to_string(settings.node.shard.idle.kind)).c_str());
 
-    timespec wait{};
-    if (wo.seconds > 0) {
-        wait.tv_sec = static_cast<time_t>(wo.seconds);
-        wait.tv_nsec = static_cast<long>((wo.seconds - static_cast<double>(wait.tv_sec)) * 1e9);
-    } else {
-        wait.tv_sec = 365L * 24 * 3600;
+    // Run until a signal, the --seconds deadline, or (with --count) everything acknowledged.
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration<double>(wo.seconds > 0 ? wo.seconds : 1e9);
+    int sig = -1;
+    const timespec tick{0, 10 * 1000 * 1000};
+    while (sig <= 0 && !w.finished.load() && std::chrono::steady_clock::now() < deadline) {
+        sig = sigtimedwait(&signals, nullptr, &tick);
     }
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
     // Stop generating work, let every peer acknowledge what was sent, then close.
     w.stop_sending.store(true);
+    rm::shard& shard0 = (*node)->shard_at(0);
+    shard0.wake();  // a shard asleep in the kernel must see the flag now
     const auto drain_until = std::chrono::steady_clock::now() +
                              std::chrono::duration<double>(sig > 0 ? 2.0 : wo.drain_seconds);
     while (!w.drained.load() && std::chrono::steady_clock::now() < drain_until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        shard0.wake();
     }
     w.shutdown_requested.store(true);
+    shard0.wake();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     (*node)->stop();
     report(w, settings.endpoint.node_id);

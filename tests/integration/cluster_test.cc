@@ -1,0 +1,291 @@
+// Real node processes on loopback, started and ended (by PID) by the test. Outcomes are read
+// from each node's delivery log (written with write(2), so it survives kill -9) and from the
+// report it prints on exit. Every process runs for a bounded time and stops by itself.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::string node_binary;  // argv[1]
+
+struct process {
+    pid_t pid = -1;
+    std::string out_path;
+};
+
+std::string temp_dir() {
+    static std::string dir = [] {
+        char tmpl[] = "/tmp/ringmesh-it-XXXXXX";
+        return std::string(::mkdtemp(tmpl));
+    }();
+    return dir;
+}
+
+// A port free right now (bound and released): good enough on a machine we own.
+int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+std::string addr(int port) {
+    return "127.0.0.1:" + std::to_string(port);
+}
+
+process spawn(const std::string& name, std::vector<std::string> args) {
+    process p;
+    p.out_path = temp_dir() + "/" + name + "-" + std::to_string(::getpid()) + "-" +
+                 std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
+                 ".out";
+    p.pid = ::fork();
+    if (p.pid == 0) {
+        const int fd = ::open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        std::vector<char*> argv{const_cast<char*>(node_binary.c_str())};
+        for (auto& a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(node_binary.c_str(), argv.data());
+        ::_exit(127);
+    }
+    return p;
+}
+
+int wait_exit(process& p) {
+    int status = 0;
+    ::waitpid(p.pid, &status, 0);
+    p.pid = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string output_of(const process& p) {
+    std::ifstream in(p.out_path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::vector<std::uint64_t> read_log(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<std::uint64_t> seqs;
+    std::uint64_t v;
+    while (in.read(reinterpret_cast<char*>(&v), sizeof v))
+        seqs.push_back(v);
+    return seqs;
+}
+
+std::uint64_t number_after(const std::string& text, const std::string& pattern) {
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex(pattern + " ([0-9]+)"))) return UINT64_MAX;
+    return std::stoull(m[1]);
+}
+
+void expect_contiguous(const std::vector<std::uint64_t>& seqs, std::uint64_t first,
+                       std::uint64_t last, const std::string& who) {
+    ASSERT_FALSE(seqs.empty()) << who;
+    EXPECT_EQ(seqs.front(), first) << who;
+    EXPECT_EQ(seqs.back(), last) << who;
+    for (std::size_t i = 1; i < seqs.size(); ++i) {
+        ASSERT_EQ(seqs[i], seqs[i - 1] + 1) << who << ": out of order or duplicated at " << i;
+    }
+}
+
+// Waits (bounded) until a file holds at least `bytes` bytes.
+bool wait_for_size(const std::string& path, off_t bytes, int max_seconds) {
+    for (int i = 0; i < max_seconds * 100; ++i) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) == 0 && st.st_size >= bytes) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
+const std::vector<std::string> quiet = {"--idle", "block"};
+
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+TEST(ClusterTest, PublishFansOutToThreeSubscriberProcessesCompletelyAndInOrder) {
+    const int pub_port = free_port();
+    std::vector<process> subs;
+    std::vector<std::string> logs;
+    std::vector<std::string> peer_args;
+    for (int i = 0; i < 3; ++i) {
+        const int port = free_port();
+        logs.push_back(temp_dir() + "/fanout-" + std::to_string(i) + ".log");
+        ::unlink(logs.back().c_str());
+        subs.push_back(
+            spawn("sub" + std::to_string(i),
+                  with({"--id", "sub" + std::to_string(i), "--listen", addr(port), "--subscribe",
+                        "it/**", "--delivery-log", logs.back(), "--seconds", "20"},
+                       quiet)));
+        peer_args.insert(peer_args.end(), {"--peer", addr(port)});
+    }
+    process pub =
+        spawn("pub", with(with({"--id", "pub", "--listen", addr(pub_port), "--publish", "it/fanout",
+                                "--count", "30000", "--wait-subscribers", "3", "--seconds", "8"},
+                               peer_args),
+                          quiet));
+    EXPECT_EQ(wait_exit(pub), 0) << output_of(pub);
+    EXPECT_EQ(number_after(output_of(pub), "published"), 30000u) << output_of(pub);
+    for (int i = 0; i < 3; ++i) {
+        ::kill(subs[i].pid, SIGTERM);
+        EXPECT_EQ(wait_exit(subs[i]), 0);
+        expect_contiguous(read_log(logs[i]), 1, 30000, "subscriber " + std::to_string(i));
+    }
+}
+
+TEST(ClusterTest, RpcCallsAcrossProcessesAllSucceed) {
+    const int server_port = free_port();
+    process server =
+        spawn("rpc-server",
+              with({"--id", "server", "--listen", addr(server_port), "--seconds", "20"}, quiet));
+    process client =
+        spawn("rpc-client", with({"--id", "client", "--listen", addr(free_port()), "--peer",
+                                  addr(server_port), "--rpc", "server", "--seconds", "2"},
+                                 quiet));
+    EXPECT_EQ(wait_exit(client), 0);
+    const std::string out = output_of(client);
+    EXPECT_GT(number_after(out, "rpc echo to server:"), 100u) << out;
+    EXPECT_NE(out.find(" 0 failed"), std::string::npos) << out;
+    ::kill(server.pid, SIGTERM);
+    EXPECT_EQ(wait_exit(server), 0);
+}
+
+TEST(ClusterTest, KilledSubscriberRestartsAndGetsEveryUnacknowledgedMessageOnce) {
+    const int sub_port = free_port();
+    const std::string log_before = temp_dir() + "/killed-before.log";
+    const std::string log_after = temp_dir() + "/killed-after.log";
+    ::unlink(log_before.c_str());
+    ::unlink(log_after.c_str());
+    auto sub_args = [&](const std::string& log) {
+        return with({"--id", "sub", "--listen", addr(sub_port), "--subscribe", "it/**",
+                     "--delivery-log", log, "--seconds", "30"},
+                    quiet);
+    };
+    process sub = spawn("sub-before", sub_args(log_before));
+    process pub =
+        spawn("pub", with({"--id", "pub", "--listen", addr(free_port()), "--peer", addr(sub_port),
+                           "--publish", "it/stream", "--rate", "20000", "--count", "60000",
+                           "--wait-subscribers", "1", "--seconds", "15"},
+                          quiet));
+    // Kill -9 mid-stream, once a few thousand messages have been delivered.
+    ASSERT_TRUE(wait_for_size(log_before, 8 * 5000, 20));
+    ::kill(sub.pid, SIGKILL);
+    wait_exit(sub);
+    process restarted = spawn("sub-after", sub_args(log_after));
+    EXPECT_EQ(wait_exit(pub), 0);
+    const std::string pub_out = output_of(pub);
+    EXPECT_EQ(number_after(pub_out, "published"), 60000u) << pub_out;
+    ::kill(restarted.pid, SIGTERM);
+    EXPECT_EQ(wait_exit(restarted), 0);
+
+    const auto before = read_log(log_before);
+    const auto after = read_log(log_after);
+    expect_contiguous(before, 1, before.back(), "before the kill");
+    ASSERT_FALSE(after.empty());
+    // Everything the dead process had not acknowledged was resent to the new one: no gap,
+    // nothing twice within the new process, order kept, through to the last message.
+    EXPECT_LE(after.front(), before.back() + 1) << "acknowledged messages were lost";
+    expect_contiguous(after, after.front(), 60000, "after the restart");
+    const std::string sub_out = output_of(restarted);
+    EXPECT_EQ(number_after(sub_out, "duplicates"), 0u) << sub_out;
+}
+
+TEST(ClusterTest, GarbageWrongClusterAndOversizedPeersAreRefusedWhileGoodPeersAreServed) {
+    const int port = free_port();
+    process node =
+        spawn("target",
+              with({"--id", "target", "--cluster", "it", "--listen", addr(port), "--seconds", "20"},
+                   quiet));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it listen
+    auto raw = [&](const std::string& bytes) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<std::uint16_t>(port));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+        char sink[256];
+        while (::read(fd, sink, sizeof sink) > 0) {  // until the node closes on us
+        }
+        ::close(fd);
+    };
+    raw(std::string(100, '\x7f'));    // garbage
+    std::string oversized(32, '\0');  // a header claiming a 2 GiB Hello
+    const std::uint32_t huge = 0x80000000u;
+    std::memcpy(oversized.data(), &huge, 4);
+    oversized[4] = 1;  // kind Hello
+    oversized[6] = 1;  // version 1
+    raw(oversized);
+    process intruder = spawn(
+        "intruder", with({"--id", "intruder", "--cluster", "other", "--listen", addr(free_port()),
+                          "--peer", addr(port), "--rpc", "target", "--seconds", "1"},
+                         quiet));
+    wait_exit(intruder);
+    process good =
+        spawn("good", with({"--id", "good", "--cluster", "it", "--listen", addr(free_port()),
+                            "--peer", addr(port), "--rpc", "target", "--seconds", "1"},
+                           quiet));
+    EXPECT_EQ(wait_exit(good), 0);
+    EXPECT_GT(number_after(output_of(good), "rpc echo to target:"), 10u) << output_of(good);
+    EXPECT_EQ(number_after(output_of(intruder), "rpc echo to target:"), 0u) << output_of(intruder);
+    ::kill(node.pid, SIGTERM);
+    EXPECT_EQ(wait_exit(node), 0);
+    const std::string out = output_of(node);
+    EXPECT_GE(number_after(out, "frames refused"), 2u) << out;
+    EXPECT_GE(number_after(out, "wrong cluster"), 1u) << out;
+}
+
+TEST(ClusterTest, BadConfigurationIsAClearErrorNotACrash) {
+    const std::string path = temp_dir() + "/bad.toml";
+    std::ofstream(path) << "[node]\nid = \"x\"\nshards = 0\n";
+    process p = spawn("bad-config", {"--config", path});
+    EXPECT_EQ(wait_exit(p), 2);
+    EXPECT_NE(output_of(p).find("node.shards must be an integer in [1, 1024]"), std::string::npos)
+        << output_of(p);
+    std::ofstream(path) << "[node]\nid = \"x\"\nlisten = \"nowhere\"\n";
+    process q = spawn("bad-listen", {"--config", path});
+    EXPECT_EQ(wait_exit(q), 2);
+    EXPECT_NE(output_of(q).find("expected host:port"), std::string::npos) << output_of(q);
+    std::ofstream(path) << "[node]\nid = \"x\"\nlisten_port = 3\n";
+    process r = spawn("typo", {"--config", path});
+    EXPECT_EQ(wait_exit(r), 2);
+    EXPECT_NE(output_of(r).find("unknown setting node.listen_port"), std::string::npos);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: %s PATH-TO-ringmesh_node\n", argv[0]);
+        return 2;
+    }
+    node_binary = argv[1];
+    return RUN_ALL_TESTS();
+}
