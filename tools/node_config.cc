@@ -56,18 +56,24 @@ result<void> check_keys(const toml::table& t, const char* section,
     } while (false)
 
 result<void> read_node_section(const toml::table& t, node_settings& s) {
-    RM_TRY(check_keys(t, "node", {"id", "cluster", "listen", "peers", "shards", "cores", "idle"}));
+    RM_TRY(check_keys(
+        t, "node", {"id", "cluster", "listen", "peers", "udp_peers", "shards", "cores", "idle"}));
     RM_TRY(read_string(t, "node", "id", s.endpoint.node_id));
     RM_TRY(read_string(t, "node", "cluster", s.endpoint.cluster_id));
     RM_TRY(read_string(t, "node", "listen", s.listen_text));
     RM_TRY(read_int(t, "node", "shards", s.node.shard_count, 1, 1024));
-    if (const auto* peers = t.get("peers")) {
+    for (auto [key, out] :
+         {std::pair{"peers", &s.peer_texts}, std::pair{"udp_peers", &s.udp_peer_texts}}) {
+        const auto* peers = t.get(key);
+        if (!peers) continue;
         const auto* arr = peers->as_array();
-        if (!arr) return bad("node.peers must be an array of \"host:port\" strings");
+        const std::string what =
+            std::string("node.") + key + " must be an array of \"host:port\" strings";
+        if (!arr) return bad(what);
         for (const auto& p : *arr) {
             const auto v = p.value<std::string>();
-            if (!v) return bad("node.peers must be an array of \"host:port\" strings");
-            s.peer_texts.push_back(*v);
+            if (!v) return bad(what);
+            out->push_back(*v);
         }
     }
     if (const auto* cores = t.get("cores")) {
@@ -160,10 +166,16 @@ result<void> finish_node_settings(node_settings& s) {
     if (!listen) return bad("node.listen: " + listen.err().message());
     s.endpoint.listen = *listen;
     s.endpoint.peers.clear();
+    s.endpoint.datagram_peers.clear();
     for (const auto& text : s.peer_texts) {
         auto peer = transport::address::parse(text);
         if (!peer) return bad("node.peers: " + peer.err().message());
         s.endpoint.peers.push_back(*peer);
+    }
+    for (const auto& text : s.udp_peer_texts) {
+        auto peer = transport::address::parse(text);
+        if (!peer) return bad("node.udp_peers: " + peer.err().message());
+        s.endpoint.datagram_peers.push_back(*peer);
     }
     const std::uint32_t n = s.uring.recv_buffer_count;
     if ((n & (n - 1)) != 0) return bad("transport.recv_buffer_count must be a power of two");

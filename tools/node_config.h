@@ -18,6 +18,7 @@ struct node_settings {
     transport::uring_config uring;
     std::string listen_text = "127.0.0.1:7400";
     std::vector<std::string> peer_texts;
+    std::vector<std::string> udp_peer_texts;
 };
 
 /// Reads `path` (TOML). Unknown keys are errors: a typo must not silently fall back to a default.

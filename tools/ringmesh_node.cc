@@ -241,16 +241,23 @@ void report(const workload& w, const std::string& id) {
 
 void print_endpoint_stats(const msg::endpoint& ep) {
     const auto& s = ep.stats();
+    auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
     std::printf(
         "[%s] connections in %llu out %llu, handshakes %llu, frames refused %llu "
-        "(wrong cluster %llu, protocol violations %llu, handshake timeouts %llu)\n",
-        ep.node_id().c_str(), static_cast<unsigned long long>(s.connections_accepted),
-        static_cast<unsigned long long>(s.connections_dialed),
-        static_cast<unsigned long long>(s.handshakes),
-        static_cast<unsigned long long>(s.frames_refused),
-        static_cast<unsigned long long>(s.wrong_cluster),
-        static_cast<unsigned long long>(s.protocol_violations),
-        static_cast<unsigned long long>(s.handshake_timeouts));
+        "(wrong cluster %llu, protocol violations %llu, handshake timeouts %llu); "
+        "datagrams in %llu out %llu dropped %llu\n",
+        ep.node_id().c_str(), u(s.connections_accepted), u(s.connections_dialed), u(s.handshakes),
+        u(s.frames_refused), u(s.wrong_cluster), u(s.protocol_violations), u(s.handshake_timeouts),
+        u(s.datagrams_received), u(s.datagrams_sent), u(s.datagrams_dropped));
+    for (const auto& peer : ep.connected_peers()) {
+        const auto* ss = ep.peer_session_stats(peer);
+        std::printf(
+            "[%s] session with %s: transmitted %llu, retransmitted %llu, acked %llu, "
+            "delivered %llu, duplicates %llu, unacked %llu\n",
+            ep.node_id().c_str(), peer.c_str(), u(ss->frames_transmitted),
+            u(ss->frames_retransmitted), u(ss->frames_acked), u(ss->frames_delivered),
+            u(ss->duplicates_dropped), u(ep.unacked(peer)));
+    }
 }
 
 }  // namespace
@@ -259,7 +266,7 @@ int main(int argc, char** argv) {
     CLI::App app{"ringmesh node daemon"};
     std::string config_path;
     std::string id, cluster, listen, idle;
-    std::vector<std::string> peers;
+    std::vector<std::string> peers, udp_peers;
     std::vector<int> cores;
     std::uint32_t shards = 0;
     workload_options wo;
@@ -268,6 +275,7 @@ int main(int argc, char** argv) {
     app.add_option("--cluster", cluster, "cluster id (overrides node.cluster)");
     app.add_option("--listen", listen, "host:port to listen on (overrides node.listen)");
     app.add_option("--peer", peers, "host:port to dial; repeat for several (adds to node.peers)");
+    app.add_option("--udp-peer", udp_peers, "host:port to reach over UDP; repeat for several");
     app.add_option("--shards", shards, "shard count (overrides node.shards)");
     app.add_option("--cores", cores, "cores for the shards, comma-separated")->delimiter(',');
     app.add_option("--idle", idle, "busy_spin, backoff or block (overrides node.idle)");
@@ -300,6 +308,8 @@ int main(int argc, char** argv) {
     if (!listen.empty()) settings.listen_text = listen;
     for (auto& p : peers)
         settings.peer_texts.push_back(p);
+    for (auto& p : udp_peers)
+        settings.udp_peer_texts.push_back(p);
     if (shards) settings.node.shard_count = shards;
     if (!cores.empty()) settings.node.cores = cores;
     if (!idle.empty()) {

@@ -41,6 +41,7 @@ struct endpoint::peer_state {
     std::string id;
     session s;
     transport::connection_id conn;  // the active connection (invalid: none)
+    int datagram = -1;              // index in datagram_peers_ when reached over datagrams
     std::vector<std::string> remote_patterns;
 };
 
@@ -53,6 +54,16 @@ struct endpoint::conn_state {
     std::string peer;
     std::vector<std::byte> partial;  // a frame split across reads, reassembled here
     timer_id handshake_timer;
+};
+
+struct endpoint::datagram_peer {
+    transport::address address;
+    std::string peer;            // bound node id; empty until its Hello arrived
+    std::vector<std::byte> out;  // frames packed for the next datagram
+    bool dialed = false;         // configured: we keep saying Hello until it answers
+    time_ns hello_backoff_ns = 0;
+    time_ns last_hello_ns = INT64_MIN / 2;
+    timer_id hello_retry;
 };
 
 struct endpoint::dial_target {
@@ -78,6 +89,8 @@ endpoint::~endpoint() {
         shard_.timers().cancel(call.deadline);
     for (auto& target : dial_targets_)
         shard_.timers().cancel(target.redial);
+    for (auto& d : datagram_peers_)
+        shard_.timers().cancel(d->hello_retry);
     for (auto& [index, c] : conns_)
         shard_.timers().cancel(c->handshake_timer);
     shard_.timers().cancel(session_timer_);
@@ -116,6 +129,12 @@ result<void> endpoint::start() {
         dial_targets_[i].backoff_ns = config_.reconnect_min_ns;
         dial(i);
     }
+    for (const auto& address : config_.datagram_peers) {
+        datagram_peer& d = datagram_peer_for(address);
+        d.dialed = true;
+        d.hello_backoff_ns = config_.datagram_hello_interval_ns;
+        retry_datagram_hello(datagram_peers_.size() - 1);
+    }
     return ok();
 }
 
@@ -127,8 +146,15 @@ std::size_t endpoint::poll_transport(time_ns now) {
 
 std::size_t endpoint::transmit(time_ns now) {
     std::size_t frames = 0;
+    bool deadlines = false;
     for (auto& [id, p] : peers_) {
-        if (!p->conn.valid() || !p->s.has_pending_transmit()) continue;
+        if (!p->s.has_pending_transmit()) continue;
+        deadlines = true;
+        if (p->datagram >= 0 && !p->conn.valid()) {
+            frames += transmit_datagrams(*p, now);
+            continue;
+        }
+        if (!p->conn.valid()) continue;
         const transport::connection_id conn = p->conn;
         frames += p->s.poll_transmit(now, [this, conn](std::span<const std::byte> bytes) {
             if (transport_->send(conn, bytes) == bytes.size()) return true;
@@ -136,7 +162,9 @@ std::size_t endpoint::transmit(time_ns now) {
             return false;
         });
     }
-    if (frames > 0) arm_session_timer();
+    // A delayed ack or a retransmission may be due later with nothing else to wake the shard
+    // (it may sleep in the kernel): keep the timer at the earliest session deadline.
+    if (deadlines) arm_session_timer();
     transport_->flush();
     return frames;
 }
@@ -196,8 +224,166 @@ void endpoint::on_received(transport::connection_id id, buffer_handle chunk) {
     consume(*c, chunk.bytes(), &chunk);
 }
 
-void endpoint::on_datagram(const transport::address&, std::span<const std::byte>, buffer_handle) {
-    // Datagram sessions arrive with membership (gossip); stream peers only for now.
+void endpoint::on_datagram(const transport::address& from, std::span<const std::byte> payload,
+                           buffer_handle owner) {
+    ++stats_.datagrams_received;
+    // A datagram is checked frame by frame; the first bad frame drops the rest of it (there
+    // is no connection to close): counted, never trusted.
+    std::span<const std::byte> rest = payload;
+    while (!rest.empty()) {
+        const auto parsed = wire::parse_frame(rest, config_.limits);
+        wire::frame_error error = parsed.error;
+        if (parsed.status == wire::parse_status::need_more) error = wire::frame_error::truncated;
+        if (error == wire::frame_error::none)
+            error = wire::verify_body(parsed.value, config_.limits);
+        if (error != wire::frame_error::none) {
+            ++stats_.frames_refused;
+            ++stats_.refused_by[static_cast<std::size_t>(error)];
+            ++stats_.datagrams_dropped;
+            return;
+        }
+        ++stats_.frames_received;
+        const wire::frame& f = parsed.value;
+        if (f.kind() == wire::FrameKind::Hello) {
+            handle_datagram_hello(from, f);
+        } else {
+            datagram_peer& d = datagram_peer_for(from);
+            peer_state* p = d.peer.empty() ? nullptr : find_peer(d.peer);
+            if (p == nullptr) {
+                // Perhaps we restarted and it did not: introduce ourselves (rate-limited).
+                ++stats_.datagram_unknown_sender;
+                ++stats_.datagrams_dropped;
+                if (shard_.now_ns() - d.last_hello_ns >= config_.datagram_hello_interval_ns) {
+                    send_datagram_hello(d, false);
+                }
+                return;
+            }
+            handle_peer_frame(*p, f, &owner);
+        }
+        rest = rest.subspan(parsed.consumed);
+    }
+}
+
+void endpoint::handle_datagram_hello(const transport::address& from, const wire::frame& f) {
+    const auto* hello = wire::body_as<wire::Hello>(f);
+    if (wire::view_of(hello->cluster_id()) != config_.cluster_id) {
+        ++stats_.wrong_cluster;
+        ++stats_.datagrams_dropped;
+        return;
+    }
+    const std::string peer_id(wire::view_of(hello->node_id()));
+    if (hello->version_min() > wire::protocol_version ||
+        hello->version_max() < wire::protocol_version || peer_id == config_.node_id) {
+        ++stats_.protocol_violations;
+        ++stats_.datagrams_dropped;
+        return;
+    }
+    datagram_peer& d = datagram_peer_for(from);
+    const auto index = static_cast<int>(std::find_if(datagram_peers_.begin(), datagram_peers_.end(),
+                                                     [&](const auto& e) { return e.get() == &d; }) -
+                                        datagram_peers_.begin());
+    peer_state& p = peer_named(peer_id, true);
+    if (p.conn.valid()) {
+        ++stats_.duplicate_connections;  // already reached over a stream: keep that
+        return;
+    }
+    const std::uint64_t incarnation = hello->incarnation();
+    const bool first = p.s.peer_incarnation() == 0;
+    const bool restarted = !first && p.s.peer_incarnation() != incarnation;
+    if (first || restarted || d.peer != peer_id || p.datagram != index) {
+        if (restarted) p.remote_patterns.clear();
+        d.peer = peer_id;
+        p.datagram = index;
+        shard_.timers().cancel(d.hello_retry);
+        p.s.on_connected(shard_.now_ns(), incarnation);
+        if (first || restarted) send_subscriptions(p);
+        ++stats_.handshakes;
+        if (peer_handler_) {
+            if (restarted) peer_handler_(p.id, peer_event::restarted);
+            peer_handler_(p.id, peer_event::connected);
+        }
+    }
+    if (!hello->seen_you()) send_datagram_hello(d, true);
+}
+
+endpoint::datagram_peer& endpoint::datagram_peer_for(const transport::address& address) {
+    for (auto& d : datagram_peers_) {
+        if (d->address == address) return *d;
+    }
+    auto& d = datagram_peers_.emplace_back(std::make_unique<datagram_peer>());
+    d->address = address;
+    return *d;
+}
+
+void endpoint::send_datagram_hello(datagram_peer& d, bool seen_you) {
+    const auto body = builder_.hello(config_.cluster_id, config_.node_id, incarnation_,
+                                     static_cast<std::uint16_t>(shard_.shard_count()), seen_you);
+    std::vector<std::byte> frame(wire::wire_size(body.size()));
+    wire::write_frame(frame,
+                      wire::make_header(wire::FrameKind::Hello,
+                                        static_cast<std::uint32_t>(body.size()), 0, 0, 0, 0),
+                      body);
+    if (transport_->send_datagram(d.address, frame) == frame.size()) ++stats_.datagrams_sent;
+    d.last_hello_ns = shard_.now_ns();
+}
+
+void endpoint::retry_datagram_hello(std::size_t index) {
+    datagram_peer& d = *datagram_peers_[index];
+    if (!d.peer.empty() || shutting_down_) return;  // it answered
+    send_datagram_hello(d, false);
+    const time_ns delay = d.hello_backoff_ns;
+    d.hello_backoff_ns = std::min(d.hello_backoff_ns * 2, config_.reconnect_max_ns);
+    d.hello_retry = shard_.timers().schedule_at(shard_.now_ns() + delay,
+                                                [this, index] { retry_datagram_hello(index); });
+}
+
+std::size_t endpoint::transmit_datagrams(peer_state& p, time_ns now) {
+    datagram_peer& d = *datagram_peers_[static_cast<std::size_t>(p.datagram)];
+    const std::size_t mtu = transport_->caps().max_datagram_bytes;
+    const std::size_t frames = p.s.poll_transmit(now, [&](std::span<const std::byte> bytes) {
+        if (d.out.size() + bytes.size() > mtu && !flush_datagram(d)) return false;
+        d.out.insert(d.out.end(), bytes.begin(), bytes.end());  // several frames per datagram
+        return true;
+    });
+    flush_datagram(d);
+    return frames;
+}
+
+bool endpoint::flush_datagram(datagram_peer& d) {
+    if (d.out.empty()) return true;
+    const bool sent = transport_->send_datagram(d.address, d.out) == d.out.size();
+    if (sent) {
+        ++stats_.datagrams_sent;
+    } else {
+        ++stats_.transport_full;  // the frames are retransmitted after the session's timeout
+    }
+    d.out.clear();
+    return sent;
+}
+
+endpoint::peer_state& endpoint::peer_named(const std::string& id, bool datagram) {
+    auto [it, created] = peers_.try_emplace(id);
+    if (created) {
+        session_config sc = config_.session;
+        wire::codec_limits limits = config_.limits;
+        if (datagram) {
+            sc.datagram = true;
+            sc.max_in_flight_frames =
+                std::min(sc.max_in_flight_frames, config_.datagram_window_frames);
+            sc.receive_window_frames =
+                std::min(sc.receive_window_frames, config_.datagram_window_frames);
+            // A frame must fit one datagram: larger bodies are refused as too large.
+            const std::size_t mtu = transport_->caps().max_datagram_bytes;
+            limits.max_body_bytes = static_cast<std::uint32_t>(std::min<std::size_t>(
+                limits.max_body_bytes, (mtu - wire::header_size) & ~std::size_t{7}));
+        }
+        it->second = std::make_unique<peer_state>(id, sc, limits);
+    }
+    return *it->second;
+}
+
+bool endpoint::reachable(const peer_state& p) {
+    return p.conn.valid() || p.datagram >= 0;
 }
 
 void endpoint::on_closed(transport::connection_id id, transport::close_reason, int) {
@@ -297,7 +483,19 @@ bool endpoint::handle_frame(conn_state& c, const wire::frame& f, const buffer_ha
     }
     peer_state* p = find_peer(c.peer);
     if (p == nullptr || !(p->conn == c.id)) return true;  // a connection being retired
-    const bool in_protocol = p->s.on_frame(
+    if (!handle_peer_frame(*p, f, owner)) {
+        ++stats_.protocol_violations;
+        refuse(c, wire::ErrorCode::ProtocolViolation, "sequence gap on an ordered stream");
+        return false;
+    }
+    return true;
+}
+
+bool endpoint::handle_peer_frame(peer_state& peer, const wire::frame& f,
+                                 const buffer_handle* owner) {
+    peer_state* p = &peer;
+    if (f.kind() == wire::FrameKind::Error || f.kind() == wire::FrameKind::Hello) return true;
+    return p->s.on_frame(
         shard_.now_ns(), f, [this, p, owner](std::uint32_t stream, const wire::frame& fr) {
             // Frames replayed from the reorder buffer do not live in the receive buffer.
             const bool inside = owner && !fr.body.empty() &&
@@ -305,12 +503,6 @@ bool endpoint::handle_frame(conn_state& c, const wire::frame& f, const buffer_ha
                                 fr.body.data() < owner->storage().data() + owner->capacity();
             dispatch(*p, stream, fr, inside ? owner : nullptr);
         });
-    if (!in_protocol) {
-        ++stats_.protocol_violations;
-        refuse(c, wire::ErrorCode::ProtocolViolation, "sequence gap on an ordered stream");
-        return false;
-    }
-    return true;
 }
 
 bool endpoint::handle_hello(conn_state& c, const wire::frame& f) {
@@ -338,10 +530,7 @@ bool endpoint::handle_hello(conn_state& c, const wire::frame& f) {
 }
 
 void endpoint::bind(conn_state& c, const std::string& peer_id, std::uint64_t incarnation) {
-    auto [it, created] = peers_.try_emplace(peer_id);
-    if (created)
-        it->second = std::make_unique<peer_state>(peer_id, config_.session, config_.limits);
-    peer_state& p = *it->second;
+    peer_state& p = peer_named(peer_id, false);
     if (p.conn.valid() && !(p.conn == c.id) && p.s.peer_incarnation() == incarnation) {
         // Both sides dialed. Keep the connection the smaller node id initiated, so that both
         // ends pick the same one without talking about it.
@@ -614,13 +803,13 @@ void endpoint::finish_call(std::uint64_t call_id, const rpc_result& result) {
 
 bool endpoint::connected(std::string_view peer) const {
     const peer_state* p = find_peer(peer);
-    return p != nullptr && p->conn.valid();
+    return p != nullptr && reachable(*p);
 }
 
 std::vector<std::string> endpoint::connected_peers() const {
     std::vector<std::string> out;
     for (const auto& [id, p] : peers_) {
-        if (p->conn.valid()) out.push_back(id);
+        if (reachable(*p)) out.push_back(id);
     }
     return out;
 }
@@ -635,7 +824,7 @@ bool endpoint::peer_wants(std::string_view peer, std::string_view topic) const {
 std::size_t endpoint::subscribers(std::string_view topic) const {
     std::size_t n = 0;
     for (const auto& [id, p] : peers_)
-        n += p->conn.valid() && peer_wants(id, topic);
+        n += reachable(*p) && peer_wants(id, topic);
     return n;
 }
 
@@ -660,6 +849,8 @@ void endpoint::shutdown() {
     shutting_down_ = true;
     for (auto& target : dial_targets_)
         shard_.timers().cancel(target.redial);
+    for (auto& d : datagram_peers_)
+        shard_.timers().cancel(d->hello_retry);
     for (auto& [index, c] : conns_) {
         if (!c->closing) {
             c->closing = true;

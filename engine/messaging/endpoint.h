@@ -37,6 +37,13 @@ struct endpoint_config {
     std::string node_id;                       ///< this node's name; required
     std::optional<transport::address> listen;  ///< accept connections here
     std::vector<transport::address> peers;     ///< dial these (and redial when lost)
+    /// Reach these peers over datagrams (UDP): sessions retransmit on timeout and reorder,
+    /// frames are packed per datagram up to the transport's max datagram size.
+    std::vector<transport::address> datagram_peers;
+    time_ns datagram_hello_interval_ns = 50 * ns_per_ms;  ///< first Hello retry; doubles
+    /// Unacked frames per stream to a datagram peer: small enough that a window fits the
+    /// receiver's socket buffer (a lost burst costs a retransmission timeout).
+    std::uint32_t datagram_window_frames = 1024;
     wire::codec_limits limits;
     session_config session;
     time_ns reconnect_min_ns = 10 * ns_per_ms;
@@ -90,6 +97,8 @@ struct endpoint_stats {
     std::uint64_t published = 0, delivered_local = 0, delivered_remote = 0;
     std::uint64_t rpc_calls = 0, rpc_served = 0, rpc_timeouts = 0, rpc_no_such_method = 0;
     std::uint64_t unknown_stream = 0;
+    std::uint64_t datagrams_received = 0, datagrams_sent = 0, datagrams_dropped = 0;
+    std::uint64_t datagram_unknown_sender = 0;
 };
 
 /// Owned by one shard; every member is called on that shard's thread.
@@ -151,6 +160,7 @@ class endpoint final : transport::event_handler {
     struct peer_state;
     struct conn_state;
     struct dial_target;
+    struct datagram_peer;
     struct pending_call {
         reply_handler on_reply;
         timer_id deadline;
@@ -173,6 +183,15 @@ class endpoint final : transport::event_handler {
     bool consume(conn_state& c, std::span<const std::byte> bytes, const buffer_handle* owner);
     bool handle_frame(conn_state& c, const wire::frame& f, const buffer_handle* owner);
     bool handle_hello(conn_state& c, const wire::frame& f);
+    bool handle_peer_frame(peer_state& p, const wire::frame& f, const buffer_handle* owner);
+    void handle_datagram_hello(const transport::address& from, const wire::frame& f);
+    datagram_peer& datagram_peer_for(const transport::address& address);
+    void send_datagram_hello(datagram_peer& d, bool seen_you);
+    void retry_datagram_hello(std::size_t index);
+    bool flush_datagram(datagram_peer& d);
+    std::size_t transmit_datagrams(peer_state& p, time_ns now);
+    peer_state& peer_named(const std::string& id, bool datagram);
+    static bool reachable(const peer_state& p);
     void dispatch(peer_state& p, std::uint32_t stream, const wire::frame& f,
                   const buffer_handle* owner);
     void refuse(conn_state& c, wire::ErrorCode code, std::string_view why);
@@ -209,6 +228,7 @@ class endpoint final : transport::event_handler {
     std::map<std::string, std::unique_ptr<peer_state>, std::less<>> peers_;
     std::unordered_map<std::uint32_t, std::unique_ptr<conn_state>> conns_;  // by index
     std::vector<dial_target> dial_targets_;
+    std::vector<std::unique_ptr<datagram_peer>> datagram_peers_;  // few: searched by address
     std::unordered_map<std::uint32_t, stream_handler> stream_handlers_;
     struct local_subscription {
         std::string pattern;

@@ -54,6 +54,7 @@ send_outcome session::send(std::uint32_t id, wire::FrameKind kind,
     tx.refs.push_back({tx.frames.commit(size), static_cast<std::uint32_t>(size), -1});
     tx.unacked_bytes += size;
     ++tx.next_seq;
+    ++unacked_total_;
     ++stats_.frames_queued;
     ++pending_streams_;
     return send_outcome::queued;
@@ -71,6 +72,7 @@ void session::on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit) {
         tx.unacked_bytes -= ref.size;
         tx.refs.pop_front();
         ++tx.acked;
+        --unacked_total_;
         ++stats_.frames_acked;
     }
     tx.next_to_send = std::max(tx.next_to_send, tx.acked + 1);
@@ -151,10 +153,7 @@ time_ns session::next_deadline_ns() const noexcept {
 }
 
 std::uint64_t session::unacked_frames() const noexcept {
-    std::uint64_t total = 0;
-    for (const stream_state& s : streams_)
-        total += s.tx.next_seq - 1 - s.tx.acked;
-    return total;
+    return unacked_total_;
 }
 
 }  // namespace ringmesh::messaging

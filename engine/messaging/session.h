@@ -83,7 +83,10 @@ class session {
     /// The earliest time poll_transmit() has work (ack or retransmit due); INT64_MAX if none.
     time_ns next_deadline_ns() const noexcept;
     /// Whether new frames are waiting for transmission (cheap check for the endpoint's flush).
-    bool has_pending_transmit() const noexcept { return pending_streams_ > 0 || ack_due_any_; }
+    bool has_pending_transmit() const noexcept {
+        // Over datagrams, unacknowledged frames are pending too: they may need retransmitting.
+        return pending_streams_ > 0 || ack_due_any_ || (config_.datagram && unacked_total_ > 0);
+    }
 
     std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
     const session_stats& stats() const noexcept { return stats_; }
@@ -137,6 +140,7 @@ class session {
     bool connected_ = false;
     std::size_t pending_streams_ = 0;  // streams with next_to_send < next_seq (approximate)
     bool ack_due_any_ = false;
+    std::uint64_t unacked_total_ = 0;  // queued or in flight, over all streams
     session_stats stats_;
 };
 

@@ -9,12 +9,12 @@ std::span<const std::byte> body_builder::finish(flatbuffers::uoffset_t root) {
 
 std::span<const std::byte> body_builder::hello(std::string_view cluster_id,
                                                std::string_view node_id, std::uint64_t incarnation,
-                                               std::uint16_t shard_count) {
+                                               std::uint16_t shard_count, bool seen_you) {
     fbb_.Clear();
     const auto cluster = string(cluster_id);
     const auto node = string(node_id);
     return finish(CreateHello(fbb_, protocol_version, protocol_version, cluster, node, incarnation,
-                              shard_count)
+                              shard_count, seen_you)
                       .o);
 }
 

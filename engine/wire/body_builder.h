@@ -18,7 +18,8 @@ class body_builder {
     body_builder() : fbb_(1024) {}
 
     std::span<const std::byte> hello(std::string_view cluster_id, std::string_view node_id,
-                                     std::uint64_t incarnation, std::uint16_t shard_count);
+                                     std::uint64_t incarnation, std::uint16_t shard_count,
+                                     bool seen_you = false);
     std::span<const std::byte> publish(std::string_view topic, std::span<const std::byte> payload);
     std::span<const std::byte> subscription(std::string_view pattern);
     std::span<const std::byte> rpc_request(std::uint64_t call_id, std::string_view method,

@@ -158,6 +158,24 @@ TEST(ClusterTest, PublishFansOutToThreeSubscriberProcessesCompletelyAndInOrder) 
     }
 }
 
+TEST(ClusterTest, PublishOverUdpReachesAnotherProcessCompletelyAndInOrder) {
+    const int sub_port = free_port();
+    const std::string log = temp_dir() + "/udp.log";
+    ::unlink(log.c_str());
+    process sub = spawn("udp-sub", with({"--id", "sub", "--listen", addr(sub_port), "--subscribe",
+                                         "it/**", "--delivery-log", log, "--seconds", "20"},
+                                        quiet));
+    process pub = spawn("udp-pub", with({"--id", "pub", "--listen", addr(free_port()), "--udp-peer",
+                                         addr(sub_port), "--publish", "it/udp", "--count", "20000",
+                                         "--wait-subscribers", "1", "--seconds", "15"},
+                                        quiet));
+    EXPECT_EQ(wait_exit(pub), 0) << output_of(pub);
+    EXPECT_EQ(number_after(output_of(pub), "published"), 20000u) << output_of(pub);
+    ::kill(sub.pid, SIGTERM);
+    EXPECT_EQ(wait_exit(sub), 0);
+    expect_contiguous(read_log(log), 1, 20000, "udp subscriber");
+}
+
 TEST(ClusterTest, RpcCallsAcrossProcessesAllSucceed) {
     const int server_port = free_port();
     process server =

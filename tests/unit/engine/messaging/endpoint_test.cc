@@ -47,7 +47,7 @@ class EndpointTest : public ::testing::Test {
     // Starts node `id` named `name`, listening on an ephemeral port, dialing `dial`.
     endpoint& start(shard_id id, std::string name, std::vector<shard_id> dial = {},
                     std::string cluster = "test", session_config session = {},
-                    std::string listen = "127.0.0.1:0") {
+                    std::string listen = "127.0.0.1:0", std::vector<shard_id> datagram_dial = {}) {
         auto t = transport::uring_transport::create({}, id);
         if (!t) {
             ADD_FAILURE() << "io_uring: " << t.err().message();
@@ -60,12 +60,18 @@ class EndpointTest : public ::testing::Test {
         config.session = session;
         for (shard_id peer : dial)
             config.peers.push_back(address_of(peer));
+        for (shard_id peer : datagram_dial)
+            config.datagram_peers.push_back(address_of(peer));
         detail::bind_thread_to_shard(shards_[id].get());
         auto e = endpoint::create(*shards_[id], std::move(t).value(), std::move(config));
         detail::bind_thread_to_shard(nullptr);
         EXPECT_TRUE(e) << e.err().message();
         endpoints_[id] = std::move(e).value();
         return *endpoints_[id];
+    }
+    endpoint& start_datagram(shard_id id, std::string name, std::vector<shard_id> dial,
+                             std::string listen = "127.0.0.1:0") {
+        return start(id, std::move(name), {}, "test", {}, std::move(listen), std::move(dial));
     }
     transport::address address_of(shard_id id) {
         return static_cast<transport::uring_transport&>(endpoints_[id]->transport())
@@ -340,6 +346,134 @@ TEST_F(EndpointTest, LostConnectionIsRedialedAndUnackedFramesResentWithoutDuplic
     for (std::size_t i = 1; i < got.size(); ++i)
         ASSERT_EQ(got[i], got[i - 1] + 1) << i;
     EXPECT_EQ(got.back(), 999);
+}
+
+TEST_F(EndpointTest, DelayedAckKeepsATimerSoASleepingShardStillSendsIt) {
+    endpoint& b = start(1, "b");
+    endpoint& a = start(0, "a", {1});
+    int got = 0;
+    on(1, [&](endpoint& e) {
+        e.on_stream(16, [&](const message&) { ++got; });
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return a.connected("b") && b.connected("a"); }));
+    on(0, [&](endpoint& e) { return e.send("b", 16, bytes_of("x")); });
+    ASSERT_TRUE(pump_until([&] { return got == 1; }));
+    // b owes a an ack, delayed by design. With nothing else to do, b's shard would sleep in
+    // the kernel until its next timer: there must be one, no later than the ack is due.
+    EXPECT_GT(a.unacked("b"), 0u);
+    EXPECT_LE(shards_[1]->timers().next_wakeup_ns(), clock_.now_ns() + ns_per_ms);
+    ASSERT_TRUE(pump_until([&] { return a.unacked("b") == 0; }));
+}
+
+// ---- datagram peers (UDP) ----
+
+TEST_F(EndpointTest, DatagramPeersPublishInOrderWithManyFramesPerDatagram) {
+    endpoint& b = start(1, "b");
+    endpoint& a = start_datagram(0, "a", {1});
+    std::vector<int> got;
+    on(1, [&](endpoint& e) {
+        return e.subscribe("u/**",
+                           [&](const message& m) { got.push_back(std::stoi(text_of(m.bytes))); });
+    });
+    ASSERT_TRUE(pump_until([&] { return a.peer_wants("b", "u/x") && b.connected("a"); }));
+    int next = 0;
+    ASSERT_TRUE(pump_until([&] {
+        while (next < 5000 && on(0, [&](endpoint& e) { return e.publish_ready("u/x"); })) {
+            on(0, [&](endpoint& e) { return e.publish("u/x", bytes_of(std::to_string(next))); });
+            ++next;
+        }
+        return got.size() == 5000;
+    })) << "got "
+        << got.size() << ", sent " << next << ", retransmitted "
+        << a.peer_session_stats("b")->frames_retransmitted << ", datagrams sent "
+        << a.stats().datagrams_sent << " received by b " << b.stats().datagrams_received
+        << ", b dropped " << b.stats().datagrams_dropped << ", transport full "
+        << a.stats().transport_full << ", b recv no-buffers "
+        << static_cast<transport::uring_transport&>(b.transport()).stats().recv_no_buffers
+        << ", out-of-window " << b.peer_session_stats("a")->out_of_window_dropped << ", dups "
+        << b.peer_session_stats("a")->duplicates_dropped;
+    for (int i = 0; i < 5000; ++i)
+        ASSERT_EQ(got[i], i);
+    const auto* s = a.peer_session_stats("b");
+    ASSERT_NE(s, nullptr);
+    EXPECT_LT(a.stats().datagrams_sent * 4, s->frames_transmitted);  // frames were packed
+    EXPECT_EQ(b.stats().datagrams_dropped, 0u);
+}
+
+TEST_F(EndpointTest, RpcWorksOverDatagramsAndOversizedRequestsAreRefused) {
+    start(1, "server");
+    endpoint& client = start_datagram(0, "client", {1});
+    on(1, [&](endpoint& e) {
+        e.serve("echo", [](const message& m) {
+            return rpc_reply{wire::RpcStatus::Ok, m.bytes, {}};
+        });
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return client.connected("server"); }));
+    std::string reply;
+    on(0, [&](endpoint& e) {
+        return e.call("server", "echo", bytes_of("over udp"), ns_per_s,
+                      [&](const rpc_result& r) { reply = text_of(r.payload); });
+    });
+    ASSERT_TRUE(pump_until([&] { return !reply.empty(); }));
+    EXPECT_EQ(reply, "over udp");
+    const std::string big(4000, 'x');  // beyond one 1472-byte datagram
+    EXPECT_EQ(
+        on(0,
+           [&](endpoint& e) { return e.call("server", "echo", bytes_of(big), ns_per_s, nullptr); }),
+        call_outcome::too_large);
+}
+
+TEST_F(EndpointTest, BadDatagramsAndUnknownSendersAreDroppedAndCounted) {
+    endpoint& a = start(0, "a");
+    const auto to = address_of(0);
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    auto send_udp = [&](const std::string& bytes) {
+        ASSERT_EQ(::sendto(fd, bytes.data(), bytes.size(), 0, to.sa(), to.length),
+                  static_cast<ssize_t>(bytes.size()));
+    };
+    send_udp(std::string(40, '\x01'));  // garbage
+    send_udp(
+        raw_frame(wire::make_header(wire::FrameKind::Data, 100, 16, 1, 0, 0), 20));    // truncated
+    send_udp(raw_frame(wire::make_header(wire::FrameKind::Data, 8, 16, 1, 0, 0), 8));  // no Hello
+    ASSERT_TRUE(pump_until([&] { return a.stats().datagrams_received == 3; }));
+    ::close(fd);
+    EXPECT_EQ(a.stats().datagrams_dropped, 3u);
+    EXPECT_EQ(a.stats().refused_by[static_cast<int>(wire::frame_error::truncated)], 1u);
+    EXPECT_EQ(a.stats().datagram_unknown_sender, 1u);
+}
+
+TEST_F(EndpointTest, RestartedDatagramPeerIsReintroducedAndGetsTheUnackedTail) {
+    start(1, "b");
+    endpoint& a = start_datagram(0, "a", {1});
+    std::vector<int> got;
+    auto listen_on_b = [&] {
+        on(1, [&](endpoint& e) {
+            e.on_stream(16, [&](const message& m) { got.push_back(std::stoi(text_of(m.bytes))); });
+            return 0;
+        });
+    };
+    listen_on_b();
+    ASSERT_TRUE(pump_until([&] { return a.connected("b") && endpoints_[1]->connected("a"); }));
+    for (int i = 0; i < 100; ++i)
+        on(0, [&](endpoint& e) { return e.send("b", 16, bytes_of(std::to_string(i))); });
+    ASSERT_TRUE(pump_until([&] { return got.size() == 100 && a.unacked("b") == 0; }));
+    // b restarts on the same address and does not dial a: a's next frames reach a stranger,
+    // which introduces itself; a sees the new incarnation and resends what is unacked.
+    const std::string b_address = address_of(1).to_string();
+    detail::bind_thread_to_shard(shards_[1].get());
+    endpoints_[1].reset();
+    detail::bind_thread_to_shard(nullptr);
+    got.clear();
+    start(1, "b", {}, "test", {}, b_address);
+    listen_on_b();
+    for (int i = 100; i < 200; ++i)
+        on(0, [&](endpoint& e) { return e.send("b", 16, bytes_of(std::to_string(i))); });
+    ASSERT_TRUE(pump_until([&] { return got.size() == 100 && a.unacked("b") == 0; }));
+    for (int i = 0; i < 100; ++i)
+        ASSERT_EQ(got[i], 100 + i);
+    EXPECT_EQ(a.peer_session_stats("b")->peer_restarts, 1u);
 }
 
 }  // namespace

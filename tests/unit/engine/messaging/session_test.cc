@@ -170,6 +170,19 @@ TEST(SessionTest, FullWindowIsBackPressureUntilThePeerAcknowledges) {
     EXPECT_EQ(pair.b().delivered, iota(17));
 }
 
+TEST(SessionTest, UnackedDatagramFramesKeepTheSessionPollableForRetransmission) {
+    session_config config;
+    config.datagram = true;
+    session s(config, {});
+    s.on_connected(0, 1);
+    std::uint64_t v = 7;
+    s.send(16, FrameKind::Data, {reinterpret_cast<const std::byte*>(&v), sizeof v});
+    EXPECT_EQ(s.poll_transmit(0, [](auto) { return true; }), 1u);  // sent once, then lost
+    EXPECT_TRUE(s.has_pending_transmit());
+    EXPECT_EQ(s.poll_transmit(config.retransmit_timeout_ns, [](auto) { return true; }), 1u);
+    EXPECT_EQ(s.stats().frames_retransmitted, 1u);
+}
+
 TEST(SessionTest, OversizedBodyIsRefused) {
     session s({}, wire::codec_limits{.max_body_bytes = 100});
     std::vector<std::byte> big(101);
