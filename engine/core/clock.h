@@ -15,6 +15,16 @@ inline constexpr time_ns ns_per_us = 1'000;
 inline constexpr time_ns ns_per_ms = 1'000'000;
 inline constexpr time_ns ns_per_s = 1'000'000'000;
 
+/// Fills a timespec-like struct (timespec, __kernel_timespec) from a timeout in ns; returns
+/// nullptr for a negative timeout, which system calls read as "wait without a limit".
+template <typename Timespec>
+Timespec* to_timespec(time_ns timeout_ns, Timespec& out) noexcept {
+    if (timeout_ns < 0) return nullptr;
+    out.tv_sec = timeout_ns / ns_per_s;
+    out.tv_nsec = timeout_ns % ns_per_s;
+    return &out;
+}
+
 /// A source of `now`. Owned by whoever builds the shard; read only by that shard's thread.
 class clock_source {
   public:

@@ -30,12 +30,7 @@ bool shard_waker::wait_on_fd(time_ns timeout_ns) {
     RM_ASSERT(fd_ >= 0, "shard_waker used before open()");
     pollfd pfd{fd_, POLLIN, 0};
     timespec ts{};
-    timespec* tsp = nullptr;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / ns_per_s;
-        ts.tv_nsec = timeout_ns % ns_per_s;
-        tsp = &ts;
-    }
+    timespec* tsp = to_timespec(timeout_ns, ts);
     const int ready = ::ppoll(&pfd, 1, tsp, nullptr);
     if (ready <= 0) return false;  // timeout, or EINTR: the loop simply runs again
     std::uint64_t count = 0;

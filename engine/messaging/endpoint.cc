@@ -33,6 +33,13 @@ std::uint64_t new_incarnation() {
         (std::uint64_t{rd()} << 32) ^ rd() ^ static_cast<std::uint64_t>(monotonic_clock::read());
     return r == 0 ? 1 : r;
 }
+// A frame outside any session (Hello, Error): no sequence, no ack, stream 0.
+std::vector<std::byte> control_frame(wire::FrameKind kind, std::span<const std::byte> body) {
+    std::vector<std::byte> frame(wire::wire_size(body.size()));
+    wire::write_frame(
+        frame, wire::make_header(kind, static_cast<std::uint32_t>(body.size()), 0, 0, 0, 0), body);
+    return frame;
+}
 }  // namespace
 
 struct endpoint::peer_state {
@@ -202,11 +209,7 @@ void endpoint::on_connected(transport::connection_id id, bool inbound) {
     }
     const auto body = builder_.hello(config_.cluster_id, config_.node_id, incarnation_,
                                      static_cast<std::uint16_t>(shard_.shard_count()));
-    std::vector<std::byte> frame(wire::wire_size(body.size()));
-    wire::write_frame(frame,
-                      wire::make_header(wire::FrameKind::Hello,
-                                        static_cast<std::uint32_t>(body.size()), 0, 0, 0, 0),
-                      body);
+    const std::vector<std::byte> frame = control_frame(wire::FrameKind::Hello, body);
     transport_->send(id, frame);
     conn_state* raw = c.get();
     c->handshake_timer =
@@ -318,11 +321,7 @@ endpoint::datagram_peer& endpoint::datagram_peer_for(const transport::address& a
 void endpoint::send_datagram_hello(datagram_peer& d, bool seen_you) {
     const auto body = builder_.hello(config_.cluster_id, config_.node_id, incarnation_,
                                      static_cast<std::uint16_t>(shard_.shard_count()), seen_you);
-    std::vector<std::byte> frame(wire::wire_size(body.size()));
-    wire::write_frame(frame,
-                      wire::make_header(wire::FrameKind::Hello,
-                                        static_cast<std::uint32_t>(body.size()), 0, 0, 0, 0),
-                      body);
+    const std::vector<std::byte> frame = control_frame(wire::FrameKind::Hello, body);
     if (transport_->send_datagram(d.address, frame) == frame.size()) ++stats_.datagrams_sent;
     d.last_hello_ns = shard_.now_ns();
 }
@@ -646,11 +645,7 @@ void endpoint::refuse(conn_state& c, wire::ErrorCode code, std::string_view why)
     if (c.closing) return;
     c.closing = true;
     const auto body = builder_.error(code, why);
-    std::vector<std::byte> frame(wire::wire_size(body.size()));
-    wire::write_frame(frame,
-                      wire::make_header(wire::FrameKind::Error,
-                                        static_cast<std::uint32_t>(body.size()), 0, 0, 0, 0),
-                      body);
+    const std::vector<std::byte> frame = control_frame(wire::FrameKind::Error, body);
     transport_->send(c.id, frame);
     transport_->close(c.id);  // after the Error frame is flushed
 }

@@ -413,12 +413,7 @@ void uring_transport::wait(time_ns timeout_ns, int wake_fd) {
         armed_wake_fd_ = wake_fd;
     }
     __kernel_timespec ts{};
-    __kernel_timespec* tsp = nullptr;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / ns_per_s;
-        ts.tv_nsec = timeout_ns % ns_per_s;
-        tsp = &ts;
-    }
+    __kernel_timespec* tsp = to_timespec(timeout_ns, ts);
     io_uring_cqe* cqe = nullptr;
     io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
     unsubmitted_ = 0;

@@ -159,7 +159,7 @@ result<void> uring_transport::open_udp(const address& local) {
     // Datagrams that find the socket buffer full are dropped by the kernel and cost a
     // retransmission timeout: ask for room for a burst (FORCE where permitted, else capped).
     const int buffer_bytes = 4 << 20;
-    for (const auto [force, plain] :
+    for (const auto& [force, plain] :
          {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
         if (::setsockopt(fd, SOL_SOCKET, force, &buffer_bytes, sizeof buffer_bytes) != 0) {
             ::setsockopt(fd, SOL_SOCKET, plain, &buffer_bytes, sizeof buffer_bytes);
@@ -199,8 +199,7 @@ result<connection_id> uring_transport::connect(const address& remote) {
     io_uring_sqe_set_data64(sqe, pack(op::connect, index, c.generation));
     // The linked timeout cancels the connect (-ECANCELED) if it takes too long.
     static thread_local __kernel_timespec timeout;
-    timeout.tv_sec = config_.connect_timeout_ns / ns_per_s;
-    timeout.tv_nsec = config_.connect_timeout_ns % ns_per_s;
+    to_timespec(config_.connect_timeout_ns, timeout);
     io_uring_sqe* link = get_sqe();
     io_uring_prep_link_timeout(link, &timeout, 0);
     io_uring_sqe_set_data64(link, pack(op::link_timeout, index, c.generation));
