@@ -1,0 +1,126 @@
+// The comparison bench harness: each measurement runs the two sides of a scenario as two
+// forked processes pinned to their own cores, and the measuring side reports through a pipe.
+// Every system (ringmesh, ZeroMQ, the raw kernel floor) implements the same four roles.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "engine/core/clock.h"
+#include "engine/core/histogram.h"
+
+namespace ringmesh::bench {
+
+enum class scenario : std::uint8_t { stream, pingpong, rate };
+
+struct run_config {
+    scenario what = scenario::stream;
+    std::size_t payload_bytes = 64;
+    double seconds = 2;
+    double rate_per_s = 0;  ///< rate scenario: messages/s offered
+    int port = 0;           ///< the receiver/server listens here
+    int sender_core = 0, receiver_core = 1;
+    bool block = false;  ///< ringmesh idle strategy: block instead of busy_spin
+    bool udp = false;    ///< ringmesh over datagrams
+};
+
+/// What the measuring side sends back (a plain struct through a pipe).
+struct run_result {
+    bool ok = false;
+    char error[160] = {};
+    std::uint64_t messages = 0;
+    double seconds = 0;
+    /// Latency (ns): p50, p90, p99, p99.9, p99.99, max. One-way for rate, round trip for
+    /// pingpong; empty for stream.
+    std::array<std::int64_t, 6> latency_ns{};
+
+    double per_second() const { return seconds > 0 ? static_cast<double>(messages) / seconds : 0; }
+    void fill_latency(const latency_histogram& h) {
+        const double q[] = {0.5, 0.9, 0.99, 0.999, 0.9999};
+        for (int i = 0; i < 5; ++i)
+            latency_ns[static_cast<std::size_t>(i)] = h.quantile(q[i]);
+        latency_ns[5] = h.max();
+    }
+    static run_result failed(const std::string& why) {
+        run_result r;
+        std::strncpy(r.error, why.c_str(), sizeof r.error - 1);
+        return r;
+    }
+};
+
+/// Message layout shared by all systems: [kind:1][pad:7][seq:8][intended_send_ns:8][...]
+enum : std::uint8_t { msg_data = 0, msg_end = 1 };
+inline constexpr std::size_t header_bytes = 24;
+
+inline void stamp(std::byte* p, std::uint8_t kind, std::uint64_t seq, time_ns sent_ns) {
+    p[0] = static_cast<std::byte>(kind);
+    std::memcpy(p + 8, &seq, 8);
+    std::memcpy(p + 16, &sent_ns, 8);
+}
+inline std::uint8_t kind_of(const std::byte* p) {
+    return static_cast<std::uint8_t>(p[0]);
+}
+inline time_ns sent_of(const std::byte* p) {
+    time_ns t;
+    std::memcpy(&t, p + 16, 8);
+    return t;
+}
+
+/// Bookkeeping of a receiver: counts data messages, times first to last, and for the rate
+/// scenario records one-way latency from the *intended* send time.
+struct receive_tally {
+    std::uint64_t messages = 0;
+    time_ns first_ns = 0, last_ns = 0;
+    latency_histogram latency;
+    bool done = false;
+
+    void on_message(const std::byte* p, bool record_latency) {
+        const time_ns now = monotonic_clock::read();
+        if (kind_of(p) == msg_end) {
+            done = true;
+            return;
+        }
+        if (messages++ == 0) first_ns = now;
+        last_ns = now;
+        if (record_latency) latency.record(now - sent_of(p));
+    }
+    run_result result(bool with_latency) const {
+        run_result r;
+        r.ok = messages > 0;
+        if (!r.ok) std::strcpy(r.error, "nothing received");
+        r.messages = messages;
+        r.seconds = static_cast<double>(last_ns - first_ns) / 1e9;
+        if (with_latency) r.fill_latency(latency);
+        return r;
+    }
+};
+
+/// The open-loop schedule of the rate scenario: message i is due at start + i / rate, and is
+/// stamped with that intended time, so a stalled sender shows up as latency, not as silence.
+struct rate_schedule {
+    time_ns start_ns;
+    double interval_ns;
+    time_ns due(std::uint64_t i) const {
+        return start_ns + static_cast<time_ns>(static_cast<double>(i) * interval_ns);
+    }
+};
+
+// Each system: the receiving/serving side and the sending/calling side. The measuring side
+// returns the result: the receiver for stream and rate, the client for pingpong.
+struct system_roles {
+    const char* name;
+    run_result (*receiver)(const run_config&);  ///< stream/rate receiver, or pingpong server
+    run_result (*sender)(const run_config&);    ///< stream/rate sender, or pingpong client
+    bool (*supports)(const run_config&, std::string* why);
+};
+
+extern const system_roles raw_floor_roles;
+extern const system_roles zmq_roles;
+extern const system_roles ringmesh_tcp_roles;
+extern const system_roles ringmesh_udp_roles;
+
+void pin_to_core(int core);
+
+}  // namespace ringmesh::bench

@@ -1,0 +1,446 @@
+// ringmesh_bench — throughput and latency of ringmesh next to ZeroMQ and the raw kernel floor,
+// measured in one run: systems alternate (A/B/A/B) within each repetition, every figure is
+// the median of the repetitions, and ratios are printed against ZeroMQ and the floor.
+// Writes a JSON file with every run and an SVG chart (throughput bars, latency spectrum).
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench/harness/harness.h"
+
+namespace rb = ringmesh::bench;
+
+namespace ringmesh::bench {
+void pin_to_core(int core) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(core, &set);
+    ::sched_setaffinity(0, sizeof set, &set);
+}
+}  // namespace ringmesh::bench
+
+namespace {
+
+const char* name_of(rb::scenario s) {
+    switch (s) {
+        case rb::scenario::stream:
+            return "stream";
+        case rb::scenario::pingpong:
+            return "pingpong";
+        case rb::scenario::rate:
+            return "rate";
+    }
+    return "?";
+}
+
+// Runs both sides as pinned child processes; the measuring side writes its result to a pipe.
+rb::run_result run_pair(const rb::system_roles& sys, const rb::run_config& c) {
+    int fds[2];
+    if (::pipe(fds) != 0) return rb::run_result::failed("pipe");
+    const bool receiver_measures = c.what != rb::scenario::pingpong;
+    auto spawn = [&](bool receiving) {
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            ::close(fds[0]);
+            rb::pin_to_core(receiving ? c.receiver_core : c.sender_core);
+            const rb::run_result r = receiving ? sys.receiver(c) : sys.sender(c);
+            if (receiving == receiver_measures) {
+                [[maybe_unused]] ssize_t n = ::write(fds[1], &r, sizeof r);
+            }
+            ::_exit(0);
+        }
+        return pid;
+    };
+    const pid_t receiver = spawn(true);
+    const pid_t sender = spawn(false);
+    ::close(fds[1]);
+    rb::run_result result = rb::run_result::failed("no result (a side crashed or hung)");
+    pollfd pfd{fds[0], POLLIN, 0};
+    const int timeout_ms = static_cast<int>((c.seconds + 40) * 1000);  // bounded: never hangs
+    if (::poll(&pfd, 1, timeout_ms) == 1) {
+        rb::run_result r;
+        if (::read(fds[0], &r, sizeof r) == static_cast<ssize_t>(sizeof r)) result = r;
+    }
+    ::close(fds[0]);
+    for (pid_t pid : {sender, receiver}) {
+        // Give each side a moment to exit on its own, then end it by its PID.
+        for (int i = 0; i < 500 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i)
+            ::usleep(10'000);
+        if (::waitpid(pid, nullptr, WNOHANG) == 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    }
+    return result;
+}
+
+struct sample {
+    std::string system;
+    rb::scenario what;
+    std::size_t payload;
+    double rate;  // offered (rate scenario)
+    int repetition;
+    rb::run_result r;
+};
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+struct key {
+    std::string system;
+    rb::scenario what;
+    std::size_t payload;
+    double rate;
+    bool operator<(const key& o) const {
+        return std::tie(system, what, payload, rate) <
+               std::tie(o.system, o.what, o.payload, o.rate);
+    }
+};
+
+struct summary {
+    bool ok = false;
+    double msgs_per_s = 0;
+    std::array<double, 6> latency_us{};
+};
+
+std::map<key, summary> summarize(const std::vector<sample>& samples) {
+    std::map<key, std::vector<const sample*>> groups;
+    for (const auto& s : samples)
+        groups[{s.system, s.what, s.payload, s.rate}].push_back(&s);
+    std::map<key, summary> out;
+    for (const auto& [k, g] : groups) {
+        summary sm;
+        std::vector<double> rates;
+        std::array<std::vector<double>, 6> lat;
+        for (const sample* s : g) {
+            if (!s->r.ok) continue;
+            rates.push_back(s->r.per_second());
+            for (std::size_t i = 0; i < 6; ++i)
+                lat[i].push_back(static_cast<double>(s->r.latency_ns[i]) / 1e3);
+        }
+        sm.ok = !rates.empty();
+        sm.msgs_per_s = median(rates);
+        for (std::size_t i = 0; i < 6; ++i)
+            sm.latency_us[i] = median(lat[i]);
+        out[k] = sm;
+    }
+    return out;
+}
+
+std::string human_rate(double v) {
+    char buf[32];
+    if (v >= 1e6)
+        std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+    else if (v >= 1e3)
+        std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+    else
+        std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+}
+
+void print_tables(const std::map<key, summary>& sums, const std::vector<std::string>& systems) {
+    std::map<std::pair<rb::scenario, std::size_t>, bool> rows;
+    for (const auto& [k, s] : sums) {
+        if (k.what != rb::scenario::rate) rows[{k.what, k.payload}] = true;
+    }
+    for (rb::scenario what : {rb::scenario::stream, rb::scenario::pingpong}) {
+        std::printf("\n%s (%s)\n%-8s", name_of(what),
+                    what == rb::scenario::stream ? "messages/s, median"
+                                                 : "round trip p50 / p99 / p99.9 us, median",
+                    "payload");
+        for (const auto& sys : systems)
+            std::printf(" %22s", sys.c_str());
+        std::printf("   ringmesh-tcp vs zmq, vs raw\n");
+        for (const auto& [row, _] : rows) {
+            if (row.first != what) continue;
+            std::printf("%-8zu", row.second);
+            for (const auto& sys : systems) {
+                auto it = sums.find({sys, what, row.second, 0});
+                if (it == sums.end() || !it->second.ok) {
+                    std::printf(" %22s", "n/a");
+                } else if (what == rb::scenario::stream) {
+                    std::printf(" %22s", human_rate(it->second.msgs_per_s).c_str());
+                } else {
+                    char cell[48];
+                    std::snprintf(cell, sizeof cell, "%.1f / %.1f / %.1f", it->second.latency_us[0],
+                                  it->second.latency_us[2], it->second.latency_us[3]);
+                    std::printf(" %22s", cell);
+                }
+            }
+            auto get = [&](const std::string& sys) {
+                return sums.find({sys, what, row.second, 0});
+            };
+            auto rm = get("ringmesh-tcp"), zq = get("zmq"), raw = get("raw");
+            if (rm != sums.end() && zq != sums.end() && raw != sums.end() && rm->second.ok &&
+                zq->second.ok && raw->second.ok) {
+                if (what == rb::scenario::stream) {
+                    std::printf("   %.2fx, %.2fx", rm->second.msgs_per_s / zq->second.msgs_per_s,
+                                rm->second.msgs_per_s / raw->second.msgs_per_s);
+                } else {
+                    std::printf("   p50 %.2fx, %.2fx; p99.9 vs raw %.2fx",
+                                rm->second.latency_us[0] / zq->second.latency_us[0],
+                                rm->second.latency_us[0] / raw->second.latency_us[0],
+                                rm->second.latency_us[3] / raw->second.latency_us[3]);
+                }
+            }
+            std::printf("\n");
+        }
+    }
+    bool any_rate = false;
+    for (const auto& [k, s] : sums)
+        any_rate |= k.what == rb::scenario::rate;
+    if (!any_rate) return;
+    std::printf("\nrate (open loop, one-way latency from the intended send time, us, median)\n");
+    std::printf("%-14s %10s %10s %10s %10s %10s %10s\n", "system", "offered/s", "p50", "p99",
+                "p99.9", "p99.99", "max");
+    for (const auto& [k, s] : sums) {
+        if (k.what != rb::scenario::rate) continue;
+        if (!s.ok) {
+            std::printf("%-14s %10s %10s\n", k.system.c_str(), human_rate(k.rate).c_str(), "n/a");
+            continue;
+        }
+        std::printf("%-14s %10s %10.1f %10.1f %10.1f %10.1f %10.1f\n", k.system.c_str(),
+                    human_rate(k.rate).c_str(), s.latency_us[0], s.latency_us[2], s.latency_us[3],
+                    s.latency_us[4], s.latency_us[5]);
+    }
+}
+
+void write_json(const std::string& path, const std::vector<sample>& samples,
+                const std::map<key, summary>& sums) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) return;
+    std::fprintf(f, "{\n  \"runs\": [\n");
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        const auto& s = samples[i];
+        std::fprintf(
+            f,
+            "    {\"system\": \"%s\", \"scenario\": \"%s\", \"payload_bytes\": %zu, "
+            "\"offered_per_s\": %.0f, \"repetition\": %d, \"ok\": %s, \"error\": \"%s\", "
+            "\"messages\": %llu, \"seconds\": %.4f, \"messages_per_s\": %.0f, "
+            "\"latency_ns\": {\"p50\": %lld, \"p90\": %lld, \"p99\": %lld, \"p99.9\": %lld, "
+            "\"p99.99\": %lld, \"max\": %lld}}%s\n",
+            s.system.c_str(), name_of(s.what), s.payload, s.rate, s.repetition,
+            s.r.ok ? "true" : "false", s.r.error, static_cast<unsigned long long>(s.r.messages),
+            s.r.seconds, s.r.per_second(), static_cast<long long>(s.r.latency_ns[0]),
+            static_cast<long long>(s.r.latency_ns[1]), static_cast<long long>(s.r.latency_ns[2]),
+            static_cast<long long>(s.r.latency_ns[3]), static_cast<long long>(s.r.latency_ns[4]),
+            static_cast<long long>(s.r.latency_ns[5]), i + 1 < samples.size() ? "," : "");
+    }
+    std::fprintf(f, "  ],\n  \"medians\": [\n");
+    std::size_t i = 0;
+    for (const auto& [k, s] : sums) {
+        std::fprintf(f,
+                     "    {\"system\": \"%s\", \"scenario\": \"%s\", \"payload_bytes\": %zu, "
+                     "\"offered_per_s\": %.0f, \"ok\": %s, \"messages_per_s\": %.0f, "
+                     "\"latency_us\": [%.2f, %.2f, %.2f, %.2f, %.2f, %.2f]}%s\n",
+                     k.system.c_str(), name_of(k.what), k.payload, k.rate, s.ok ? "true" : "false",
+                     s.msgs_per_s, s.latency_us[0], s.latency_us[1], s.latency_us[2],
+                     s.latency_us[3], s.latency_us[4], s.latency_us[5],
+                     ++i < sums.size() ? "," : "");
+    }
+    std::fprintf(f, "  ]\n}\n");
+    std::fclose(f);
+}
+
+// Two panels: stream throughput bars per payload and system; the 64-byte ping-pong latency
+// spectrum (p50 .. p99.99) per system on a log scale.
+void write_svg(const std::string& path, const std::map<key, summary>& sums,
+               const std::vector<std::string>& systems) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) return;
+    const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"};
+    std::fprintf(f,
+                 "<svg xmlns='http://www.w3.org/2000/svg' width='1000' height='420' "
+                 "font-family='sans-serif' font-size='12'>\n<rect width='1000' height='420' "
+                 "fill='white'/>\n");
+    std::fprintf(f, "<text x='20' y='24' font-size='15'>stream: messages/s (median)</text>\n");
+    std::vector<std::size_t> payloads;
+    double max_rate = 1;
+    for (const auto& [k, s] : sums) {
+        if (k.what != rb::scenario::stream || !s.ok) continue;
+        if (std::find(payloads.begin(), payloads.end(), k.payload) == payloads.end())
+            payloads.push_back(k.payload);
+        max_rate = std::max(max_rate, s.msgs_per_s);
+    }
+    std::sort(payloads.begin(), payloads.end());
+    const double group_w = 440.0 / std::max<std::size_t>(1, payloads.size());
+    const double bar_w = (group_w - 20) / static_cast<double>(systems.size());
+    for (std::size_t p = 0; p < payloads.size(); ++p) {
+        for (std::size_t si = 0; si < systems.size(); ++si) {
+            auto it = sums.find({systems[si], rb::scenario::stream, payloads[p], 0});
+            if (it == sums.end() || !it->second.ok) continue;
+            const double h = 300.0 * it->second.msgs_per_s / max_rate;
+            const double x =
+                30 + static_cast<double>(p) * group_w + static_cast<double>(si) * bar_w;
+            std::fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='%s'/>\n", x,
+                         350 - h, bar_w - 2, h, colors[si % 5]);
+            std::fprintf(f,
+                         "<text x='%.1f' y='%.1f' font-size='9' transform='rotate(-90 %.1f "
+                         "%.1f)'>%s</text>\n",
+                         x + bar_w / 2 + 3, 345 - h, x + bar_w / 2 + 3, 345 - h,
+                         human_rate(it->second.msgs_per_s).c_str());
+        }
+        std::fprintf(f, "<text x='%.1f' y='370'>%zu B</text>\n",
+                     30 + static_cast<double>(p) * group_w + group_w / 3, payloads[p]);
+    }
+    std::fprintf(f,
+                 "<text x='520' y='24' font-size='15'>pingpong 64 B: round trip us (median), log "
+                 "scale</text>\n");
+    const char* labels[] = {"p50", "p90", "p99", "p99.9", "p99.99"};
+    auto ypos = [](double us) {
+        return 350 - 300 * (std::log10(std::max(us, 1.0)) / 4.0);
+    };  // 1us..10ms
+    for (int d = 0; d <= 4; ++d) {
+        const double y = ypos(std::pow(10, d));
+        std::fprintf(f,
+                     "<line x1='560' y1='%.1f' x2='980' y2='%.1f' stroke='#ddd'/><text x='522' "
+                     "y='%.1f'>%g</text>\n",
+                     y, y, y + 4, std::pow(10, d));
+    }
+    for (int i = 0; i < 5; ++i)
+        std::fprintf(f, "<text x='%d' y='370'>%s</text>\n", 560 + i * 100, labels[i]);
+    for (std::size_t si = 0; si < systems.size(); ++si) {
+        auto it = sums.find({systems[si], rb::scenario::pingpong, 64, 0});
+        if (it == sums.end() || !it->second.ok) continue;
+        std::string points;
+        for (int i = 0; i < 5; ++i) {
+            char pt[32];
+            std::snprintf(pt, sizeof pt, "%d,%.1f ", 570 + i * 100,
+                          ypos(it->second.latency_us[static_cast<std::size_t>(i)]));
+            points += pt;
+        }
+        std::fprintf(f, "<polyline points='%s' fill='none' stroke='%s' stroke-width='2'/>\n",
+                     points.c_str(), colors[si % 5]);
+    }
+    for (std::size_t si = 0; si < systems.size(); ++si) {
+        std::fprintf(f,
+                     "<rect x='%zu' y='395' width='12' height='12' fill='%s'/><text x='%zu' "
+                     "y='406'>%s</text>\n",
+                     30 + si * 160, colors[si % 5], 46 + si * 160, systems[si].c_str());
+    }
+    std::fprintf(f, "</svg>\n");
+    std::fclose(f);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"ringmesh bench: ringmesh next to ZeroMQ and the raw kernel floor"};
+    std::vector<std::string> scenarios{"stream", "pingpong", "rate"};
+    std::vector<std::string> systems{"ringmesh-tcp", "ringmesh-udp", "zmq", "raw"};
+    std::vector<std::size_t> stream_payloads{64, 1024, 65536};
+    std::vector<std::size_t> ping_payloads{64, 1024};
+    std::vector<double> rate_fractions{0.1, 0.5, 0.9};
+    double seconds = 2;
+    int repetitions = 3;
+    bool block = false;
+    std::string json = "bench-results.json", svg = "bench-results.svg";
+    app.add_option("--scenario", scenarios, "stream, pingpong, rate")->delimiter(',');
+    app.add_option("--system", systems, "ringmesh-tcp, ringmesh-udp, zmq, raw")->delimiter(',');
+    app.add_option("--stream-payloads", stream_payloads, "bytes")->delimiter(',');
+    app.add_option("--pingpong-payloads", ping_payloads, "bytes")->delimiter(',');
+    app.add_option("--rate-fractions", rate_fractions, "of each system's 64 B stream rate")
+        ->delimiter(',');
+    app.add_option("--seconds", seconds, "per run")->check(CLI::Range(0.2, 60.0));
+    app.add_option("--repetitions", repetitions, "median of this many")->check(CLI::Range(1, 20));
+    app.add_flag("--block", block, "ringmesh idles in the kernel instead of busy-spinning");
+    app.add_option("--json", json, "results file");
+    app.add_option("--svg", svg, "chart file");
+    CLI11_PARSE(app, argc, argv);
+
+    std::map<std::string, const rb::system_roles*> known{{"ringmesh-tcp", &rb::ringmesh_tcp_roles},
+                                                         {"ringmesh-udp", &rb::ringmesh_udp_roles},
+                                                         {"zmq", &rb::zmq_roles},
+                                                         {"raw", &rb::raw_floor_roles}};
+    for (const auto& s : systems) {
+        if (!known.count(s)) {
+            std::fprintf(stderr, "ringmesh_bench: unknown system '%s'\n", s.c_str());
+            return 2;
+        }
+    }
+    const int cores = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+    std::vector<sample> samples;
+    int port = 23000 + static_cast<int>(::getpid() % 2000) * 10;
+    std::size_t done = 0;
+    auto run = [&](const std::string& sys, rb::scenario what, std::size_t payload, double rate,
+                   int rep) {
+        rb::run_config c;
+        c.what = what;
+        c.payload_bytes = std::max<std::size_t>(payload, rb::header_bytes);
+        c.seconds = seconds;
+        c.rate_per_s = rate;
+        c.port = (port += 4);
+        c.sender_core = 0;
+        c.receiver_core = cores > 1 ? 1 : 0;
+        c.block = block;
+        c.udp = sys == "ringmesh-udp";
+        std::string why;
+        ++done;
+        if (!known[sys]->supports(c, &why)) {
+            samples.push_back({sys, what, payload, rate, rep, rb::run_result::failed(why)});
+            return;
+        }
+        std::fprintf(stderr, "\r[%zu] %-13s %-8s %6zu B%s rep %d ...   ", done, sys.c_str(),
+                     name_of(what), payload,
+                     rate > 0 ? (" at " + human_rate(rate) + "/s").c_str() : "", rep + 1);
+        samples.push_back({sys, what, payload, rate, rep, run_pair(*known[sys], c)});
+        if (!samples.back().r.ok)
+            std::fprintf(stderr, "\n  %s: %s\n", sys.c_str(), samples.back().r.error);
+    };
+    auto wants = [&](const char* s) {
+        return std::find(scenarios.begin(), scenarios.end(), s) != scenarios.end();
+    };
+    // Alternate systems within every repetition, so that drift on a noisy machine hits all.
+    for (int rep = 0; rep < repetitions; ++rep) {
+        if (wants("stream"))
+            for (auto p : stream_payloads)
+                for (auto& s : systems)
+                    run(s, rb::scenario::stream, p, 0, rep);
+        if (wants("pingpong"))
+            for (auto p : ping_payloads)
+                for (auto& s : systems)
+                    run(s, rb::scenario::pingpong, p, 0, rep);
+    }
+    if (wants("rate")) {
+        auto sums = summarize(samples);
+        for (int rep = 0; rep < repetitions; ++rep) {
+            for (double fraction : rate_fractions) {
+                for (auto& s : systems) {
+                    auto it = sums.find({s, rb::scenario::stream, 64, 0});
+                    if (it == sums.end() || !it->second.ok) {
+                        run(s, rb::scenario::stream, 64, 0, rep);  // need its max first
+                        sums = summarize(samples);
+                        it = sums.find({s, rb::scenario::stream, 64, 0});
+                        if (it == sums.end() || !it->second.ok) continue;
+                    }
+                    run(s, rb::scenario::rate, 64, std::round(it->second.msgs_per_s * fraction),
+                        rep);
+                }
+            }
+        }
+    }
+    std::fprintf(stderr, "\r%60s\r", "");
+    const auto sums = summarize(samples);
+    std::printf(
+        "ringmesh bench: %d repetition(s) of %.1f s, sender on core 0, receiver on core %d, "
+        "ringmesh idle %s\n",
+        repetitions, seconds, cores > 1 ? 1 : 0, block ? "block" : "busy_spin");
+    print_tables(sums, systems);
+    write_json(json, samples, sums);
+    write_svg(svg, sums, systems);
+    std::printf("\nwrote %s and %s\n", json.c_str(), svg.c_str());
+    return 0;
+}

@@ -1,0 +1,188 @@
+// The kernel floor: what plain non-blocking sockets do with no library in the way.
+// stream: length-prefixed frames batched into large writes, parsed from large reads.
+// pingpong: one payload each way, both sides busy-polling recv.
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "bench/harness/harness.h"
+
+namespace ringmesh::bench {
+namespace {
+
+sockaddr_in loopback(int port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
+void tune(int fd) {
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int accept_one(int port) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int one = 1;
+    ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a = loopback(port);
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listener, 1) != 0) {
+        ::close(listener);
+        return -1;
+    }
+    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+    ::close(listener);
+    if (fd >= 0) tune(fd);
+    return fd;
+}
+
+int connect_retrying(int port) {
+    for (int attempt = 0; attempt < 500; ++attempt) {  // the listener may not be up yet
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a = loopback(port);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+            tune(fd);
+            return fd;
+        }
+        ::close(fd);
+        ::usleep(10'000);
+    }
+    return -1;
+}
+
+// Busy-polls until all of `n` bytes are written or read (non-blocking sockets).
+bool write_all(int fd, const std::byte* p, std::size_t n) {
+    while (n > 0) {
+        const ssize_t w = ::send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= static_cast<std::size_t>(w);
+        } else if (w < 0 && errno != EAGAIN) {
+            return false;
+        }
+    }
+    return true;
+}
+bool read_all(int fd, std::byte* p, std::size_t n) {
+    while (n > 0) {
+        const ssize_t r = ::recv(fd, p, n, MSG_DONTWAIT);
+        if (r > 0) {
+            p += r;
+            n -= static_cast<std::size_t>(r);
+        } else if (r == 0 || (r < 0 && errno != EAGAIN)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+run_result receiver(const run_config& c) {
+    const int fd = accept_one(c.port);
+    if (fd < 0) return run_result::failed("raw: accept failed");
+    if (c.what == scenario::pingpong) {  // echo server
+        std::vector<std::byte> buf(c.payload_bytes);
+        while (read_all(fd, buf.data(), buf.size())) {
+            if (!write_all(fd, buf.data(), buf.size()) || kind_of(buf.data()) == msg_end) break;
+        }
+        ::close(fd);
+        return {};
+    }
+    receive_tally tally;
+    std::vector<std::byte> buf(1 << 20);
+    std::size_t have = 0;
+    while (!tally.done) {
+        const ssize_t r = ::recv(fd, buf.data() + have, buf.size() - have, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN)) break;
+        if (r < 0) continue;
+        have += static_cast<std::size_t>(r);
+        std::size_t at = 0;
+        while (have - at >= 4 + c.payload_bytes) {  // [len:4][payload]
+            tally.on_message(buf.data() + at + 4, c.what == scenario::rate);
+            at += 4 + c.payload_bytes;
+        }
+        std::memmove(buf.data(), buf.data() + at, have - at);
+        have -= at;
+    }
+    ::close(fd);
+    return tally.result(c.what == scenario::rate);
+}
+
+run_result sender(const run_config& c) {
+    const int fd = connect_retrying(c.port);
+    if (fd < 0) return run_result::failed("raw: connect failed");
+    std::vector<std::byte> msg(c.payload_bytes);
+    const time_ns end = monotonic_clock::read() + static_cast<time_ns>(c.seconds * 1e9);
+    if (c.what == scenario::pingpong) {
+        latency_histogram rtt;
+        std::uint64_t n = 0;
+        time_ns t0 = monotonic_clock::read();
+        for (time_ns now = t0; now < end; ++n) {
+            stamp(msg.data(), msg_data, n, now);
+            if (!write_all(fd, msg.data(), msg.size()) || !read_all(fd, msg.data(), msg.size())) {
+                return run_result::failed("raw: connection lost");
+            }
+            const time_ns back = monotonic_clock::read();
+            rtt.record(back - now);
+            now = back;
+        }
+        stamp(msg.data(), msg_end, n, 0);
+        write_all(fd, msg.data(), msg.size());
+        read_all(fd, msg.data(), msg.size());
+        ::close(fd);
+        run_result r;
+        r.ok = true;
+        r.messages = n;
+        r.seconds = static_cast<double>(monotonic_clock::read() - t0) / 1e9;
+        r.fill_latency(rtt);
+        return r;
+    }
+    // stream / rate: frames batched into one large write when the rate allows
+    std::vector<std::byte> batch;
+    batch.reserve(256 * 1024 + 4 + c.payload_bytes);
+    const std::uint32_t len = static_cast<std::uint32_t>(c.payload_bytes);
+    const rate_schedule schedule{monotonic_clock::read(),
+                                 c.rate_per_s > 0 ? 1e9 / c.rate_per_s : 0};
+    std::uint64_t seq = 0;
+    for (time_ns now = monotonic_clock::read(); now < end; now = monotonic_clock::read()) {
+        while (batch.size() < 256 * 1024) {
+            const time_ns due = schedule.due(seq);
+            if (c.rate_per_s > 0 && due > now) break;
+            stamp(msg.data(), msg_data, seq++, c.rate_per_s > 0 ? due : now);
+            const auto* l = reinterpret_cast<const std::byte*>(&len);
+            batch.insert(batch.end(), l, l + 4);
+            batch.insert(batch.end(), msg.begin(), msg.end());
+        }
+        if (!batch.empty() && !write_all(fd, batch.data(), batch.size())) {
+            return run_result::failed("raw: write failed");
+        }
+        batch.clear();
+    }
+    stamp(msg.data(), msg_end, seq, 0);
+    const auto* l = reinterpret_cast<const std::byte*>(&len);
+    batch.insert(batch.end(), l, l + 4);
+    batch.insert(batch.end(), msg.begin(), msg.end());
+    write_all(fd, batch.data(), batch.size());
+    ::shutdown(fd, SHUT_WR);
+    char sink[64];
+    while (::recv(fd, sink, sizeof sink, 0) > 0) {
+    }
+    ::close(fd);
+    return {};
+}
+
+bool supports(const run_config&, std::string*) {
+    return true;
+}
+
+}  // namespace
+
+const system_roles raw_floor_roles{"raw", receiver, sender, supports};
+
+}  // namespace ringmesh::bench

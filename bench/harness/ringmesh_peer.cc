@@ -1,0 +1,212 @@
+// ringmesh through its public API: a one-shard node per process, the endpoint's send() on a
+// user stream for stream/rate (back-pressure honoured: a full window waits), and a closed
+// loop of send() and an echo for ping-pong. TCP (a dialed peer) or UDP (a datagram peer).
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "bench/harness/harness.h"
+#include "engine/messaging/endpoint.h"
+#include "engine/node.h"
+#include "transport/uring/uring_transport.h"
+
+namespace ringmesh::bench {
+namespace {
+
+constexpr std::uint32_t bench_stream = 16;
+constexpr const char* receiver_id = "bench-recv";
+
+/// One process's state; plain fields belong to its shard, atomics are read by main.
+struct side {
+    run_config config;
+    std::unique_ptr<messaging::endpoint> ep;
+    std::atomic<bool> finished{false};
+    std::string failure;
+    receive_tally tally;         // receiver
+    std::vector<std::byte> msg;  // sender
+    std::uint64_t seq = 0;
+    time_ns start_ns = 0, end_ns = 0;
+    bool end_queued = false;
+    bool waiting_echo = false;
+    time_ns ping_sent_ns = 0;
+    latency_histogram rtt;
+};
+
+using installer = std::function<void(shard&, side&)>;
+
+std::unique_ptr<node> start_node(side& s, const char* id, bool receiving,
+                                 const installer& install) {
+    node_config nc;
+    nc.cores = {receiving ? s.config.receiver_core : s.config.sender_core};
+    nc.shard.idle.kind = s.config.block ? idle_kind::block : idle_kind::busy_spin;
+    auto n = node::create(nc);
+    if (!n) {
+        s.failure = n.err().message();
+        return nullptr;
+    }
+    auto started = (*n)->start([&](shard& sh) {
+        auto t = transport::uring_transport::create(transport::uring_config{}, sh.id());
+        if (!t) {
+            s.failure = t.err().message();
+            return;
+        }
+        sh.route_foreign_releases((*t)->receive_pool());
+        messaging::endpoint_config ec;
+        ec.node_id = id;
+        ec.cluster_id = "bench";
+        const int port = receiving ? s.config.port : s.config.port + 1;
+        ec.listen = *transport::address::parse("127.0.0.1:" + std::to_string(port));
+        if (!receiving) {
+            auto there = *transport::address::parse("127.0.0.1:" + std::to_string(s.config.port));
+            (s.config.udp ? ec.datagram_peers : ec.peers).push_back(there);
+        }
+        auto e = messaging::endpoint::create(sh, std::move(t).value(), ec);
+        if (!e) {
+            s.failure = e.err().message();
+            return;
+        }
+        s.ep = std::move(e).value();
+        install(sh, s);
+    });
+    if (!started || !s.failure.empty()) {
+        if (s.failure.empty()) s.failure = started.err().message();
+        (*n)->stop();
+        return nullptr;
+    }
+    return std::move(n).value();
+}
+
+// Waits (bounded) for the shard to say it is done, then stops the node.
+void finish(node& n, side& s, double timeout_s) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+    while (!s.finished.load() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    n.stop();
+    detail::bind_thread_to_shard(&n.shard_at(0));  // the endpoint's buffers go home here
+    s.ep.reset();
+    detail::bind_thread_to_shard(nullptr);
+}
+
+run_result receiver(const run_config& c) {
+    side s;
+    s.config = c;
+    auto n = start_node(s, receiver_id, true, [](shard&, side& me) {
+        side* sp = &me;
+        me.ep->on_stream(bench_stream, [sp](const messaging::message& m) {
+            if (sp->config.what == scenario::pingpong) {
+                sp->ep->send(m.peer, bench_stream, m.bytes);  // echo
+                if (kind_of(m.bytes.data()) == msg_end) sp->finished.store(true);
+                return;
+            }
+            sp->tally.on_message(m.bytes.data(), sp->config.what == scenario::rate);
+            if (sp->tally.done) sp->finished.store(true);
+        });
+    });
+    if (!n) return run_result::failed("ringmesh: " + s.failure);
+    finish(*n, s, c.seconds + 30);
+    if (c.what == scenario::pingpong) return {};
+    return s.tally.result(c.what == scenario::rate);
+}
+
+std::size_t stream_step(side& s, time_ns now) {
+    if (!s.ep->connected(receiver_id)) return 0;
+    if (s.start_ns == 0) {
+        s.start_ns = now;
+        s.end_ns = now + static_cast<time_ns>(s.config.seconds * 1e9);
+    }
+    if (s.end_queued) {
+        if (s.ep->unacked(receiver_id) == 0) s.finished.store(true);
+        return 0;
+    }
+    const rate_schedule schedule{s.start_ns,
+                                 s.config.rate_per_s > 0 ? 1e9 / s.config.rate_per_s : 0};
+    std::size_t work = 0;
+    for (; work < 512; ++work) {
+        const time_ns t = monotonic_clock::read();
+        if (t >= s.end_ns) {
+            stamp(s.msg.data(), msg_end, s.seq, 0);
+            s.end_queued =
+                s.ep->send(receiver_id, bench_stream, s.msg) == messaging::send_outcome::queued;
+            break;
+        }
+        const time_ns due = schedule.due(s.seq);
+        if (s.config.rate_per_s > 0 && due > t) break;
+        stamp(s.msg.data(), msg_data, s.seq, s.config.rate_per_s > 0 ? due : t);
+        if (s.ep->send(receiver_id, bench_stream, s.msg) != messaging::send_outcome::queued) break;
+        ++s.seq;
+    }
+    return work;
+}
+
+std::size_t ping_step(side& s, time_ns) {
+    if (!s.ep->connected(receiver_id) || s.waiting_echo || s.end_queued) return 0;
+    const time_ns now = monotonic_clock::read();
+    if (s.start_ns == 0) {
+        s.start_ns = now;
+        s.end_ns = now + static_cast<time_ns>(s.config.seconds * 1e9);
+    }
+    const bool last = now >= s.end_ns;
+    stamp(s.msg.data(), last ? msg_end : msg_data, s.seq, now);
+    if (s.ep->send(receiver_id, bench_stream, s.msg) != messaging::send_outcome::queued) return 0;
+    s.ping_sent_ns = now;
+    s.waiting_echo = true;
+    s.end_queued = last;
+    return 1;
+}
+
+run_result sender(const run_config& c) {
+    side s;
+    s.config = c;
+    s.msg.assign(c.payload_bytes, std::byte{0});
+    auto n = start_node(s, "bench-send", false, [](shard& sh, side& me) {
+        side* sp = &me;
+        me.ep->on_stream(bench_stream, [sp](const messaging::message& m) {  // ping-pong echo
+            const time_ns back = monotonic_clock::read();
+            if (kind_of(m.bytes.data()) == msg_end) {
+                sp->finished.store(true);
+                return;
+            }
+            sp->rtt.record(back - sp->ping_sent_ns);
+            ++sp->seq;
+            sp->waiting_echo = false;
+        });
+        sh.add_poller(poll_step::protocol, [sp](time_ns now) -> std::size_t {
+            return sp->config.what == scenario::pingpong ? ping_step(*sp, now)
+                                                         : stream_step(*sp, now);
+        });
+    });
+    if (!n) return run_result::failed("ringmesh: " + s.failure);
+    finish(*n, s, c.seconds + 30);
+    run_result r;
+    if (c.what == scenario::pingpong) {
+        r.ok = s.seq > 0;
+        if (!r.ok) std::strcpy(r.error, "no round trip completed");
+        r.messages = s.seq;
+        r.seconds = static_cast<double>(s.end_ns - s.start_ns) / 1e9;
+        r.fill_latency(s.rtt);
+    }
+    return r;
+}
+
+bool supports_udp(const run_config& c, std::string* why) {
+    if (c.payload_bytes + wire::header_size > transport::uring_config{}.max_datagram_bytes) {
+        *why = "message does not fit one datagram (no fragmentation yet)";
+        return false;
+    }
+    return true;
+}
+bool supports_tcp(const run_config&, std::string*) {
+    return true;
+}
+
+}  // namespace
+
+const system_roles ringmesh_tcp_roles{"ringmesh-tcp", receiver, sender, supports_tcp};
+const system_roles ringmesh_udp_roles{"ringmesh-udp", receiver, sender, supports_udp};
+
+}  // namespace ringmesh::bench

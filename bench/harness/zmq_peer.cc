@@ -1,0 +1,92 @@
+// ZeroMQ as a user would reach for it: PUSH/PULL for a one-way stream, REQ/REP for ping-pong,
+// over TCP on loopback, default socket options.
+#include <zmq.h>
+
+#include <string>
+#include <vector>
+
+#include "bench/harness/harness.h"
+
+namespace ringmesh::bench {
+namespace {
+
+std::string endpoint_of(int port) {
+    return "tcp://127.0.0.1:" + std::to_string(port);
+}
+
+run_result receiver(const run_config& c) {
+    void* ctx = zmq_ctx_new();
+    void* sock = zmq_socket(ctx, c.what == scenario::pingpong ? ZMQ_REP : ZMQ_PULL);
+    if (zmq_bind(sock, endpoint_of(c.port).c_str()) != 0) {
+        return run_result::failed(std::string("zmq bind: ") + zmq_strerror(zmq_errno()));
+    }
+    std::vector<std::byte> buf(c.payload_bytes);
+    receive_tally tally;
+    while (!tally.done) {
+        const int n = zmq_recv(sock, buf.data(), buf.size(), 0);
+        if (n < 0) break;
+        if (c.what == scenario::pingpong) {
+            zmq_send(sock, buf.data(), static_cast<std::size_t>(n), 0);
+            tally.done = kind_of(buf.data()) == msg_end;
+        } else {
+            tally.on_message(buf.data(), c.what == scenario::rate);
+        }
+    }
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    return c.what == scenario::pingpong ? run_result{} : tally.result(c.what == scenario::rate);
+}
+
+run_result sender(const run_config& c) {
+    void* ctx = zmq_ctx_new();
+    void* sock = zmq_socket(ctx, c.what == scenario::pingpong ? ZMQ_REQ : ZMQ_PUSH);
+    zmq_connect(sock, endpoint_of(c.port).c_str());  // connects (and reconnects) in background
+    std::vector<std::byte> msg(c.payload_bytes);
+    const time_ns start = monotonic_clock::read();
+    const time_ns end = start + static_cast<time_ns>(c.seconds * 1e9);
+    run_result r;
+    r.ok = true;
+    if (c.what == scenario::pingpong) {
+        latency_histogram rtt;
+        for (time_ns now = start; now < end; ++r.messages) {
+            stamp(msg.data(), msg_data, r.messages, now);
+            zmq_send(sock, msg.data(), msg.size(), 0);
+            if (zmq_recv(sock, msg.data(), msg.size(), 0) < 0)
+                return run_result::failed("zmq recv");
+            const time_ns back = monotonic_clock::read();
+            rtt.record(back - now);
+            now = back;
+        }
+        stamp(msg.data(), msg_end, 0, 0);
+        zmq_send(sock, msg.data(), msg.size(), 0);
+        zmq_recv(sock, msg.data(), msg.size(), 0);
+        r.seconds = static_cast<double>(monotonic_clock::read() - start) / 1e9;
+        r.fill_latency(rtt);
+    } else {
+        const rate_schedule schedule{start, c.rate_per_s > 0 ? 1e9 / c.rate_per_s : 0};
+        std::uint64_t seq = 0;
+        for (time_ns now = start; now < end; now = monotonic_clock::read()) {
+            const time_ns due = schedule.due(seq);
+            if (c.rate_per_s > 0 && due > now) continue;
+            stamp(msg.data(), msg_data, seq++, c.rate_per_s > 0 ? due : now);
+            zmq_send(sock, msg.data(), msg.size(), 0);
+        }
+        stamp(msg.data(), msg_end, seq, 0);
+        zmq_send(sock, msg.data(), msg.size(), 0);
+    }
+    int linger = 5000;  // deliver what is queued before closing
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    return r;
+}
+
+bool supports(const run_config&, std::string*) {
+    return true;
+}
+
+}  // namespace
+
+const system_roles zmq_roles{"zmq", receiver, sender, supports};
+
+}  // namespace ringmesh::bench
