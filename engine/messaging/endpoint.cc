@@ -59,6 +59,7 @@ struct endpoint::conn_state {
     bool closing = false;
     int dial_index = -1;
     std::string peer;
+    peer_state* bound = nullptr;     // set by the handshake: no lookup per frame
     std::vector<std::byte> partial;  // a frame split across reads, reassembled here
     timer_id handshake_timer;
 };
@@ -480,7 +481,7 @@ bool endpoint::handle_frame(conn_state& c, const wire::frame& f, const buffer_ha
         default:
             break;
     }
-    peer_state* p = find_peer(c.peer);
+    peer_state* p = c.bound;
     if (p == nullptr || !(p->conn == c.id)) return true;  // a connection being retired
     if (!handle_peer_frame(*p, f, owner)) {
         ++stats_.protocol_violations;
@@ -546,6 +547,7 @@ void endpoint::bind(conn_state& c, const std::string& peer_id, std::uint64_t inc
         if (conn_state* other = find_conn(p.conn)) {
             other->dial_index = -1;
             other->peer.clear();
+            other->bound = nullptr;
             refuse(*other, wire::ErrorCode::DuplicateConnection, "kept the other connection");
         }
     }
@@ -554,6 +556,7 @@ void endpoint::bind(conn_state& c, const std::string& peer_id, std::uint64_t inc
     if (restarted) p.remote_patterns.clear();  // its subscriptions died with it
     c.handshaken = true;
     c.peer = peer_id;
+    c.bound = &p;
     p.conn = c.id;
     p.s.on_connected(shard_.now_ns(), incarnation);
     if (c.dial_index >= 0) {

@@ -74,9 +74,13 @@ class session {
     void on_disconnected() { connected_ = false; }
     bool connected() const noexcept { return connected_; }
 
+    /// Largest run of consecutive frames handed to emit() at once (stream transports).
+    static constexpr std::size_t max_run_bytes = 256 * 1024;
+
     /// Hands every frame due now (new data, retransmissions, acks) to emit(std::span<const
-    /// std::byte> wire_bytes), which returns false when the transport is full. Returns the
-    /// number of frames emitted.
+    /// std::byte> wire_bytes): each call carries one or more whole, consecutive frames (one
+    /// at a time in datagram mode). emit returns false when the transport is full. Returns
+    /// the number of frames emitted.
     template <typename Emit>
     std::size_t poll_transmit(time_ns now, Emit&& emit);
 
@@ -215,17 +219,35 @@ std::size_t session::poll_transmit(time_ns now, Emit&& emit) {
         }
         const std::uint64_t limit = send_limit(tx);
         while (!stopped && tx.next_to_send < tx.next_seq && tx.next_to_send <= limit) {
-            frame_ref& ref = tx.refs[tx.next_to_send - tx.acked - 1];
-            std::span<std::byte> bytes = tx.frames.at(ref.offset, ref.size);
-            stamp_ack(s, bytes);  // the freshest ack rides along for free
-            if (!emit(std::span<const std::byte>(bytes))) {
+            // Consecutive frames lie back to back in the FIFO. Over a stream transport they
+            // leave as one run: one emit, one copy into the transport's batch. Over datagrams
+            // one by one, because the endpoint packs them per datagram.
+            const std::uint64_t first = tx.next_to_send;
+            const std::uint64_t last_allowed = std::min(tx.next_seq - 1, limit);
+            const std::size_t first_index = first - tx.acked - 1;
+            std::size_t run_bytes = tx.refs[first_index].size;
+            std::uint64_t last = first;
+            while (!config_.datagram && last < last_allowed &&
+                   run_bytes + tx.refs[first_index + (last - first) + 1].size <= max_run_bytes) {
+                ++last;
+                run_bytes += tx.refs[first_index + (last - first)].size;
+            }
+            // The freshest ack rides on the run's last frame; earlier ones carry older,
+            // still-true cumulative acks.
+            const frame_ref& tail = tx.refs[first_index + (last - first)];
+            stamp_ack(s, tx.frames.at(tail.offset, tail.size));
+            if (!emit(std::span<const std::byte>(
+                    tx.frames.at(tx.refs[first_index].offset, run_bytes)))) {
                 stopped = true;
                 break;
             }
-            ref.sent_ns = now;
-            ++tx.next_to_send;
-            ++stats_.frames_transmitted;
-            ++emitted;
+            for (std::size_t i = first_index; i <= first_index + (last - first); ++i) {
+                tx.refs[i].sent_ns = now;
+            }
+            const std::uint64_t count = last - first + 1;
+            tx.next_to_send = last + 1;
+            stats_.frames_transmitted += count;
+            emitted += count;
         }
         if (tx.next_to_send < tx.next_seq && tx.next_to_send <= limit) ++pending_streams_;
         rx_state& rx = s.rx;

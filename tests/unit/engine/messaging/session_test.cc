@@ -81,17 +81,22 @@ class SessionPair {
     }
     void deliver(std::vector<wire_frame>& link, endpoint_under_test& to) {
         if (chance(faults_.reorder)) std::shuffle(link.begin(), link.end(), rng_);
-        for (const wire_frame& bytes : link) {
-            const auto parsed = wire::parse_frame(bytes, to.limits);
-            ASSERT_EQ(parsed.status, wire::parse_status::frame);
-            ASSERT_EQ(wire::verify_body(parsed.value, to.limits), wire::frame_error::none);
-            const bool ok =
-                to.s.on_frame(now_, parsed.value, [&](std::uint32_t, const wire::frame& f) {
-                    std::uint64_t v = 0;
-                    std::memcpy(&v, f.body.data(), sizeof v);
-                    to.delivered.push_back(v);
-                });
-            if (!ok) to.violated = true;
+        for (const wire_frame& chunk : link) {
+            // A chunk is one or more whole frames (a run over a stream, one over datagrams).
+            std::span<const std::byte> rest(chunk);
+            while (!rest.empty()) {
+                const auto parsed = wire::parse_frame(rest, to.limits);
+                ASSERT_EQ(parsed.status, wire::parse_status::frame);
+                ASSERT_EQ(wire::verify_body(parsed.value, to.limits), wire::frame_error::none);
+                const bool ok =
+                    to.s.on_frame(now_, parsed.value, [&](std::uint32_t, const wire::frame& f) {
+                        std::uint64_t v = 0;
+                        std::memcpy(&v, f.body.data(), sizeof v);
+                        to.delivered.push_back(v);
+                    });
+                if (!ok) to.violated = true;
+                rest = rest.subspan(parsed.consumed);
+            }
         }
         link.clear();
     }
