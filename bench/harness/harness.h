@@ -13,7 +13,10 @@
 
 namespace ringmesh::bench {
 
-enum class scenario : std::uint8_t { stream, pingpong, rate };
+enum class scenario : std::uint8_t { stream, pingpong, rate, rpc, idle };
+
+/// Requests kept outstanding by the rpc scenario's client.
+inline constexpr int rpc_window = 32;
 
 struct run_config {
     scenario what = scenario::stream;
@@ -33,8 +36,10 @@ struct run_result {
     std::uint64_t messages = 0;
     double seconds = 0;
     /// Latency (ns): p50, p90, p99, p99.9, p99.99, max. One-way for rate, round trip for
-    /// pingpong; empty for stream.
+    /// pingpong and rpc; empty for stream. For idle: cpu_fraction instead.
     std::array<std::int64_t, 6> latency_ns{};
+
+    double cpu_fraction = 0;  ///< idle: CPU time / wall time of the reporting process
 
     double per_second() const { return seconds > 0 ? static_cast<double>(messages) / seconds : 0; }
     void fill_latency(const latency_histogram& h) {

@@ -39,6 +39,10 @@ const char* name_of(rb::scenario s) {
             return "pingpong";
         case rb::scenario::rate:
             return "rate";
+        case rb::scenario::rpc:
+            return "rpc";
+        case rb::scenario::idle:
+            return "idle";
     }
     return "?";
 }
@@ -47,14 +51,16 @@ const char* name_of(rb::scenario s) {
 rb::run_result run_pair(const rb::system_roles& sys, const rb::run_config& c) {
     int fds[2];
     if (::pipe(fds) != 0) return rb::run_result::failed("pipe");
-    const bool receiver_measures = c.what != rb::scenario::pingpong;
+    // stream/rate: the receiver measures; pingpong/rpc: the client; idle: both (CPU each).
+    const bool receiver_measures = c.what != rb::scenario::pingpong && c.what != rb::scenario::rpc;
+    const bool both_measure = c.what == rb::scenario::idle;
     auto spawn = [&](bool receiving) {
         const pid_t pid = ::fork();
         if (pid == 0) {
             ::close(fds[0]);
             rb::pin_to_core(receiving ? c.receiver_core : c.sender_core);
             const rb::run_result r = receiving ? sys.receiver(c) : sys.sender(c);
-            if (receiving == receiver_measures) {
+            if (both_measure || receiving == receiver_measures) {
                 [[maybe_unused]] ssize_t n = ::write(fds[1], &r, sizeof r);
             }
             ::_exit(0);
@@ -67,9 +73,19 @@ rb::run_result run_pair(const rb::system_roles& sys, const rb::run_config& c) {
     rb::run_result result = rb::run_result::failed("no result (a side crashed or hung)");
     pollfd pfd{fds[0], POLLIN, 0};
     const int timeout_ms = static_cast<int>((c.seconds + 40) * 1000);  // bounded: never hangs
-    if (::poll(&pfd, 1, timeout_ms) == 1) {
+    for (int reports = both_measure ? 2 : 1, got = 0; got < reports; ++got) {
         rb::run_result r;
-        if (::read(fds[0], &r, sizeof r) == static_cast<ssize_t>(sizeof r)) result = r;
+        if (::poll(&pfd, 1, timeout_ms) != 1 ||
+            ::read(fds[0], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) {
+            result = rb::run_result::failed("no result (a side crashed or hung)");
+            break;
+        }
+        if (got == 0) {
+            result = r;
+        } else {  // idle: the cluster's CPU is the sum of both processes'
+            result.ok = result.ok && r.ok;
+            result.cpu_fraction += r.cpu_fraction;
+        }
     }
     ::close(fds[0]);
     for (pid_t pid : {sender, receiver}) {
@@ -113,6 +129,7 @@ struct key {
 struct summary {
     bool ok = false;
     double msgs_per_s = 0;
+    double cpu_fraction = 0;
     std::array<double, 6> latency_us{};
 };
 
@@ -123,16 +140,18 @@ std::map<key, summary> summarize(const std::vector<sample>& samples) {
     std::map<key, summary> out;
     for (const auto& [k, g] : groups) {
         summary sm;
-        std::vector<double> rates;
+        std::vector<double> rates, cpu;
         std::array<std::vector<double>, 6> lat;
         for (const sample* s : g) {
             if (!s->r.ok) continue;
             rates.push_back(s->r.per_second());
+            cpu.push_back(s->r.cpu_fraction);
             for (std::size_t i = 0; i < 6; ++i)
                 lat[i].push_back(static_cast<double>(s->r.latency_ns[i]) / 1e3);
         }
         sm.ok = !rates.empty();
         sm.msgs_per_s = median(rates);
+        sm.cpu_fraction = median(cpu);
         for (std::size_t i = 0; i < 6; ++i)
             sm.latency_us[i] = median(lat[i]);
         out[k] = sm;
@@ -199,6 +218,33 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
             std::printf("\n");
         }
     }
+    bool any_rpc = false;
+    for (const auto& [k, s] : sums)
+        any_rpc |= k.what == rb::scenario::rpc;
+    if (any_rpc) {
+        std::printf("\nrpc (%d requests outstanding; calls/s and round trip us, median)\n",
+                    rb::rpc_window);
+        std::printf("%-20s %8s %12s %10s %10s %10s\n", "system", "payload", "calls/s", "p50", "p99",
+                    "p99.9");
+        for (const auto& [k, s] : sums) {
+            if (k.what != rb::scenario::rpc) continue;
+            if (!s.ok) {
+                std::printf("%-20s %8zu %12s\n", k.system.c_str(), k.payload, "n/a");
+                continue;
+            }
+            std::printf("%-20s %8zu %12s %10.1f %10.1f %10.1f\n", k.system.c_str(), k.payload,
+                        human_rate(s.msgs_per_s).c_str(), s.latency_us[0], s.latency_us[2],
+                        s.latency_us[3]);
+        }
+    }
+    for (const auto& [k, s] : sums) {
+        if (k.what == rb::scenario::idle && s.ok) {
+            std::printf(
+                "\nidle: a connected 2-node %s cluster with the block strategy uses %.2f %% "
+                "of one core (both processes, median)\n",
+                k.system.c_str(), 100 * s.cpu_fraction);
+        }
+    }
     bool any_rate = false;
     for (const auto& [k, s] : sums)
         any_rate |= k.what == rb::scenario::rate;
@@ -242,14 +288,14 @@ void write_json(const std::string& path, const std::vector<sample>& samples,
     std::fprintf(f, "  ],\n  \"medians\": [\n");
     std::size_t i = 0;
     for (const auto& [k, s] : sums) {
-        std::fprintf(f,
-                     "    {\"system\": \"%s\", \"scenario\": \"%s\", \"payload_bytes\": %zu, "
-                     "\"offered_per_s\": %.0f, \"ok\": %s, \"messages_per_s\": %.0f, "
-                     "\"latency_us\": [%.2f, %.2f, %.2f, %.2f, %.2f, %.2f]}%s\n",
-                     k.system.c_str(), name_of(k.what), k.payload, k.rate, s.ok ? "true" : "false",
-                     s.msgs_per_s, s.latency_us[0], s.latency_us[1], s.latency_us[2],
-                     s.latency_us[3], s.latency_us[4], s.latency_us[5],
-                     ++i < sums.size() ? "," : "");
+        std::fprintf(
+            f,
+            "    {\"system\": \"%s\", \"scenario\": \"%s\", \"payload_bytes\": %zu, "
+            "\"offered_per_s\": %.0f, \"ok\": %s, \"messages_per_s\": %.0f, "
+            "\"cpu_fraction\": %.4f, \"latency_us\": [%.2f, %.2f, %.2f, %.2f, %.2f, %.2f]}%s\n",
+            k.system.c_str(), name_of(k.what), k.payload, k.rate, s.ok ? "true" : "false",
+            s.msgs_per_s, s.cpu_fraction, s.latency_us[0], s.latency_us[1], s.latency_us[2],
+            s.latency_us[3], s.latency_us[4], s.latency_us[5], ++i < sums.size() ? "," : "");
     }
     std::fprintf(f, "  ]\n}\n");
     std::fclose(f);
@@ -339,8 +385,9 @@ void write_svg(const std::string& path, const std::map<key, summary>& sums,
 
 int main(int argc, char** argv) {
     CLI::App app{"ringmesh bench: ringmesh next to ZeroMQ and the raw kernel floor"};
-    std::vector<std::string> scenarios{"stream", "pingpong", "rate"};
-    std::vector<std::string> systems{"ringmesh-tcp", "ringmesh-udp", "zmq", "raw"};
+    std::vector<std::string> scenarios{"stream", "pingpong", "rpc", "rate", "idle"};
+    std::vector<std::string> systems{"ringmesh-tcp", "ringmesh-udp", "zmq", "raw",
+                                     "ringmesh-tcp-block"};
     std::vector<std::size_t> stream_payloads{64, 1024, 65536};
     std::vector<std::size_t> ping_payloads{64, 1024};
     std::vector<double> rate_fractions{0.1, 0.5, 0.9};
@@ -348,8 +395,10 @@ int main(int argc, char** argv) {
     int repetitions = 3;
     bool block = false;
     std::string json = "bench-results.json", svg = "bench-results.svg";
-    app.add_option("--scenario", scenarios, "stream, pingpong, rate")->delimiter(',');
-    app.add_option("--system", systems, "ringmesh-tcp, ringmesh-udp, zmq, raw")->delimiter(',');
+    app.add_option("--scenario", scenarios, "stream, pingpong, rpc, rate, idle")->delimiter(',');
+    app.add_option("--system", systems,
+                   "ringmesh-tcp, ringmesh-udp, zmq, raw, ringmesh-tcp-block (idles in the kernel)")
+        ->delimiter(',');
     app.add_option("--stream-payloads", stream_payloads, "bytes")->delimiter(',');
     app.add_option("--pingpong-payloads", ping_payloads, "bytes")->delimiter(',');
     app.add_option("--rate-fractions", rate_fractions, "of each system's 64 B stream rate")
@@ -361,10 +410,12 @@ int main(int argc, char** argv) {
     app.add_option("--svg", svg, "chart file");
     CLI11_PARSE(app, argc, argv);
 
-    std::map<std::string, const rb::system_roles*> known{{"ringmesh-tcp", &rb::ringmesh_tcp_roles},
-                                                         {"ringmesh-udp", &rb::ringmesh_udp_roles},
-                                                         {"zmq", &rb::zmq_roles},
-                                                         {"raw", &rb::raw_floor_roles}};
+    std::map<std::string, const rb::system_roles*> known{
+        {"ringmesh-tcp", &rb::ringmesh_tcp_roles},
+        {"ringmesh-udp", &rb::ringmesh_udp_roles},
+        {"zmq", &rb::zmq_roles},
+        {"raw", &rb::raw_floor_roles},
+        {"ringmesh-tcp-block", &rb::ringmesh_tcp_roles}};
     for (const auto& s : systems) {
         if (!known.count(s)) {
             std::fprintf(stderr, "ringmesh_bench: unknown system '%s'\n", s.c_str());
@@ -385,7 +436,8 @@ int main(int argc, char** argv) {
         c.port = (port += 4);
         c.sender_core = 0;
         c.receiver_core = cores > 1 ? 1 : 0;
-        c.block = block;
+        // idle is about the block strategy; ringmesh-tcp-block always idles in the kernel.
+        c.block = block || sys == "ringmesh-tcp-block" || what == rb::scenario::idle;
         c.udp = sys == "ringmesh-udp";
         std::string why;
         ++done;
@@ -413,6 +465,10 @@ int main(int argc, char** argv) {
             for (auto p : ping_payloads)
                 for (auto& s : systems)
                     run(s, rb::scenario::pingpong, p, 0, rep);
+        if (wants("rpc"))
+            for (auto& s : systems)
+                run(s, rb::scenario::rpc, 64, 0, rep);
+        if (wants("idle")) run("ringmesh-tcp", rb::scenario::idle, 64, 0, rep);
     }
     if (wants("rate")) {
         auto sums = summarize(samples);

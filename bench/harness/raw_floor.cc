@@ -86,7 +86,7 @@ bool read_all(int fd, std::byte* p, std::size_t n) {
 run_result receiver(const run_config& c) {
     const int fd = accept_one(c.port);
     if (fd < 0) return run_result::failed("raw: accept failed");
-    if (c.what == scenario::pingpong) {  // echo server
+    if (c.what == scenario::pingpong || c.what == scenario::rpc) {  // echo server
         std::vector<std::byte> buf(c.payload_bytes);
         while (read_all(fd, buf.data(), buf.size())) {
             if (!write_all(fd, buf.data(), buf.size()) || kind_of(buf.data()) == msg_end) break;
@@ -143,6 +143,38 @@ run_result sender(const run_config& c) {
         r.fill_latency(rtt);
         return r;
     }
+    if (c.what == scenario::rpc) {  // pipelined requests, rpc_window outstanding
+        latency_histogram rtt;
+        std::uint64_t sent = 0, done = 0;
+        const time_ns t0 = monotonic_clock::read();
+        for (; sent < rpc_window; ++sent) {
+            stamp(msg.data(), msg_data, sent, monotonic_clock::read());
+            if (!write_all(fd, msg.data(), msg.size()))
+                return run_result::failed("raw: write failed");
+        }
+        while (done < sent) {
+            if (!read_all(fd, msg.data(), msg.size()))
+                return run_result::failed("raw: connection lost");
+            const time_ns now = monotonic_clock::read();
+            rtt.record(now - sent_of(msg.data()));
+            ++done;
+            if (now < end) {
+                stamp(msg.data(), msg_data, sent++, now);
+                if (!write_all(fd, msg.data(), msg.size()))
+                    return run_result::failed("raw: write failed");
+            }
+        }
+        stamp(msg.data(), msg_end, sent, 0);
+        write_all(fd, msg.data(), msg.size());
+        read_all(fd, msg.data(), msg.size());
+        ::close(fd);
+        run_result r;
+        r.ok = true;
+        r.messages = done;
+        r.seconds = static_cast<double>(monotonic_clock::read() - t0) / 1e9;
+        r.fill_latency(rtt);
+        return r;
+    }
     // stream / rate: frames batched into one large write when the rate allows
     std::vector<std::byte> batch;
     batch.reserve(256 * 1024 + 4 + c.payload_bytes);
@@ -177,7 +209,11 @@ run_result sender(const run_config& c) {
     return {};
 }
 
-bool supports(const run_config&, std::string*) {
+bool supports(const run_config& c, std::string* why) {
+    if (c.what == scenario::idle) {
+        *why = "idle CPU is measured for ringmesh only";
+        return false;
+    }
     return true;
 }
 

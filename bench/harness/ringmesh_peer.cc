@@ -1,6 +1,8 @@
 // ringmesh through its public API: a one-shard node per process, the endpoint's send() on a
 // user stream for stream/rate (back-pressure honoured: a full window waits), and a closed
 // loop of send() and an echo for ping-pong. TCP (a dialed peer) or UDP (a datagram peer).
+#include <sys/resource.h>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -33,7 +35,36 @@ struct side {
     bool waiting_echo = false;
     time_ns ping_sent_ns = 0;
     latency_histogram rtt;
+    int outstanding = 0;  // rpc
+    std::uint64_t replies = 0;
+    std::atomic<bool> connected{false};  // idle: the pair found each other
 };
+
+double cpu_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// idle: once connected and settled, the CPU this process uses over `seconds`.
+run_result measure_idle(node& n, side& s) {
+    for (int i = 0; i < 5000 && !s.connected.load(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!s.connected.load()) return run_result::failed("idle: the nodes never connected");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the handshake settle
+    const double cpu0 = cpu_seconds();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(s.config.seconds));
+    run_result r;
+    r.ok = true;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.cpu_fraction = (cpu_seconds() - cpu0) / r.seconds;
+    s.finished.store(true);
+    n.stop();
+    return r;
+}
 
 using installer = std::function<void(shard&, side&)>;
 
@@ -97,6 +128,13 @@ run_result receiver(const run_config& c) {
     s.config = c;
     auto n = start_node(s, receiver_id, true, [](shard&, side& me) {
         side* sp = &me;
+        me.ep->on_peer_event([sp](std::string_view, messaging::peer_event e) {
+            if (e == messaging::peer_event::connected) sp->connected.store(true);
+        });
+        me.ep->serve("echo", [sp](const messaging::message& m) {
+            if (kind_of(m.bytes.data()) == msg_end) sp->finished.store(true);
+            return messaging::rpc_reply{wire::RpcStatus::Ok, m.bytes, {}};
+        });
         me.ep->on_stream(bench_stream, [sp](const messaging::message& m) {
             if (sp->config.what == scenario::pingpong) {
                 sp->ep->send(m.peer, bench_stream, m.bytes);  // echo
@@ -108,8 +146,13 @@ run_result receiver(const run_config& c) {
         });
     });
     if (!n) return run_result::failed("ringmesh: " + s.failure);
+    if (c.what == scenario::idle) {
+        run_result r = measure_idle(*n, s);
+        finish(*n, s, 1);
+        return r;
+    }
     finish(*n, s, c.seconds + 30);
-    if (c.what == scenario::pingpong) return {};
+    if (c.what == scenario::pingpong || c.what == scenario::rpc) return {};
     return s.tally.result(c.what == scenario::rate);
 }
 
@@ -159,6 +202,48 @@ std::size_t ping_step(side& s, time_ns) {
     return 1;
 }
 
+std::size_t rpc_step(side& s, time_ns) {
+    if (!s.ep->connected(receiver_id) || s.end_queued) return 0;
+    const time_ns now = monotonic_clock::read();
+    if (s.start_ns == 0) {
+        s.start_ns = now;
+        s.end_ns = now + static_cast<time_ns>(s.config.seconds * 1e9);
+    }
+    side* sp = &s;
+    auto on_reply = [sp](const messaging::rpc_result& r) {
+        --sp->outstanding;
+        if (r.status != wire::RpcStatus::Ok || r.payload.size() < header_bytes) return;
+        if (kind_of(r.payload.data()) == msg_end) {
+            sp->finished.store(true);
+            return;
+        }
+        sp->rtt.record(monotonic_clock::read() - sent_of(r.payload.data()));
+        ++sp->replies;
+    };
+    std::size_t work = 0;
+    if (now >= s.end_ns) {
+        if (s.outstanding > 0) return 0;  // drain, then say goodbye
+        stamp(s.msg.data(), msg_end, s.seq, now);
+        if (s.ep->call(receiver_id, "echo", s.msg, 10 * ns_per_s, on_reply) ==
+            messaging::call_outcome::sent) {
+            ++s.outstanding;
+            s.end_queued = true;
+        }
+        return 1;
+    }
+    while (s.outstanding < rpc_window) {
+        stamp(s.msg.data(), msg_data, s.seq, monotonic_clock::read());
+        if (s.ep->call(receiver_id, "echo", s.msg, 10 * ns_per_s, on_reply) !=
+            messaging::call_outcome::sent) {
+            break;
+        }
+        ++s.outstanding;
+        ++s.seq;
+        ++work;
+    }
+    return work;
+}
+
 run_result sender(const run_config& c) {
     side s;
     s.config = c;
@@ -175,15 +260,37 @@ run_result sender(const run_config& c) {
             ++sp->seq;
             sp->waiting_echo = false;
         });
+        me.ep->on_peer_event([sp](std::string_view, messaging::peer_event e) {
+            if (e == messaging::peer_event::connected) sp->connected.store(true);
+        });
         sh.add_poller(poll_step::protocol, [sp](time_ns now) -> std::size_t {
-            return sp->config.what == scenario::pingpong ? ping_step(*sp, now)
-                                                         : stream_step(*sp, now);
+            switch (sp->config.what) {
+                case scenario::pingpong:
+                    return ping_step(*sp, now);
+                case scenario::rpc:
+                    return rpc_step(*sp, now);
+                case scenario::idle:
+                    return 0;
+                default:
+                    return stream_step(*sp, now);
+            }
         });
     });
     if (!n) return run_result::failed("ringmesh: " + s.failure);
+    if (c.what == scenario::idle) {
+        run_result r = measure_idle(*n, s);
+        finish(*n, s, 1);
+        return r;
+    }
     finish(*n, s, c.seconds + 30);
     run_result r;
-    if (c.what == scenario::pingpong) {
+    if (c.what == scenario::rpc) {
+        r.ok = s.replies > 0;
+        if (!r.ok) std::strcpy(r.error, "no reply");
+        r.messages = s.replies;
+        r.seconds = static_cast<double>(s.end_ns - s.start_ns) / 1e9;
+        r.fill_latency(s.rtt);
+    } else if (c.what == scenario::pingpong) {
         r.ok = s.seq > 0;
         if (!r.ok) std::strcpy(r.error, "no round trip completed");
         r.messages = s.seq;

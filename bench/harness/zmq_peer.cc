@@ -14,7 +14,65 @@ std::string endpoint_of(int port) {
     return "tcp://127.0.0.1:" + std::to_string(port);
 }
 
+// rpc: DEALER/ROUTER, so that the client keeps rpc_window requests outstanding.
+run_result rpc_server(const run_config& c) {
+    void* ctx = zmq_ctx_new();
+    void* sock = zmq_socket(ctx, ZMQ_ROUTER);
+    if (zmq_bind(sock, endpoint_of(c.port).c_str()) != 0) return run_result::failed("zmq bind");
+    std::vector<std::byte> identity(256), buf(c.payload_bytes);
+    for (;;) {
+        const int id_len = zmq_recv(sock, identity.data(), identity.size(), 0);
+        const int n = zmq_recv(sock, buf.data(), buf.size(), 0);
+        if (id_len < 0 || n < 0) break;
+        zmq_send(sock, identity.data(), static_cast<std::size_t>(id_len), ZMQ_SNDMORE);
+        zmq_send(sock, buf.data(), static_cast<std::size_t>(n), 0);
+        if (kind_of(buf.data()) == msg_end) break;
+    }
+    int linger = 2000;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    return {};
+}
+
+run_result rpc_client(const run_config& c) {
+    void* ctx = zmq_ctx_new();
+    void* sock = zmq_socket(ctx, ZMQ_DEALER);
+    zmq_connect(sock, endpoint_of(c.port).c_str());
+    std::vector<std::byte> msg(c.payload_bytes);
+    const time_ns t0 = monotonic_clock::read();
+    const time_ns end = t0 + static_cast<time_ns>(c.seconds * 1e9);
+    latency_histogram rtt;
+    std::uint64_t sent = 0, done = 0;
+    for (; sent < rpc_window; ++sent) {
+        stamp(msg.data(), msg_data, sent, monotonic_clock::read());
+        zmq_send(sock, msg.data(), msg.size(), 0);
+    }
+    while (done < sent) {
+        if (zmq_recv(sock, msg.data(), msg.size(), 0) < 0) return run_result::failed("zmq recv");
+        const time_ns now = monotonic_clock::read();
+        rtt.record(now - sent_of(msg.data()));
+        ++done;
+        if (now < end) {
+            stamp(msg.data(), msg_data, sent++, now);
+            zmq_send(sock, msg.data(), msg.size(), 0);
+        }
+    }
+    stamp(msg.data(), msg_end, sent, 0);
+    zmq_send(sock, msg.data(), msg.size(), 0);
+    zmq_recv(sock, msg.data(), msg.size(), 0);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    run_result r;
+    r.ok = true;
+    r.messages = done;
+    r.seconds = static_cast<double>(monotonic_clock::read() - t0) / 1e9;
+    r.fill_latency(rtt);
+    return r;
+}
+
 run_result receiver(const run_config& c) {
+    if (c.what == scenario::rpc) return rpc_server(c);
     void* ctx = zmq_ctx_new();
     void* sock = zmq_socket(ctx, c.what == scenario::pingpong ? ZMQ_REP : ZMQ_PULL);
     if (zmq_bind(sock, endpoint_of(c.port).c_str()) != 0) {
@@ -38,6 +96,7 @@ run_result receiver(const run_config& c) {
 }
 
 run_result sender(const run_config& c) {
+    if (c.what == scenario::rpc) return rpc_client(c);
     void* ctx = zmq_ctx_new();
     void* sock = zmq_socket(ctx, c.what == scenario::pingpong ? ZMQ_REQ : ZMQ_PUSH);
     zmq_connect(sock, endpoint_of(c.port).c_str());  // connects (and reconnects) in background
@@ -81,7 +140,11 @@ run_result sender(const run_config& c) {
     return r;
 }
 
-bool supports(const run_config&, std::string*) {
+bool supports(const run_config& c, std::string* why) {
+    if (c.what == scenario::idle) {
+        *why = "idle CPU is measured for ringmesh only";
+        return false;
+    }
     return true;
 }
 
