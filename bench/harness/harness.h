@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "engine/core/clock.h"
 #include "engine/core/histogram.h"
@@ -111,6 +112,42 @@ struct rate_schedule {
         return start_ns + static_cast<time_ns>(static_cast<double>(i) * interval_ns);
     }
 };
+
+/// The rpc scenario's client loop, for systems driven by blocking calls: keeps rpc_window
+/// requests outstanding until `seconds` pass, measures each round trip from the timestamp the
+/// request carries, then sends the end marker and waits for its echo. send(msg) and
+/// receive(msg) return false when the connection is lost.
+template <typename Send, typename Receive>
+run_result windowed_round_trips(const run_config& c, std::vector<std::byte>& msg, Send&& send,
+                                Receive&& receive) {
+    latency_histogram rtt;
+    std::uint64_t sent = 0, done = 0;
+    const time_ns t0 = monotonic_clock::read();
+    const time_ns end = t0 + static_cast<time_ns>(c.seconds * 1e9);
+    for (; sent < rpc_window; ++sent) {
+        stamp(msg.data(), msg_data, sent, monotonic_clock::read());
+        if (!send(msg)) return run_result::failed("send failed");
+    }
+    while (done < sent) {
+        if (!receive(msg)) return run_result::failed("connection lost");
+        const time_ns now = monotonic_clock::read();
+        rtt.record(now - sent_of(msg.data()));
+        ++done;
+        if (now < end) {
+            stamp(msg.data(), msg_data, sent++, now);
+            if (!send(msg)) return run_result::failed("send failed");
+        }
+    }
+    stamp(msg.data(), msg_end, sent, 0);
+    send(msg);
+    receive(msg);
+    run_result r;
+    r.ok = true;
+    r.messages = done;
+    r.seconds = static_cast<double>(monotonic_clock::read() - t0) / 1e9;
+    r.fill_latency(rtt);
+    return r;
+}
 
 // Each system: the receiving/serving side and the sending/calling side. The measuring side
 // returns the result: the receiver for stream and rate, the client for pingpong.

@@ -144,35 +144,10 @@ run_result sender(const run_config& c) {
         return r;
     }
     if (c.what == scenario::rpc) {  // pipelined requests, rpc_window outstanding
-        latency_histogram rtt;
-        std::uint64_t sent = 0, done = 0;
-        const time_ns t0 = monotonic_clock::read();
-        for (; sent < rpc_window; ++sent) {
-            stamp(msg.data(), msg_data, sent, monotonic_clock::read());
-            if (!write_all(fd, msg.data(), msg.size()))
-                return run_result::failed("raw: write failed");
-        }
-        while (done < sent) {
-            if (!read_all(fd, msg.data(), msg.size()))
-                return run_result::failed("raw: connection lost");
-            const time_ns now = monotonic_clock::read();
-            rtt.record(now - sent_of(msg.data()));
-            ++done;
-            if (now < end) {
-                stamp(msg.data(), msg_data, sent++, now);
-                if (!write_all(fd, msg.data(), msg.size()))
-                    return run_result::failed("raw: write failed");
-            }
-        }
-        stamp(msg.data(), msg_end, sent, 0);
-        write_all(fd, msg.data(), msg.size());
-        read_all(fd, msg.data(), msg.size());
+        const run_result r = windowed_round_trips(
+            c, msg, [fd](auto& m) { return write_all(fd, m.data(), m.size()); },
+            [fd](auto& m) { return read_all(fd, m.data(), m.size()); });
         ::close(fd);
-        run_result r;
-        r.ok = true;
-        r.messages = done;
-        r.seconds = static_cast<double>(monotonic_clock::read() - t0) / 1e9;
-        r.fill_latency(rtt);
         return r;
     }
     // stream / rate: frames batched into one large write when the rate allows

@@ -47,25 +47,6 @@ double cpu_seconds() {
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// idle: once connected and settled, the CPU this process uses over `seconds`.
-run_result measure_idle(node& n, side& s) {
-    for (int i = 0; i < 5000 && !s.connected.load(); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    if (!s.connected.load()) return run_result::failed("idle: the nodes never connected");
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the handshake settle
-    const double cpu0 = cpu_seconds();
-    const auto t0 = std::chrono::steady_clock::now();
-    std::this_thread::sleep_for(std::chrono::duration<double>(s.config.seconds));
-    run_result r;
-    r.ok = true;
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.cpu_fraction = (cpu_seconds() - cpu0) / r.seconds;
-    s.finished.store(true);
-    n.stop();
-    return r;
-}
-
 using installer = std::function<void(shard&, side&)>;
 
 std::unique_ptr<node> start_node(side& s, const char* id, bool receiving,
@@ -100,6 +81,10 @@ std::unique_ptr<node> start_node(side& s, const char* id, bool receiving,
             return;
         }
         s.ep = std::move(e).value();
+        side* sp = &s;
+        s.ep->on_peer_event([sp](std::string_view, messaging::peer_event event) {
+            if (event == messaging::peer_event::connected) sp->connected.store(true);
+        });
         install(sh, s);
     });
     if (!started || !s.failure.empty()) {
@@ -123,14 +108,30 @@ void finish(node& n, side& s, double timeout_s) {
     detail::bind_thread_to_shard(nullptr);
 }
 
+// idle: once connected and settled, the CPU this process uses over `seconds`.
+run_result measure_idle(node& n, side& s) {
+    for (int i = 0; i < 5000 && !s.connected.load(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!s.connected.load()) return run_result::failed("idle: the nodes never connected");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the handshake settle
+    const double cpu0 = cpu_seconds();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(s.config.seconds));
+    run_result r;
+    r.ok = true;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.cpu_fraction = (cpu_seconds() - cpu0) / r.seconds;
+    s.finished.store(true);
+    finish(n, s, 1);
+    return r;
+}
+
 run_result receiver(const run_config& c) {
     side s;
     s.config = c;
     auto n = start_node(s, receiver_id, true, [](shard&, side& me) {
         side* sp = &me;
-        me.ep->on_peer_event([sp](std::string_view, messaging::peer_event e) {
-            if (e == messaging::peer_event::connected) sp->connected.store(true);
-        });
         me.ep->serve("echo", [sp](const messaging::message& m) {
             if (kind_of(m.bytes.data()) == msg_end) sp->finished.store(true);
             return messaging::rpc_reply{wire::RpcStatus::Ok, m.bytes, {}};
@@ -146,11 +147,7 @@ run_result receiver(const run_config& c) {
         });
     });
     if (!n) return run_result::failed("ringmesh: " + s.failure);
-    if (c.what == scenario::idle) {
-        run_result r = measure_idle(*n, s);
-        finish(*n, s, 1);
-        return r;
-    }
+    if (c.what == scenario::idle) return measure_idle(*n, s);
     finish(*n, s, c.seconds + 30);
     if (c.what == scenario::pingpong || c.what == scenario::rpc) return {};
     return s.tally.result(c.what == scenario::rate);
@@ -260,9 +257,6 @@ run_result sender(const run_config& c) {
             ++sp->seq;
             sp->waiting_echo = false;
         });
-        me.ep->on_peer_event([sp](std::string_view, messaging::peer_event e) {
-            if (e == messaging::peer_event::connected) sp->connected.store(true);
-        });
         sh.add_poller(poll_step::protocol, [sp](time_ns now) -> std::size_t {
             switch (sp->config.what) {
                 case scenario::pingpong:
@@ -277,11 +271,7 @@ run_result sender(const run_config& c) {
         });
     });
     if (!n) return run_result::failed("ringmesh: " + s.failure);
-    if (c.what == scenario::idle) {
-        run_result r = measure_idle(*n, s);
-        finish(*n, s, 1);
-        return r;
-    }
+    if (c.what == scenario::idle) return measure_idle(*n, s);
     finish(*n, s, c.seconds + 30);
     run_result r;
     if (c.what == scenario::rpc) {

@@ -40,34 +40,11 @@ run_result rpc_client(const run_config& c) {
     void* sock = zmq_socket(ctx, ZMQ_DEALER);
     zmq_connect(sock, endpoint_of(c.port).c_str());
     std::vector<std::byte> msg(c.payload_bytes);
-    const time_ns t0 = monotonic_clock::read();
-    const time_ns end = t0 + static_cast<time_ns>(c.seconds * 1e9);
-    latency_histogram rtt;
-    std::uint64_t sent = 0, done = 0;
-    for (; sent < rpc_window; ++sent) {
-        stamp(msg.data(), msg_data, sent, monotonic_clock::read());
-        zmq_send(sock, msg.data(), msg.size(), 0);
-    }
-    while (done < sent) {
-        if (zmq_recv(sock, msg.data(), msg.size(), 0) < 0) return run_result::failed("zmq recv");
-        const time_ns now = monotonic_clock::read();
-        rtt.record(now - sent_of(msg.data()));
-        ++done;
-        if (now < end) {
-            stamp(msg.data(), msg_data, sent++, now);
-            zmq_send(sock, msg.data(), msg.size(), 0);
-        }
-    }
-    stamp(msg.data(), msg_end, sent, 0);
-    zmq_send(sock, msg.data(), msg.size(), 0);
-    zmq_recv(sock, msg.data(), msg.size(), 0);
+    const run_result r = windowed_round_trips(
+        c, msg, [sock](auto& m) { return zmq_send(sock, m.data(), m.size(), 0) >= 0; },
+        [sock](auto& m) { return zmq_recv(sock, m.data(), m.size(), 0) >= 0; });
     zmq_close(sock);
     zmq_ctx_term(ctx);
-    run_result r;
-    r.ok = true;
-    r.messages = done;
-    r.seconds = static_cast<double>(monotonic_clock::read() - t0) / 1e9;
-    r.fill_latency(rtt);
     return r;
 }
 
