@@ -14,7 +14,7 @@
 
 namespace ringmesh::bench {
 
-enum class scenario : std::uint8_t { stream, pingpong, rate, rpc, idle };
+enum class scenario : std::uint8_t { stream, pingpong, rate, rpc, idle, fanout };
 
 /// Requests kept outstanding by the rpc scenario's client.
 inline constexpr int rpc_window = 32;
@@ -26,8 +26,10 @@ struct run_config {
     double rate_per_s = 0;  ///< rate scenario: messages/s offered
     int port = 0;           ///< the receiver/server listens here
     int sender_core = 0, receiver_core = 1;
-    bool block = false;  ///< ringmesh idle strategy: block instead of busy_spin
-    bool udp = false;    ///< ringmesh over datagrams
+    int fanout = 2;          ///< fanout: subscriber processes (all on the receiver core)
+    int receiver_index = 0;  ///< fanout: which subscriber this process is
+    bool block = false;      ///< ringmesh idle strategy: block instead of busy_spin
+    bool udp = false;        ///< ringmesh over datagrams
 };
 
 /// What the measuring side sends back (a plain struct through a pipe).
@@ -40,7 +42,8 @@ struct run_result {
     /// pingpong and rpc; empty for stream. For idle: cpu_fraction instead.
     std::array<std::int64_t, 6> latency_ns{};
 
-    double cpu_fraction = 0;  ///< idle: CPU time / wall time of the reporting process
+    double cpu_fraction = 0;        ///< idle: CPU time / wall time of the reporting process
+    double slowest_per_second = 0;  ///< fanout: the slowest subscriber's messages/s
 
     double per_second() const { return seconds > 0 ? static_cast<double>(messages) / seconds : 0; }
     void fill_latency(const latency_histogram& h) {
@@ -164,5 +167,16 @@ extern const system_roles ringmesh_tcp_roles;
 extern const system_roles ringmesh_udp_roles;
 
 void pin_to_core(int core);
+
+/// Where receiver `index` listens: the base port for the only receiver of the one-to-one
+/// scenarios; fan-out subscribers on every second port after it (the sender's own listener,
+/// where it has one, takes port + 1).
+inline int receiver_port(const run_config& c, int index) {
+    return c.port + 2 * index;
+}
+/// How many receivers the scenario has.
+inline int receiver_count(const run_config& c) {
+    return c.what == scenario::fanout ? c.fanout : 1;
+}
 
 }  // namespace ringmesh::bench

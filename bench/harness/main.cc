@@ -43,23 +43,29 @@ const char* name_of(rb::scenario s) {
             return "rpc";
         case rb::scenario::idle:
             return "idle";
+        case rb::scenario::fanout:
+            return "fanout";
     }
     return "?";
 }
 
-// Runs both sides as pinned child processes; the measuring side writes its result to a pipe.
+// Runs the sides as pinned child processes (one sender; one receiver, or `fanout` of them);
+// the measuring sides write their results to a pipe. Every wait is bounded and a side that
+// does not exit is ended by its PID.
 rb::run_result run_pair(const rb::system_roles& sys, const rb::run_config& c) {
     int fds[2];
     if (::pipe(fds) != 0) return rb::run_result::failed("pipe");
-    // stream/rate: the receiver measures; pingpong/rpc: the client; idle: both (CPU each).
+    // stream/rate/fanout: the receivers measure; pingpong/rpc: the client; idle: both (CPU).
     const bool receiver_measures = c.what != rb::scenario::pingpong && c.what != rb::scenario::rpc;
     const bool both_measure = c.what == rb::scenario::idle;
-    auto spawn = [&](bool receiving) {
+    auto spawn = [&](bool receiving, int index) {
         const pid_t pid = ::fork();
         if (pid == 0) {
             ::close(fds[0]);
+            rb::run_config mine = c;
+            mine.receiver_index = index;
             rb::pin_to_core(receiving ? c.receiver_core : c.sender_core);
-            const rb::run_result r = receiving ? sys.receiver(c) : sys.sender(c);
+            const rb::run_result r = receiving ? sys.receiver(mine) : sys.sender(mine);
             if (both_measure || receiving == receiver_measures) {
                 [[maybe_unused]] ssize_t n = ::write(fds[1], &r, sizeof r);
             }
@@ -67,13 +73,17 @@ rb::run_result run_pair(const rb::system_roles& sys, const rb::run_config& c) {
         }
         return pid;
     };
-    const pid_t receiver = spawn(true);
-    const pid_t sender = spawn(false);
+    std::vector<pid_t> children;
+    const int receivers = rb::receiver_count(c);
+    for (int i = 0; i < receivers; ++i)
+        children.push_back(spawn(true, i));
+    children.push_back(spawn(false, 0));
     ::close(fds[1]);
+    const int reports = both_measure ? 2 : (receiver_measures ? receivers : 1);
     rb::run_result result = rb::run_result::failed("no result (a side crashed or hung)");
     pollfd pfd{fds[0], POLLIN, 0};
     const int timeout_ms = static_cast<int>((c.seconds + 40) * 1000);  // bounded: never hangs
-    for (int reports = both_measure ? 2 : 1, got = 0; got < reports; ++got) {
+    for (int got = 0; got < reports; ++got) {
         rb::run_result r;
         if (::poll(&pfd, 1, timeout_ms) != 1 ||
             ::read(fds[0], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) {
@@ -82,14 +92,17 @@ rb::run_result run_pair(const rb::system_roles& sys, const rb::run_config& c) {
         }
         if (got == 0) {
             result = r;
-        } else {  // idle: the cluster's CPU is the sum of both processes'
+            result.slowest_per_second = r.per_second();
+        } else {  // idle: CPU adds up; fanout: deliveries add up, the slowest subscriber counts
             result.ok = result.ok && r.ok;
             result.cpu_fraction += r.cpu_fraction;
+            result.messages += r.messages;
+            result.seconds = std::max(result.seconds, r.seconds);
+            result.slowest_per_second = std::min(result.slowest_per_second, r.per_second());
         }
     }
     ::close(fds[0]);
-    for (pid_t pid : {sender, receiver}) {
-        // Give each side a moment to exit on its own, then end it by its PID.
+    for (pid_t pid : children) {
         for (int i = 0; i < 500 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i)
             ::usleep(10'000);
         if (::waitpid(pid, nullptr, WNOHANG) == 0) {
@@ -130,6 +143,7 @@ struct summary {
     bool ok = false;
     double msgs_per_s = 0;
     double cpu_fraction = 0;
+    double slowest_per_s = 0;
     std::array<double, 6> latency_us{};
 };
 
@@ -140,18 +154,20 @@ std::map<key, summary> summarize(const std::vector<sample>& samples) {
     std::map<key, summary> out;
     for (const auto& [k, g] : groups) {
         summary sm;
-        std::vector<double> rates, cpu;
+        std::vector<double> rates, cpu, slowest;
         std::array<std::vector<double>, 6> lat;
         for (const sample* s : g) {
             if (!s->r.ok) continue;
             rates.push_back(s->r.per_second());
             cpu.push_back(s->r.cpu_fraction);
+            slowest.push_back(s->r.slowest_per_second);
             for (std::size_t i = 0; i < 6; ++i)
                 lat[i].push_back(static_cast<double>(s->r.latency_ns[i]) / 1e3);
         }
         sm.ok = !rates.empty();
         sm.msgs_per_s = median(rates);
         sm.cpu_fraction = median(cpu);
+        sm.slowest_per_s = median(slowest);
         for (std::size_t i = 0; i < 6; ++i)
             sm.latency_us[i] = median(lat[i]);
         out[k] = sm;
@@ -216,6 +232,23 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
                 }
             }
             std::printf("\n");
+        }
+    }
+    bool any_fanout = false;
+    for (const auto& [k, s] : sums)
+        any_fanout |= k.what == rb::scenario::fanout;
+    if (any_fanout) {
+        std::printf("\nfanout (1 publisher -> subscribers on one core; messages/s, median)\n");
+        std::printf("%-20s %8s %18s %18s\n", "system", "payload", "slowest subscriber",
+                    "all deliveries");
+        for (const auto& [k, s] : sums) {
+            if (k.what != rb::scenario::fanout) continue;
+            if (!s.ok) {
+                std::printf("%-20s %8zu %18s\n", k.system.c_str(), k.payload, "n/a");
+                continue;
+            }
+            std::printf("%-20s %8zu %18s %18s\n", k.system.c_str(), k.payload,
+                        human_rate(s.slowest_per_s).c_str(), human_rate(s.msgs_per_s).c_str());
         }
     }
     bool any_rpc = false;
@@ -385,7 +418,8 @@ void write_svg(const std::string& path, const std::map<key, summary>& sums,
 
 int main(int argc, char** argv) {
     CLI::App app{"ringmesh bench: ringmesh next to ZeroMQ and the raw kernel floor"};
-    std::vector<std::string> scenarios{"stream", "pingpong", "rpc", "rate", "idle"};
+    std::vector<std::string> scenarios{"stream", "pingpong", "rpc", "fanout", "rate", "idle"};
+    int fanout = 2;
     std::vector<std::string> systems{"ringmesh-tcp", "ringmesh-udp", "zmq", "raw",
                                      "ringmesh-tcp-block"};
     std::vector<std::size_t> stream_payloads{64, 1024, 65536};
@@ -395,7 +429,10 @@ int main(int argc, char** argv) {
     int repetitions = 3;
     bool block = false;
     std::string json = "bench-results.json", svg = "bench-results.svg";
-    app.add_option("--scenario", scenarios, "stream, pingpong, rpc, rate, idle")->delimiter(',');
+    app.add_option("--scenario", scenarios, "stream, pingpong, rpc, fanout, rate, idle")
+        ->delimiter(',');
+    app.add_option("--fanout", fanout, "subscribers in the fanout scenario")
+        ->check(CLI::Range(1, 16));
     app.add_option("--system", systems,
                    "ringmesh-tcp, ringmesh-udp, zmq, raw, ringmesh-tcp-block (idles in the kernel)")
         ->delimiter(',');
@@ -436,6 +473,7 @@ int main(int argc, char** argv) {
         c.port = (port += 4);
         c.sender_core = 0;
         c.receiver_core = cores > 1 ? 1 : 0;
+        c.fanout = fanout;
         // idle is about the block strategy; ringmesh-tcp-block always idles in the kernel.
         c.block = block || sys == "ringmesh-tcp-block" || what == rb::scenario::idle;
         c.udp = sys == "ringmesh-udp";
@@ -468,6 +506,9 @@ int main(int argc, char** argv) {
         if (wants("rpc"))
             for (auto& s : systems)
                 run(s, rb::scenario::rpc, 64, 0, rep);
+        if (wants("fanout"))
+            for (auto& s : systems)
+                run(s, rb::scenario::fanout, 64, 0, rep);
         if (wants("idle")) run("ringmesh-tcp", rb::scenario::idle, 64, 0, rep);
     }
     if (wants("rate")) {

@@ -84,7 +84,7 @@ bool read_all(int fd, std::byte* p, std::size_t n) {
 }
 
 run_result receiver(const run_config& c) {
-    const int fd = accept_one(c.port);
+    const int fd = accept_one(receiver_port(c, c.receiver_index));
     if (fd < 0) return run_result::failed("raw: accept failed");
     if (c.what == scenario::pingpong || c.what == scenario::rpc) {  // echo server
         std::vector<std::byte> buf(c.payload_bytes);
@@ -115,8 +115,12 @@ run_result receiver(const run_config& c) {
 }
 
 run_result sender(const run_config& c) {
-    const int fd = connect_retrying(c.port);
-    if (fd < 0) return run_result::failed("raw: connect failed");
+    std::vector<int> fds;  // one per receiver: fan-out writes every batch to each
+    for (int r = 0; r < receiver_count(c); ++r) {
+        fds.push_back(connect_retrying(receiver_port(c, r)));
+        if (fds.back() < 0) return run_result::failed("raw: connect failed");
+    }
+    const int fd = fds.front();
     std::vector<std::byte> msg(c.payload_bytes);
     const time_ns end = monotonic_clock::read() + static_cast<time_ns>(c.seconds * 1e9);
     if (c.what == scenario::pingpong) {
@@ -166,8 +170,10 @@ run_result sender(const run_config& c) {
             batch.insert(batch.end(), l, l + 4);
             batch.insert(batch.end(), msg.begin(), msg.end());
         }
-        if (!batch.empty() && !write_all(fd, batch.data(), batch.size())) {
-            return run_result::failed("raw: write failed");
+        for (int out : fds) {
+            if (!batch.empty() && !write_all(out, batch.data(), batch.size())) {
+                return run_result::failed("raw: write failed");
+            }
         }
         batch.clear();
     }
@@ -175,12 +181,16 @@ run_result sender(const run_config& c) {
     const auto* l = reinterpret_cast<const std::byte*>(&len);
     batch.insert(batch.end(), l, l + 4);
     batch.insert(batch.end(), msg.begin(), msg.end());
-    write_all(fd, batch.data(), batch.size());
-    ::shutdown(fd, SHUT_WR);
-    char sink[64];
-    while (::recv(fd, sink, sizeof sink, 0) > 0) {
+    for (int out : fds) {
+        write_all(out, batch.data(), batch.size());
+        ::shutdown(out, SHUT_WR);
     }
-    ::close(fd);
+    for (int out : fds) {
+        char sink[64];
+        while (::recv(out, sink, sizeof sink, 0) > 0) {
+        }
+        ::close(out);
+    }
     return {};
 }
 

@@ -49,7 +49,7 @@ double cpu_seconds() {
 
 using installer = std::function<void(shard&, side&)>;
 
-std::unique_ptr<node> start_node(side& s, const char* id, bool receiving,
+std::unique_ptr<node> start_node(side& s, const std::string& id, bool receiving,
                                  const installer& install) {
     node_config nc;
     nc.cores = {receiving ? s.config.receiver_core : s.config.sender_core};
@@ -69,10 +69,12 @@ std::unique_ptr<node> start_node(side& s, const char* id, bool receiving,
         messaging::endpoint_config ec;
         ec.node_id = id;
         ec.cluster_id = "bench";
-        const int port = receiving ? s.config.port : s.config.port + 1;
+        const int port =
+            receiving ? receiver_port(s.config, s.config.receiver_index) : s.config.port + 1;
         ec.listen = *transport::address::parse("127.0.0.1:" + std::to_string(port));
-        if (!receiving) {
-            auto there = *transport::address::parse("127.0.0.1:" + std::to_string(s.config.port));
+        for (int r = 0; !receiving && r < receiver_count(s.config); ++r) {
+            auto there = *transport::address::parse("127.0.0.1:" +
+                                                    std::to_string(receiver_port(s.config, r)));
             (s.config.udp ? ec.datagram_peers : ec.peers).push_back(there);
         }
         auto e = messaging::endpoint::create(sh, std::move(t).value(), ec);
@@ -130,8 +132,16 @@ run_result measure_idle(node& n, side& s) {
 run_result receiver(const run_config& c) {
     side s;
     s.config = c;
-    auto n = start_node(s, receiver_id, true, [](shard&, side& me) {
+    // The one-to-one scenarios' receiver is receiver_id; fan-out subscribers add their index.
+    const std::string id = c.what == scenario::fanout
+                               ? std::string(receiver_id) + "-" + std::to_string(c.receiver_index)
+                               : std::string(receiver_id);
+    auto n = start_node(s, id, true, [](shard&, side& me) {
         side* sp = &me;
+        me.ep->subscribe("bench/**", [sp](const messaging::message& m) {
+            sp->tally.on_message(m.bytes.data(), false);
+            if (sp->tally.done) sp->finished.store(true);
+        });
         me.ep->serve("echo", [sp](const messaging::message& m) {
             if (kind_of(m.bytes.data()) == msg_end) sp->finished.store(true);
             return messaging::rpc_reply{wire::RpcStatus::Ok, m.bytes, {}};
@@ -179,6 +189,36 @@ std::size_t stream_step(side& s, time_ns now) {
         stamp(s.msg.data(), msg_data, s.seq, s.config.rate_per_s > 0 ? due : t);
         if (s.ep->send(receiver_id, bench_stream, s.msg) != messaging::send_outcome::queued) break;
         ++s.seq;
+    }
+    return work;
+}
+
+// fanout: publish to every subscriber once all of them subscribed; a message is published
+// only when every subscriber's window has room, so none is skipped for anyone.
+std::size_t fanout_step(side& s, time_ns) {
+    constexpr std::string_view topic = "bench/fan";
+    if (s.ep->subscribers(topic) < static_cast<std::size_t>(s.config.fanout)) return 0;
+    if (s.start_ns == 0) {
+        s.start_ns = monotonic_clock::read();
+        s.end_ns = s.start_ns + static_cast<time_ns>(s.config.seconds * 1e9);
+    }
+    if (s.end_queued) {
+        std::uint64_t unacked = 0;
+        for (const auto& peer : s.ep->connected_peers())
+            unacked += s.ep->unacked(peer);
+        if (unacked == 0) s.finished.store(true);
+        return 0;
+    }
+    std::size_t work = 0;
+    for (; work < 512 && s.ep->publish_ready(topic); ++work) {
+        const time_ns t = monotonic_clock::read();
+        const bool last = t >= s.end_ns;
+        stamp(s.msg.data(), last ? msg_end : msg_data, s.seq++, t);
+        s.ep->publish(topic, s.msg);
+        if (last) {
+            s.end_queued = true;
+            break;
+        }
     }
     return work;
 }
@@ -265,6 +305,8 @@ run_result sender(const run_config& c) {
                     return rpc_step(*sp, now);
                 case scenario::idle:
                     return 0;
+                case scenario::fanout:
+                    return fanout_step(*sp, now);
                 default:
                     return stream_step(*sp, now);
             }

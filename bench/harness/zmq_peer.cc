@@ -48,8 +48,65 @@ run_result rpc_client(const run_config& c) {
     return r;
 }
 
+// fanout: XPUB with ZMQ_XPUB_NODROP, so that a slow subscriber slows the publisher instead of
+// losing messages (plain PUB drops at the high-water mark); SUBs connect to it.
+run_result fanout_subscriber(const run_config& c) {
+    void* ctx = zmq_ctx_new();
+    void* sock = zmq_socket(ctx, ZMQ_SUB);
+    zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "", 0);
+    zmq_connect(sock, endpoint_of(c.port).c_str());
+    std::vector<std::byte> buf(c.payload_bytes);
+    receive_tally tally;
+    while (!tally.done) {
+        if (zmq_recv(sock, buf.data(), buf.size(), 0) < 0) break;
+        tally.on_message(buf.data(), false);
+    }
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    return tally.result(false);
+}
+
+run_result fanout_publisher(const run_config& c) {
+    void* ctx = zmq_ctx_new();
+    void* sock = zmq_socket(ctx, ZMQ_XPUB);
+    const int one = 1;
+    zmq_setsockopt(sock, ZMQ_XPUB_NODROP, &one, sizeof one);
+    if (zmq_bind(sock, endpoint_of(c.port).c_str()) != 0) return run_result::failed("zmq bind");
+    // Wait (bounded) until every subscriber's subscription arrived: earlier messages would go
+    // to nobody (the "slow joiner").
+    int subscribed = 0;
+    zmq_pollitem_t item{sock, 0, ZMQ_POLLIN, 0};
+    for (int waited_ms = 0; subscribed < c.fanout && waited_ms < 10000; waited_ms += 10) {
+        if (zmq_poll(&item, 1, 10) > 0) {
+            char sub[64];
+            if (zmq_recv(sock, sub, sizeof sub, 0) > 0 && sub[0] == 1) ++subscribed;
+        }
+    }
+    std::vector<std::byte> msg(c.payload_bytes);
+    auto send = [&] {
+        while (zmq_send(sock, msg.data(), msg.size(), ZMQ_DONTWAIT) < 0) {
+            if (zmq_errno() != EAGAIN) return false;  // EAGAIN: a subscriber is full, retry
+        }
+        return true;
+    };
+    const time_ns end = monotonic_clock::read() + static_cast<time_ns>(c.seconds * 1e9);
+    std::uint64_t seq = 0;
+    for (time_ns now = monotonic_clock::read(); now < end; now = monotonic_clock::read()) {
+        stamp(msg.data(), msg_data, seq++, now);
+        if (!send()) break;
+    }
+    stamp(msg.data(), msg_end, seq, 0);
+    send();
+    int linger = 5000;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    return {};
+}
+
 run_result receiver(const run_config& c) {
     if (c.what == scenario::rpc) return rpc_server(c);
+    if (c.what == scenario::fanout) return fanout_subscriber(c);
     void* ctx = zmq_ctx_new();
     void* sock = zmq_socket(ctx, c.what == scenario::pingpong ? ZMQ_REP : ZMQ_PULL);
     if (zmq_bind(sock, endpoint_of(c.port).c_str()) != 0) {
@@ -74,6 +131,7 @@ run_result receiver(const run_config& c) {
 
 run_result sender(const run_config& c) {
     if (c.what == scenario::rpc) return rpc_client(c);
+    if (c.what == scenario::fanout) return fanout_publisher(c);
     void* ctx = zmq_ctx_new();
     void* sock = zmq_socket(ctx, c.what == scenario::pingpong ? ZMQ_REQ : ZMQ_PUSH);
     zmq_connect(sock, endpoint_of(c.port).c_str());  // connects (and reconnects) in background
