@@ -339,6 +339,9 @@ void endpoint::retry_datagram_hello(std::size_t index) {
 
 std::size_t endpoint::transmit_datagrams(peer_state& p, time_ns now) {
     datagram_peer& d = *datagram_peers_[static_cast<std::size_t>(p.datagram)];
+    // A datagram the transport could not take last time goes first; while it cannot, the
+    // session keeps its frames (nothing is handed over just to be dropped here).
+    if (!flush_datagram(d)) return 0;
     const std::size_t mtu = transport_->caps().max_datagram_bytes;
     const std::size_t frames = p.s.poll_transmit(now, [&](std::span<const std::byte> bytes) {
         if (d.out.size() + bytes.size() > mtu && !flush_datagram(d)) return false;
@@ -351,14 +354,13 @@ std::size_t endpoint::transmit_datagrams(peer_state& p, time_ns now) {
 
 bool endpoint::flush_datagram(datagram_peer& d) {
     if (d.out.empty()) return true;
-    const bool sent = transport_->send_datagram(d.address, d.out) == d.out.size();
-    if (sent) {
-        ++stats_.datagrams_sent;
-    } else {
-        ++stats_.transport_full;  // the frames are retransmitted after the session's timeout
+    if (transport_->send_datagram(d.address, d.out) != d.out.size()) {
+        ++stats_.transport_full;  // out of send slots: kept, and sent first next iteration
+        return false;
     }
+    ++stats_.datagrams_sent;
     d.out.clear();
-    return sent;
+    return true;
 }
 
 endpoint::peer_state& endpoint::peer_named(const std::string& id, bool datagram) {

@@ -30,7 +30,7 @@ struct uring_config {
     /// on loopback and veth the kernel copies anyway and SEND_ZC measured slower than send.
     std::size_t send_zc_threshold_bytes = 0;
     std::size_t max_datagram_bytes = 1472;  ///< UDP payload (1500-byte MTU)
-    unsigned datagram_send_slots = 256;
+    unsigned datagram_send_slots = 1024;    ///< datagrams queued or in flight at once
     time_ns connect_timeout_ns = 2 * ns_per_s;
     bool defer_taskrun = true;  ///< SINGLE_ISSUER | DEFER_TASKRUN when offered
 };

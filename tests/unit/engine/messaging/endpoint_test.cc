@@ -48,7 +48,7 @@ class EndpointTest : public ::testing::Test {
     endpoint& start(shard_id id, std::string name, std::vector<shard_id> dial = {},
                     std::string cluster = "test", session_config session = {},
                     std::string listen = "127.0.0.1:0", std::vector<shard_id> datagram_dial = {}) {
-        auto t = transport::uring_transport::create({}, id);
+        auto t = transport::uring_transport::create(uring_, id);
         if (!t) {
             ADD_FAILURE() << "io_uring: " << t.err().message();
             std::abort();
@@ -101,6 +101,7 @@ class EndpointTest : public ::testing::Test {
     }
 
     monotonic_clock clock_;
+    transport::uring_config uring_;  // for the endpoints started next
     std::unique_ptr<ring_mesh> mesh_;
     std::vector<std::unique_ptr<shard>> shards_;
     std::vector<std::unique_ptr<endpoint>> endpoints_;
@@ -399,6 +400,33 @@ TEST_F(EndpointTest, DatagramPeersPublishInOrderWithManyFramesPerDatagram) {
     ASSERT_NE(s, nullptr);
     EXPECT_LT(a.stats().datagrams_sent * 4, s->frames_transmitted);  // frames were packed
     EXPECT_EQ(b.stats().datagrams_dropped, 0u);
+}
+
+TEST_F(EndpointTest, OutOfDatagramSendSlotsDelaysFramesInsteadOfLosingThem) {
+    endpoint& b = start(1, "b");
+    uring_.datagram_send_slots = 4;  // far fewer than one burst needs
+    endpoint& a = start_datagram(0, "a", {1});
+    std::vector<int> got;
+    on(1, [&](endpoint& e) {
+        return e.subscribe("u/**",
+                           [&](const message& m) { got.push_back(std::stoi(text_of(m.bytes))); });
+    });
+    ASSERT_TRUE(pump_until([&] { return a.peer_wants("b", "u/x") && b.connected("a"); }));
+    const std::string big(1000, 'x');  // one frame per datagram
+    int next = 0;
+    ASSERT_TRUE(pump_until([&] {
+        while (next < 2000 && on(0, [&](endpoint& e) { return e.publish_ready("u/x"); })) {
+            on(0, [&](endpoint& e) {
+                return e.publish("u/x", bytes_of(std::to_string(next) + " " + big));
+            });
+            ++next;
+        }
+        return got.size() == 2000;
+    }));
+    for (int i = 0; i < 2000; ++i)
+        ASSERT_EQ(got[i], i);
+    EXPECT_GT(a.stats().transport_full, 0u);                         // the limit was hit...
+    EXPECT_EQ(a.peer_session_stats("b")->frames_retransmitted, 0u);  // ...and cost no resend
 }
 
 TEST_F(EndpointTest, RpcWorksOverDatagramsAndOversizedRequestsAreRefused) {
