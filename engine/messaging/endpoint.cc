@@ -87,7 +87,7 @@ endpoint::endpoint(shard& owner, std::unique_ptr<transport::transport> t, endpoi
     : shard_(owner),
       transport_(std::move(t)),
       config_(std::move(config)),
-      incarnation_(new_incarnation()) {}
+      incarnation_(config_.incarnation != 0 ? config_.incarnation : new_incarnation()) {}
 
 endpoint::~endpoint() {
     for (shard::poller_id id : pollers_)

@@ -49,6 +49,8 @@ struct endpoint_config {
     time_ns reconnect_min_ns = 10 * ns_per_ms;
     time_ns reconnect_max_ns = 1 * ns_per_s;
     time_ns handshake_timeout_ns = 2 * ns_per_s;
+    /// This process's incarnation; 0 draws a random one (the simulator pins it for replay).
+    std::uint64_t incarnation = 0;
 };
 
 /// A received message. `bytes` is valid while the handler runs; retain() keeps it longer.
