@@ -116,18 +116,18 @@ struct rate_schedule {
     }
 };
 
-/// The rpc scenario's client loop, for systems driven by blocking calls: keeps rpc_window
-/// requests outstanding until `seconds` pass, measures each round trip from the timestamp the
-/// request carries, then sends the end marker and waits for its echo. send(msg) and
-/// receive(msg) return false when the connection is lost.
+/// The closed-loop client of pingpong (window 1) and rpc (rpc_window), for systems driven by
+/// blocking calls: keeps `window` requests outstanding until `seconds` pass, measures each
+/// round trip from the timestamp the request carries, then sends the end marker and waits for
+/// its echo. send(msg) and receive(msg) return false when the connection is lost.
 template <typename Send, typename Receive>
-run_result windowed_round_trips(const run_config& c, std::vector<std::byte>& msg, Send&& send,
-                                Receive&& receive) {
+run_result windowed_round_trips(const run_config& c, int window, std::vector<std::byte>& msg,
+                                Send&& send, Receive&& receive) {
     latency_histogram rtt;
     std::uint64_t sent = 0, done = 0;
     const time_ns t0 = monotonic_clock::read();
     const time_ns end = t0 + static_cast<time_ns>(c.seconds * 1e9);
-    for (; sent < rpc_window; ++sent) {
+    for (; sent < static_cast<std::uint64_t>(window); ++sent) {
         stamp(msg.data(), msg_data, sent, monotonic_clock::read());
         if (!send(msg)) return run_result::failed("send failed");
     }

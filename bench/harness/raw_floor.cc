@@ -123,33 +123,10 @@ run_result sender(const run_config& c) {
     const int fd = fds.front();
     std::vector<std::byte> msg(c.payload_bytes);
     const time_ns end = monotonic_clock::read() + static_cast<time_ns>(c.seconds * 1e9);
-    if (c.what == scenario::pingpong) {
-        latency_histogram rtt;
-        std::uint64_t n = 0;
-        time_ns t0 = monotonic_clock::read();
-        for (time_ns now = t0; now < end; ++n) {
-            stamp(msg.data(), msg_data, n, now);
-            if (!write_all(fd, msg.data(), msg.size()) || !read_all(fd, msg.data(), msg.size())) {
-                return run_result::failed("raw: connection lost");
-            }
-            const time_ns back = monotonic_clock::read();
-            rtt.record(back - now);
-            now = back;
-        }
-        stamp(msg.data(), msg_end, n, 0);
-        write_all(fd, msg.data(), msg.size());
-        read_all(fd, msg.data(), msg.size());
-        ::close(fd);
-        run_result r;
-        r.ok = true;
-        r.messages = n;
-        r.seconds = static_cast<double>(monotonic_clock::read() - t0) / 1e9;
-        r.fill_latency(rtt);
-        return r;
-    }
-    if (c.what == scenario::rpc) {  // pipelined requests, rpc_window outstanding
+    if (c.what == scenario::pingpong || c.what == scenario::rpc) {  // 1 or rpc_window outstanding
         const run_result r = windowed_round_trips(
-            c, msg, [fd](auto& m) { return write_all(fd, m.data(), m.size()); },
+            c, c.what == scenario::rpc ? rpc_window : 1, msg,
+            [fd](auto& m) { return write_all(fd, m.data(), m.size()); },
             [fd](auto& m) { return read_all(fd, m.data(), m.size()); });
         ::close(fd);
         return r;

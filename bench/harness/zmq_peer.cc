@@ -41,7 +41,7 @@ run_result rpc_client(const run_config& c) {
     zmq_connect(sock, endpoint_of(c.port).c_str());
     std::vector<std::byte> msg(c.payload_bytes);
     const run_result r = windowed_round_trips(
-        c, msg, [sock](auto& m) { return zmq_send(sock, m.data(), m.size(), 0) >= 0; },
+        c, rpc_window, msg, [sock](auto& m) { return zmq_send(sock, m.data(), m.size(), 0) >= 0; },
         [sock](auto& m) { return zmq_recv(sock, m.data(), m.size(), 0) >= 0; });
     zmq_close(sock);
     zmq_ctx_term(ctx);
@@ -141,21 +141,9 @@ run_result sender(const run_config& c) {
     run_result r;
     r.ok = true;
     if (c.what == scenario::pingpong) {
-        latency_histogram rtt;
-        for (time_ns now = start; now < end; ++r.messages) {
-            stamp(msg.data(), msg_data, r.messages, now);
-            zmq_send(sock, msg.data(), msg.size(), 0);
-            if (zmq_recv(sock, msg.data(), msg.size(), 0) < 0)
-                return run_result::failed("zmq recv");
-            const time_ns back = monotonic_clock::read();
-            rtt.record(back - now);
-            now = back;
-        }
-        stamp(msg.data(), msg_end, 0, 0);
-        zmq_send(sock, msg.data(), msg.size(), 0);
-        zmq_recv(sock, msg.data(), msg.size(), 0);
-        r.seconds = static_cast<double>(monotonic_clock::read() - start) / 1e9;
-        r.fill_latency(rtt);
+        r = windowed_round_trips(
+            c, 1, msg, [sock](auto& m) { return zmq_send(sock, m.data(), m.size(), 0) >= 0; },
+            [sock](auto& m) { return zmq_recv(sock, m.data(), m.size(), 0) >= 0; });
     } else {
         const rate_schedule schedule{start, c.rate_per_s > 0 ? 1e9 / c.rate_per_s : 0};
         std::uint64_t seq = 0;
