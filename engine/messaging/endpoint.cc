@@ -701,10 +701,7 @@ publish_result endpoint::publish(std::string_view topic, std::span<const std::by
     ++stats_.published;
     std::span<const std::byte> body;
     for (auto& [id, p] : peers_) {
-        const bool wanted =
-            std::any_of(p->remote_patterns.begin(), p->remote_patterns.end(),
-                        [&](const std::string& pattern) { return topic_matches(pattern, topic); });
-        if (!wanted) continue;
+        if (!wants(*p, topic)) continue;
         if (body.empty()) body = builder_.publish(topic, bytes);  // built once for all peers
         if (p->s.send(pubsub_stream, wire::FrameKind::Publish, body) == send_outcome::queued) {
             ++result.peers_sent;
@@ -814,23 +811,26 @@ std::vector<std::string> endpoint::connected_peers() const {
     return out;
 }
 
+bool endpoint::wants(const peer_state& p, std::string_view topic) {
+    return std::any_of(p.remote_patterns.begin(), p.remote_patterns.end(),
+                       [&](const std::string& pattern) { return topic_matches(pattern, topic); });
+}
+
 bool endpoint::peer_wants(std::string_view peer, std::string_view topic) const {
     const peer_state* p = find_peer(peer);
-    if (p == nullptr) return false;
-    return std::any_of(p->remote_patterns.begin(), p->remote_patterns.end(),
-                       [&](const std::string& pattern) { return topic_matches(pattern, topic); });
+    return p != nullptr && wants(*p, topic);
 }
 
 std::size_t endpoint::subscribers(std::string_view topic) const {
     std::size_t n = 0;
     for (const auto& [id, p] : peers_)
-        n += reachable(*p) && peer_wants(id, topic);
+        n += reachable(*p) && wants(*p, topic);
     return n;
 }
 
 bool endpoint::publish_ready(std::string_view topic) const {
     for (const auto& [id, p] : peers_) {
-        if (peer_wants(id, topic) && !p->s.writable(pubsub_stream)) return false;
+        if (wants(*p, topic) && !p->s.writable(pubsub_stream)) return false;
     }
     return true;
 }

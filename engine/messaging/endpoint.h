@@ -194,6 +194,8 @@ class endpoint final : transport::event_handler {
     std::size_t transmit_datagrams(peer_state& p, time_ns now);
     peer_state& peer_named(const std::string& id, bool datagram);
     static bool reachable(const peer_state& p);
+    /// Whether one of `p`'s subscriptions matches `topic`.
+    static bool wants(const peer_state& p, std::string_view topic);
     void dispatch(peer_state& p, std::uint32_t stream, const wire::frame& f,
                   const buffer_handle* owner);
     void refuse(conn_state& c, wire::ErrorCode code, std::string_view why);
