@@ -46,15 +46,33 @@ bool sim_network::chance(double p) {
 
 void sim_network::schedule(event e) {
     e.order = order_++;
+    wakes_.push({e.at, e.to});
     inbox_[e.to].push(std::move(e));
 }
 
+bool sim_network::stale(const std::pair<time_ns, std::string>& wake) const {
+    auto it = inbox_.find(wake.second);
+    // Valid while the node's earliest pending event is this one (an earlier one would have
+    // its own, earlier entry): otherwise the event was consumed, or the node vanished.
+    return it == inbox_.end() || it->second.empty() || it->second.top().at != wake.first;
+}
+
 time_ns sim_network::next_event_ns() const {
-    time_ns next = INT64_MAX;
-    for (const auto& [node, q] : inbox_) {
-        if (!q.empty()) next = std::min(next, q.top().at);
+    while (!wakes_.empty() && stale(wakes_.top()))
+        wakes_.pop();
+    return wakes_.empty() ? INT64_MAX : wakes_.top().first;
+}
+
+std::vector<std::string> sim_network::take_due(time_ns now) {
+    std::vector<std::string> due;
+    while (!wakes_.empty() && wakes_.top().first <= now) {
+        if (!stale(wakes_.top()) &&
+            std::find(due.begin(), due.end(), wakes_.top().second) == due.end()) {
+            due.push_back(wakes_.top().second);
+        }
+        wakes_.pop();
     }
-    return next;
+    return due;
 }
 
 void sim_network::record(const event& e) {
@@ -66,18 +84,19 @@ void sim_network::record(const event& e) {
     ++delivered_;
 }
 
-std::unique_ptr<sim_transport> sim_network::make_transport(const std::string& local,
-                                                           shard_id owner) {
-    auto t = std::make_unique<sim_transport>(*this, local, owner);
+std::unique_ptr<sim_transport> sim_network::make_transport(const std::string& local, shard_id owner,
+                                                           std::size_t receive_buffers) {
+    auto t = std::make_unique<sim_transport>(*this, local, owner, receive_buffers);
     nodes_[local] = t.get();
     return t;
 }
 
 // ---- a node's transport ----
 
-sim_transport::sim_transport(sim_network& net, std::string local, shard_id owner)
+sim_transport::sim_transport(sim_network& net, std::string local, shard_id owner,
+                             std::size_t receive_buffers)
     : net_(net), local_(std::move(local)) {
-    pool_ = std::move(buffer_pool::create(1024, chunk_bytes, owner)).value();
+    pool_ = std::move(buffer_pool::create(receive_buffers, chunk_bytes, owner)).value();
 }
 
 sim_transport::~sim_transport() {

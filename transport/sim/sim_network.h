@@ -42,13 +42,18 @@ class sim_network {
 
     /// The earliest pending delivery anywhere; INT64_MAX when the network is quiet.
     time_ns next_event_ns() const;
+    /// The nodes (addresses) with a delivery due at or before `now`, earliest first; each
+    /// must then be polled. Lets a harness of a thousand nodes poll only the busy ones.
+    std::vector<std::string> take_due(time_ns now);
     /// FNV-1a over every delivery so far: (time, from, to, kind, bytes).
     std::uint64_t trace_hash() const noexcept { return trace_; }
     std::uint64_t delivered() const noexcept { return delivered_; }
     std::uint64_t dropped() const noexcept { return dropped_; }
 
     /// A transport for the node at `local` (its listen address), owned by the caller.
-    std::unique_ptr<sim_transport> make_transport(const std::string& local, shard_id owner);
+    /// `receive_buffers` bounds what the node may hold unprocessed (16 KiB each).
+    std::unique_ptr<sim_transport> make_transport(const std::string& local, shard_id owner,
+                                                  std::size_t receive_buffers = 1024);
 
   private:
     friend class sim_transport;
@@ -72,12 +77,18 @@ class sim_network {
     bool blocked(const std::string& x, const std::string& y) const;
     void schedule(event e);
     void record(const event& e);
+    bool stale(const std::pair<time_ns, std::string>& wake) const;
 
     std::mt19937_64 rng_;
     link_faults faults_;
     std::set<std::pair<std::string, std::string>> blocked_;
     std::map<std::string, sim_transport*> nodes_;  // by address
     std::map<std::string, std::priority_queue<event, std::vector<event>, std::greater<>>> inbox_;
+    // (time, node) for every scheduled event: the earliest live one is the next event.
+    // Entries whose event was consumed already are dropped lazily.
+    mutable std::priority_queue<std::pair<time_ns, std::string>,
+                                std::vector<std::pair<time_ns, std::string>>, std::greater<>>
+        wakes_;
     std::vector<pipe_state> pipes_;
     std::uint64_t order_ = 0;
     std::uint64_t trace_ = 1469598103934665603ull;
@@ -87,7 +98,8 @@ class sim_network {
 /// A simulated node's transport: the same seam as io_uring or DPDK, backed by sim_network.
 class sim_transport final : public transport {
   public:
-    sim_transport(sim_network& net, std::string local, shard_id owner);
+    sim_transport(sim_network& net, std::string local, shard_id owner,
+                  std::size_t receive_buffers = 1024);
     ~sim_transport() override;
 
     result<void> listen(const address& local) override;
