@@ -135,6 +135,61 @@ result<void> read_transport_section(const toml::table& t, node_settings& s) {
     return ok();
 }
 
+result<void> read_strings(const toml::table& t, const char* section, const char* key,
+                          std::vector<std::string>& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return ok();
+    const std::string what = std::string(section) + "." + key + " must be an array of strings";
+    const auto* arr = n->as_array();
+    if (!arr) return bad(what);
+    for (const auto& item : *arr) {
+        const auto v = item.value<std::string>();
+        if (!v) return bad(what);
+        out.push_back(*v);
+    }
+    return ok();
+}
+
+result<void> read_ms(const toml::table& t, const char* key, time_ns& out, std::int64_t min,
+                     std::int64_t max) {
+    std::int64_t ms = out / ns_per_ms;
+    RM_TRY(read_int(t, "membership", key, ms, min, max));
+    out = ms * ns_per_ms;
+    return ok();
+}
+
+result<void> read_membership_section(const toml::table& t, node_settings& s) {
+    auto& m = s.membership;
+    RM_TRY(check_keys(
+        t, "membership",
+        {"listen", "seeds", "keyring", "probe_interval_ms", "probe_timeout_ms", "indirect_checks",
+         "suspicion_mult", "push_pull_interval_ms", "lifeguard", "tags", "status_file"}));
+    RM_TRY(read_string(t, "membership", "listen", m.listen_text));
+    RM_TRY(read_strings(t, "membership", "seeds", m.seeds));
+    RM_TRY(read_strings(t, "membership", "keyring", m.key_texts));
+    RM_TRY(read_ms(t, "probe_interval_ms", m.swim.probe_interval, 10, 60'000));
+    RM_TRY(read_ms(t, "probe_timeout_ms", m.swim.probe_timeout, 1, 60'000));
+    RM_TRY(read_ms(t, "push_pull_interval_ms", m.swim.push_pull_interval, 100, 3'600'000));
+    RM_TRY(read_int(t, "membership", "indirect_checks", m.swim.indirect_checks, 0, 16));
+    RM_TRY(read_int(t, "membership", "suspicion_mult", m.swim.suspicion_mult, 1, 100));
+    if (const toml::node* n = t.get("lifeguard")) {
+        const auto v = n->value<bool>();
+        if (!v) return bad("membership.lifeguard must be true or false");
+        m.swim.lifeguard = *v;
+    }
+    if (const toml::node* n = t.get("tags")) {
+        const auto* tags = n->as_table();
+        if (!tags) return bad("membership.tags must be a table of strings");
+        for (const auto& [key, value] : *tags) {
+            const auto v = value.value<std::string>();
+            if (!v) return bad("membership.tags." + std::string(key.str()) + " must be a string");
+            m.tags.emplace_back(std::string(key.str()), *v);
+        }
+    }
+    RM_TRY(read_string(t, "membership", "status_file", m.status_file));
+    return ok();
+}
+
 }  // namespace
 
 result<node_settings> load_node_settings(const std::string& path) {
@@ -146,17 +201,18 @@ result<node_settings> load_node_settings(const std::string& path) {
         return bad(path + ": " + std::string(e.description()) + " at line " +
                    std::to_string(e.source().begin.line));
     }
-    RM_TRY(check_keys(root, "", {"node", "limits", "transport"}));
+    RM_TRY(check_keys(root, "", {"node", "limits", "transport", "membership"}));
     auto section = [&](const char* name) -> const toml::table* {
         const toml::node* n = root.get(name);
         return n ? n->as_table() : nullptr;
     };
-    for (const char* name : {"node", "limits", "transport"}) {
+    for (const char* name : {"node", "limits", "transport", "membership"}) {
         if (root.get(name) && !section(name)) return bad(std::string(name) + " must be a table");
     }
     if (const auto* t = section("node")) RM_TRY(read_node_section(*t, s));
     if (const auto* t = section("limits")) RM_TRY(read_limits_section(*t, s));
     if (const auto* t = section("transport")) RM_TRY(read_transport_section(*t, s));
+    if (const auto* t = section("membership")) RM_TRY(read_membership_section(*t, s));
     return s;
 }
 
@@ -176,6 +232,31 @@ result<void> finish_node_settings(node_settings& s) {
         auto peer = transport::address::parse(text);
         if (!peer) return bad("node.udp_peers: " + peer.err().message());
         s.endpoint.datagram_peers.push_back(*peer);
+    }
+    auto& m = s.membership;
+    if (!m.enabled() && (!m.seeds.empty() || !m.key_texts.empty())) {
+        return bad("membership.seeds and membership.keyring need membership.listen (or --gossip)");
+    }
+    if (m.enabled()) {
+        if (auto a = transport::address::parse(m.listen_text); !a) {
+            return bad("membership.listen: " + a.err().message());
+        }
+        for (const auto& seed : m.seeds) {
+            if (auto a = transport::address::parse(seed); !a) {
+                return bad("membership.seeds: '" + seed + "': " + a.err().message());
+            }
+        }
+        m.keys.clear();
+        for (std::size_t i = 0; i < m.key_texts.size(); ++i) {
+            auto key = membership::keyring::parse_key(m.key_texts[i]);
+            if (!key) {
+                return bad("membership.keyring[" + std::to_string(i) + "]: " + key.err().message());
+            }
+            m.keys.push_back(std::move(key).value());
+        }
+        if (m.swim.probe_timeout >= m.swim.probe_interval) {
+            return bad("membership.probe_timeout_ms must be shorter than probe_interval_ms");
+        }
     }
     const std::uint32_t n = s.uring.recv_buffer_count;
     if ((n & (n - 1)) != 0) return bad("transport.recv_buffer_count must be a power of two");

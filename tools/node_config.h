@@ -6,11 +6,25 @@
 #include <vector>
 
 #include "engine/core/result.h"
+#include "engine/membership/keyring.h"
+#include "engine/membership/swim.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
 #include "transport/uring/uring_transport.h"
 
 namespace ringmesh::tools {
+
+/// Gossip membership ([membership]); on when it has a listen address.
+struct membership_settings {
+    std::string listen_text;             ///< gossip UDP + push-pull TCP address
+    std::vector<std::string> seeds;      ///< gossip addresses to join through
+    std::vector<std::string> key_texts;  ///< base64 AES keys; the first one seals
+    std::vector<membership::key_bytes> keys;
+    membership::swim_config swim;  ///< timings and Lifeguard; names filled in at start
+    std::vector<std::pair<std::string, std::string>> tags;
+    std::string status_file;  ///< rewritten every second with the member table
+    bool enabled() const noexcept { return !listen_text.empty(); }
+};
 
 struct node_settings {
     node_config node;                     ///< shards, cores, idle strategy
@@ -19,6 +33,7 @@ struct node_settings {
     std::string listen_text = "127.0.0.1:7400";
     std::vector<std::string> peer_texts;
     std::vector<std::string> udp_peer_texts;
+    membership_settings membership;
 };
 
 /// Reads `path` (TOML). Unknown keys are errors: a typo must not silently fall back to a default.

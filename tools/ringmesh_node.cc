@@ -7,6 +7,11 @@
 //   --publish TOPIC       publish sequence-numbered, timestamped messages (rate or max)
 //   --rpc PEER            closed-loop "echo" calls, round-trip latency
 // Every node serves "echo". Reports are printed on exit, one line per workload.
+//
+// With a gossip address (membership.listen or --gossip) the node also runs SWIM/Lifeguard
+// membership on shard 0: it joins through the seeds, prints one line per membership event
+// ("[n1] member n3 dead ..."), tears down sessions to dead members, rewrites the status file
+// with the member table every second, and announces a graceful leave when it stops.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -20,6 +25,7 @@
 #include <thread>
 
 #include "engine/core/histogram.h"
+#include "engine/membership/gossip_agent.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
 #include "tools/node_config.h"
@@ -69,7 +75,66 @@ struct workload {
     std::uint64_t calls_ok = 0, calls_failed = 0;
     rm::latency_histogram rtt;
     std::vector<std::byte> payload;
+    // membership
+    rm::membership::gossip_agent* gossip = nullptr;
+    rm::timer_id gossip_wake;
+    rm::time_ns status_written_ns = 0;
+    std::atomic<bool> leave_requested{false};
 };
+
+const char* state_name(rm::membership::member_state s) {
+    return rm::membership::to_string(s);
+}
+
+// The status file: one line per member, written whole and renamed into place so a reader
+// never sees half a table.
+void write_status(const workload& w, const std::string& path) {
+    const std::string tmp = path + ".tmp";
+    FILE* f = std::fopen(tmp.c_str(), "w");
+    if (f == nullptr) return;
+    const auto& swim = w.gossip->state();
+    std::fprintf(f, "# %s: %zu alive of %zu known; health %d\n", swim.self().name.c_str(),
+                 swim.alive_count(), swim.members().size(), swim.health_score());
+    std::fprintf(f, "%-16s %-22s %-8s %11s %s\n", "member", "address", "state", "incarnation",
+                 "tags");
+    for (const auto& m : swim.members()) {
+        std::string tags;
+        for (const auto& [k, v] : m.meta.tags)
+            tags += (tags.empty() ? "" : ",") + k + "=" + v;
+        std::fprintf(f, "%-16s %-22s %-8s %11llu %s\n", m.name.c_str(), m.address.c_str(),
+                     state_name(m.state), static_cast<unsigned long long>(m.incarnation),
+                     tags.c_str());
+    }
+    std::fclose(f);
+    std::rename(tmp.c_str(), path.c_str());
+}
+
+std::size_t gossip_step(workload& w, const rm::tools::membership_settings& settings,
+                        rm::time_ns now) {
+    if (w.gossip == nullptr) return 0;
+    if (w.leave_requested.exchange(false)) w.gossip->leave(now);
+    std::size_t work = w.gossip->poll(now);
+    for (const auto& e : w.gossip->take_events()) {
+        std::printf("[%s] member %s %s at %s incarnation %llu\n",
+                    w.gossip->state().self().name.c_str(), e.name.c_str(),
+                    rm::membership::to_string(e.what), e.address.c_str(),
+                    static_cast<unsigned long long>(e.incarnation));
+        using kind = rm::membership::member_event::kind;
+        if (e.what == kind::dead || e.what == kind::left) w.ep->forget_peer(e.name);
+    }
+    if (!settings.status_file.empty() && now - w.status_written_ns >= rm::ns_per_s) {
+        w.status_written_ns = now;
+        write_status(w, settings.status_file);
+    }
+    // A shard asleep in the messaging ring does not see gossip arrive on the gossip ring:
+    // wake it for the protocol's next deadline, and often enough to answer pings in time.
+    const rm::time_ns next =
+        std::min(w.gossip->next_deadline(), now + settings.swim.probe_timeout / 8);
+    if (!w.home->timers().pending(w.gossip_wake)) {
+        w.gossip_wake = w.home->timers().schedule_at(next, [] {});
+    }
+    return work;
+}
 
 void on_delivery(workload& w, const msg::message& m) {
     const rm::time_ns now = rm::monotonic_clock::read();
@@ -159,6 +224,46 @@ bool all_acked(workload& w) {
     return !w.call_outstanding;
 }
 
+rm::result<void> start_membership(rm::shard& s, workload& w, rm::tools::node_settings& settings) {
+    const auto& m = settings.membership;
+    // Gossip is light: a small ring of its own, apart from the data path's.
+    rm::transport::uring_config uc = settings.uring;
+    uc.ring_entries = 256;
+    uc.max_connections = 64;
+    uc.recv_buffer_count = 64;
+    uc.recv_buffer_bytes = 64 * 1024;
+    uc.datagram_send_slots = 256;
+    auto t = rm::transport::uring_transport::create(uc, s.id());
+    if (!t) return t.err();
+    s.route_foreign_releases((*t)->receive_pool());
+    auto keys = rm::membership::keyring::create(m.keys);
+    if (!keys) return keys.err();
+    rm::membership::agent_config config;
+    config.cluster_id = settings.endpoint.cluster_id;
+    config.listen = *rm::transport::address::parse(m.listen_text);
+    config.swim = m.swim;
+    config.swim.name = settings.endpoint.node_id;
+    config.swim.address = m.listen_text;
+    config.swim.seeds = m.seeds;
+    config.swim.meta.shard_count = static_cast<std::uint16_t>(settings.node.shard_count);
+    config.swim.meta.addresses = {{"tcp", settings.listen_text}};
+    config.swim.meta.tags = m.tags;
+    std::uint64_t seed = 0;
+    for (char c : settings.endpoint.node_id)
+        seed = seed * 131 + static_cast<unsigned char>(c);
+    config.swim.rng_seed = seed ^ static_cast<std::uint64_t>(rm::monotonic_clock::read());
+    auto agent = rm::membership::gossip_agent::create(std::move(t).value(), std::move(config),
+                                                      std::move(keys).value());
+    if (!agent) return agent.err();
+    w.gossip = agent.value().release();  // deleted by main after the shards stop, like ep
+    w.gossip->start(rm::monotonic_clock::read());
+    std::fprintf(stderr, "ringmesh_node: gossip on %s, %zu seed(s), %s, Lifeguard %s\n",
+                 m.listen_text.c_str(), m.seeds.size(),
+                 m.keys.empty() ? "UNENCRYPTED (no keyring)" : "AES-GCM keyring",
+                 m.swim.lifeguard ? "on" : "off");
+    return rm::ok();
+}
+
 void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std::string& failure) {
     if (s.id() != 0) return;
     std::string note;
@@ -185,14 +290,22 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
             return;
         }
     }
+    if (settings.membership.enabled()) {
+        if (auto r = start_membership(s, w, settings); !r) {
+            failure = "membership: " + r.err().message();
+            return;
+        }
+    }
     workload* wp = &w;
-    s.add_poller(rm::poll_step::protocol, [wp](rm::time_ns now) -> std::size_t {
+    const auto* membership = &settings.membership;
+    s.add_poller(rm::poll_step::protocol, [wp, membership](rm::time_ns now) -> std::size_t {
         if (wp->shutdown_requested.load(std::memory_order_relaxed)) {
             wp->shutdown_requested.store(false);
             wp->ep->shutdown();
             return 1;
         }
-        const std::size_t work = publish_step(*wp, now) + rpc_step(*wp);
+        const std::size_t work =
+            publish_step(*wp, now) + rpc_step(*wp) + gossip_step(*wp, *membership, now);
         if (wp->stop_sending.load(std::memory_order_relaxed)) {
             wp->drained.store(all_acked(*wp), std::memory_order_relaxed);
         } else if (wp->options.count && wp->published == wp->options.count &&
@@ -236,6 +349,28 @@ void report(const workload& w, const std::string& id) {
             id.c_str(), o.rpc_peer.c_str(), static_cast<unsigned long long>(w.calls_ok),
             static_cast<unsigned long long>(w.calls_failed), pct_us(w.rtt, 0.5),
             pct_us(w.rtt, 0.99), pct_us(w.rtt, 0.999));
+    }
+}
+
+void print_membership(const rm::membership::gossip_agent& g) {
+    const auto& st = g.stats();
+    const auto& sw = g.state().stats();
+    auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+    const auto& self = g.state().self();
+    std::printf(
+        "[%s] membership: %zu alive of %zu known, incarnation %llu, health %d; probes %llu "
+        "(failed %llu), suspicions raised %llu, declared dead %llu, refutations %llu; gossip "
+        "refused %llu (auth %llu, unencrypted %llu, malformed %llu, wrong cluster %llu)\n",
+        self.name.c_str(), g.state().alive_count(), g.state().members().size(), u(self.incarnation),
+        g.state().health_score(), u(sw.probes), u(sw.probes_failed), u(sw.suspicions_raised),
+        u(sw.declared_dead), u(sw.refutations), u(st.refused()),
+        u(st.refused_by_keyring[static_cast<int>(rm::membership::open_status::auth_failed)]),
+        u(st.refused_by_keyring[static_cast<int>(rm::membership::open_status::unencrypted)]),
+        u(st.refused_by_codec[static_cast<int>(rm::membership::gossip_error::malformed)]),
+        u(st.refused_by_codec[static_cast<int>(rm::membership::gossip_error::wrong_cluster)]));
+    for (const auto& m : g.state().members()) {
+        std::printf("[%s]   %-16s %-22s %-8s incarnation %llu\n", self.name.c_str(), m.name.c_str(),
+                    m.address.c_str(), state_name(m.state), u(m.incarnation));
     }
 }
 
@@ -292,6 +427,12 @@ int main(int argc, char** argv) {
     app.add_option("--seconds", wo.seconds,
                    "run this long, then drain and exit (0: until a signal)");
     app.add_option("--drain-seconds", wo.drain_seconds, "longest wait for acks before exiting");
+    std::string gossip, status_file;
+    std::vector<std::string> seeds, keys;
+    app.add_option("--gossip", gossip, "gossip host:port: turns membership on");
+    app.add_option("--seed", seeds, "gossip address to join through; repeat for several");
+    app.add_option("--key", keys, "cluster key, base64 (first one seals); repeat for several");
+    app.add_option("--status-file", status_file, "rewrite the member table here every second");
     CLI11_PARSE(app, argc, argv);
 
     rm::tools::node_settings settings;
@@ -311,6 +452,11 @@ int main(int argc, char** argv) {
     for (auto& p : udp_peers)
         settings.udp_peer_texts.push_back(p);
     if (shards) settings.node.shard_count = shards;
+    if (!gossip.empty()) settings.membership.listen_text = gossip;
+    for (auto& s : seeds)
+        settings.membership.seeds.push_back(s);
+    if (!keys.empty()) settings.membership.key_texts = keys;
+    if (!status_file.empty()) settings.membership.status_file = status_file;
     if (!cores.empty()) settings.node.cores = cores;
     if (!idle.empty()) {
         const auto kind = rm::parse_idle_kind(idle);
@@ -331,6 +477,7 @@ int main(int argc, char** argv) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // event lines reach a pipe as they happen
 
     workload w;
     w.options = wo;
@@ -372,6 +519,7 @@ int main(int argc, char** argv) {
     // Stop generating work, let every peer acknowledge what was sent, then close.
     w.stop_sending.store(true);
     rm::shard& shard0 = (*node)->shard_at(0);
+    if (w.gossip != nullptr) w.leave_requested.store(true);  // tell the cluster we go
     shard0.wake();  // a shard asleep in the kernel must see the flag now
     const auto drain_until = std::chrono::steady_clock::now() +
                              std::chrono::duration<double>(sig > 0 ? 2.0 : wo.drain_seconds);
@@ -385,9 +533,11 @@ int main(int argc, char** argv) {
     (*node)->stop();
     report(w, settings.endpoint.node_id);
     print_endpoint_stats(*w.ep);
+    if (w.gossip != nullptr) print_membership(*w.gossip);
     if (w.log_fd >= 0) ::close(w.log_fd);
     rm::detail::bind_thread_to_shard(&(*node)->shard_at(0));  // its buffers go home here
     delete w.ep;
+    delete w.gossip;
     rm::detail::bind_thread_to_shard(nullptr);
     return 0;
 }

@@ -288,8 +288,13 @@ void swim::finish_probe(time_ns now) {
     if (probe_.expected_nacks > 0) missed = probe_.expected_nacks - probe_.nacks;
     adjust_awareness(probe_.expected_nacks > 0 ? missed : 1);
     const member_record* m = find(probe_.target);
-    if (m == nullptr || m->state != member_state::alive) return;
-    ++stats_.suspicions_raised;
+    if (m == nullptr) return;
+    if (m->state == member_state::alive) {
+        ++stats_.suspicions_raised;
+    } else if (m->state != member_state::suspect) {
+        return;
+    }
+    // Already suspect: our own failed probe is an independent confirmation (Lifeguard).
     apply_suspect(now, probe_.target, m->incarnation, config_.name);
 }
 

@@ -845,6 +845,32 @@ const session_stats* endpoint::peer_session_stats(std::string_view peer) const {
     return p ? &p->s.stats() : nullptr;
 }
 
+bool endpoint::forget_peer(std::string_view id) {
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return false;
+    peer_state* p = it->second.get();
+    const bool was_reachable = reachable(*p);
+    for (auto& [index, c] : conns_) {
+        if (c->bound != p && c->peer != id) continue;
+        c->bound = nullptr;
+        c->peer.clear();  // its close must not find the peer again
+        if (!c->closing) {
+            c->closing = true;
+            transport_->close(c->id);
+        }
+    }
+    if (p->datagram >= 0) {
+        datagram_peer& d = *datagram_peers_[static_cast<std::size_t>(p->datagram)];
+        d.peer.clear();
+        d.out.clear();
+    }
+    ++stats_.peers_forgotten;
+    const std::string name = p->id;
+    peers_.erase(it);
+    if (was_reachable && peer_handler_) peer_handler_(name, peer_event::disconnected);
+    return true;
+}
+
 void endpoint::shutdown() {
     shutting_down_ = true;
     for (auto& target : dial_targets_)

@@ -101,6 +101,7 @@ struct endpoint_stats {
     std::uint64_t unknown_stream = 0;
     std::uint64_t datagrams_received = 0, datagrams_sent = 0, datagrams_dropped = 0;
     std::uint64_t datagram_unknown_sender = 0;
+    std::uint64_t peers_forgotten = 0;
 };
 
 /// Owned by one shard; every member is called on that shard's thread.
@@ -149,6 +150,10 @@ class endpoint final : transport::event_handler {
     bool peer_wants(std::string_view peer, std::string_view topic) const;
     /// Frames queued to `peer` and not yet acknowledged.
     std::uint64_t unacked(std::string_view peer) const;
+    /// The peer is gone for good (membership declared it dead or left): closes its
+    /// connection and drops its session, unacknowledged frames included. A configured peer is
+    /// still redialed; if the node returns, it starts a fresh session. False if unknown.
+    bool forget_peer(std::string_view peer);
 
     const endpoint_stats& stats() const noexcept { return stats_; }
     const session_stats* peer_session_stats(std::string_view peer) const;

@@ -18,73 +18,11 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/process_util.h"
+
 namespace {
 
-std::string node_binary;  // argv[1]
-
-struct process {
-    pid_t pid = -1;
-    std::string out_path;
-};
-
-std::string temp_dir() {
-    static std::string dir = [] {
-        char tmpl[] = "/tmp/ringmesh-it-XXXXXX";
-        return std::string(::mkdtemp(tmpl));
-    }();
-    return dir;
-}
-
-// A port free right now (bound and released): good enough on a machine we own.
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
-std::string addr(int port) {
-    return "127.0.0.1:" + std::to_string(port);
-}
-
-process spawn(const std::string& name, std::vector<std::string> args) {
-    process p;
-    p.out_path = temp_dir() + "/" + name + "-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
-                 ".out";
-    p.pid = ::fork();
-    if (p.pid == 0) {
-        const int fd = ::open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        std::vector<char*> argv{const_cast<char*>(node_binary.c_str())};
-        for (auto& a : args)
-            argv.push_back(a.data());
-        argv.push_back(nullptr);
-        ::execv(node_binary.c_str(), argv.data());
-        ::_exit(127);
-    }
-    return p;
-}
-
-int wait_exit(process& p) {
-    int status = 0;
-    ::waitpid(p.pid, &status, 0);
-    p.pid = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string output_of(const process& p) {
-    std::ifstream in(p.out_path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using namespace ringmesh::it;
 
 std::vector<std::uint64_t> read_log(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -93,12 +31,6 @@ std::vector<std::uint64_t> read_log(const std::string& path) {
     while (in.read(reinterpret_cast<char*>(&v), sizeof v))
         seqs.push_back(v);
     return seqs;
-}
-
-std::uint64_t number_after(const std::string& text, const std::string& pattern) {
-    std::smatch m;
-    if (!std::regex_search(text, m, std::regex(pattern + " ([0-9]+)"))) return UINT64_MAX;
-    return std::stoull(m[1]);
 }
 
 void expect_contiguous(const std::vector<std::uint64_t>& seqs, std::uint64_t first,
@@ -122,11 +54,6 @@ bool wait_for_size(const std::string& path, off_t bytes, int max_seconds) {
 }
 
 const std::vector<std::string> quiet = {"--idle", "block"};
-
-std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
-}
 
 TEST(ClusterTest, PublishFansOutToThreeSubscriberProcessesCompletelyAndInOrder) {
     const int pub_port = free_port();

@@ -1,0 +1,318 @@
+// Gossip membership across real node processes: five nodes on loopback, one killed with
+// SIGKILL and restarted; a node with the wrong cluster key kept out; and two network
+// namespaces split by an nftables drop rule, then healed. Every process is started and ended
+// (by PID) by the test and stops by itself if the test dies.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/process_util.h"
+
+namespace {
+
+using namespace ringmesh::it;
+using clock_type = std::chrono::steady_clock;
+
+// A fixed test key (base64 of 32 bytes); the intruder's differs.
+const std::string cluster_key = "cmluZ21lc2gtaW50ZWdyYXRpb24tdGVzdC1rZXktMDE=";
+const std::string wrong_key = "d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmctd3I=";
+
+// Polls `done` every 50 ms for at most `limit`; a liveness bound, not a timing check.
+bool eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
+    const auto until = clock_type::now() + limit;
+    while (clock_type::now() < until) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return done();
+}
+
+bool saw(const process& p, const std::string& line_regex) {
+    return std::regex_search(output_of(p), std::regex(line_regex));
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+struct gossip_node {
+    std::string id;
+    int port = 0, gossip_port = 0;
+    process proc;
+    std::string status() const { return temp_dir() + "/" + id + ".status"; }
+};
+
+std::vector<std::string> node_args(const gossip_node& n, const std::string& seed,
+                                   const std::string& key) {
+    return {"--id",      n.id, "--listen",      addr(n.port), "--gossip", addr(n.gossip_port),
+            "--seed",    seed, "--key",         key,          "--idle",   "block",
+            "--seconds", "90", "--status-file", n.status()};
+}
+
+TEST(MembershipTest, KilledNodeIsDeclaredDeadByAllAndRejoinsWithAHigherIncarnation) {
+    std::vector<gossip_node> nodes(5);
+    for (int i = 0; i < 5; ++i) {
+        nodes[i].id = "m" + std::to_string(i);
+        nodes[i].port = free_port();
+        nodes[i].gossip_port = free_port();
+    }
+    const std::string seed = addr(nodes[0].gossip_port);
+    for (auto& n : nodes)
+        n.proc = spawn(n.id, node_args(n, seed, cluster_key));
+    auto everyone_sees_everyone = [&] {
+        for (const auto& a : nodes) {
+            for (const auto& b : nodes) {
+                if (a.id != b.id && !saw(a.proc, "member " + b.id + " joined")) return false;
+            }
+        }
+        return true;
+    };
+    ASSERT_TRUE(eventually(everyone_sees_everyone, std::chrono::seconds(30)))
+        << output_of(nodes[0].proc);
+
+    // An intruder with the wrong key tries to join through two members.
+    gossip_node intruder{"intruder", free_port(), free_port(), {}};
+    std::vector<std::string> intruder_args = node_args(intruder, seed, wrong_key);
+    intruder_args.insert(intruder_args.end(), {"--seed", addr(nodes[1].gossip_port)});
+    intruder.proc = spawn("intruder", intruder_args);
+
+    // kill -9 one member: every survivor declares it dead.
+    gossip_node& victim = nodes[3];
+    ::kill(victim.proc.pid, SIGKILL);
+    wait_exit(victim.proc);
+    const auto killed_at = clock_type::now();
+    auto all_see_dead = [&] {
+        for (const auto& n : nodes) {
+            if (n.id != victim.id && !saw(n.proc, "member " + victim.id + " dead")) return false;
+        }
+        return true;
+    };
+    ASSERT_TRUE(eventually(all_see_dead, std::chrono::seconds(60))) << output_of(nodes[0].proc);
+    std::printf("kill -9 to every survivor holding %s dead: %.2f s\n", victim.id.c_str(),
+                std::chrono::duration<double>(clock_type::now() - killed_at).count());
+
+    // Restart it (a new process, same addresses): it rejoins with a higher incarnation.
+    victim.proc = spawn(victim.id + "-restarted", node_args(victim, seed, cluster_key));
+    auto all_see_rejoin = [&] {
+        for (const auto& n : nodes) {
+            if (n.id != victim.id &&
+                !saw(n.proc, "member " + victim.id + " joined at [^ ]+ incarnation [1-9]")) {
+                return false;
+            }
+        }
+        return true;
+    };
+    ASSERT_TRUE(eventually(all_see_rejoin, std::chrono::seconds(60))) << output_of(nodes[0].proc);
+    // The status files list every member alive, the restarted one at its new incarnation.
+    ASSERT_TRUE(eventually(
+        [&] {
+            for (const auto& n : nodes) {
+                const std::string st = read_file(n.status());
+                if (st.find("5 alive of 5 known") == std::string::npos ||
+                    !std::regex_search(st, std::regex(victim.id + " +[0-9.:]+ +alive +[1-9]"))) {
+                    return false;
+                }
+            }
+            return true;
+        },
+        std::chrono::seconds(10)))
+        << read_file(nodes[0].status());
+
+    ::kill(intruder.proc.pid, SIGTERM);
+    EXPECT_EQ(wait_exit(intruder.proc), 0);
+    // It knew only itself (and says it left, on the way out).
+    EXPECT_TRUE(saw(intruder.proc, "membership: [01] alive of 1 known"))
+        << output_of(intruder.proc);
+    for (auto& n : nodes) {
+        ::kill(n.proc.pid, SIGTERM);
+        EXPECT_EQ(wait_exit(n.proc), 0) << output_of(n.proc);
+        EXPECT_FALSE(saw(n.proc, "member intruder")) << n.id << " let the intruder in";
+    }
+    // The intruder's attempts were refused and counted where it knocked.
+    std::smatch m;
+    std::uint64_t auth = 0;
+    for (const auto& n : {nodes[0], nodes[1]}) {
+        const std::string out = output_of(n.proc);
+        if (std::regex_search(out, m, std::regex("\\(auth ([0-9]+)"))) auth += std::stoull(m[1]);
+    }
+    EXPECT_GT(auth, 0u) << "wrong-key gossip was not counted";
+}
+
+// ---- two network namespaces, split and healed by an nftables drop rule ----
+
+int sh(const std::string& command) {
+    return std::system((command + " >/dev/null 2>&1").c_str());
+}
+
+class namespaces {
+  public:
+    namespaces() : a_("rmA" + std::to_string(::getpid())), b_("rmB" + std::to_string(::getpid())) {}
+    ~namespaces() {
+        sh("ip netns del " + a_);
+        sh("ip netns del " + b_);  // the veth pair goes with them
+    }
+    // Two namespaces joined by a veth pair: 10.231.0.1 in A, 10.231.0.2 in B.
+    std::string setup() {
+        if (::geteuid() != 0) return "needs root for ip netns";
+        if (sh("ip netns add " + a_) != 0 || sh("ip netns add " + b_) != 0) {
+            return "ip netns add failed (no network namespaces here?)";
+        }
+        const std::string va = "va" + std::to_string(::getpid()),
+                          vb = "vb" + std::to_string(::getpid());
+        if (sh("ip link add " + va + " netns " + a_ + " type veth peer name " + vb + " netns " +
+               b_) != 0) {
+            return "cannot create a veth pair";
+        }
+        for (const auto& [ns, dev, ip] :
+             {std::tuple{a_, va, "10.231.0.1/24"}, std::tuple{b_, vb, "10.231.0.2/24"}}) {
+            if (sh("ip -n " + ns + " addr add " + ip + " dev " + dev) != 0 ||
+                sh("ip -n " + ns + " link set " + dev + " up") != 0 ||
+                sh("ip -n " + ns + " link set lo up") != 0) {
+                return "cannot configure the veth pair";
+            }
+        }
+        if (sh("ip netns exec " + a_ + " nft list ruleset") != 0) return "nft is not usable";
+        return {};
+    }
+    // Drops everything between the namespaces, both directions, inside A.
+    bool split() {
+        return sh("ip netns exec " + a_ +
+                  " nft 'add table inet rmsplit; add chain inet rmsplit in { type filter hook "
+                  "input priority 0; policy accept; }; add chain inet rmsplit out { type filter "
+                  "hook output priority 0; policy accept; }; add rule inet rmsplit in ip saddr "
+                  "10.231.0.2 drop; add rule inet rmsplit out ip daddr 10.231.0.2 drop'") == 0;
+    }
+    bool heal() { return sh("ip netns exec " + a_ + " nft delete table inet rmsplit") == 0; }
+    std::vector<std::string> in_a() const { return {"ip", "netns", "exec", a_}; }
+    std::vector<std::string> in_b() const { return {"ip", "netns", "exec", b_}; }
+
+  private:
+    std::string a_, b_;
+};
+
+TEST(MembershipTest, NamespacesSplitByNftablesAndHealedReconverge) {
+    namespaces ns;
+    if (const std::string why = ns.setup(); !why.empty()) GTEST_SKIP() << why;
+    // Faster timings than the defaults, so the test spends seconds, not minutes.
+    const std::string config = temp_dir() + "/split.toml";
+    {
+        std::ofstream f(config);
+        f << "[membership]\nprobe_interval_ms = 200\nprobe_timeout_ms = 80\n"
+             "push_pull_interval_ms = 1000\n";
+    }
+    struct member {
+        std::string id, ip;
+        bool in_a;
+        process proc;
+    };
+    std::vector<member> members{{"a1", "10.231.0.1", true, {}},
+                                {"a2", "10.231.0.1", true, {}},
+                                {"b1", "10.231.0.2", false, {}},
+                                {"b2", "10.231.0.2", false, {}}};
+    int port = 7700;
+    const std::string seed = "10.231.0.1:7801";
+    for (auto& m : members) {
+        ++port;
+        m.proc = spawn(m.id,
+                       {"-c", config, "--status-file", temp_dir() + "/" + m.id + ".status", "--id",
+                        m.id, "--listen", m.ip + ":" + std::to_string(port), "--gossip",
+                        m.ip + ":" + std::to_string(port + 100), "--seed", seed, "--key",
+                        cluster_key, "--idle", "block", "--seconds", "90"},
+                       m.in_a ? ns.in_a() : ns.in_b());
+    }
+    auto count = [&](const member& m, const std::string& what) {
+        const std::string out = output_of(m.proc);
+        std::size_t n = 0;
+        for (const auto& other : members) {
+            if (other.id != m.id &&
+                std::regex_search(out, std::regex("member " + other.id + " " + what))) {
+                ++n;
+            }
+        }
+        return n;
+    };
+    ASSERT_TRUE(eventually(
+        [&] {
+            for (const auto& m : members) {
+                if (count(m, "joined") < 3) return false;
+            }
+            return true;
+        },
+        std::chrono::seconds(30)))
+        << output_of(members[0].proc);
+
+    ASSERT_TRUE(ns.split());
+    // Each side declares the other side's members dead.
+    ASSERT_TRUE(eventually(
+        [&] {
+            for (const auto& m : members) {
+                if (count(m, "dead") < 2) return false;
+            }
+            return true;
+        },
+        std::chrono::seconds(60)))
+        << output_of(members[0].proc) << output_of(members[2].proc);
+
+    ASSERT_TRUE(ns.heal());
+    // And finds them again: every member sees the other side rejoin.
+    auto rejoined = [&](const member& m) {
+        const std::string out = output_of(m.proc);
+        std::size_t n = 0;
+        for (const auto& other : members) {
+            if (other.in_a == m.in_a) continue;
+            // A "joined" (or "alive") after the "dead".
+            const auto dead = out.rfind("member " + other.id + " dead");
+            if (dead == std::string::npos) continue;
+            for (const char* back : {" joined", " alive"}) {
+                const auto at = out.rfind("member " + other.id + back);
+                if (at != std::string::npos && at > dead) {
+                    ++n;
+                    break;
+                }
+            }
+        }
+        return n == 2;
+    };
+    ASSERT_TRUE(eventually([&] { return std::all_of(members.begin(), members.end(), rejoined); },
+                           std::chrono::seconds(90)))
+        << output_of(members[0].proc) << output_of(members[2].proc);
+    EXPECT_TRUE(eventually(
+        [&] {
+            for (const auto& m : members) {
+                if (read_file(temp_dir() + "/" + m.id + ".status").find("4 alive of 4 known") ==
+                    std::string::npos) {
+                    return false;
+                }
+            }
+            return true;
+        },
+        std::chrono::seconds(10)));
+    for (auto& m : members) {
+        ::kill(m.proc.pid, SIGTERM);
+        EXPECT_EQ(wait_exit(m.proc), 0) << output_of(m.proc);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: %s PATH-TO-ringmesh_node\n", argv[0]);
+        return 2;
+    }
+    node_binary = argv[1];
+    return RUN_ALL_TESTS();
+}
