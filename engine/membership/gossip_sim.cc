@@ -33,7 +33,9 @@ void gossip_sim::start(int i, sim_node_options options) {
     // One seed, many streams: every node's randomness derives from the run's seed.
     config.swim.rng_seed =
         seed_ * 1'000'003 + static_cast<std::uint64_t>(i) * 7919 + 1 + net_.delivered();
-    auto keys = keyring::create(options.keys.empty() ? cluster_keys_ : options.keys);
+    auto keys = keyring::create(options.plaintext      ? std::vector<key_bytes>{}
+                                : options.keys.empty() ? cluster_keys_
+                                                       : options.keys);
     RM_ASSERT(keys.has_value(), "sim keys are valid");
     keys->set_nonce_salt(config.swim.rng_seed);
     auto t = net_.make_transport(address_of(i), no_shard, 64);

@@ -22,6 +22,7 @@ namespace ringmesh::membership {
 struct sim_node_options {
     std::vector<key_bytes> keys;  ///< empty: the cluster's keys
     std::vector<int> seeds{0};    ///< node indexes to join through
+    bool plaintext = false;       ///< no keyring at all
 };
 
 /// Something a node observed, for timing: "at `at`, `observer` saw `subject` become `what`".

@@ -50,6 +50,7 @@ struct endpoint::peer_state {
     transport::connection_id conn;  // the active connection (invalid: none)
     int datagram = -1;              // index in datagram_peers_ when reached over datagrams
     std::vector<std::string> remote_patterns;
+    std::uint64_t presented_incarnation = 0;  // ours, as this peer last heard it
 };
 
 struct endpoint::conn_state {
@@ -294,13 +295,14 @@ void endpoint::handle_datagram_hello(const transport::address& from, const wire:
     const std::uint64_t incarnation = hello->incarnation();
     const bool first = p.s.peer_incarnation() == 0;
     const bool restarted = !first && p.s.peer_incarnation() != incarnation;
-    if (first || restarted || d.peer != peer_id || p.datagram != index) {
+    const bool renewed = p.presented_incarnation != incarnation_;
+    if (first || restarted || renewed || d.peer != peer_id || p.datagram != index) {
         if (restarted) p.remote_patterns.clear();
         d.peer = peer_id;
         p.datagram = index;
         shard_.timers().cancel(d.hello_retry);
-        p.s.on_connected(shard_.now_ns(), incarnation);
-        if (first || restarted) send_subscriptions(p);
+        connect_session(p, incarnation);
+        if (first || restarted || renewed) send_subscriptions(p);
         ++stats_.handshakes;
         if (peer_handler_) {
             if (restarted) peer_handler_(p.id, peer_event::restarted);
@@ -560,18 +562,29 @@ void endpoint::bind(conn_state& c, const std::string& peer_id, std::uint64_t inc
     c.peer = peer_id;
     c.bound = &p;
     p.conn = c.id;
-    p.s.on_connected(shard_.now_ns(), incarnation);
+    const bool renewed = p.presented_incarnation != incarnation_;
+    connect_session(p, incarnation);
     if (c.dial_index >= 0) {
         dial_target& target = dial_targets_[static_cast<std::size_t>(c.dial_index)];
         target.known_peer = peer_id;
         target.backoff_ns = config_.reconnect_min_ns;
     }
-    if (first || restarted) send_subscriptions(p);
+    if (first || restarted || renewed) send_subscriptions(p);
     ++stats_.handshakes;
     if (peer_handler_) {
         if (restarted) peer_handler_(p.id, peer_event::restarted);
         peer_handler_(p.id, peer_event::connected);
     }
+}
+
+void endpoint::connect_session(peer_state& p, std::uint64_t peer_incarnation) {
+    // Since this peer last heard from us we took a new incarnation (forget_peer): it resets
+    // its side of the session when it sees the new one in our Hello, so ours resets in step.
+    if (p.presented_incarnation != 0 && p.presented_incarnation != incarnation_) {
+        p.s.restart_local();
+    }
+    p.presented_incarnation = incarnation_;
+    p.s.on_connected(shard_.now_ns(), peer_incarnation);
 }
 
 void endpoint::dispatch(peer_state& p, std::uint32_t stream, const wire::frame& f,
@@ -867,6 +880,11 @@ bool endpoint::forget_peer(std::string_view id) {
     ++stats_.peers_forgotten;
     const std::string name = p->id;
     peers_.erase(it);
+    // If the peer was in fact alive (a false positive) it still holds its half of the old
+    // session and would drop our fresh one as duplicates. A new incarnation makes it reset
+    // when it next hears our Hello; every other peer resets in step with us on its next
+    // handshake (connect_session).
+    incarnation_ = new_incarnation();
     if (was_reachable && peer_handler_) peer_handler_(name, peer_event::disconnected);
     return true;
 }

@@ -205,6 +205,7 @@ class endpoint final : transport::event_handler {
                   const buffer_handle* owner);
     void refuse(conn_state& c, wire::ErrorCode code, std::string_view why);
     void bind(conn_state& c, const std::string& peer_id, std::uint64_t incarnation);
+    void connect_session(peer_state& p, std::uint64_t peer_incarnation);
     void dial(std::size_t target_index);
     void schedule_redial(std::size_t target_index);
     void send_subscriptions(peer_state& p);

@@ -70,6 +70,10 @@ class session {
 
     /// A connection to the peer is up (handshake done) and the peer said its incarnation.
     void on_connected(time_ns now, std::uint64_t peer_incarnation);
+    /// Both sides number afresh: our own incarnation changed (the endpoint forgot this peer
+    /// and took a new one), so the peer resets when it sees it, and we reset in step.
+    /// Call before on_connected(); unacknowledged frames are renumbered from 1 and resent.
+    void restart_local() { restart_for_new_peer(); }
     /// The connection is gone; frames stay queued until the next on_connected().
     void on_disconnected() { connected_ = false; }
     bool connected() const noexcept { return connected_; }

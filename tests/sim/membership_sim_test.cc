@@ -195,25 +195,32 @@ TEST(membership_sim, lifeguard_prevents_false_positives_under_loss) {
     EXPECT_GT(without.deaths, with.deaths) << "Lifeguard off shows no difference";
 }
 
-TEST(membership_sim, node_with_a_wrong_key_cannot_join_or_inject) {
+TEST(membership_sim, node_with_a_wrong_key_or_none_cannot_join_or_inject) {
     const std::uint64_t seed = seed_or(51);
     SCOPED_TRACE("replay with RINGMESH_SIM_SEED=" + std::to_string(seed));
     constexpr int n = 5;
     gossip_sim sim(seed, lan(), timings(), {key_of('k')});
     ASSERT_GE(join(sim, n, 60 * ns_per_s), 0);
     sim.start(n, {.keys = {key_of('x')}, .seeds = {0, 1}});
+    sim.start(n + 1, {.keys = {}, .seeds = {2}, .plaintext = true});
     sim.run_for(20 * ns_per_s);
     for (int i = 0; i < n; ++i) {
         EXPECT_EQ(sim.agent(i).state().find(gossip_sim::name_of(n)), nullptr) << "node " << i;
+        EXPECT_EQ(sim.agent(i).state().find(gossip_sim::name_of(n + 1)), nullptr) << "node " << i;
         EXPECT_EQ(sim.agent(i).state().alive_count(), static_cast<std::size_t>(n));
     }
-    EXPECT_EQ(sim.agent(n).state().alive_count(), 1u);
-    EXPECT_FALSE(sim.agent(n).state().joined());
-    std::uint64_t refused = 0;
-    for (int i = 0; i < n; ++i)
-        refused +=
-            sim.agent(i).stats().refused_by_keyring[static_cast<int>(open_status::auth_failed)];
-    EXPECT_GT(refused, 0u) << "the attempts were not counted";
+    for (int outsider : {n, n + 1}) {
+        EXPECT_EQ(sim.agent(outsider).state().alive_count(), 1u);
+        EXPECT_FALSE(sim.agent(outsider).state().joined());
+    }
+    std::uint64_t wrong_key = 0, plaintext = 0;
+    for (int i = 0; i < n; ++i) {
+        const auto& refused = sim.agent(i).stats().refused_by_keyring;
+        wrong_key += refused[static_cast<int>(open_status::auth_failed)];
+        plaintext += refused[static_cast<int>(open_status::unencrypted)];
+    }
+    EXPECT_GT(wrong_key, 0u) << "the wrong-key attempts were not counted";
+    EXPECT_GT(plaintext, 0u) << "the keyless attempts were not counted";
 }
 
 TEST(membership_sim, keys_rotate_without_losing_the_cluster) {

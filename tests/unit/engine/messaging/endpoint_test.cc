@@ -243,6 +243,41 @@ TEST_F(EndpointTest, StreamMessagesArriveInOrderAndCanBeRetained) {
     });
 }
 
+TEST_F(EndpointTest, ForgottenPeerGetsAFreshSessionEvenIfItWasAliveAllAlong) {
+    // Membership declared b dead (a false positive: b is fine). a drops the session; when the
+    // two reconnect, both sides must number afresh, or b would drop a's new frames as
+    // duplicates of the old ones.
+    endpoint& b = start(1, "b");
+    endpoint& a = start(0, "a", {1});
+    std::vector<std::string> got;
+    on(1, [&](endpoint& e) {
+        e.on_stream(20, [&](const message& m) { got.push_back(text_of(m.bytes)); });
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return b.connected("a") && a.connected("b"); }));
+    auto send = [&](const std::string& text) {
+        return on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of(text)); });
+    };
+    for (int i = 0; i < 5; ++i)
+        ASSERT_EQ(send("old" + std::to_string(i)), send_outcome::queued);
+    ASSERT_TRUE(pump_until([&] { return got.size() == 5 && a.unacked("b") == 0; }));
+
+    EXPECT_TRUE(on(0, [&](endpoint& e) { return e.forget_peer("b"); }));
+    EXPECT_FALSE(on(0, [&](endpoint& e) { return e.forget_peer("b"); }));
+    EXPECT_EQ(a.stats().peers_forgotten, 1u);
+    EXPECT_FALSE(a.connected("b"));
+    // a redials b (a configured peer) and the two start over.
+    ASSERT_TRUE(pump_until([&] { return a.connected("b") && b.connected("a"); }));
+    for (int i = 0; i < 5; ++i)
+        ASSERT_EQ(send("new" + std::to_string(i)), send_outcome::queued);
+    ASSERT_TRUE(pump_until([&] { return got.size() == 10; }));
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(got[i], "old" + std::to_string(i));
+        EXPECT_EQ(got[5 + i], "new" + std::to_string(i));
+    }
+    EXPECT_EQ(b.peer_session_stats("a")->peer_restarts, 1u);
+}
+
 TEST_F(EndpointTest, WrongClusterIsRefusedAndCountedWhileOthersKeepWorking) {
     endpoint& a = start(0, "a");
     start(1, "good", {0});
