@@ -11,7 +11,8 @@
 // With a gossip address (membership.listen or --gossip) the node also runs SWIM/Lifeguard
 // membership on shard 0: it joins through the seeds, prints one line per membership event
 // ("[n1] member n3 dead ..."), tears down sessions to dead members, rewrites the status file
-// with the member table every second, and announces a graceful leave when it stops.
+// with the member table every second, and announces a graceful leave when it stops. SIGHUP
+// re-reads membership.keyring from the config file (key rotation without a restart).
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -81,7 +84,26 @@ struct workload {
     rm::time_ns status_written_ns = 0;
     rm::time_ns gossip_polled_ns = 0;
     std::atomic<bool> leave_requested{false};
+    // SIGHUP re-reads the keyring from the config file (main thread); shard 0 applies it.
+    std::mutex keyring_mutex;
+    std::optional<std::vector<rm::membership::key_bytes>> new_keyring;
+    std::vector<rm::membership::key_bytes> installed_keys;  // shard 0's copy
 };
+
+// Key rotation on a live node: every listed key is installed, the first becomes the one that
+// seals, and keys no longer listed are removed. Roll it out in three edits of every node's
+// config (add the new key; move it first; drop the old one), a SIGHUP after each.
+void apply_keyring(rm::membership::keyring& ring,
+                   const std::vector<rm::membership::key_bytes>& keys,
+                   const std::vector<rm::membership::key_bytes>& previous, const std::string& id) {
+    for (const auto& k : keys)
+        (void)ring.install(k);
+    (void)ring.use(keys.front());
+    for (const auto& k : previous) {
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) (void)ring.remove(k);
+    }
+    std::printf("[%s] keyring reloaded: %zu key(s)\n", id.c_str(), ring.key_count());
+}
 
 const char* state_name(rm::membership::member_state s) {
     return rm::membership::to_string(s);
@@ -110,15 +132,19 @@ void write_status(const workload& w, const std::string& path) {
     std::rename(tmp.c_str(), path.c_str());
 }
 
-std::size_t gossip_step(workload& w, const rm::tools::membership_settings& settings,
+std::size_t gossip_poll(workload& w, const rm::tools::membership_settings& settings,
                         rm::time_ns now) {
-    if (w.gossip == nullptr) return 0;
-    // Gossip runs on a scale of milliseconds: a busy-spinning data path need not pay for a
-    // gossip-ring poll on every iteration.
-    if (now - w.gossip_polled_ns < 50 * rm::ns_per_us && now < w.gossip->next_deadline()) return 0;
-    w.gossip_polled_ns = now;
     if (w.leave_requested.exchange(false)) w.gossip->leave(now);
-    std::size_t work = w.gossip->poll(now);
+    {
+        std::unique_lock lock(w.keyring_mutex, std::try_to_lock);
+        if (lock.owns_lock() && w.new_keyring) {
+            apply_keyring(w.gossip->keys(), *w.new_keyring, w.installed_keys,
+                          w.gossip->state().self().name);
+            w.installed_keys = std::move(*w.new_keyring);
+            w.new_keyring.reset();
+        }
+    }
+    const std::size_t work = w.gossip->poll(now);
     for (const auto& e : w.gossip->take_events()) {
         std::printf("[%s] member %s %s at %s incarnation %llu\n",
                     w.gossip->state().self().name.c_str(), e.name.c_str(),
@@ -131,11 +157,25 @@ std::size_t gossip_step(workload& w, const rm::tools::membership_settings& setti
         w.status_written_ns = now;
         write_status(w, settings.status_file);
     }
+    return work;
+}
+
+std::size_t gossip_step(workload& w, const rm::tools::membership_settings& settings,
+                        rm::time_ns now) {
+    if (w.gossip == nullptr) return 0;
+    std::size_t work = 0;
+    // Gossip runs on a scale of milliseconds: a busy-spinning data path need not pay for a
+    // gossip-ring poll on every iteration.
+    if (now - w.gossip_polled_ns >= 50 * rm::ns_per_us || now >= w.gossip->next_deadline()) {
+        w.gossip_polled_ns = now;
+        work += gossip_poll(w, settings, now);
+    }
     // A shard asleep in the messaging ring does not see gossip arrive on the gossip ring:
     // wake it for the protocol's next deadline, and often enough to answer pings in time.
-    const rm::time_ns next =
-        std::min(w.gossip->next_deadline(), now + settings.swim.probe_timeout / 8);
     if (!w.home->timers().pending(w.gossip_wake)) {
+        const rm::time_ns next =
+            std::max(std::min(w.gossip->next_deadline(), now + settings.swim.probe_timeout / 8),
+                     w.gossip_polled_ns + 50 * rm::ns_per_us);
         w.gossip_wake = w.home->timers().schedule_at(next, [] {});
     }
     return work;
@@ -261,6 +301,7 @@ rm::result<void> start_membership(rm::shard& s, workload& w, rm::tools::node_set
                                                       std::move(keys).value());
     if (!agent) return agent.err();
     w.gossip = agent.value().release();  // deleted by main after the shards stop, like ep
+    w.installed_keys = m.keys;
     w.gossip->start(rm::monotonic_clock::read());
     std::fprintf(stderr, "ringmesh_node: gossip on %s, %zu seed(s), %s, Lifeguard %s\n",
                  m.listen_text.c_str(), m.seeds.size(),
@@ -400,6 +441,39 @@ void print_endpoint_stats(const msg::endpoint& ep) {
     }
 }
 
+void reload_keyring(const std::string& config_path, workload& w) {
+    if (config_path.empty() || w.gossip == nullptr) {
+        std::fprintf(stderr, "ringmesh_node: SIGHUP: no config file with a keyring to reload\n");
+        return;
+    }
+    auto loaded = rm::tools::load_node_settings(config_path);
+    if (loaded) {
+        std::vector<rm::membership::key_bytes> keys;
+        for (std::size_t i = 0; i < loaded->membership.key_texts.size(); ++i) {
+            auto key = rm::membership::keyring::parse_key(loaded->membership.key_texts[i]);
+            if (!key) {
+                std::fprintf(stderr,
+                             "ringmesh_node: SIGHUP: membership.keyring[%zu]: %s; keeping "
+                             "the current keys\n",
+                             i, key.err().message().c_str());
+                return;
+            }
+            keys.push_back(std::move(key).value());
+        }
+        if (keys.empty()) {
+            std::fprintf(stderr,
+                         "ringmesh_node: SIGHUP: the new keyring is empty; keeping the "
+                         "current keys\n");
+            return;
+        }
+        std::lock_guard lock(w.keyring_mutex);
+        w.new_keyring = std::move(keys);
+        return;
+    }
+    std::fprintf(stderr, "ringmesh_node: SIGHUP: %s; keeping the current keys\n",
+                 loaded.err().message().c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -481,6 +555,7 @@ int main(int argc, char** argv) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // event lines reach a pipe as they happen
 
@@ -520,6 +595,10 @@ int main(int argc, char** argv) {
     const timespec tick{0, 10 * 1000 * 1000};
     while (sig <= 0 && !w.finished.load() && std::chrono::steady_clock::now() < deadline) {
         sig = sigtimedwait(&signals, nullptr, &tick);
+        if (sig == SIGHUP) {
+            reload_keyring(config_path, w);
+            sig = -1;
+        }
     }
     // Stop generating work, let every peer acknowledge what was sent, then close.
     w.stop_sending.store(true);

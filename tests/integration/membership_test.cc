@@ -4,6 +4,7 @@
 // (by PID) by the test and stops by itself if the test dies.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -148,6 +149,79 @@ TEST(MembershipTest, KilledNodeIsDeclaredDeadByAllAndRejoinsWithAHigherIncarnati
         if (std::regex_search(out, m, std::regex("\\(auth ([0-9]+)"))) auth += std::stoull(m[1]);
     }
     EXPECT_GT(auth, 0u) << "wrong-key gossip was not counted";
+}
+
+TEST(MembershipTest, KeysRotateOnLiveNodesThroughSighup) {
+    const std::string key_a = cluster_key, key_b = wrong_key;  // any two valid keys
+    std::vector<gossip_node> nodes(2);
+    std::vector<std::string> configs;
+    for (int i = 0; i < 2; ++i) {
+        nodes[i].id = "r" + std::to_string(i);
+        nodes[i].port = free_port();
+        nodes[i].gossip_port = free_port();
+        configs.push_back(temp_dir() + "/" + nodes[i].id + ".toml");
+    }
+    auto write_keyring = [&](const std::vector<std::string>& keys) {
+        for (const auto& path : configs) {
+            std::ofstream f(path);
+            f << "[membership]\nkeyring = [";
+            for (std::size_t k = 0; k < keys.size(); ++k)
+                f << (k ? ", " : "") << '"' << keys[k] << '"';
+            f << "]\n";
+        }
+    };
+    const std::string seed = addr(nodes[0].gossip_port);
+    auto start = [&](gossip_node& n, const std::string& config) {
+        n.proc = spawn(n.id, {"-c", config, "--id", n.id, "--listen", addr(n.port), "--gossip",
+                              addr(n.gossip_port), "--seed", seed, "--idle", "block", "--seconds",
+                              "60", "--status-file", n.status()});
+    };
+    write_keyring({key_a});
+    for (int i = 0; i < 2; ++i)
+        start(nodes[i], configs[i]);
+    ASSERT_TRUE(eventually([&] { return saw(nodes[0].proc, "member r1 joined"); },
+                           std::chrono::seconds(20)));
+    // install B everywhere; then seal with B everywhere; then drop A everywhere.
+    std::size_t reloads = 0;
+    for (const auto& keys :
+         std::vector<std::vector<std::string>>{{key_a, key_b}, {key_b, key_a}, {key_b}}) {
+        write_keyring(keys);
+        for (const auto& n : nodes)
+            ::kill(n.proc.pid, SIGHUP);
+        ++reloads;
+        const std::string line = "keyring reloaded: " + std::to_string(keys.size()) + " key";
+        ASSERT_TRUE(eventually(
+            [&] {
+                return std::all_of(nodes.begin(), nodes.end(), [&](const gossip_node& n) {
+                    const std::string out = output_of(n.proc);
+                    std::size_t seen = 0;
+                    for (auto at = out.find("keyring reloaded"); at != std::string::npos;
+                         at = out.find("keyring reloaded", at + 1)) {
+                        ++seen;
+                    }
+                    return seen == reloads && out.rfind(line) != std::string::npos;
+                });
+            },
+            std::chrono::seconds(10)));
+        std::this_thread::sleep_for(std::chrono::seconds(1));  // a few probe periods
+    }
+    // Only B opens the cluster now: a latecomer with the old key stays out, one with B joins.
+    gossip_node old_key{"old", free_port(), free_port(), {}};
+    gossip_node new_key{"new", free_port(), free_port(), {}};
+    old_key.proc = spawn("old", node_args(old_key, seed, key_a));
+    new_key.proc = spawn("new", node_args(new_key, seed, key_b));
+    ASSERT_TRUE(eventually([&] { return saw(nodes[1].proc, "member new joined"); },
+                           std::chrono::seconds(20)))
+        << output_of(nodes[1].proc);
+    for (auto* n : {&old_key, &new_key, &nodes[0], &nodes[1]}) {
+        ::kill(n->proc.pid, SIGTERM);
+        EXPECT_EQ(wait_exit(n->proc), 0) << output_of(n->proc);
+    }
+    for (const auto& n : nodes) {
+        EXPECT_FALSE(saw(n.proc, "member old joined")) << output_of(n.proc);
+        EXPECT_FALSE(saw(n.proc, "member r[01] (suspect|dead)"))
+            << "rotation disturbed " << output_of(n.proc);
+    }
 }
 
 // ---- two network namespaces, split and healed by an nftables drop rule ----
