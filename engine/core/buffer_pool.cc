@@ -141,6 +141,7 @@ void buffer_pool::release(buffer_slot* slot) noexcept {
 void buffer_pool::return_slot(buffer_slot* slot) noexcept {
     RM_ASSERT(slot->pool == this, "buffer returned to a pool that does not own it");
     RM_ASSERT(free_.size() < slots_.size(), "buffer returned twice");
+    if (return_hook_) return_hook_(slot);
     free_.push_back(slot->index);
 }
 

@@ -98,6 +98,11 @@ class buffer_pool {
     void return_slot(buffer_slot* slot) noexcept;
 
     void set_foreign_release(foreign_release_fn fn) { foreign_release_ = std::move(fn); }
+    /// Called on the owner shard as each buffer comes back, before it is free again. A pool
+    /// whose slots stand for buffers owned elsewhere (a DPDK mbuf behind each received
+    /// datagram) releases the real buffer here and may repoint slot->data.
+    using return_hook_fn = std::function<void(buffer_slot*)>;
+    void set_return_hook(return_hook_fn fn) { return_hook_ = std::move(fn); }
 
     shard_id owner() const noexcept { return owner_; }
     std::size_t buffer_size_bytes() const noexcept { return buffer_size_; }
@@ -123,6 +128,7 @@ class buffer_pool {
     std::vector<buffer_slot> slots_;
     std::vector<std::uint32_t> free_;
     foreign_release_fn foreign_release_;
+    return_hook_fn return_hook_;
     std::atomic<std::uint64_t> exhausted_{0};  // written by the owner, read by stats
 };
 

@@ -1,0 +1,329 @@
+// DPDK data path: burst receive, Ethernet/ARP/IPv4/UDP in and out, one tx_burst per flush.
+#include <arpa/inet.h>
+#include <poll.h>
+#include <rte_arp.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "transport/dpdk/dpdk_impl.h"
+
+namespace ringmesh::transport {
+
+namespace {
+
+constexpr std::size_t burst = 32;
+constexpr std::size_t eth_len = sizeof(rte_ether_hdr);
+constexpr std::size_t ip_len = sizeof(rte_ipv4_hdr);
+constexpr std::size_t udp_len = sizeof(rte_udp_hdr);
+
+address address_of(std::uint32_t ip_be, std::uint16_t port_be) {
+    address a;
+    auto* sin = reinterpret_cast<sockaddr_in*>(&a.storage);
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = ip_be;
+    sin->sin_port = port_be;
+    a.length = sizeof(sockaddr_in);
+    return a;
+}
+
+bool is_broadcast(const rte_ether_addr& a) {
+    return rte_is_broadcast_ether_addr(&a) != 0;
+}
+
+}  // namespace
+
+// ---- receive ----
+
+std::size_t dpdk_transport::poll(time_ns now, event_handler& handler) {
+    impl& p = *impl_;
+    p.now = now;
+    rte_mbuf* packets[burst];
+    const std::uint16_t n = rte_eth_rx_burst(p.port, p.queue, packets, burst);
+    if (n > 0) ++p.stats.bursts;
+    for (std::uint16_t i = 0; i < n; ++i) {
+        if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
+        p.receive(packets[i], handler);
+    }
+    p.arp_tick();
+    return n;
+}
+
+void dpdk_transport::impl::receive(rte_mbuf* m, event_handler& handler) {
+    ++stats.rx_packets;
+    const std::size_t len = rte_pktmbuf_data_len(m);
+    if (m->nb_segs != 1 || len < eth_len) {
+        ++stats.rx_malformed;
+        rte_pktmbuf_free(m);
+        return;
+    }
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    if (!rte_is_same_ether_addr(&eth->dst_addr, &mac) && !is_broadcast(eth->dst_addr)) {
+        ++stats.rx_dropped_not_ours;
+        rte_pktmbuf_free(m);
+        return;
+    }
+    const std::uint16_t type = rte_be_to_cpu_16(eth->ether_type);
+    if (type == RTE_ETHER_TYPE_ARP) {
+        handle_arp(m);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if (type != RTE_ETHER_TYPE_IPV4 || len < eth_len + ip_len + udp_len) {
+        ++stats.rx_dropped_not_ours;
+        rte_pktmbuf_free(m);
+        return;
+    }
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    const std::size_t ihl = rte_ipv4_hdr_len(ip);
+    const std::size_t total = rte_be_to_cpu_16(ip->total_length);
+    if ((ip->version_ihl >> 4) != 4 || ihl < ip_len || total < ihl + udp_len ||
+        eth_len + total > len) {
+        ++stats.rx_malformed;
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if (ip->dst_addr != ip_be || ip->next_proto_id != IPPROTO_UDP) {
+        ++stats.rx_dropped_not_ours;
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if ((rte_be_to_cpu_16(ip->fragment_offset) &
+         (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+        ++stats.rx_fragments;  // the session layer keeps datagrams within the MTU
+        rte_pktmbuf_free(m);
+        return;
+    }
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<std::byte*>(ip) + ihl);
+    const std::size_t udp_total = rte_be_to_cpu_16(udp->dgram_len);
+    if (udp->dst_port != udp_port_be || udp_total < udp_len || udp_total > total - ihl) {
+        ++stats.rx_dropped_not_ours;
+        rte_pktmbuf_free(m);
+        return;
+    }
+    // Checksums: trust the NIC's verdict when it gives one, compute otherwise.
+    const std::uint64_t ip_flag = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    const std::uint64_t l4_flag = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    const bool ip_ok = ip_flag == RTE_MBUF_F_RX_IP_CKSUM_GOOD ||
+                       (ip_flag != RTE_MBUF_F_RX_IP_CKSUM_BAD && rte_raw_cksum(ip, ihl) == 0xffff);
+    const bool udp_ok = l4_flag == RTE_MBUF_F_RX_L4_CKSUM_GOOD ||
+                        (l4_flag != RTE_MBUF_F_RX_L4_CKSUM_BAD &&
+                         (udp->dgram_cksum == 0 || rte_ipv4_udptcp_cksum_verify(ip, udp) == 0));
+    if (!ip_ok || !udp_ok) {
+        ++stats.rx_bad_checksum;
+        rte_pktmbuf_free(m);
+        return;
+    }
+    // Zero copy: a holder slot points into the mbuf; its last handle frees the mbuf.
+    buffer_slot* slot = holders->try_take_raw();
+    if (slot == nullptr) {
+        ++stats.rx_no_holder;  // handlers hold every holder: back-pressure, counted
+        rte_pktmbuf_free(m);
+        return;
+    }
+    slot->data = reinterpret_cast<std::byte*>(udp + 1);
+    slot->size_bytes = static_cast<std::uint32_t>(udp_total - udp_len);
+    held[slot->index] = m;
+    buffer_handle keeps_mbuf = buffer_handle::adopt_raw(slot);
+    const std::span<const std::byte> payload = keeps_mbuf.bytes();
+    ++stats.rx_datagrams;
+    handler.on_datagram(address_of(ip->src_addr, udp->src_port), payload, std::move(keeps_mbuf));
+}
+
+void dpdk_transport::impl::release_held(buffer_slot* slot) {
+    rte_pktmbuf_free(held[slot->index]);
+    held[slot->index] = nullptr;
+}
+
+// ---- ARP ----
+
+void dpdk_transport::impl::handle_arp(rte_mbuf* m) {
+    ++stats.rx_arp;
+    if (rte_pktmbuf_data_len(m) < eth_len + sizeof(rte_arp_hdr)) return;
+    const auto* arp_hdr = rte_pktmbuf_mtod_offset(m, const rte_arp_hdr*, eth_len);
+    if (rte_be_to_cpu_16(arp_hdr->arp_hardware) != RTE_ARP_HRD_ETHER ||
+        rte_be_to_cpu_16(arp_hdr->arp_protocol) != RTE_ETHER_TYPE_IPV4) {
+        return;
+    }
+    const rte_arp_ipv4& d = arp_hdr->arp_data;
+    const std::uint16_t op = rte_be_to_cpu_16(arp_hdr->arp_opcode);
+    // Learn the sender either way (a request tells us where its sender is, too).
+    if (d.arp_sip != 0) {
+        arp[d.arp_sip] = {d.arp_sha, now};
+        if (auto it = arp_waiting.find(d.arp_sip); it != arp_waiting.end()) {
+            for (rte_mbuf* packet : it->second.packets) {
+                auto* eth = rte_pktmbuf_mtod(packet, rte_ether_hdr*);
+                rte_ether_addr_copy(&d.arp_sha, &eth->dst_addr);
+                tx.push_back(packet);
+            }
+            arp_waiting_packets -= it->second.packets.size();
+            arp_waiting.erase(it);
+        }
+    }
+    if (op == RTE_ARP_OP_REQUEST && d.arp_tip == ip_be)
+        send_arp(RTE_ARP_OP_REPLY, d.arp_sha, d.arp_sip);
+}
+
+void dpdk_transport::impl::send_arp(std::uint16_t opcode, const rte_ether_addr& to_mac,
+                                    std::uint32_t to_ip_be) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    if (m == nullptr) {
+        ++stats.tx_no_mbuf;
+        return;
+    }
+    auto* eth =
+        reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, eth_len + sizeof(rte_arp_hdr)));
+    auto* a = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+    const bool request = opcode == RTE_ARP_OP_REQUEST;
+    rte_ether_addr broadcast;
+    memset(&broadcast, 0xff, sizeof broadcast);
+    rte_ether_addr_copy(request ? &broadcast : &to_mac, &eth->dst_addr);
+    rte_ether_addr_copy(&mac, &eth->src_addr);
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+    a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+    a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    a->arp_hlen = RTE_ETHER_ADDR_LEN;
+    a->arp_plen = 4;
+    a->arp_opcode = rte_cpu_to_be_16(opcode);
+    rte_ether_addr_copy(&mac, &a->arp_data.arp_sha);
+    a->arp_data.arp_sip = ip_be;
+    if (request) {
+        memset(&a->arp_data.arp_tha, 0, sizeof a->arp_data.arp_tha);
+    } else {
+        rte_ether_addr_copy(&to_mac, &a->arp_data.arp_tha);
+    }
+    a->arp_data.arp_tip = to_ip_be;
+    tx.push_back(m);
+    ++stats.tx_arp;
+}
+
+void dpdk_transport::impl::resolve(std::uint32_t ip, rte_mbuf* packet) {
+    if (arp_waiting_packets >= config.arp_pending_max) {
+        ++stats.arp_pending_full;
+        rte_pktmbuf_free(packet);
+        return;
+    }
+    arp_wait& w = arp_waiting[ip];
+    w.packets.push_back(packet);
+    ++arp_waiting_packets;
+    if (now - w.last_request >= config.arp_retry_ns) {
+        w.last_request = now;
+        ++w.attempts;
+        send_arp(RTE_ARP_OP_REQUEST, {}, ip);
+    }
+}
+
+void dpdk_transport::impl::arp_tick() {
+    for (auto it = arp_waiting.begin(); it != arp_waiting.end();) {
+        arp_wait& w = it->second;
+        if (now - w.last_request < config.arp_retry_ns) {
+            ++it;
+            continue;
+        }
+        if (w.attempts >= config.arp_attempts) {
+            // Nobody answers for that address: what waited for it is lost (the sessions
+            // above retransmit), counted.
+            stats.arp_unresolved_drops += w.packets.size();
+            arp_waiting_packets -= w.packets.size();
+            for (rte_mbuf* m : w.packets)
+                rte_pktmbuf_free(m);
+            it = arp_waiting.erase(it);
+            continue;
+        }
+        w.last_request = now;
+        ++w.attempts;
+        send_arp(RTE_ARP_OP_REQUEST, {}, it->first);
+        ++it;
+    }
+}
+
+// ---- transmit ----
+
+std::size_t dpdk_transport::send_datagram(const address& to, std::span<const std::byte> bytes) {
+    impl& p = *impl_;
+    if (to.family() != AF_INET) return 0;
+    if (bytes.size() > caps().max_datagram_bytes) {
+        ++p.stats.tx_oversized;
+        return 0;
+    }
+    if (p.tx.size() >= 4 * burst * 4) {
+        ++p.stats.tx_ring_full;  // the port is behind: back-pressure until the next flush
+        return 0;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(p.pool);
+    if (m == nullptr) {
+        ++p.stats.tx_no_mbuf;
+        return 0;
+    }
+    const std::size_t total = eth_len + ip_len + udp_len + bytes.size();
+    auto* eth =
+        reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, static_cast<std::uint16_t>(total)));
+    if (eth == nullptr) {
+        rte_pktmbuf_free(m);
+        ++p.stats.tx_oversized;
+        return 0;
+    }
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(to.sa());
+    rte_ether_addr_copy(&p.mac, &eth->src_addr);
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->type_of_service = 0;
+    ip->total_length =
+        rte_cpu_to_be_16(static_cast<std::uint16_t>(ip_len + udp_len + bytes.size()));
+    ip->packet_id = 0;
+    ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+    ip->time_to_live = 64;
+    ip->next_proto_id = IPPROTO_UDP;
+    ip->hdr_checksum = 0;
+    ip->src_addr = p.ip_be;
+    ip->dst_addr = sin->sin_addr.s_addr;
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    udp->src_port = p.udp_port_be;
+    udp->dst_port = sin->sin_port;
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(udp_len + bytes.size()));
+    udp->dgram_cksum = 0;
+    std::memcpy(udp + 1, bytes.data(), bytes.size());
+    if (p.stats.checksum_offload_tx) {
+        m->l2_len = eth_len;
+        m->l3_len = ip_len;
+        m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+        udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+    } else {
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+    }
+    ++p.stats.tx_datagrams;
+    auto entry = p.arp.find(ip->dst_addr);
+    if (entry != p.arp.end() && p.now - entry->second.resolved_at < p.config.arp_timeout_ns) {
+        rte_ether_addr_copy(&entry->second.mac, &eth->dst_addr);
+        p.tx.push_back(m);
+    } else {
+        p.resolve(ip->dst_addr, m);
+    }
+    return bytes.size();
+}
+
+std::size_t dpdk_transport::flush() {
+    impl& p = *impl_;
+    if (p.tx.empty()) return 0;
+    const std::uint16_t sent =
+        rte_eth_tx_burst(p.port, p.queue, p.tx.data(), static_cast<std::uint16_t>(p.tx.size()));
+    // What the ring did not take waits for the next flush (send_datagram pushes back first).
+    p.tx.erase(p.tx.begin(), p.tx.begin() + sent);
+    return sent > 0 ? 1 : 0;
+}
+
+void dpdk_transport::wait(time_ns timeout_ns, int wake_fd) {
+    // Nothing to sleep in (no RX interrupts on virtual devices): doze briefly on the wake fd
+    // so a parked shard gives the core back, and poll again.
+    constexpr time_ns slice = 50 * ns_per_us;
+    const time_ns t = timeout_ns < 0 ? slice : std::min(timeout_ns, slice);
+    pollfd fd{wake_fd, POLLIN, 0};
+    timespec ts{};
+    ::ppoll(&fd, wake_fd >= 0 ? 1 : 0, to_timespec(t, ts), nullptr);
+}
+
+}  // namespace ringmesh::transport

@@ -1,0 +1,65 @@
+// The DPDK backend's state, shared by its setup and data-path files. Private: includes DPDK.
+#pragma once
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include "transport/dpdk/dpdk_transport.h"
+
+namespace ringmesh::transport {
+
+struct dpdk_transport::impl {
+    dpdk_config config;
+    shard_id owner = no_shard;
+    std::uint16_t port = 0;
+    std::uint16_t queue = 0;
+    std::string port_name;
+    rte_mempool* pool = nullptr;
+    rte_ether_addr mac{};
+    std::uint32_t ip_be = 0;  // network order
+    std::uint16_t udp_port_be = 0;
+    std::uint16_t mtu = 1500;
+    bool started = false;
+    address listen_address;
+
+    // Receive: each datagram handed up is a slot of `holders` whose data points into the
+    // mbuf kept in held[slot index]; the pool's return hook frees the mbuf.
+    std::unique_ptr<buffer_pool> holders;
+    std::vector<rte_mbuf*> held;
+
+    // Transmit: built this iteration, handed over in one rte_eth_tx_burst by flush().
+    std::vector<rte_mbuf*> tx;
+
+    // ARP: resolved addresses, and datagrams waiting for one.
+    struct arp_entry {
+        rte_ether_addr mac{};
+        time_ns resolved_at = 0;
+    };
+    struct arp_wait {
+        std::vector<rte_mbuf*> packets;  // complete but for the destination MAC
+        time_ns last_request = INT64_MIN / 2;
+        int attempts = 0;
+    };
+    std::unordered_map<std::uint32_t, arp_entry> arp;  // by IPv4 (network order)
+    std::unordered_map<std::uint32_t, arp_wait> arp_waiting;
+    std::size_t arp_waiting_packets = 0;
+
+    time_ns now = 0;
+    dpdk_stats stats;
+
+    // data path (dpdk_datapath.cc)
+    void receive(rte_mbuf* m, event_handler& handler);
+    void handle_arp(rte_mbuf* m);
+    void send_arp(std::uint16_t opcode, const rte_ether_addr& to_mac, std::uint32_t to_ip_be);
+    void resolve(std::uint32_t ip_be, rte_mbuf* packet);
+    void arp_tick();
+    void release_held(buffer_slot* slot);
+};
+
+}  // namespace ringmesh::transport

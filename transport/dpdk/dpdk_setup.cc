@@ -1,0 +1,208 @@
+// DPDK control path: EAL (once per process), port and queue setup, teardown.
+#include <arpa/inet.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+
+#include <mutex>
+
+#include "engine/core/errc.h"
+#include "transport/dpdk/dpdk_impl.h"
+
+namespace ringmesh::transport {
+
+namespace {
+
+error unavailable(std::string why) {
+    return make_error(transport_errc::not_supported, "DPDK: " + std::move(why));
+}
+
+// EAL can start once per process. The first caller's arguments win; later callers get the
+// same outcome.
+struct eal_state {
+    std::once_flag once;
+    bool up = false;
+    std::string failure;
+    std::vector<std::string> args;  // EAL keeps pointers into argv for its lifetime
+    std::vector<char*> argv;
+};
+eal_state& eal() {
+    static eal_state state;
+    return state;
+}
+
+bool start_eal(const std::vector<std::string>& args, std::string& why) {
+    eal_state& e = eal();
+    std::call_once(e.once, [&] {
+        e.args.push_back("ringmesh");
+        e.args.insert(e.args.end(), args.begin(), args.end());
+        for (auto& a : e.args)
+            e.argv.push_back(a.data());
+        e.argv.push_back(nullptr);
+        const int parsed = rte_eal_init(static_cast<int>(e.args.size()), e.argv.data());
+        if (parsed < 0) {
+            e.failure = std::string("EAL init failed: ") + rte_strerror(rte_errno);
+            return;
+        }
+        e.up = true;
+    });
+    why = e.failure;
+    return e.up;
+}
+
+}  // namespace
+
+result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config& config,
+                                                               shard_id owner) {
+    auto p = std::make_unique<impl>();
+    p->config = config;
+    p->owner = owner;
+    in_addr ip{};
+    if (config.ip.empty() || ::inet_pton(AF_INET, config.ip.c_str(), &ip) != 1) {
+        return make_error(
+            transport_errc::bad_address,
+            "DPDK: dpdk.ip must be this node's IPv4 address, not '" + config.ip + "'");
+    }
+    p->ip_be = ip.s_addr;
+
+    std::string why;
+    if (!start_eal(config.eal_args, why)) return unavailable(why);
+    // The shard thread is not one of EAL's: register it so mempool caches and per-lcore
+    // state work from here.
+    if (rte_lcore_id() == LCORE_ID_ANY && rte_thread_register() != 0) {
+        return unavailable(std::string("cannot register the shard thread: ") +
+                           rte_strerror(rte_errno));
+    }
+    if (rte_eth_dev_count_avail() == 0) return unavailable("no usable port (no NIC, no --vdev)");
+    if (config.port.empty()) {
+        p->port = static_cast<std::uint16_t>(rte_eth_find_next(0));
+    } else if (rte_eth_dev_get_port_by_name(config.port.c_str(), &p->port) != 0) {
+        return unavailable("no port named '" + config.port + "'");
+    }
+    char name[RTE_ETH_NAME_MAX_LEN] = {};
+    rte_eth_dev_get_name_by_port(p->port, name);
+    p->port_name = name;
+
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(p->port, &info) != 0) {
+        return unavailable("cannot query port " + p->port_name);
+    }
+    rte_eth_conf conf{};
+    constexpr std::uint64_t tx_cksum = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    constexpr std::uint64_t rx_cksum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+    if ((info.tx_offload_capa & tx_cksum) == tx_cksum) {
+        conf.txmode.offloads |= tx_cksum;
+        p->stats.checksum_offload_tx = true;
+    }
+    if ((info.rx_offload_capa & rx_cksum) == rx_cksum) {
+        conf.rxmode.offloads |= rx_cksum;
+        p->stats.checksum_offload_rx = true;
+    }
+    // One queue pair for this shard. (Several shards on one port would each take a queue,
+    // with RSS steering their peers; one shard per DPDK process for now.)
+    if (int rc = rte_eth_dev_configure(p->port, 1, 1, &conf); rc != 0) {
+        return unavailable("cannot configure " + p->port_name + ": " + rte_strerror(-rc));
+    }
+    std::uint16_t rxd = static_cast<std::uint16_t>(config.rx_descriptors);
+    std::uint16_t txd = static_cast<std::uint16_t>(config.tx_descriptors);
+    rte_eth_dev_adjust_nb_rx_tx_desc(p->port, &rxd, &txd);
+    const int socket = rte_eth_dev_socket_id(p->port) < 0 ? 0 : rte_eth_dev_socket_id(p->port);
+    const std::string pool_name =
+        "rm_mbufs_" + std::to_string(p->port) + "_" + std::to_string(owner);
+    p->pool = rte_mempool_lookup(pool_name.c_str());  // this shard's, from an earlier start
+    if (p->pool == nullptr) {
+        p->pool = rte_pktmbuf_pool_create(pool_name.c_str(), config.mbufs, 256, 0,
+                                          RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    }
+    if (p->pool == nullptr) {
+        return unavailable("cannot create the mbuf pool (" + std::string(rte_strerror(rte_errno)) +
+                           "): too little memory for EAL? (-m)");
+    }
+    if (int rc = rte_eth_rx_queue_setup(p->port, 0, rxd, socket, nullptr, p->pool); rc != 0) {
+        return unavailable("RX queue setup failed: " + std::string(rte_strerror(-rc)));
+    }
+    if (int rc = rte_eth_tx_queue_setup(p->port, 0, txd, socket, nullptr); rc != 0) {
+        return unavailable("TX queue setup failed: " + std::string(rte_strerror(-rc)));
+    }
+    if (rte_eth_dev_set_mtu(p->port, config.mtu) != 0) {
+        // Virtual devices often keep their own MTU; use whatever the port has.
+        std::uint16_t mtu = 0;
+        if (rte_eth_dev_get_mtu(p->port, &mtu) == 0 && mtu >= 576) p->mtu = mtu;
+    } else {
+        p->mtu = config.mtu;
+    }
+    if (int rc = rte_eth_dev_start(p->port); rc != 0) {
+        return unavailable("cannot start " + p->port_name + ": " + rte_strerror(-rc));
+    }
+    p->started = true;
+    rte_eth_macaddr_get(p->port, &p->mac);
+
+    auto holders = buffer_pool::create(config.receive_holders, 64, owner);
+    if (!holders) return holders.err();
+    p->holders = std::move(holders).value();
+    p->held.assign(config.receive_holders, nullptr);
+    impl* raw = p.get();
+    p->holders->set_return_hook([raw](buffer_slot* slot) { raw->release_held(slot); });
+    p->tx.reserve(512);
+    return std::unique_ptr<dpdk_transport>(new dpdk_transport(std::move(p)));
+}
+
+dpdk_transport::dpdk_transport(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+dpdk_transport::~dpdk_transport() {
+    impl& p = *impl_;
+    for (rte_mbuf* m : p.tx)
+        rte_pktmbuf_free(m);
+    for (auto& [ip, wait] : p.arp_waiting) {
+        for (rte_mbuf* m : wait.packets)
+            rte_pktmbuf_free(m);
+    }
+    if (p.started) rte_eth_dev_stop(p.port);
+    // Held mbufs come back with their handles (the pool asserts that all did).
+}
+
+result<void> dpdk_transport::listen(const address& local) {
+    if (local.family() != AF_INET) {
+        return make_error(transport_errc::bad_address, "DPDK: IPv4 only");
+    }
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(local.sa());
+    if (sin->sin_addr.s_addr != 0 && sin->sin_addr.s_addr != impl_->ip_be) {
+        return make_error(transport_errc::bad_address, "DPDK: listen on " + local.to_string() +
+                                                           " but dpdk.ip is " + impl_->config.ip);
+    }
+    impl_->udp_port_be = sin->sin_port;
+    auto a = address::parse(impl_->config.ip + ":" + std::to_string(ntohs(sin->sin_port)));
+    if (!a) return a.err();
+    impl_->listen_address = *a;
+    return ok();
+}
+
+result<connection_id> dpdk_transport::connect(const address&) {
+    return make_error(transport_errc::not_supported, "DPDK transport: datagrams only");
+}
+
+void dpdk_transport::close(connection_id) {}
+
+std::size_t dpdk_transport::send(connection_id, std::span<const std::byte>) {
+    return 0;
+}
+
+capabilities dpdk_transport::caps() const noexcept {
+    // IPv4 (20) and UDP (8) headers inside the MTU.
+    return {false, true, static_cast<std::size_t>(impl_->mtu) - 28};
+}
+
+const dpdk_stats& dpdk_transport::stats() const noexcept {
+    return impl_->stats;
+}
+const address& dpdk_transport::listen_address() const noexcept {
+    return impl_->listen_address;
+}
+std::string dpdk_transport::port_name() const {
+    return impl_->port_name;
+}
+buffer_pool& dpdk_transport::receive_pool() noexcept {
+    return *impl_->holders;
+}
+
+}  // namespace ringmesh::transport

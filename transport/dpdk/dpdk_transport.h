@@ -1,0 +1,82 @@
+// The DPDK backend: UDP/IPv4 over Ethernet on a DPDK poll-mode driver (a real NIC, or the
+// virtual net_memif, net_af_packet, net_af_xdp, net_tap), with ARP, correct IPv4 and UDP
+// checksums (offloaded when the port can) and zero-copy receive: the handler's payload span
+// points into the mbuf, and the buffer handle it gets keeps that mbuf alive. Datagrams only
+// (caps().streams is false): peers reach it as datagram peers, and an io_uring UDP node on the
+// other side of the wire speaks the same protocol.
+//
+// No DPDK type appears here: the rest of the engine never includes DPDK headers. Built only
+// when meson finds libdpdk; otherwise create() explains that it was built without it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "transport/transport.h"
+
+namespace ringmesh::transport {
+
+struct dpdk_config {
+    /// EAL arguments, e.g. {"--no-huge", "-m", "512", "--no-pci", "--file-prefix", "n1",
+    /// "--vdev", "net_memif0,role=server,socket=/run/rm.sock,socket-abstract=no"}.
+    /// EAL starts once per process, with the first transport's arguments.
+    std::vector<std::string> eal_args;
+    std::string port;  ///< device name ("net_memif0") or PCI address; empty: the first port
+    std::string ip;    ///< this node's IPv4 address on that port (the port has no kernel IP)
+    std::uint16_t mtu = 1500;
+    unsigned rx_descriptors = 1024, tx_descriptors = 1024;
+    unsigned mbufs = 8191;
+    unsigned receive_holders = 1024;          ///< received datagrams handlers may hold at once
+    time_ns arp_timeout_ns = 300 * ns_per_s;  ///< a resolved entry is refreshed after this
+    time_ns arp_retry_ns = 200 * ns_per_ms;
+    int arp_attempts = 5;                ///< then what waited for the address is dropped (counted)
+    std::size_t arp_pending_max = 1024;  ///< datagrams waiting for an address, in all
+};
+
+struct dpdk_stats {
+    std::uint64_t rx_packets = 0, rx_datagrams = 0, rx_arp = 0, rx_dropped_not_ours = 0;
+    std::uint64_t rx_bad_checksum = 0, rx_malformed = 0, rx_fragments = 0, rx_no_holder = 0;
+    std::uint64_t tx_datagrams = 0, tx_arp = 0, tx_no_mbuf = 0, tx_oversized = 0;
+    std::uint64_t tx_ring_full = 0, arp_unresolved_drops = 0, arp_pending_full = 0;
+    std::uint64_t bursts = 0;
+    bool checksum_offload_tx = false, checksum_offload_rx = false;
+};
+
+class dpdk_transport final : public transport {
+  public:
+    /// Starts EAL (first call in the process), opens the port with one RX/TX queue and one
+    /// mbuf pool for shard `owner`. Fails with a reason when DPDK cannot start (no hugepages,
+    /// bad EAL arguments), no port is usable, or `ip` is not an IPv4 address.
+    static result<std::unique_ptr<dpdk_transport>> create(const dpdk_config& config,
+                                                          shard_id owner);
+    ~dpdk_transport() override;
+
+    result<void> listen(const address& local) override;
+    /// Streams are not offered: fails with transport_errc::not_supported.
+    result<connection_id> connect(const address& remote) override;
+    void close(connection_id conn) override;
+    std::size_t poll(time_ns now, event_handler& handler) override;
+    std::size_t send(connection_id conn, std::span<const std::byte> bytes) override;
+    std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) override;
+    std::size_t flush() override;
+    /// A poll-mode driver has nothing to sleep in: waits at most a short slice on the wake fd.
+    void wait(time_ns timeout_ns, int wake_fd) override;
+    capabilities caps() const noexcept override;
+
+    const dpdk_stats& stats() const noexcept;
+    /// Where the node listens: the configured IPv4 and the UDP port given to listen().
+    const address& listen_address() const noexcept;
+    std::string port_name() const;
+    /// The receive holders' pool (the shard routes foreign releases back to it).
+    buffer_pool& receive_pool() noexcept;
+
+    struct impl;
+
+  private:
+    explicit dpdk_transport(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace ringmesh::transport
