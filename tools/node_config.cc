@@ -57,7 +57,15 @@ result<void> check_keys(const toml::table& t, const char* section,
 
 result<void> read_node_section(const toml::table& t, node_settings& s) {
     RM_TRY(check_keys(
-        t, "node", {"id", "cluster", "listen", "peers", "udp_peers", "shards", "cores", "idle"}));
+        t, "node",
+        {"id", "cluster", "listen", "peers", "udp_peers", "shards", "cores", "idle", "transport"}));
+    std::string backend;
+    RM_TRY(read_string(t, "node", "transport", backend));
+    if (!backend.empty()) {
+        const auto b = transport::parse_backend(backend);
+        if (!b) return bad("node.transport must be auto, dpdk or uring, not '" + backend + "'");
+        s.backend = *b;
+    }
     RM_TRY(read_string(t, "node", "id", s.endpoint.node_id));
     RM_TRY(read_string(t, "node", "cluster", s.endpoint.cluster_id));
     RM_TRY(read_string(t, "node", "listen", s.listen_text));
@@ -158,6 +166,16 @@ result<void> read_ms(const toml::table& t, const char* key, time_ns& out, std::i
     return ok();
 }
 
+result<void> read_dpdk_section(const toml::table& t, node_settings& s) {
+    RM_TRY(check_keys(t, "dpdk", {"eal_args", "port", "ip", "mtu", "mbufs"}));
+    RM_TRY(read_strings(t, "dpdk", "eal_args", s.dpdk.eal_args));
+    RM_TRY(read_string(t, "dpdk", "port", s.dpdk.port));
+    RM_TRY(read_string(t, "dpdk", "ip", s.dpdk.ip));
+    RM_TRY(read_int(t, "dpdk", "mtu", s.dpdk.mtu, 576, 9000));
+    RM_TRY(read_int(t, "dpdk", "mbufs", s.dpdk.mbufs, 1023, 1 << 22));
+    return ok();
+}
+
 result<void> read_membership_section(const toml::table& t, node_settings& s) {
     auto& m = s.membership;
     RM_TRY(check_keys(
@@ -201,18 +219,19 @@ result<node_settings> load_node_settings(const std::string& path) {
         return bad(path + ": " + std::string(e.description()) + " at line " +
                    std::to_string(e.source().begin.line));
     }
-    RM_TRY(check_keys(root, "", {"node", "limits", "transport", "membership"}));
+    RM_TRY(check_keys(root, "", {"node", "limits", "transport", "membership", "dpdk"}));
     auto section = [&](const char* name) -> const toml::table* {
         const toml::node* n = root.get(name);
         return n ? n->as_table() : nullptr;
     };
-    for (const char* name : {"node", "limits", "transport", "membership"}) {
+    for (const char* name : {"node", "limits", "transport", "membership", "dpdk"}) {
         if (root.get(name) && !section(name)) return bad(std::string(name) + " must be a table");
     }
     if (const auto* t = section("node")) RM_TRY(read_node_section(*t, s));
     if (const auto* t = section("limits")) RM_TRY(read_limits_section(*t, s));
     if (const auto* t = section("transport")) RM_TRY(read_transport_section(*t, s));
     if (const auto* t = section("membership")) RM_TRY(read_membership_section(*t, s));
+    if (const auto* t = section("dpdk")) RM_TRY(read_dpdk_section(*t, s));
     return s;
 }
 
@@ -232,6 +251,12 @@ result<void> finish_node_settings(node_settings& s) {
         auto peer = transport::address::parse(text);
         if (!peer) return bad("node.udp_peers: " + peer.err().message());
         s.endpoint.datagram_peers.push_back(*peer);
+    }
+    if (s.backend == transport::backend::dpdk && !s.dpdk_configured()) {
+        return bad("node.transport = \"dpdk\" needs dpdk.ip (this node's IPv4 on the port)");
+    }
+    if (s.backend == transport::backend::dpdk && !s.peer_texts.empty()) {
+        return bad("the DPDK transport carries datagrams only: use node.udp_peers, not node.peers");
     }
     auto& m = s.membership;
     if (!m.enabled() && (!m.seeds.empty() || !m.key_texts.empty())) {

@@ -10,6 +10,7 @@
 #include "engine/membership/swim.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
+#include "transport/select.h"
 #include "transport/uring/uring_transport.h"
 
 namespace ringmesh::tools {
@@ -30,6 +31,9 @@ struct node_settings {
     node_config node;                     ///< shards, cores, idle strategy
     messaging::endpoint_config endpoint;  ///< ids, listen, peers, limits, session
     transport::uring_config uring;
+    transport::backend backend = transport::backend::automatic;  ///< node.transport
+    transport::dpdk_config dpdk;                                 ///< [dpdk]
+    bool dpdk_configured() const noexcept { return !dpdk.ip.empty(); }
     std::string listen_text = "127.0.0.1:7400";
     std::vector<std::string> peer_texts;
     std::vector<std::string> udp_peer_texts;

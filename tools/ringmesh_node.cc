@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -50,6 +51,7 @@ struct workload_options {
     std::string delivery_log;  // one 8-byte sequence number per delivery
     double seconds = 0;        // 0: until a signal
     double drain_seconds = 10;
+    bool linger = false;  // after --count, keep serving peers until --seconds or a signal
 };
 
 /// Shard 0's workload state. Plain fields belong to shard 0; atomics are read by main.
@@ -78,6 +80,7 @@ struct workload {
     std::uint64_t calls_ok = 0, calls_failed = 0;
     rm::latency_histogram rtt;
     std::vector<std::byte> payload;
+    std::string transport_name;  // the backend the endpoint runs on
     // membership
     rm::membership::gossip_agent* gossip = nullptr;
     rm::timer_id gossip_wake;
@@ -312,15 +315,16 @@ rm::result<void> start_membership(rm::shard& s, workload& w, rm::tools::node_set
 
 void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std::string& failure) {
     if (s.id() != 0) return;
-    std::string note;
-    auto t = rm::transport::uring_transport::create(settings.uring, s.id(), &note);
-    if (!t) {
-        failure = t.err().message();
+    auto opened = rm::transport::open_transport(settings.backend, settings.dpdk_configured(),
+                                                settings.dpdk, settings.uring, s.id());
+    if (!opened) {
+        failure = opened.err().message();
         return;
     }
-    if (!note.empty()) std::fprintf(stderr, "ringmesh_node: %s\n", note.c_str());
-    s.route_foreign_releases((*t)->receive_pool());
-    auto ep = msg::endpoint::create(s, std::move(t).value(), settings.endpoint);
+    if (!opened->note.empty()) std::fprintf(stderr, "ringmesh_node: %s\n", opened->note.c_str());
+    w.transport_name = rm::transport::to_string(opened->chosen);
+    s.route_foreign_releases(*opened->receive_pool);
+    auto ep = msg::endpoint::create(s, std::move(opened->backend_transport), settings.endpoint);
     if (!ep) {
         failure = ep.err().message();
         return;
@@ -354,7 +358,7 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
             publish_step(*wp, now) + rpc_step(*wp) + gossip_step(*wp, *membership, now);
         if (wp->stop_sending.load(std::memory_order_relaxed)) {
             wp->drained.store(all_acked(*wp), std::memory_order_relaxed);
-        } else if (wp->options.count && wp->published == wp->options.count &&
+        } else if (wp->options.count && !wp->options.linger && wp->published == wp->options.count &&
                    wp->options.rpc_peer.empty() && all_acked(*wp)) {
             wp->finished.store(true, std::memory_order_relaxed);
         }
@@ -506,12 +510,20 @@ int main(int argc, char** argv) {
     app.add_option("--seconds", wo.seconds,
                    "run this long, then drain and exit (0: until a signal)");
     app.add_option("--drain-seconds", wo.drain_seconds, "longest wait for acks before exiting");
+    app.add_flag("--linger", wo.linger,
+                 "after --count is published and acknowledged, keep running (serving peers) "
+                 "until --seconds or a signal");
     std::string gossip, status_file;
     std::vector<std::string> seeds, keys;
     app.add_option("--gossip", gossip, "gossip host:port: turns membership on");
     app.add_option("--seed", seeds, "gossip address to join through; repeat for several");
     app.add_option("--key", keys, "cluster key, base64 (first one seals); repeat for several");
     app.add_option("--status-file", status_file, "rewrite the member table here every second");
+    std::string backend, dpdk_ip, dpdk_port, eal;
+    app.add_option("--transport", backend, "auto, dpdk or uring (overrides node.transport)");
+    app.add_option("--dpdk-ip", dpdk_ip, "this node's IPv4 on the DPDK port (dpdk.ip)");
+    app.add_option("--dpdk-port", dpdk_port, "DPDK port name or PCI address (dpdk.port)");
+    app.add_option("--eal", eal, "EAL arguments, space-separated (dpdk.eal_args)");
     CLI11_PARSE(app, argc, argv);
 
     rm::tools::node_settings settings;
@@ -532,6 +544,22 @@ int main(int argc, char** argv) {
         settings.udp_peer_texts.push_back(p);
     if (shards) settings.node.shard_count = shards;
     if (!gossip.empty()) settings.membership.listen_text = gossip;
+    if (!backend.empty()) {
+        const auto b = rm::transport::parse_backend(backend);
+        if (!b) {
+            std::fprintf(stderr, "ringmesh_node: --transport must be auto, dpdk or uring\n");
+            return 2;
+        }
+        settings.backend = *b;
+    }
+    if (!dpdk_ip.empty()) settings.dpdk.ip = dpdk_ip;
+    if (!dpdk_port.empty()) settings.dpdk.port = dpdk_port;
+    if (!eal.empty()) {
+        settings.dpdk.eal_args.clear();
+        std::istringstream words(eal);
+        for (std::string word; words >> word;)
+            settings.dpdk.eal_args.push_back(word);
+    }
     for (auto& s : seeds)
         settings.membership.seeds.push_back(s);
     if (!keys.empty()) settings.membership.key_texts = keys;
@@ -583,10 +611,13 @@ int main(int argc, char** argv) {
         (*node)->stop();
         return 1;
     }
-    std::fprintf(stderr, "ringmesh_node: %s listening on %s (cluster %s, %u shard(s), idle %s)\n",
+    std::fprintf(stderr,
+                 "ringmesh_node: %s listening on %s (cluster %s, %u shard(s), idle %s, transport "
+                 "%s)\n",
                  settings.endpoint.node_id.c_str(), settings.listen_text.c_str(),
                  settings.endpoint.cluster_id.c_str(), settings.node.shard_count,
-                 std::string(rm::to_string(settings.node.shard.idle.kind)).c_str());
+                 std::string(rm::to_string(settings.node.shard.idle.kind)).c_str(),
+                 w.transport_name.c_str());
 
     // Run until a signal, the --seconds deadline, or (with --count) everything acknowledged.
     const auto deadline = std::chrono::steady_clock::now() +

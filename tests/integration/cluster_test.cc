@@ -24,35 +24,6 @@ namespace {
 
 using namespace ringmesh::it;
 
-std::vector<std::uint64_t> read_log(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::vector<std::uint64_t> seqs;
-    std::uint64_t v;
-    while (in.read(reinterpret_cast<char*>(&v), sizeof v))
-        seqs.push_back(v);
-    return seqs;
-}
-
-void expect_contiguous(const std::vector<std::uint64_t>& seqs, std::uint64_t first,
-                       std::uint64_t last, const std::string& who) {
-    ASSERT_FALSE(seqs.empty()) << who;
-    EXPECT_EQ(seqs.front(), first) << who;
-    EXPECT_EQ(seqs.back(), last) << who;
-    for (std::size_t i = 1; i < seqs.size(); ++i) {
-        ASSERT_EQ(seqs[i], seqs[i - 1] + 1) << who << ": out of order or duplicated at " << i;
-    }
-}
-
-// Waits (bounded) until a file holds at least `bytes` bytes.
-bool wait_for_size(const std::string& path, off_t bytes, int max_seconds) {
-    for (int i = 0; i < max_seconds * 100; ++i) {
-        struct stat st {};
-        if (::stat(path.c_str(), &st) == 0 && st.st_size >= bytes) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-}
-
 const std::vector<std::string> quiet = {"--idle", "block"};
 
 TEST(ClusterTest, PublishFansOutToThreeSubscriberProcessesCompletelyAndInOrder) {

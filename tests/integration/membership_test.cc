@@ -226,59 +226,24 @@ TEST(MembershipTest, KeysRotateOnLiveNodesThroughSighup) {
 
 // ---- two network namespaces, split and healed by an nftables drop rule ----
 
-int sh(const std::string& command) {
-    return std::system((command + " >/dev/null 2>&1").c_str());
+// Drops everything between the namespaces, both directions, inside A.
+bool split(const netns_pair& ns) {
+    return ns.run_in_a(
+        "nft 'add table inet rmsplit; add chain inet rmsplit in { type filter "
+        "hook input priority 0; policy accept; }; add chain inet rmsplit out { "
+        "type filter hook output priority 0; policy accept; }; add rule inet "
+        "rmsplit in ip saddr 10.231.0.2 drop; add rule inet rmsplit out ip daddr "
+        "10.231.0.2 drop'");
+}
+bool heal(const netns_pair& ns) {
+    return ns.run_in_a("nft delete table inet rmsplit");
 }
 
-class namespaces {
-  public:
-    namespaces() : a_("rmA" + std::to_string(::getpid())), b_("rmB" + std::to_string(::getpid())) {}
-    ~namespaces() {
-        sh("ip netns del " + a_);
-        sh("ip netns del " + b_);  // the veth pair goes with them
-    }
-    // Two namespaces joined by a veth pair: 10.231.0.1 in A, 10.231.0.2 in B.
-    std::string setup() {
-        if (::geteuid() != 0) return "needs root for ip netns";
-        if (sh("ip netns add " + a_) != 0 || sh("ip netns add " + b_) != 0) {
-            return "ip netns add failed (no network namespaces here?)";
-        }
-        const std::string va = "va" + std::to_string(::getpid()),
-                          vb = "vb" + std::to_string(::getpid());
-        if (sh("ip link add " + va + " netns " + a_ + " type veth peer name " + vb + " netns " +
-               b_) != 0) {
-            return "cannot create a veth pair";
-        }
-        for (const auto& [ns, dev, ip] :
-             {std::tuple{a_, va, "10.231.0.1/24"}, std::tuple{b_, vb, "10.231.0.2/24"}}) {
-            if (sh("ip -n " + ns + " addr add " + ip + " dev " + dev) != 0 ||
-                sh("ip -n " + ns + " link set " + dev + " up") != 0 ||
-                sh("ip -n " + ns + " link set lo up") != 0) {
-                return "cannot configure the veth pair";
-            }
-        }
-        if (sh("ip netns exec " + a_ + " nft list ruleset") != 0) return "nft is not usable";
-        return {};
-    }
-    // Drops everything between the namespaces, both directions, inside A.
-    bool split() {
-        return sh("ip netns exec " + a_ +
-                  " nft 'add table inet rmsplit; add chain inet rmsplit in { type filter hook "
-                  "input priority 0; policy accept; }; add chain inet rmsplit out { type filter "
-                  "hook output priority 0; policy accept; }; add rule inet rmsplit in ip saddr "
-                  "10.231.0.2 drop; add rule inet rmsplit out ip daddr 10.231.0.2 drop'") == 0;
-    }
-    bool heal() { return sh("ip netns exec " + a_ + " nft delete table inet rmsplit") == 0; }
-    std::vector<std::string> in_a() const { return {"ip", "netns", "exec", a_}; }
-    std::vector<std::string> in_b() const { return {"ip", "netns", "exec", b_}; }
-
-  private:
-    std::string a_, b_;
-};
-
 TEST(MembershipTest, NamespacesSplitByNftablesAndHealedReconverge) {
-    namespaces ns;
-    if (const std::string why = ns.setup(); !why.empty()) GTEST_SKIP() << why;
+    netns_pair ns("rmA", "rmB");
+    if (const std::string why = ns.setup("10.231.0.1/24", "10.231.0.2/24"); !why.empty()) {
+        GTEST_SKIP() << why;
+    }
     // Faster timings than the defaults, so the test spends seconds, not minutes.
     const std::string config = temp_dir() + "/split.toml";
     {
@@ -327,7 +292,7 @@ TEST(MembershipTest, NamespacesSplitByNftablesAndHealedReconverge) {
         std::chrono::seconds(30)))
         << output_of(members[0].proc);
 
-    ASSERT_TRUE(ns.split());
+    ASSERT_TRUE(split(ns));
     // Each side declares the other side's members dead.
     ASSERT_TRUE(eventually(
         [&] {
@@ -339,7 +304,7 @@ TEST(MembershipTest, NamespacesSplitByNftablesAndHealedReconverge) {
         std::chrono::seconds(60)))
         << output_of(members[0].proc) << output_of(members[2].proc);
 
-    ASSERT_TRUE(ns.heal());
+    ASSERT_TRUE(heal(ns));
     // And finds them again: every member sees the other side rejoin.
     auto rejoined = [&](const member& m) {
         const std::string out = output_of(m.proc);

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -11,10 +12,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 namespace ringmesh::it {
@@ -102,5 +106,92 @@ inline std::vector<std::string> with(std::vector<std::string> a,
     a.insert(a.end(), b.begin(), b.end());
     return a;
 }
+
+inline std::vector<std::uint64_t> read_log(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<std::uint64_t> seqs;
+    std::uint64_t v;
+    while (in.read(reinterpret_cast<char*>(&v), sizeof v))
+        seqs.push_back(v);
+    return seqs;
+}
+
+inline void expect_contiguous(const std::vector<std::uint64_t>& seqs, std::uint64_t first,
+                              std::uint64_t last, const std::string& who) {
+    ASSERT_FALSE(seqs.empty()) << who;
+    EXPECT_EQ(seqs.front(), first) << who;
+    EXPECT_EQ(seqs.back(), last) << who;
+    for (std::size_t i = 1; i < seqs.size(); ++i) {
+        ASSERT_EQ(seqs[i], seqs[i - 1] + 1) << who << ": out of order or duplicated at " << i;
+    }
+}
+
+// Waits (bounded) until a file holds at least `bytes` bytes.
+inline bool wait_for_size(const std::string& path, off_t bytes, int max_seconds) {
+    for (int i = 0; i < max_seconds * 100; ++i) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) == 0 && st.st_size >= bytes) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
+/// Runs a shell command quietly; its exit status.
+inline int sh(const std::string& command) {
+    return std::system((command + " >/dev/null 2>&1").c_str());
+}
+
+/// Two network namespaces joined by a veth pair (va in A, vb in B), removed on destruction.
+/// An empty address leaves that end without a kernel IP (a DPDK af_packet port uses it).
+class netns_pair {
+  public:
+    netns_pair(const std::string& a, const std::string& b)
+        : a_(a + std::to_string(::getpid())),
+          b_(b + std::to_string(::getpid())),
+          va_("va" + std::to_string(::getpid())),
+          vb_("vb" + std::to_string(::getpid())) {}
+    ~netns_pair() {
+        sh("ip netns del " + a_);
+        sh("ip netns del " + b_);  // the veth pair goes with them
+    }
+    netns_pair(const netns_pair&) = delete;
+    netns_pair& operator=(const netns_pair&) = delete;
+
+    /// Empty when ready; otherwise why it cannot be built here (the caller skips).
+    std::string setup(const std::string& ip_a, const std::string& ip_b) {
+        if (::geteuid() != 0) return "needs root for ip netns";
+        if (sh("ip netns add " + a_) != 0 || sh("ip netns add " + b_) != 0) {
+            return "ip netns add failed (no network namespaces here?)";
+        }
+        if (sh("ip link add " + va_ + " netns " + a_ + " type veth peer name " + vb_ + " netns " +
+               b_) != 0) {
+            return "cannot create a veth pair";
+        }
+        for (const auto& [ns, dev, ip] : {std::tuple{a_, va_, ip_a}, std::tuple{b_, vb_, ip_b}}) {
+            if ((!ip.empty() && sh("ip -n " + ns + " addr add " + ip + " dev " + dev) != 0) ||
+                sh("ip -n " + ns + " link set " + dev + " up") != 0 ||
+                sh("ip -n " + ns + " link set lo up") != 0) {
+                return "cannot configure the veth pair";
+            }
+        }
+        if (sh("ip netns exec " + a_ + " nft list ruleset") != 0) return "nft is not usable";
+        return {};
+    }
+    bool run_in_a(const std::string& command) const {
+        return sh("ip netns exec " + a_ + " " + command) == 0;
+    }
+    bool run_in_b(const std::string& command) const {
+        return sh("ip netns exec " + b_ + " " + command) == 0;
+    }
+    std::vector<std::string> in_a() const { return {"ip", "netns", "exec", a_}; }
+    std::vector<std::string> in_b() const { return {"ip", "netns", "exec", b_}; }
+    const std::string& a() const noexcept { return a_; }
+    const std::string& b() const noexcept { return b_; }
+    const std::string& veth_a() const noexcept { return va_; }
+    const std::string& veth_b() const noexcept { return vb_; }
+
+  private:
+    std::string a_, b_, va_, vb_;
+};
 
 }  // namespace ringmesh::it
