@@ -30,7 +30,17 @@ struct run_config {
     int receiver_index = 0;  ///< fanout: which subscriber this process is
     bool block = false;      ///< ringmesh idle strategy: block instead of busy_spin
     bool udp = false;        ///< ringmesh over datagrams
+    bool dpdk = false;       ///< ringmesh over the DPDK transport on a net_memif pair
 };
+
+/// The memif pair of the DPDK systems: the receiver is the memif server (it creates the
+/// socket), the sender the client. One socket and one EAL file prefix per run and side.
+std::string memif_socket(const run_config& c);
+std::vector<std::string> memif_eal_args(const run_config& c, bool receiving);
+/// The client side waits (bounded) for the server's socket before starting EAL.
+bool wait_for_memif_server(const run_config& c);
+/// Removes this side's EAL runtime files (and, on the server, the socket).
+void remove_memif_files(const run_config& c, bool receiving);
 
 /// What the measuring side sends back (a plain struct through a pipe).
 struct run_result {
@@ -165,6 +175,8 @@ extern const system_roles raw_floor_roles;
 extern const system_roles zmq_roles;
 extern const system_roles ringmesh_tcp_roles;
 extern const system_roles ringmesh_udp_roles;
+extern const system_roles ringmesh_dpdk_roles;  ///< built with DPDK only
+extern const system_roles raw_dpdk_roles;       ///< the DPDK memif floor; built with DPDK only
 
 void pin_to_core(int core);
 

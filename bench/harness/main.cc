@@ -231,6 +231,25 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
                                 rm->second.latency_us[3] / raw->second.latency_us[3]);
                 }
             }
+            // DPDK over memif, next to ringmesh over io_uring TCP and the raw memif floor.
+            auto dp = get("ringmesh-dpdk"), rd = get("raw-dpdk");
+            if (dp != sums.end() && rm != sums.end() && dp->second.ok && rm->second.ok) {
+                const bool floor = rd != sums.end() && rd->second.ok;
+                if (what == rb::scenario::stream) {
+                    std::printf("   dpdk %.2fx tcp", dp->second.msgs_per_s / rm->second.msgs_per_s);
+                    if (floor) {
+                        std::printf(", %.2fx raw-dpdk",
+                                    dp->second.msgs_per_s / rd->second.msgs_per_s);
+                    }
+                } else {
+                    std::printf("   dpdk p50 %.2fx tcp",
+                                dp->second.latency_us[0] / rm->second.latency_us[0]);
+                    if (floor) {
+                        std::printf(", %.2fx raw-dpdk",
+                                    dp->second.latency_us[0] / rd->second.latency_us[0]);
+                    }
+                }
+            }
             std::printf("\n");
         }
     }
@@ -434,7 +453,8 @@ int main(int argc, char** argv) {
     app.add_option("--fanout", fanout, "subscribers in the fanout scenario")
         ->check(CLI::Range(1, 16));
     app.add_option("--system", systems,
-                   "ringmesh-tcp, ringmesh-udp, zmq, raw, ringmesh-tcp-block (idles in the kernel)")
+                   "ringmesh-tcp, ringmesh-udp, zmq, raw, ringmesh-tcp-block (idles in the "
+                   "kernel); with DPDK also ringmesh-dpdk and raw-dpdk (a net_memif pair)")
         ->delimiter(',');
     app.add_option("--stream-payloads", stream_payloads, "bytes")->delimiter(',');
     app.add_option("--pingpong-payloads", ping_payloads, "bytes")->delimiter(',');
@@ -452,7 +472,12 @@ int main(int argc, char** argv) {
         {"ringmesh-udp", &rb::ringmesh_udp_roles},
         {"zmq", &rb::zmq_roles},
         {"raw", &rb::raw_floor_roles},
-        {"ringmesh-tcp-block", &rb::ringmesh_tcp_roles}};
+        {"ringmesh-tcp-block", &rb::ringmesh_tcp_roles},
+#ifdef RINGMESH_BENCH_DPDK
+        {"ringmesh-dpdk", &rb::ringmesh_dpdk_roles},
+        {"raw-dpdk", &rb::raw_dpdk_roles},
+#endif
+    };
     for (const auto& s : systems) {
         if (!known.count(s)) {
             std::fprintf(stderr, "ringmesh_bench: unknown system '%s'\n", s.c_str());
@@ -477,6 +502,7 @@ int main(int argc, char** argv) {
         // idle is about the block strategy; ringmesh-tcp-block always idles in the kernel.
         c.block = block || sys == "ringmesh-tcp-block" || what == rb::scenario::idle;
         c.udp = sys == "ringmesh-udp";
+        c.dpdk = sys == "ringmesh-dpdk";
         std::string why;
         ++done;
         if (!known[sys]->supports(c, &why)) {

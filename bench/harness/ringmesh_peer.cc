@@ -13,6 +13,7 @@
 #include "bench/harness/harness.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
+#include "transport/select.h"
 #include "transport/uring/uring_transport.h"
 
 namespace ringmesh::bench {
@@ -59,25 +60,37 @@ std::unique_ptr<node> start_node(side& s, const std::string& id, bool receiving,
         s.failure = n.err().message();
         return nullptr;
     }
+    if (s.config.dpdk && receiving) remove_memif_files(s.config, true);  // a stale socket
+    if (s.config.dpdk && !receiving && !wait_for_memif_server(s.config)) {
+        s.failure = "the memif server never came up";
+        return nullptr;
+    }
     auto started = (*n)->start([&](shard& sh) {
-        auto t = transport::uring_transport::create(transport::uring_config{}, sh.id());
-        if (!t) {
-            s.failure = t.err().message();
+        // DPDK: each side owns one end of a memif pair, with its own IPv4 on it.
+        const std::string host = !s.config.dpdk ? "127.0.0.1"
+                                 : receiving    ? "10.250.0.1"
+                                                : "10.250.0.2";
+        auto opened = transport::open_transport(
+            s.config.dpdk ? transport::backend::dpdk : transport::backend::uring, s.config.dpdk,
+            {memif_eal_args(s.config, receiving), "net_memif0", host}, {}, sh.id());
+        if (!opened) {
+            s.failure = opened.err().message();
             return;
         }
-        sh.route_foreign_releases((*t)->receive_pool());
+        sh.route_foreign_releases(*opened->receive_pool);
         messaging::endpoint_config ec;
         ec.node_id = id;
         ec.cluster_id = "bench";
         const int port =
             receiving ? receiver_port(s.config, s.config.receiver_index) : s.config.port + 1;
-        ec.listen = *transport::address::parse("127.0.0.1:" + std::to_string(port));
+        ec.listen = *transport::address::parse(host + ":" + std::to_string(port));
         for (int r = 0; !receiving && r < receiver_count(s.config); ++r) {
-            auto there = *transport::address::parse("127.0.0.1:" +
+            const std::string there_host = s.config.dpdk ? "10.250.0.1" : "127.0.0.1";
+            auto there = *transport::address::parse(there_host + ":" +
                                                     std::to_string(receiver_port(s.config, r)));
-            (s.config.udp ? ec.datagram_peers : ec.peers).push_back(there);
+            (s.config.udp || s.config.dpdk ? ec.datagram_peers : ec.peers).push_back(there);
         }
-        auto e = messaging::endpoint::create(sh, std::move(t).value(), ec);
+        auto e = messaging::endpoint::create(sh, std::move(opened->backend_transport), ec);
         if (!e) {
             s.failure = e.err().message();
             return;
@@ -159,6 +172,7 @@ run_result receiver(const run_config& c) {
     if (!n) return run_result::failed("ringmesh: " + s.failure);
     if (c.what == scenario::idle) return measure_idle(*n, s);
     finish(*n, s, c.seconds + 30);
+    if (c.dpdk) remove_memif_files(c, true);
     if (c.what == scenario::pingpong || c.what == scenario::rpc) return {};
     return s.tally.result(c.what == scenario::rate);
 }
@@ -315,6 +329,7 @@ run_result sender(const run_config& c) {
     if (!n) return run_result::failed("ringmesh: " + s.failure);
     if (c.what == scenario::idle) return measure_idle(*n, s);
     finish(*n, s, c.seconds + 30);
+    if (c.dpdk) remove_memif_files(c, false);
     run_result r;
     if (c.what == scenario::rpc) {
         r.ok = s.replies > 0;
@@ -343,9 +358,18 @@ bool supports_tcp(const run_config&, std::string*) {
     return true;
 }
 
+bool supports_dpdk(const run_config& c, std::string* why) {
+    if (c.what == scenario::fanout || c.what == scenario::idle) {
+        *why = "the memif pair joins two processes";
+        return false;
+    }
+    return supports_udp(c, why);
+}
+
 }  // namespace
 
 const system_roles ringmesh_tcp_roles{"ringmesh-tcp", receiver, sender, supports_tcp};
 const system_roles ringmesh_udp_roles{"ringmesh-udp", receiver, sender, supports_udp};
+const system_roles ringmesh_dpdk_roles{"ringmesh-dpdk", receiver, sender, supports_dpdk};
 
 }  // namespace ringmesh::bench

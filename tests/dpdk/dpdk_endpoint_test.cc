@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -70,6 +71,8 @@ class DpdkEndpointTest : public ::testing::Test {
             endpoints_[i].reset();
             detail::bind_thread_to_shard(nullptr);
         }
+        std::filesystem::remove("/tmp/ringmesh-memif-ep-" + std::to_string(::getpid()) + ".sock");
+        std::filesystem::remove_all("/var/run/dpdk/rmep" + std::to_string(::getpid()));
     }
     bool pump_until(const std::function<bool()>& done, int max_rounds = 3'000'000) {
         for (int i = 0; i < max_rounds && !done(); ++i) {

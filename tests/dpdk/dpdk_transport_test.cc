@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -68,6 +69,11 @@ class DpdkTest : public ::testing::Test {
         b_ = std::move(b).value().release();
         ASSERT_TRUE(a_->listen(*address::parse("10.240.0.1:9000")));
         ASSERT_TRUE(b_->listen(*address::parse("10.240.0.2:9000")));
+    }
+    static void TearDownTestSuite() {
+        // The ports stay open until exit; their files need not outlive the test.
+        std::filesystem::remove(socket_path());
+        std::filesystem::remove_all("/var/run/dpdk/rmtest" + std::to_string(::getpid()));
     }
     void SetUp() override {
         if (a_ == nullptr) GTEST_SKIP() << "DPDK cannot start here: " << skip_reason_;
