@@ -239,7 +239,8 @@ void endpoint::on_datagram(const transport::address& from, std::span<const std::
         const auto parsed = wire::parse_frame(rest, config_.limits);
         wire::frame_error error = parsed.error;
         if (parsed.status == wire::parse_status::need_more) error = wire::frame_error::truncated;
-        if (error == wire::frame_error::none)
+        // A fragment's body is verified once the message is whole (handle_peer_frame).
+        if (error == wire::frame_error::none && !parsed.value.fragment())
             error = wire::verify_body(parsed.value, config_.limits);
         if (error != wire::frame_error::none) {
             ++stats_.frames_refused;
@@ -376,8 +377,10 @@ endpoint::peer_state& endpoint::peer_named(const std::string& id, bool datagram)
                 std::min(sc.max_in_flight_frames, config_.datagram_window_frames);
             sc.receive_window_frames =
                 std::min(sc.receive_window_frames, config_.datagram_window_frames);
-            // A frame must fit one datagram: larger bodies are refused as too large.
+            // A frame must fit one datagram; the session splits larger messages into
+            // consecutive fragments (up to the configured body limit) and reassembles them.
             const std::size_t mtu = transport_->caps().max_datagram_bytes;
+            sc.max_message_bytes = limits.max_body_bytes;
             limits.max_body_bytes = static_cast<std::uint32_t>(std::min<std::size_t>(
                 limits.max_body_bytes, (mtu - wire::header_size) & ~std::size_t{7}));
         }
@@ -440,7 +443,9 @@ bool endpoint::consume(conn_state& c, std::span<const std::byte> bytes,
             refuse(c, error_code_for(parsed.error), wire::to_string(parsed.error));
             return false;
         }
-        if (const auto e = wire::verify_body(parsed.value, config_.limits);
+        if (const auto e = parsed.value.fragment()
+                               ? wire::frame_error::none
+                               : wire::verify_body(parsed.value, config_.limits);
             e != wire::frame_error::none) {
             ++stats_.frames_refused;
             ++stats_.refused_by[static_cast<std::size_t>(e)];
@@ -501,6 +506,19 @@ bool endpoint::handle_peer_frame(peer_state& peer, const wire::frame& f,
     if (f.kind() == wire::FrameKind::Error || f.kind() == wire::FrameKind::Hello) return true;
     return p->s.on_frame(
         shard_.now_ns(), f, [this, p, owner](std::uint32_t stream, const wire::frame& fr) {
+            if (fr.fragment()) {
+                // Reassembled from pieces: verified now that it is whole; it lives in the
+                // session's reassembly buffer, so there is no receive buffer to retain.
+                if (const auto e = wire::verify_body(fr, config_.limits);
+                    e != wire::frame_error::none) {
+                    ++stats_.frames_refused;
+                    ++stats_.refused_by[static_cast<std::size_t>(e)];
+                    ++stats_.protocol_violations;
+                    return;
+                }
+                dispatch(*p, stream, fr, nullptr);
+                return;
+            }
             // Frames replayed from the reorder buffer do not live in the receive buffer.
             const bool inside = owner && !fr.body.empty() &&
                                 fr.body.data() >= owner->storage().data() &&

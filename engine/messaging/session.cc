@@ -38,26 +38,59 @@ bool session::writable(std::uint32_t id) const {
 
 send_outcome session::send(std::uint32_t id, wire::FrameKind kind,
                            std::span<const std::byte> body) {
-    if (body.size() > limits_.max_body_bytes) return send_outcome::too_large;
+    // One frame when it fits; otherwise consecutive fragments of at most one frame's body,
+    // all queued at once or none (a message never half-sent for back-pressure).
+    const std::size_t piece = limits_.max_body_bytes & ~std::size_t{7};
+    const bool split = body.size() > limits_.max_body_bytes;
+    if (split &&
+        (body.size() > config_.max_message_bytes || piece == 0 || !wire::is_sequenced_kind(kind))) {
+        return send_outcome::too_large;
+    }
+    const std::size_t pieces = split ? (body.size() + piece - 1) / piece : 1;
+    if (pieces >
+        std::min<std::size_t>(config_.max_in_flight_frames, config_.receive_window_frames)) {
+        return send_outcome::too_large;  // could never be in flight at once
+    }
     stream_state& s = stream(id);
     tx_state& tx = s.tx;
-    if (tx.next_seq > send_limit(tx) || tx.unacked_bytes >= config_.max_in_flight_bytes) {
+    if (tx.next_seq + pieces - 1 > send_limit(tx) ||
+        tx.unacked_bytes >= config_.max_in_flight_bytes) {
         ++stats_.back_pressure;
         return send_outcome::back_pressure;
     }
+    if (!split) {
+        append_frame(s,
+                     wire::make_header(kind, static_cast<std::uint32_t>(body.size()), id,
+                                       tx.next_seq, s.rx.delivered, config_.receive_window_frames),
+                     body);
+        return send_outcome::queued;
+    }
+    ++stats_.messages_split;
+    for (std::size_t i = 0; i < pieces; ++i) {
+        const auto chunk = body.subspan(i * piece, std::min(piece, body.size() - i * piece));
+        wire::FrameHeader header =
+            wire::make_header(kind, static_cast<std::uint32_t>(chunk.size()), id, tx.next_seq,
+                              s.rx.delivered, config_.receive_window_frames);
+        std::uint8_t flags = header.flags() | static_cast<std::uint8_t>(wire::FrameFlags::Fragment);
+        if (i + 1 == pieces) flags |= static_cast<std::uint8_t>(wire::FrameFlags::FragmentEnd);
+        header.mutate_flags(flags);
+        append_frame(s, header, chunk);
+    }
+    return send_outcome::queued;
+}
+
+void session::append_frame(stream_state& s, const wire::FrameHeader& header,
+                           std::span<const std::byte> body) {
+    tx_state& tx = s.tx;
     const std::size_t size = wire::wire_size(body.size());
     std::span<std::byte> out = tx.frames.reserve(size);
-    wire::write_frame(out,
-                      wire::make_header(kind, static_cast<std::uint32_t>(body.size()), id,
-                                        tx.next_seq, s.rx.delivered, config_.receive_window_frames),
-                      body);
+    wire::write_frame(out, header, body);
     tx.refs.push_back({tx.frames.commit(size), static_cast<std::uint32_t>(size), -1});
     tx.unacked_bytes += size;
     ++tx.next_seq;
     ++unacked_total_;
     ++stats_.frames_queued;
     ++pending_streams_;
-    return send_outcome::queued;
 }
 
 void session::on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit) {

@@ -30,12 +30,15 @@ struct session_config {
     bool datagram = false;                             ///< lossy transport: retransmit, reorder
     time_ns retransmit_timeout_ns = 20 * ns_per_ms;    ///< datagram: first RTO
     time_ns max_retransmit_timeout_ns = 1 * ns_per_s;  ///< datagram: RTO backoff cap
+    /// Bodies larger than one frame (the codec's max_body_bytes) up to this size are split
+    /// into consecutive Fragment frames and reassembled by the peer's session; 0: refused.
+    std::size_t max_message_bytes = 0;
 };
 
 enum class send_outcome : std::uint8_t {
     queued,         ///< will be transmitted and retransmitted until acknowledged
     back_pressure,  ///< the stream's window is full: the peer has not caught up; retry later
-    too_large,      ///< the body exceeds the codec's max_body_bytes
+    too_large,      ///< the body exceeds max_message_bytes (or one frame, without splitting)
 };
 
 struct session_stats {
@@ -49,6 +52,8 @@ struct session_stats {
     std::uint64_t acks_sent = 0;
     std::uint64_t back_pressure = 0;
     std::uint64_t peer_restarts = 0;
+    std::uint64_t messages_split = 0, messages_reassembled = 0;
+    std::uint64_t fragments_refused = 0;  ///< kinds mixed, or a message over the limit
 };
 
 /// One per peer; owned by the shard that owns the peer's connection and used only there.
@@ -122,6 +127,9 @@ class session {
         std::uint64_t acked_to_peer = 0;  // the highest cumulative ack we sent
         time_ns ack_due_ns = INT64_MAX;
         std::map<std::uint64_t, std::vector<std::byte>> early;  // datagram reordering
+        std::vector<std::byte> partial;  // fragments of the message being reassembled
+        std::uint8_t partial_kind = 0;
+        bool partial_refused = false;  // drop the rest of this message's fragments
     };
     struct stream_state {
         std::uint32_t id;
@@ -138,6 +146,10 @@ class session {
     std::uint64_t send_limit(const tx_state& tx) const;
     template <typename Deliver>
     void deliver_in_order(stream_state& s, const wire::frame& f, Deliver& deliver);
+    template <typename Deliver>
+    void deliver_or_reassemble(stream_state& s, const wire::frame& f, Deliver& deliver);
+    void append_frame(stream_state& s, const wire::FrameHeader& header,
+                      std::span<const std::byte> body);
 
     session_config config_;
     wire::codec_limits limits_;
@@ -194,15 +206,44 @@ void session::deliver_in_order(stream_state& s, const wire::frame& f, Deliver& d
     rx_state& rx = s.rx;
     ++rx.delivered;
     ++stats_.frames_delivered;
-    deliver(s.id, f);
+    deliver_or_reassemble(s, f, deliver);
     while (!rx.early.empty() && rx.early.begin()->first == rx.delivered + 1) {
         std::vector<std::byte> bytes = std::move(rx.early.begin()->second);
         rx.early.erase(rx.early.begin());
         const auto parsed = wire::parse_frame(bytes, limits_);
         ++rx.delivered;
         ++stats_.frames_delivered;
-        deliver(s.id, parsed.value);
+        deliver_or_reassemble(s, parsed.value, deliver);
     }
+}
+
+template <typename Deliver>
+void session::deliver_or_reassemble(stream_state& s, const wire::frame& f, Deliver& deliver) {
+    if (!f.fragment()) {
+        deliver(s.id, f);
+        return;
+    }
+    // Fragments arrive here in sequence order: concatenate until the end piece.
+    rx_state& rx = s.rx;
+    if (rx.partial.empty() && !rx.partial_refused) rx.partial_kind = f.header.kind();
+    const std::size_t limit =
+        std::max<std::size_t>(config_.max_message_bytes, limits_.max_body_bytes);
+    if (!rx.partial_refused &&
+        (f.header.kind() != rx.partial_kind || rx.partial.size() + f.body.size() > limit)) {
+        ++stats_.fragments_refused;
+        rx.partial_refused = true;
+        rx.partial.clear();
+    }
+    if (!rx.partial_refused) rx.partial.insert(rx.partial.end(), f.body.begin(), f.body.end());
+    if (!f.fragment_end()) return;
+    if (!rx.partial_refused) {
+        wire::frame whole{f.header, rx.partial};
+        whole.header.mutate_length(static_cast<std::uint32_t>(rx.partial.size()));
+        ++stats_.messages_reassembled;
+        deliver(s.id, whole);
+    }
+    rx.partial.clear();
+    rx.partial_refused = false;
 }
 
 template <typename Emit>

@@ -46,8 +46,16 @@ parse_result parse_frame(std::span<const std::byte> bytes, const codec_limits& l
     if (h.kind() == 0 || h.kind() > static_cast<std::uint8_t>(FrameKind::MAX)) {
         return fail(frame_error::unknown_kind);
     }
-    const std::uint8_t known_flags = static_cast<std::uint8_t>(FrameFlags::Sequenced);
+    const std::uint8_t known_flags = static_cast<std::uint8_t>(FrameFlags::Sequenced) |
+                                     static_cast<std::uint8_t>(FrameFlags::Fragment) |
+                                     static_cast<std::uint8_t>(FrameFlags::FragmentEnd);
     if ((h.flags() & ~known_flags) != 0 || result.value.sequenced() != is_sequenced_kind(kind)) {
+        return fail(frame_error::bad_flags);
+    }
+    // Only sequenced frames are split, and an end belongs to a fragment.
+    const bool fragment = result.value.fragment();
+    if ((fragment && !result.value.sequenced()) ||
+        (!fragment && (h.flags() & static_cast<std::uint8_t>(FrameFlags::FragmentEnd)) != 0)) {
         return fail(frame_error::bad_flags);
     }
     if (result.value.sequenced() && h.sequence() == 0) return fail(frame_error::bad_sequence);

@@ -57,6 +57,13 @@ struct frame {
     bool sequenced() const noexcept {
         return (header.flags() & static_cast<std::uint8_t>(FrameFlags::Sequenced)) != 0;
     }
+    /// A piece of a message split across datagrams: its body is verified once reassembled.
+    bool fragment() const noexcept {
+        return (header.flags() & static_cast<std::uint8_t>(FrameFlags::Fragment)) != 0;
+    }
+    bool fragment_end() const noexcept {
+        return (header.flags() & static_cast<std::uint8_t>(FrameFlags::FragmentEnd)) != 0;
+    }
 };
 
 enum class parse_status : std::uint8_t { frame, need_more, error };

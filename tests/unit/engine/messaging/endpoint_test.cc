@@ -458,7 +458,7 @@ TEST_F(EndpointTest, OutOfDatagramSendSlotsDelaysFramesInsteadOfLosingThem) {
     EXPECT_EQ(a.peer_session_stats("b")->frames_retransmitted, 0u);  // ...and cost no resend
 }
 
-TEST_F(EndpointTest, RpcWorksOverDatagramsAndOversizedRequestsAreRefused) {
+TEST_F(EndpointTest, RpcOverDatagramsSplitsLargeMessagesAndRefusesOversizedOnes) {
     start(1, "server");
     endpoint& client = start_datagram(0, "client", {1});
     on(1, [&](endpoint& e) {
@@ -475,11 +475,29 @@ TEST_F(EndpointTest, RpcWorksOverDatagramsAndOversizedRequestsAreRefused) {
     });
     ASSERT_TRUE(pump_until([&] { return !reply.empty(); }));
     EXPECT_EQ(reply, "over udp");
-    const std::string big(4000, 'x');  // beyond one 1472-byte datagram
-    EXPECT_EQ(
-        on(0,
-           [&](endpoint& e) { return e.call("server", "echo", bytes_of(big), ns_per_s, nullptr); }),
-        call_outcome::too_large);
+    // Beyond one 1472-byte datagram: split into fragments, reassembled, verified, echoed
+    // (the reply is split too).
+    std::string big(40'000, 'x');
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<char>('a' + i % 26);
+    reply.clear();
+    ASSERT_EQ(on(0,
+                 [&](endpoint& e) {
+                     return e.call("server", "echo", bytes_of(big), ns_per_s,
+                                   [&](const rpc_result& r) { reply = text_of(r.payload); });
+                 }),
+              call_outcome::sent);
+    ASSERT_TRUE(pump_until([&] { return !reply.empty(); }));
+    EXPECT_EQ(reply, big);
+    EXPECT_GT(client.peer_session_stats("server")->messages_split, 0u);
+    EXPECT_GT(client.peer_session_stats("server")->messages_reassembled, 0u);
+    // Beyond the message limit (limits.max_body_bytes): refused before anything is sent.
+    const std::string huge(2u << 20, 'x');
+    EXPECT_EQ(on(0,
+                 [&](endpoint& e) {
+                     return e.call("server", "echo", bytes_of(huge), ns_per_s, nullptr);
+                 }),
+              call_outcome::too_large);
 }
 
 TEST_F(EndpointTest, BadDatagramsAndUnknownSendersAreDroppedAndCounted) {

@@ -194,6 +194,79 @@ TEST(SessionTest, OversizedBodyIsRefused) {
     EXPECT_EQ(s.send(16, FrameKind::Data, big), send_outcome::too_large);
 }
 
+TEST(SessionTest, LargeMessagesAreSplitAndReassembledThroughLossAndReordering) {
+    // A 1 KiB frame limit and 20 KiB messages: each goes as 20 fragments, and comes out whole
+    // and in order however the datagrams are lost, duplicated and reordered.
+    for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+        session_config config;
+        config.datagram = true;
+        config.receive_window_frames = 256;
+        config.max_in_flight_frames = 256;
+        config.max_message_bytes = 64 * 1024;
+        const wire::codec_limits limits{.max_body_bytes = 1024};
+        session a(config, limits), b(config, limits);
+        a.on_connected(0, 2);
+        b.on_connected(0, 1);
+        std::mt19937_64 rng(seed);
+        auto chance = [&](double p) { return std::uniform_real_distribution<>(0, 1)(rng) < p; };
+        std::vector<std::vector<std::byte>> sent, got;
+        std::vector<std::vector<std::byte>> a_to_b, b_to_a;
+        time_ns now = ns_per_s;
+        for (int round = 0; round < 20000 && got.size() < 40; ++round) {
+            while (sent.size() < 40) {
+                std::vector<std::byte> m(20 * 1024 + sent.size());
+                for (std::size_t i = 0; i < m.size(); ++i)
+                    m[i] = static_cast<std::byte>(i * 7 + sent.size());
+                if (a.send(16, FrameKind::Data, m) != send_outcome::queued) break;
+                sent.push_back(std::move(m));
+            }
+            auto transmit = [&](session& from, std::vector<std::vector<std::byte>>& link) {
+                from.poll_transmit(now, [&](std::span<const std::byte> bytes) {
+                    if (!chance(0.05)) link.emplace_back(bytes.begin(), bytes.end());
+                    if (chance(0.05)) link.emplace_back(bytes.begin(), bytes.end());
+                    return true;
+                });
+                std::shuffle(link.begin(), link.end(), rng);
+            };
+            auto deliver = [&](std::vector<std::vector<std::byte>>& link, session& to) {
+                for (const auto& chunk : link) {
+                    const auto parsed = wire::parse_frame(chunk, limits);
+                    ASSERT_EQ(parsed.status, wire::parse_status::frame);
+                    to.on_frame(now, parsed.value, [&](std::uint32_t, const wire::frame& f) {
+                        got.emplace_back(f.body.begin(), f.body.end());
+                    });
+                }
+                link.clear();
+            };
+            transmit(a, a_to_b);
+            transmit(b, b_to_a);
+            deliver(a_to_b, b);
+            deliver(b_to_a, a);
+            now += ns_per_ms;
+        }
+        ASSERT_EQ(got.size(), 40u) << "replay with seed " << seed;
+        for (std::size_t i = 0; i < got.size(); ++i)
+            ASSERT_EQ(got[i], sent[i]) << "message " << i << ", seed " << seed;
+        EXPECT_EQ(a.stats().messages_split, 40u);
+        EXPECT_EQ(b.stats().messages_reassembled, 40u);
+    }
+}
+
+TEST(SessionTest, SplittingNeedsALimitAndAWindowThatCanHoldTheMessage) {
+    session_config config;
+    config.datagram = true;
+    config.max_message_bytes = 8 * 1024;
+    config.max_in_flight_frames = 4;
+    session s(config, wire::codec_limits{.max_body_bytes = 1024});
+    EXPECT_EQ(s.send(16, FrameKind::Data, std::vector<std::byte>(9 * 1024)),
+              send_outcome::too_large);  // over max_message_bytes
+    EXPECT_EQ(s.send(16, FrameKind::Data, std::vector<std::byte>(6 * 1024)),
+              send_outcome::too_large);  // 6 pieces never fit a window of 4
+    EXPECT_EQ(s.send(16, FrameKind::Data, std::vector<std::byte>(3 * 1024)), send_outcome::queued);
+    EXPECT_EQ(s.send(16, FrameKind::Data, std::vector<std::byte>(2 * 1024)),
+              send_outcome::back_pressure);  // 3 in flight + 2 > 4: all or nothing
+}
+
 TEST(SessionTest, ResendsUnackedFramesAfterReconnectWithoutDuplicates) {
     SessionPair pair({}, {}, 4);
     for (std::uint64_t i = 0; i < 10; ++i)

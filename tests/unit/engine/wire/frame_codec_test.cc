@@ -110,6 +110,16 @@ TEST(FrameCodecTest, ForgedHeadersAreRefusedWithAReason) {
     EXPECT_EQ(header_only(FrameHeader(0, 2, 0x80 | seq, 1, 1, 0, 1, 0)).error,
               frame_error::bad_flags);
     EXPECT_EQ(header_only(FrameHeader(0, 2, seq, 1, 1, 0, 0, 0)).error, frame_error::bad_sequence);
+    // Fragments: only of sequenced frames, and an end only on a fragment.
+    const auto frag = static_cast<std::uint8_t>(FrameFlags::Fragment);
+    const auto end = static_cast<std::uint8_t>(FrameFlags::FragmentEnd);
+    EXPECT_EQ(header_only(FrameHeader(0, 3, frag, 1, 1, 0, 0, 0)).error, frame_error::bad_flags);
+    EXPECT_EQ(header_only(FrameHeader(0, 2, seq | end, 1, 1, 0, 1, 0)).error,
+              frame_error::bad_flags);
+    const auto piece = header_only(FrameHeader(0, 2, seq | frag | end, 1, 1, 0, 1, 0));
+    EXPECT_EQ(piece.error, frame_error::none);
+    EXPECT_TRUE(piece.value.fragment());
+    EXPECT_TRUE(piece.value.fragment_end());
 }
 
 TEST(FrameCodecTest, BodiesThatLieAreRefused) {
