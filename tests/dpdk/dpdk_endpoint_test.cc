@@ -71,8 +71,6 @@ class DpdkEndpointTest : public ::testing::Test {
             endpoints_[i].reset();
             detail::bind_thread_to_shard(nullptr);
         }
-        std::filesystem::remove("/tmp/ringmesh-memif-ep-" + std::to_string(::getpid()) + ".sock");
-        std::filesystem::remove_all("/var/run/dpdk/rmep" + std::to_string(::getpid()));
     }
     bool pump_until(const std::function<bool()>& done, int max_rounds = 3'000'000) {
         for (int i = 0; i < max_rounds && !done(); ++i) {
@@ -147,6 +145,84 @@ TEST_F(DpdkEndpointTest, PublishAndRpcOverMemifAreCompleteAndInOrder) {
     EXPECT_EQ(transports_[1]->stats().rx_bad_checksum, 0u);
     EXPECT_GT(transports_[1]->stats().rx_datagrams, 0u);
 }
+
+struct collector final : transport::event_handler {
+    std::vector<std::string> got;
+    void on_connected(transport::connection_id, bool) override {}
+    void on_received(transport::connection_id, buffer_handle) override {}
+    void on_datagram(const transport::address&, std::span<const std::byte> payload,
+                     buffer_handle) override {
+        got.emplace_back(reinterpret_cast<const char*>(payload.data()), payload.size());
+    }
+    void on_closed(transport::connection_id, transport::close_reason, int) override {}
+};
+
+TEST(DpdkQueuesTest, EachShardOwnsAQueueAndForeignDatagramsAreHandedOver) {
+    // Two shards per memif port, one queue pair each. memif maps the sender's TX queue i to
+    // the receiver's RX queue i, so datagrams from shard a0 (queue 0) for b1's UDP port land
+    // on b0's queue: b0 hands them to b1 through the cross-core ring.
+    monotonic_clock clock;
+    ring_mesh mesh(4, 64);
+    std::vector<std::unique_ptr<shard>> shards;
+    for (shard_id id = 0; id < 4; ++id)
+        shards.push_back(std::move(shard::create(id, mesh, clock, {})).value());
+    std::vector<std::unique_ptr<transport::dpdk_transport>> t;
+    for (int i = 0; i < 4; ++i) {
+        transport::dpdk_config c = memif(i < 2 ? 0 : 1);
+        c.queues = 2;
+        c.queue = static_cast<std::uint16_t>(i % 2);
+        detail::bind_thread_to_shard(shards[i].get());
+        auto opened = transport::dpdk_transport::create(c, static_cast<shard_id>(i));
+        detail::bind_thread_to_shard(nullptr);
+        if (!opened) GTEST_SKIP() << "DPDK cannot start here: " << opened.err().message();
+        ASSERT_TRUE(opened.value()->listen(
+            *transport::address::parse(c.ip + ":" + std::to_string(9000 + i % 2))));
+        t.push_back(std::move(opened).value());
+    }
+    std::vector<collector> handlers(4);
+    auto pump = [&](const std::function<bool()>& done) {
+        for (int round = 0; round < 2'000'000 && !done(); ++round) {
+            for (int i = 0; i < 4; ++i) {
+                detail::bind_thread_to_shard(shards[i].get());
+                t[i]->poll(monotonic_clock::read(), handlers[i]);
+                t[i]->flush();
+                shards[i]->run_once();  // runs hand-overs from siblings, flushes the rings
+                detail::bind_thread_to_shard(nullptr);
+            }
+        }
+        return done();
+    };
+    const auto b1 = *transport::address::parse("10.241.0.2:9001");
+    for (int i = 0; i < 200; ++i) {
+        const std::string text = "q" + std::to_string(i);
+        detail::bind_thread_to_shard(shards[0].get());
+        ASSERT_EQ(t[0]->send_datagram(b1, bytes_of(text)), text.size());
+        detail::bind_thread_to_shard(nullptr);
+    }
+    ASSERT_TRUE(pump([&] { return handlers[3].got.size() == 200; }))
+        << "b1 got " << handlers[3].got.size() << "; b0 handed off " << t[2]->stats().rx_handed_off
+        << ", dropped " << t[2]->stats().rx_dropped_not_ours;
+    for (int i = 0; i < 200; ++i)
+        EXPECT_EQ(handlers[3].got[i], "q" + std::to_string(i));
+    EXPECT_TRUE(handlers[2].got.empty());  // b0 delivered none of them itself
+    EXPECT_EQ(t[2]->stats().rx_handed_off, 200u);
+    EXPECT_EQ(t[3]->stats().rx_handed_in, 200u);
+    for (int i = 0; i < 4; ++i) {
+        detail::bind_thread_to_shard(shards[i].get());
+        t[i].reset();
+        detail::bind_thread_to_shard(nullptr);
+    }
+}
+
+// The memif socket and EAL's runtime files go when the process is done with DPDK.
+class dpdk_files final : public ::testing::Environment {
+  public:
+    void TearDown() override {
+        std::filesystem::remove("/tmp/ringmesh-memif-ep-" + std::to_string(::getpid()) + ".sock");
+        std::filesystem::remove_all("/var/run/dpdk/rmep" + std::to_string(::getpid()));
+    }
+};
+const auto* const files_cleanup = ::testing::AddGlobalTestEnvironment(new dpdk_files);
 
 }  // namespace
 }  // namespace ringmesh

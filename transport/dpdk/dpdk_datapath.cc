@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/core/shard.h"
 #include "transport/dpdk/dpdk_impl.h"
 
 namespace ringmesh::transport {
@@ -40,6 +41,17 @@ bool is_broadcast(const rte_ether_addr& a) {
 std::size_t dpdk_transport::poll(time_ns now, event_handler& handler) {
     impl& p = *impl_;
     p.now = now;
+    if (p.share != nullptr && !p.share->started.load(std::memory_order_acquire)) return 0;
+    std::size_t work = 0;
+    if (!p.handed_in.empty()) {  // datagrams siblings received on their queues for us
+        std::vector<rte_mbuf*> mine;
+        mine.swap(p.handed_in);
+        for (rte_mbuf* m : mine) {
+            ++p.stats.rx_handed_in;
+            p.receive(m, handler);
+        }
+        work += mine.size();
+    }
     rte_mbuf* packets[burst];
     const std::uint16_t n = rte_eth_rx_burst(p.port, p.queue, packets, burst);
     if (n > 0) ++p.stats.bursts;
@@ -48,7 +60,27 @@ std::size_t dpdk_transport::poll(time_ns now, event_handler& handler) {
         p.receive(packets[i], handler);
     }
     p.arp_tick();
-    return n;
+    return work + n;
+}
+
+bool dpdk_transport::impl::hand_off(rte_mbuf* m, std::uint16_t to_udp_port_be) {
+    const auto* owners = share != nullptr ? share->owners.load(std::memory_order_acquire) : nullptr;
+    if (owners == nullptr) return false;
+    impl* target = nullptr;
+    for (const auto& e : *owners) {
+        if (e.udp_port_be == to_udp_port_be && e.owner != this) target = e.owner;
+    }
+    shard* here = this_shard();
+    if (target == nullptr || here == nullptr) return false;
+    const auto outcome =
+        here->submit_to(target->owner, [m, target] { target->handed_in.push_back(m); });
+    if (outcome != submit_outcome::accepted) {
+        ++stats.rx_handoff_dropped;  // the ring to that shard is full: lost, counted
+        rte_pktmbuf_free(m);
+        return true;
+    }
+    ++stats.rx_handed_off;
+    return true;
 }
 
 void dpdk_transport::impl::receive(rte_mbuf* m, event_handler& handler) {
@@ -98,7 +130,14 @@ void dpdk_transport::impl::receive(rte_mbuf* m, event_handler& handler) {
     }
     auto* udp = reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<std::byte*>(ip) + ihl);
     const std::size_t udp_total = rte_be_to_cpu_16(udp->dgram_len);
-    if (udp->dst_port != udp_port_be || udp_total < udp_len || udp_total > total - ihl) {
+    if (udp_total < udp_len || udp_total > total - ihl) {
+        ++stats.rx_malformed;
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if (udp->dst_port != udp_port_be) {
+        // RSS put another shard's datagram on our queue: its UDP port names the owner.
+        if (hand_off(m, udp->dst_port)) return;
         ++stats.rx_dropped_not_ours;
         rte_pktmbuf_free(m);
         return;

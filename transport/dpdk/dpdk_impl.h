@@ -5,8 +5,11 @@
 #include <rte_mbuf.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -19,6 +22,8 @@ struct dpdk_transport::impl {
     shard_id owner = no_shard;
     std::uint16_t port = 0;
     std::uint16_t queue = 0;
+    struct port_share* share = nullptr;  // the port, as the shards using it see it
+    std::vector<rte_mbuf*> handed_in;    // datagrams for us that landed on another queue
     std::string port_name;
     rte_mempool* pool = nullptr;
     rte_ether_addr mac{};
@@ -55,11 +60,28 @@ struct dpdk_transport::impl {
 
     // data path (dpdk_datapath.cc)
     void receive(rte_mbuf* m, event_handler& handler);
+    bool hand_off(rte_mbuf* m, std::uint16_t udp_port_be);
     void handle_arp(rte_mbuf* m);
     void send_arp(std::uint16_t opcode, const rte_ether_addr& to_mac, std::uint32_t to_ip_be);
     void resolve(std::uint32_t ip_be, rte_mbuf* packet);
     void arp_tick();
     void release_held(buffer_slot* slot);
+};
+
+/// A port shared by the shards of one process: configured once with a queue per shard,
+/// started when every queue is set up, stopped when the last transport goes.
+struct port_share {
+    std::mutex mutex;
+    std::uint16_t queues = 0, set_up = 0, open = 0;
+    std::atomic<bool> started{false};
+    /// Which transport owns which UDP port: copy-on-write, so the data path reads it
+    /// without a lock (snapshots are kept until the port closes).
+    struct owner_entry {
+        std::uint16_t udp_port_be;
+        dpdk_transport::impl* owner;
+    };
+    std::atomic<const std::vector<owner_entry>*> owners{nullptr};
+    std::vector<std::unique_ptr<std::vector<owner_entry>>> snapshots;
 };
 
 }  // namespace ringmesh::transport

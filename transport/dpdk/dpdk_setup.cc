@@ -4,6 +4,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 
+#include <map>
 #include <mutex>
 
 #include "engine/core/errc.h"
@@ -29,6 +30,15 @@ struct eal_state {
 eal_state& eal() {
     static eal_state state;
     return state;
+}
+
+port_share& share_of(std::uint16_t port) {
+    static std::mutex registry_mutex;
+    static std::map<std::uint16_t, std::unique_ptr<port_share>> registry;
+    std::lock_guard lock(registry_mutex);
+    auto& slot = registry[port];
+    if (!slot) slot = std::make_unique<port_share>();
+    return *slot;
 }
 
 bool start_eal(const std::vector<std::string>& args, std::string& why) {
@@ -87,6 +97,19 @@ result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config
     if (rte_eth_dev_info_get(p->port, &info) != 0) {
         return unavailable("cannot query port " + p->port_name);
     }
+    if (config.queues == 0 || config.queue >= config.queues || config.queues > info.max_rx_queues ||
+        config.queues > info.max_tx_queues) {
+        return unavailable(p->port_name + " offers " + std::to_string(info.max_rx_queues) +
+                           " queue(s); asked for queue " + std::to_string(config.queue) + " of " +
+                           std::to_string(config.queues));
+    }
+    p->queue = config.queue;
+    port_share& share = share_of(p->port);
+    std::unique_lock port_lock(share.mutex);
+    if (share.open > 0 && share.queues != config.queues) {
+        return unavailable(p->port_name + " is already open with " + std::to_string(share.queues) +
+                           " queue(s)");
+    }
     rte_eth_conf conf{};
     constexpr std::uint64_t tx_cksum = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
     constexpr std::uint64_t rx_cksum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
@@ -98,10 +121,19 @@ result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config
         conf.rxmode.offloads |= rx_cksum;
         p->stats.checksum_offload_rx = true;
     }
-    // One queue pair for this shard. (Several shards on one port would each take a queue,
-    // with RSS steering their peers; one shard per DPDK process for now.)
-    if (int rc = rte_eth_dev_configure(p->port, 1, 1, &conf); rc != 0) {
-        return unavailable("cannot configure " + p->port_name + ": " + rte_strerror(-rc));
+    // The first shard to open the port configures it with one queue pair per shard; with
+    // several, RSS spreads IPv4/UDP flows over them where the port can hash.
+    if (share.open == 0) {
+        if (config.queues > 1 && info.flow_type_rss_offloads != 0) {
+            conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf =
+                info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
+        }
+        if (int rc = rte_eth_dev_configure(p->port, config.queues, config.queues, &conf); rc != 0) {
+            return unavailable("cannot configure " + p->port_name + ": " + rte_strerror(-rc));
+        }
+        share.queues = config.queues;
+        share.set_up = 0;
     }
     std::uint16_t rxd = static_cast<std::uint16_t>(config.rx_descriptors);
     std::uint16_t txd = static_cast<std::uint16_t>(config.tx_descriptors);
@@ -118,10 +150,11 @@ result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config
         return unavailable("cannot create the mbuf pool (" + std::string(rte_strerror(rte_errno)) +
                            "): too little memory for EAL? (-m)");
     }
-    if (int rc = rte_eth_rx_queue_setup(p->port, 0, rxd, socket, nullptr, p->pool); rc != 0) {
+    if (int rc = rte_eth_rx_queue_setup(p->port, p->queue, rxd, socket, nullptr, p->pool);
+        rc != 0) {
         return unavailable("RX queue setup failed: " + std::string(rte_strerror(-rc)));
     }
-    if (int rc = rte_eth_tx_queue_setup(p->port, 0, txd, socket, nullptr); rc != 0) {
+    if (int rc = rte_eth_tx_queue_setup(p->port, p->queue, txd, socket, nullptr); rc != 0) {
         return unavailable("TX queue setup failed: " + std::string(rte_strerror(-rc)));
     }
     if (rte_eth_dev_set_mtu(p->port, config.mtu) != 0) {
@@ -131,9 +164,18 @@ result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config
     } else {
         p->mtu = config.mtu;
     }
-    if (int rc = rte_eth_dev_start(p->port); rc != 0) {
-        return unavailable("cannot start " + p->port_name + ": " + rte_strerror(-rc));
+    ++share.open;
+    p->share = &share;
+    // The last queue to be set up starts the port; until then the others see no traffic.
+    if (++share.set_up == share.queues) {
+        if (int rc = rte_eth_dev_start(p->port); rc != 0) {
+            --share.open;
+            p->share = nullptr;
+            return unavailable("cannot start " + p->port_name + ": " + rte_strerror(-rc));
+        }
+        share.started.store(true, std::memory_order_release);
     }
+    port_lock.unlock();
     p->started = true;
     rte_eth_macaddr_get(p->port, &p->mac);
 
@@ -157,7 +199,26 @@ dpdk_transport::~dpdk_transport() {
         for (rte_mbuf* m : wait.packets)
             rte_pktmbuf_free(m);
     }
-    if (p.started) rte_eth_dev_stop(p.port);
+    for (rte_mbuf* m : p.handed_in)
+        rte_pktmbuf_free(m);
+    if (p.share != nullptr) {
+        std::lock_guard lock(p.share->mutex);
+        // Forget our UDP port; the last transport on the port stops it.
+        const auto* current = p.share->owners.load(std::memory_order_acquire);
+        auto next = std::make_unique<std::vector<port_share::owner_entry>>();
+        if (current != nullptr) {
+            for (const auto& e : *current) {
+                if (e.owner != &p) next->push_back(e);
+            }
+        }
+        p.share->owners.store(next.get(), std::memory_order_release);
+        p.share->snapshots.push_back(std::move(next));
+        if (--p.share->open == 0) {
+            rte_eth_dev_stop(p.port);
+            p.share->started.store(false, std::memory_order_release);
+            p.share->set_up = 0;
+        }
+    }
     // Held mbufs come back with their handles (the pool asserts that all did).
 }
 
@@ -171,6 +232,20 @@ result<void> dpdk_transport::listen(const address& local) {
                                                            " but dpdk.ip is " + impl_->config.ip);
     }
     impl_->udp_port_be = sin->sin_port;
+    if (port_share* share = impl_->share) {
+        // Siblings on other queues hand us what is ours (copy-on-write: readers never lock).
+        std::lock_guard lock(share->mutex);
+        const auto* current = share->owners.load(std::memory_order_acquire);
+        auto next = std::make_unique<std::vector<port_share::owner_entry>>();
+        if (current != nullptr) {
+            for (const auto& e : *current) {
+                if (e.owner != impl_.get()) next->push_back(e);
+            }
+        }
+        next->push_back({sin->sin_port, impl_.get()});
+        share->owners.store(next.get(), std::memory_order_release);
+        share->snapshots.push_back(std::move(next));
+    }
     auto a = address::parse(impl_->config.ip + ":" + std::to_string(ntohs(sin->sin_port)));
     if (!a) return a.err();
     impl_->listen_address = *a;

@@ -25,6 +25,12 @@ struct dpdk_config {
     std::vector<std::string> eal_args;
     std::string port;  ///< device name ("net_memif0") or PCI address; empty: the first port
     std::string ip;    ///< this node's IPv4 address on that port (the port has no kernel IP)
+    /// Shards sharing the port: each opens its own transport with its own `queue` (0 ..
+    /// queues-1), its own RX/TX queue pair and mbuf pool. With several, RSS spreads flows
+    /// over the queues where the port offers it; a datagram that lands on another shard's
+    /// queue (its UDP port names the owner) is handed over through the cross-core rings.
+    std::uint16_t queues = 1;
+    std::uint16_t queue = 0;
     std::uint16_t mtu = 1500;
     unsigned rx_descriptors = 1024, tx_descriptors = 1024;
     unsigned mbufs = 8191;
@@ -41,6 +47,7 @@ struct dpdk_stats {
     std::uint64_t tx_datagrams = 0, tx_arp = 0, tx_no_mbuf = 0, tx_oversized = 0;
     std::uint64_t tx_ring_full = 0, arp_unresolved_drops = 0, arp_pending_full = 0;
     std::uint64_t bursts = 0;
+    std::uint64_t rx_handed_off = 0, rx_handed_in = 0, rx_handoff_dropped = 0;
     bool checksum_offload_tx = false, checksum_offload_rx = false;
 };
 
