@@ -101,6 +101,7 @@ void session::on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit) {
     ack = std::min(ack, tx.next_seq - 1);
     while (tx.acked < ack) {
         const frame_ref& ref = tx.refs.front();
+        tx.acked_inside_message = is_open_fragment(tx.frames.at(ref.offset, ref.size));
         tx.frames.pop_front(ref.size);
         tx.unacked_bytes -= ref.size;
         tx.refs.pop_front();
@@ -153,11 +154,31 @@ void session::on_connected(time_ns now, std::uint64_t peer_incarnation) {
     pending_streams_ = streams_.size();
 }
 
+bool session::is_open_fragment(std::span<const std::byte> wire_bytes) {
+    wire::FrameHeader header;
+    std::memcpy(&header, wire_bytes.data(), sizeof header);
+    const auto flags = header.flags();
+    return (flags & static_cast<std::uint8_t>(wire::FrameFlags::Fragment)) != 0 &&
+           (flags & static_cast<std::uint8_t>(wire::FrameFlags::FragmentEnd)) == 0;
+}
+
 void session::restart_for_new_peer() {
     ++stats_.peer_restarts;
     for (stream_state& s : streams_) {
         s.rx = rx_state{};
         tx_state& tx = s.tx;
+        // A message whose first pieces the old peer acknowledged cannot be delivered whole
+        // to the new one: drop its remaining pieces rather than deliver a truncated message.
+        while (tx.acked_inside_message && !tx.refs.empty()) {
+            const frame_ref& ref = tx.refs.front();
+            tx.acked_inside_message = is_open_fragment(tx.frames.at(ref.offset, ref.size));
+            tx.frames.pop_front(ref.size);
+            tx.unacked_bytes -= ref.size;
+            tx.refs.pop_front();
+            --unacked_total_;
+            ++stats_.fragments_dropped_on_restart;
+        }
+        tx.acked_inside_message = false;
         std::uint64_t seq = 1;
         for (frame_ref& ref : tx.refs) {
             std::span<std::byte> bytes = tx.frames.at(ref.offset, ref.size);

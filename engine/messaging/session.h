@@ -54,6 +54,8 @@ struct session_stats {
     std::uint64_t peer_restarts = 0;
     std::uint64_t messages_split = 0, messages_reassembled = 0;
     std::uint64_t fragments_refused = 0;  ///< kinds mixed, or a message over the limit
+    /// Pieces of a message the restarted peer had partly acknowledged: never delivered.
+    std::uint64_t fragments_dropped_on_restart = 0;
 };
 
 /// One per peer; owned by the shard that owns the peer's connection and used only there.
@@ -121,6 +123,7 @@ class session {
         time_ns rto_ns;
         byte_fifo frames;  // wire bytes of acked+1 .. next_seq-1
         std::deque<frame_ref> refs;
+        bool acked_inside_message = false;  // the last acked frame was a non-final fragment
     };
     struct rx_state {
         std::uint64_t delivered = 0;      // every seq <= delivered went to the application
@@ -143,6 +146,7 @@ class session {
     void schedule_ack(time_ns now, rx_state& rx);
     void stamp_ack(stream_state& s, std::span<std::byte> wire_bytes);
     void restart_for_new_peer();
+    static bool is_open_fragment(std::span<const std::byte> wire_bytes);
     std::uint64_t send_limit(const tx_state& tx) const;
     template <typename Deliver>
     void deliver_in_order(stream_state& s, const wire::frame& f, Deliver& deliver);

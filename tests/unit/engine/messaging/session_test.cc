@@ -252,6 +252,55 @@ TEST(SessionTest, LargeMessagesAreSplitAndReassembledThroughLossAndReordering) {
     }
 }
 
+TEST(SessionTest, APartlyAcknowledgedMessageIsNotDeliveredTruncatedToARestartedPeer) {
+    session_config config;
+    config.datagram = true;
+    config.max_message_bytes = 16 * 1024;
+    const wire::codec_limits limits{.max_body_bytes = 1024};
+    session a(config, limits);
+    a.on_connected(0, 1);
+    auto message = [](char fill, std::size_t n) {
+        return std::vector<std::byte>(n, std::byte(fill));
+    };
+    ASSERT_EQ(a.send(16, FrameKind::Data, message('x', 5 * 1024)), send_outcome::queued);
+    std::vector<std::vector<std::byte>> frames;
+    a.poll_transmit(0, [&](std::span<const std::byte> b) {
+        frames.emplace_back(b.begin(), b.end());
+        return true;
+    });
+    ASSERT_EQ(frames.size(), 5u);
+    // The old peer took the first two pieces and acknowledged them, then died.
+    session old_peer(config, limits);
+    old_peer.on_connected(0, 1);
+    for (int i = 0; i < 2; ++i) {
+        const auto parsed = wire::parse_frame(frames[static_cast<std::size_t>(i)], limits);
+        old_peer.on_frame(0, parsed.value, [](std::uint32_t, const wire::frame&) {});
+    }
+    old_peer.poll_transmit(ns_per_s, [&](std::span<const std::byte> b) {
+        const auto parsed = wire::parse_frame(b, limits);
+        a.on_frame(ns_per_s, parsed.value, [](std::uint32_t, const wire::frame&) {});
+        return true;
+    });
+    ASSERT_EQ(a.unacked_frames(), 3u);
+    // A new process answers: the rest of the old message must not reach it.
+    session fresh(config, limits);
+    fresh.on_connected(0, 1);
+    a.on_connected(ns_per_s, 2);
+    EXPECT_EQ(a.unacked_frames(), 0u);
+    EXPECT_EQ(a.stats().fragments_dropped_on_restart, 3u);
+    ASSERT_EQ(a.send(16, FrameKind::Data, message('y', 3 * 1024)), send_outcome::queued);
+    std::vector<std::vector<std::byte>> got;
+    a.poll_transmit(2 * ns_per_s, [&](std::span<const std::byte> b) {
+        const auto parsed = wire::parse_frame(b, limits);
+        fresh.on_frame(2 * ns_per_s, parsed.value, [&](std::uint32_t, const wire::frame& f) {
+            got.emplace_back(f.body.begin(), f.body.end());
+        });
+        return true;
+    });
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], message('y', 3 * 1024));
+}
+
 TEST(SessionTest, SplittingNeedsALimitAndAWindowThatCanHoldTheMessage) {
     session_config config;
     config.datagram = true;
