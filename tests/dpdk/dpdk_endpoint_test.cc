@@ -207,6 +207,19 @@ TEST(DpdkQueuesTest, EachShardOwnsAQueueAndForeignDatagramsAreHandedOver) {
     EXPECT_TRUE(handlers[2].got.empty());  // b0 delivered none of them itself
     EXPECT_EQ(t[2]->stats().rx_handed_off, 200u);
     EXPECT_EQ(t[3]->stats().rx_handed_in, 200u);
+    // And back: b1 resolves a's address itself (its request lands on a1's queue, the answer
+    // on its own), and what it sends to a0's port lands on a1's queue and is handed over.
+    const auto a0 = *transport::address::parse("10.241.0.1:9000");
+    for (int i = 0; i < 100; ++i) {
+        const std::string text = "r" + std::to_string(i);
+        detail::bind_thread_to_shard(shards[3].get());
+        ASSERT_EQ(t[3]->send_datagram(a0, bytes_of(text)), text.size());
+        detail::bind_thread_to_shard(nullptr);
+    }
+    ASSERT_TRUE(pump([&] { return handlers[0].got.size() == 100; }))
+        << "a0 got " << handlers[0].got.size();
+    EXPECT_EQ(handlers[0].got.back(), "r99");
+    EXPECT_EQ(t[1]->stats().rx_handed_off, 100u);
     for (int i = 0; i < 4; ++i) {
         detail::bind_thread_to_shard(shards[i].get());
         t[i].reset();

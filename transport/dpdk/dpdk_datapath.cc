@@ -188,21 +188,37 @@ void dpdk_transport::impl::handle_arp(rte_mbuf* m) {
     }
     const rte_arp_ipv4& d = arp_hdr->arp_data;
     const std::uint16_t op = rte_be_to_cpu_16(arp_hdr->arp_opcode);
-    // Learn the sender either way (a request tells us where its sender is, too).
+    // Learn the sender either way (a request tells us where its sender is, too), and tell
+    // the shards on the port's other queues: the answer to their request may land here.
     if (d.arp_sip != 0) {
-        arp[d.arp_sip] = {d.arp_sha, now};
-        if (auto it = arp_waiting.find(d.arp_sip); it != arp_waiting.end()) {
-            for (rte_mbuf* packet : it->second.packets) {
-                auto* eth = rte_pktmbuf_mtod(packet, rte_ether_hdr*);
-                rte_ether_addr_copy(&d.arp_sha, &eth->dst_addr);
-                tx.push_back(packet);
-            }
-            arp_waiting_packets -= it->second.packets.size();
-            arp_waiting.erase(it);
+        learn(d.arp_sip, d.arp_sha);
+        const auto* owners =
+            share != nullptr ? share->owners.load(std::memory_order_acquire) : nullptr;
+        shard* here = this_shard();
+        for (std::size_t i = 0; owners != nullptr && here != nullptr && i < owners->size(); ++i) {
+            impl* sibling = (*owners)[i].owner;
+            if (sibling == this) continue;
+            const std::uint32_t ip = d.arp_sip;
+            const rte_ether_addr where = d.arp_sha;
+            (void)here->submit_to(sibling->owner,
+                                  [sibling, ip, where] { sibling->learn(ip, where); });
         }
     }
     if (op == RTE_ARP_OP_REQUEST && d.arp_tip == ip_be)
         send_arp(RTE_ARP_OP_REPLY, d.arp_sha, d.arp_sip);
+}
+
+void dpdk_transport::impl::learn(std::uint32_t ip, const rte_ether_addr& where) {
+    arp[ip] = {where, now};
+    auto it = arp_waiting.find(ip);
+    if (it == arp_waiting.end()) return;
+    for (rte_mbuf* packet : it->second.packets) {
+        auto* eth = rte_pktmbuf_mtod(packet, rte_ether_hdr*);
+        rte_ether_addr_copy(&where, &eth->dst_addr);
+        tx.push_back(packet);
+    }
+    arp_waiting_packets -= it->second.packets.size();
+    arp_waiting.erase(it);
 }
 
 void dpdk_transport::impl::send_arp(std::uint16_t opcode, const rte_ether_addr& to_mac,

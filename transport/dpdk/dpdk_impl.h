@@ -62,6 +62,8 @@ struct dpdk_transport::impl {
     void receive(rte_mbuf* m, event_handler& handler);
     bool hand_off(rte_mbuf* m, std::uint16_t udp_port_be);
     void handle_arp(rte_mbuf* m);
+    /// Records where `ip_be` is and sends what waited for it.
+    void learn(std::uint32_t ip_be, const rte_ether_addr& where);
     void send_arp(std::uint16_t opcode, const rte_ether_addr& to_mac, std::uint32_t to_ip_be);
     void resolve(std::uint32_t ip_be, rte_mbuf* packet);
     void arp_tick();
