@@ -348,7 +348,17 @@ std::size_t endpoint::transmit_datagrams(peer_state& p, time_ns now) {
     const std::size_t mtu = transport_->caps().max_datagram_bytes;
     const std::size_t frames = p.s.poll_transmit(now, [&](std::span<const std::byte> bytes) {
         if (d.out.size() + bytes.size() > mtu && !flush_datagram(d)) return false;
-        d.out.insert(d.out.end(), bytes.begin(), bytes.end());  // several frames per datagram
+        if (d.out.empty() && bytes.size() + 256 > mtu) {
+            // A run that fills a datagram by itself leaves straight from the session's
+            // storage; when the transport is full it stays there, unsent, for next time.
+            if (transport_->send_datagram(d.address, bytes) != bytes.size()) {
+                ++stats_.transport_full;
+                return false;
+            }
+            ++stats_.datagrams_sent;
+            return true;
+        }
+        d.out.insert(d.out.end(), bytes.begin(), bytes.end());  // several runs per datagram
         return true;
     });
     flush_datagram(d);
@@ -381,6 +391,7 @@ endpoint::peer_state& endpoint::peer_named(const std::string& id, bool datagram)
             // consecutive fragments (up to the configured body limit) and reassembles them.
             const std::size_t mtu = transport_->caps().max_datagram_bytes;
             sc.max_message_bytes = limits.max_body_bytes;
+            sc.datagram_run_bytes = mtu;  // a run of frames is one datagram
             limits.max_body_bytes = static_cast<std::uint32_t>(std::min<std::size_t>(
                 limits.max_body_bytes, (mtu - wire::header_size) & ~std::size_t{7}));
         }

@@ -33,6 +33,9 @@ struct session_config {
     /// Bodies larger than one frame (the codec's max_body_bytes) up to this size are split
     /// into consecutive Fragment frames and reassembled by the peer's session; 0: refused.
     std::size_t max_message_bytes = 0;
+    /// Datagrams: consecutive frames leave in runs of at most this many bytes (one datagram
+    /// each, the endpoint sets its MTU); 0: one frame per emit.
+    std::size_t datagram_run_bytes = 0;
 };
 
 enum class send_outcome : std::uint8_t {
@@ -268,16 +271,18 @@ std::size_t session::poll_transmit(time_ns now, Emit&& emit) {
         }
         const std::uint64_t limit = send_limit(tx);
         while (!stopped && tx.next_to_send < tx.next_seq && tx.next_to_send <= limit) {
-            // Consecutive frames lie back to back in the FIFO. Over a stream transport they
-            // leave as one run: one emit, one copy into the transport's batch. Over datagrams
-            // one by one, because the endpoint packs them per datagram.
+            // Consecutive frames lie back to back in the FIFO, so they leave as one run: one
+            // emit, one copy. Over a stream transport up to max_run_bytes; over datagrams up
+            // to one datagram's worth (datagram_run_bytes), or one frame at a time.
             const std::uint64_t first = tx.next_to_send;
             const std::uint64_t last_allowed = std::min(tx.next_seq - 1, limit);
             const std::size_t first_index = first - tx.acked - 1;
             std::size_t run_bytes = tx.refs[first_index].size;
             std::uint64_t last = first;
-            while (!config_.datagram && last < last_allowed &&
-                   run_bytes + tx.refs[first_index + (last - first) + 1].size <= max_run_bytes) {
+            const std::size_t run_limit =
+                config_.datagram ? config_.datagram_run_bytes : max_run_bytes;
+            while (last < last_allowed &&
+                   run_bytes + tx.refs[first_index + (last - first) + 1].size <= run_limit) {
                 ++last;
                 run_bytes += tx.refs[first_index + (last - first)].size;
             }
