@@ -13,6 +13,7 @@
 #include "engine/core/shard.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/smp/ring_mesh.h"
+#include "tests/support/bytes.h"
 #include "transport/dpdk/dpdk_transport.h"
 
 namespace ringmesh {
@@ -21,12 +22,8 @@ namespace {
 using messaging::endpoint;
 using messaging::message;
 
-std::span<const std::byte> bytes_of(const std::string& s) {
-    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
-std::string text_of(std::span<const std::byte> b) {
-    return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+using test_support::bytes_of;
+using test_support::text_of;
 
 transport::dpdk_config memif(int side) {
     const std::string sock = "/tmp/ringmesh-memif-ep-" + std::to_string(::getpid()) + ".sock";

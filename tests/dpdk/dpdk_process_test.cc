@@ -187,11 +187,5 @@ TEST(DpdkProcessTest, AutoFallsBackToIoUringAndSaysWhyWhileDpdkRefusesToStart) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    if (argc < 2) {
-        std::fprintf(stderr, "usage: %s PATH-TO-ringmesh_node\n", argv[0]);
-        return 2;
-    }
-    node_binary = argv[1];
-    return RUN_ALL_TESTS();
+    return ringmesh::it::run_with_node_binary(argc, argv);
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/messaging/endpoint.h"
+#include "tests/support/bytes.h"
 #include "transport/dpdk/dpdk_transport.h"
 #include "transport/select.h"
 
@@ -93,9 +94,7 @@ class DpdkTest : public ::testing::Test {
     static inline std::string skip_reason_;
 };
 
-std::span<const std::byte> bytes_of(const std::string& s) {
-    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
+using test_support::bytes_of;
 
 TEST_F(DpdkTest, DatagramsCrossTheMemifPairAfterArpWithChecksumsAndZeroCopy) {
     collector ca, cb;

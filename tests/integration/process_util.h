@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -23,7 +24,18 @@
 
 namespace ringmesh::it {
 
-inline std::string node_binary;  // set from argv[1] by each test's main
+inline std::string node_binary;  // set from argv[1] by run_with_node_binary
+
+/// The main() of the node-process test binaries: argv[1] is the ringmesh_node they run.
+inline int run_with_node_binary(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: %s PATH-TO-ringmesh_node\n", argv[0]);
+        return 2;
+    }
+    node_binary = argv[1];
+    return RUN_ALL_TESTS();
+}
 
 struct process {
     pid_t pid = -1;

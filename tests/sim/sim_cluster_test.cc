@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/messaging/endpoint.h"
+#include "tests/support/bytes.h"
 #include "transport/sim/sim_network.h"
 
 namespace ringmesh {
@@ -17,9 +18,7 @@ namespace {
 using messaging::endpoint;
 using messaging::message;
 
-std::span<const std::byte> bytes_of(const std::string& s) {
-    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
+using test_support::bytes_of;
 
 class sim_cluster {
   public:

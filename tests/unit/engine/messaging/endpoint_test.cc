@@ -11,17 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/bytes.h"
 #include "transport/uring/uring_transport.h"
 
 namespace ringmesh::messaging {
 namespace {
 
-std::span<const std::byte> bytes_of(const std::string& s) {
-    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
-std::string text_of(std::span<const std::byte> b) {
-    return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+using test_support::bytes_of;
+using test_support::text_of;
 
 class EndpointTest : public ::testing::Test {
   protected:

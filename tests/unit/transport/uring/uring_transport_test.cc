@@ -2,6 +2,7 @@
 // turn until a condition holds keeps the test deterministic in outcome (no timed assertions;
 // a bounded number of rounds guards against hangs).
 #include "transport/uring/uring_transport.h"
+#include "tests/support/bytes.h"
 
 #include <gtest/gtest.h>
 
@@ -34,9 +35,7 @@ struct recorder final : event_handler {
     void on_closed(connection_id c, close_reason r, int) override { closed.emplace_back(c, r); }
 };
 
-std::span<const std::byte> bytes_of(const std::string& s) {
-    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
+using test_support::bytes_of;
 
 class UringTransportTest : public ::testing::Test {
   protected:
