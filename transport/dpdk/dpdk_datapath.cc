@@ -84,63 +84,43 @@ bool dpdk_transport::impl::hand_off(rte_mbuf* m, std::uint16_t to_udp_port_be) {
 }
 
 void dpdk_transport::impl::receive(rte_mbuf* m, event_handler& handler) {
+    // Every refusal frees the mbuf and counts why.
+    auto drop = [m](std::uint64_t& counter) {
+        ++counter;
+        rte_pktmbuf_free(m);
+    };
     ++stats.rx_packets;
     const std::size_t len = rte_pktmbuf_data_len(m);
-    if (m->nb_segs != 1 || len < eth_len) {
-        ++stats.rx_malformed;
-        rte_pktmbuf_free(m);
-        return;
-    }
+    if (m->nb_segs != 1 || len < eth_len) return drop(stats.rx_malformed);
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-    if (!rte_is_same_ether_addr(&eth->dst_addr, &mac) && !is_broadcast(eth->dst_addr)) {
-        ++stats.rx_dropped_not_ours;
-        rte_pktmbuf_free(m);
-        return;
-    }
+    if (!rte_is_same_ether_addr(&eth->dst_addr, &mac) && !is_broadcast(eth->dst_addr))
+        return drop(stats.rx_dropped_not_ours);
     const std::uint16_t type = rte_be_to_cpu_16(eth->ether_type);
     if (type == RTE_ETHER_TYPE_ARP) {
         handle_arp(m);
         rte_pktmbuf_free(m);
         return;
     }
-    if (type != RTE_ETHER_TYPE_IPV4 || len < eth_len + ip_len + udp_len) {
-        ++stats.rx_dropped_not_ours;
-        rte_pktmbuf_free(m);
-        return;
-    }
+    if (type != RTE_ETHER_TYPE_IPV4 || len < eth_len + ip_len + udp_len)
+        return drop(stats.rx_dropped_not_ours);
     auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
     const std::size_t ihl = rte_ipv4_hdr_len(ip);
     const std::size_t total = rte_be_to_cpu_16(ip->total_length);
     if ((ip->version_ihl >> 4) != 4 || ihl < ip_len || total < ihl + udp_len ||
-        eth_len + total > len) {
-        ++stats.rx_malformed;
-        rte_pktmbuf_free(m);
-        return;
-    }
-    if (ip->dst_addr != ip_be || ip->next_proto_id != IPPROTO_UDP) {
-        ++stats.rx_dropped_not_ours;
-        rte_pktmbuf_free(m);
-        return;
-    }
+        eth_len + total > len)
+        return drop(stats.rx_malformed);
+    if (ip->dst_addr != ip_be || ip->next_proto_id != IPPROTO_UDP)
+        return drop(stats.rx_dropped_not_ours);
     if ((rte_be_to_cpu_16(ip->fragment_offset) &
-         (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
-        ++stats.rx_fragments;  // the session layer keeps datagrams within the MTU
-        rte_pktmbuf_free(m);
-        return;
-    }
+         (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0)
+        return drop(stats.rx_fragments);  // the session layer keeps datagrams within the MTU
     auto* udp = reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<std::byte*>(ip) + ihl);
     const std::size_t udp_total = rte_be_to_cpu_16(udp->dgram_len);
-    if (udp_total < udp_len || udp_total > total - ihl) {
-        ++stats.rx_malformed;
-        rte_pktmbuf_free(m);
-        return;
-    }
+    if (udp_total < udp_len || udp_total > total - ihl) return drop(stats.rx_malformed);
     if (udp->dst_port != udp_port_be) {
         // RSS put another shard's datagram on our queue: its UDP port names the owner.
         if (hand_off(m, udp->dst_port)) return;
-        ++stats.rx_dropped_not_ours;
-        rte_pktmbuf_free(m);
-        return;
+        return drop(stats.rx_dropped_not_ours);
     }
     // Checksums: trust the NIC's verdict when it gives one, compute otherwise.
     const std::uint64_t ip_flag = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
@@ -150,18 +130,11 @@ void dpdk_transport::impl::receive(rte_mbuf* m, event_handler& handler) {
     const bool udp_ok = l4_flag == RTE_MBUF_F_RX_L4_CKSUM_GOOD ||
                         (l4_flag != RTE_MBUF_F_RX_L4_CKSUM_BAD &&
                          (udp->dgram_cksum == 0 || rte_ipv4_udptcp_cksum_verify(ip, udp) == 0));
-    if (!ip_ok || !udp_ok) {
-        ++stats.rx_bad_checksum;
-        rte_pktmbuf_free(m);
-        return;
-    }
+    if (!ip_ok || !udp_ok) return drop(stats.rx_bad_checksum);
     // Zero copy: a holder slot points into the mbuf; its last handle frees the mbuf.
     buffer_slot* slot = holders->try_take_raw();
-    if (slot == nullptr) {
-        ++stats.rx_no_holder;  // handlers hold every holder: back-pressure, counted
-        rte_pktmbuf_free(m);
-        return;
-    }
+    if (slot == nullptr)
+        return drop(stats.rx_no_holder);  // handlers hold every holder: back-pressure, counted
     slot->data = reinterpret_cast<std::byte*>(udp + 1);
     slot->size_bytes = static_cast<std::uint32_t>(udp_total - udp_len);
     held[slot->index] = m;

@@ -41,6 +41,22 @@ port_share& share_of(std::uint16_t port) {
     return *slot;
 }
 
+// Replaces `owner`'s entry in the port's owner table with `entry` (nullptr: removes it), as a
+// new snapshot: the data path reads the table without a lock. Called under share.mutex.
+void publish_owner(port_share& share, const dpdk_transport::impl* owner,
+                   const port_share::owner_entry* entry) {
+    const auto* current = share.owners.load(std::memory_order_acquire);
+    auto next = std::make_unique<std::vector<port_share::owner_entry>>();
+    if (current != nullptr) {
+        for (const auto& e : *current) {
+            if (e.owner != owner) next->push_back(e);
+        }
+    }
+    if (entry != nullptr) next->push_back(*entry);
+    share.owners.store(next.get(), std::memory_order_release);
+    share.snapshots.push_back(std::move(next));
+}
+
 bool start_eal(const std::vector<std::string>& args, std::string& why) {
     eal_state& e = eal();
     std::call_once(e.once, [&] {
@@ -204,15 +220,7 @@ dpdk_transport::~dpdk_transport() {
     if (p.share != nullptr) {
         std::lock_guard lock(p.share->mutex);
         // Forget our UDP port; the last transport on the port stops it.
-        const auto* current = p.share->owners.load(std::memory_order_acquire);
-        auto next = std::make_unique<std::vector<port_share::owner_entry>>();
-        if (current != nullptr) {
-            for (const auto& e : *current) {
-                if (e.owner != &p) next->push_back(e);
-            }
-        }
-        p.share->owners.store(next.get(), std::memory_order_release);
-        p.share->snapshots.push_back(std::move(next));
+        publish_owner(*p.share, &p, nullptr);
         if (--p.share->open == 0) {
             rte_eth_dev_stop(p.port);
             p.share->started.store(false, std::memory_order_release);
@@ -235,16 +243,8 @@ result<void> dpdk_transport::listen(const address& local) {
     if (port_share* share = impl_->share) {
         // Siblings on other queues hand us what is ours (copy-on-write: readers never lock).
         std::lock_guard lock(share->mutex);
-        const auto* current = share->owners.load(std::memory_order_acquire);
-        auto next = std::make_unique<std::vector<port_share::owner_entry>>();
-        if (current != nullptr) {
-            for (const auto& e : *current) {
-                if (e.owner != impl_.get()) next->push_back(e);
-            }
-        }
-        next->push_back({sin->sin_port, impl_.get()});
-        share->owners.store(next.get(), std::memory_order_release);
-        share->snapshots.push_back(std::move(next));
+        const port_share::owner_entry mine{sin->sin_port, impl_.get()};
+        publish_owner(*share, impl_.get(), &mine);
     }
     auto a = address::parse(impl_->config.ip + ":" + std::to_string(ntohs(sin->sin_port)));
     if (!a) return a.err();
