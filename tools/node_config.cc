@@ -235,6 +235,17 @@ result<node_settings> load_node_settings(const std::string& path) {
     return s;
 }
 
+result<std::vector<membership::key_bytes>> parse_keyring(const std::vector<std::string>& texts) {
+    std::vector<membership::key_bytes> keys;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        auto key = membership::keyring::parse_key(texts[i]);
+        if (!key)
+            return bad("membership.keyring[" + std::to_string(i) + "]: " + key.err().message());
+        keys.push_back(std::move(key).value());
+    }
+    return keys;
+}
+
 result<void> finish_node_settings(node_settings& s) {
     if (s.endpoint.node_id.empty()) return bad("node.id is required (or --id)");
     auto listen = transport::address::parse(s.listen_text);
@@ -271,14 +282,9 @@ result<void> finish_node_settings(node_settings& s) {
                 return bad("membership.seeds: '" + seed + "': " + a.err().message());
             }
         }
-        m.keys.clear();
-        for (std::size_t i = 0; i < m.key_texts.size(); ++i) {
-            auto key = membership::keyring::parse_key(m.key_texts[i]);
-            if (!key) {
-                return bad("membership.keyring[" + std::to_string(i) + "]: " + key.err().message());
-            }
-            m.keys.push_back(std::move(key).value());
-        }
+        auto keys = parse_keyring(m.key_texts);
+        if (!keys) return keys.err();
+        m.keys = std::move(keys).value();
         if (m.swim.probe_timeout >= m.swim.probe_interval) {
             return bad("membership.probe_timeout_ms must be shorter than probe_interval_ms");
         }

@@ -43,6 +43,9 @@ struct node_settings {
 /// Reads `path` (TOML). Unknown keys are errors: a typo must not silently fall back to a default.
 result<node_settings> load_node_settings(const std::string& path);
 
+/// membership.keyring's base64 texts as keys; a bad one is an error naming its index.
+result<std::vector<membership::key_bytes>> parse_keyring(const std::vector<std::string>& texts);
+
 /// Resolves the addresses and cross-checks the settings after overrides were applied.
 result<void> finish_node_settings(node_settings& settings);
 

@@ -451,31 +451,20 @@ void reload_keyring(const std::string& config_path, workload& w) {
         return;
     }
     auto loaded = rm::tools::load_node_settings(config_path);
-    if (loaded) {
-        std::vector<rm::membership::key_bytes> keys;
-        for (std::size_t i = 0; i < loaded->membership.key_texts.size(); ++i) {
-            auto key = rm::membership::keyring::parse_key(loaded->membership.key_texts[i]);
-            if (!key) {
-                std::fprintf(stderr,
-                             "ringmesh_node: SIGHUP: membership.keyring[%zu]: %s; keeping "
-                             "the current keys\n",
-                             i, key.err().message().c_str());
-                return;
-            }
-            keys.push_back(std::move(key).value());
-        }
-        if (keys.empty()) {
-            std::fprintf(stderr,
-                         "ringmesh_node: SIGHUP: the new keyring is empty; keeping the "
-                         "current keys\n");
-            return;
-        }
-        std::lock_guard lock(w.keyring_mutex);
-        w.new_keyring = std::move(keys);
+    auto keys = loaded ? rm::tools::parse_keyring(loaded->membership.key_texts)
+                       : rm::result<std::vector<rm::membership::key_bytes>>(loaded.err());
+    if (!keys) {
+        std::fprintf(stderr, "ringmesh_node: SIGHUP: %s; keeping the current keys\n",
+                     keys.err().message().c_str());
         return;
     }
-    std::fprintf(stderr, "ringmesh_node: SIGHUP: %s; keeping the current keys\n",
-                 loaded.err().message().c_str());
+    if (keys->empty()) {
+        std::fprintf(stderr,
+                     "ringmesh_node: SIGHUP: the new keyring is empty; keeping the current keys\n");
+        return;
+    }
+    std::lock_guard lock(w.keyring_mutex);
+    w.new_keyring = std::move(keys).value();
 }
 
 }  // namespace
