@@ -348,15 +348,11 @@ std::size_t endpoint::transmit_datagrams(peer_state& p, time_ns now) {
     const std::size_t mtu = transport_->caps().max_datagram_bytes;
     const std::size_t frames = p.s.poll_transmit(now, [&](std::span<const std::byte> bytes) {
         if (d.out.size() + bytes.size() > mtu && !flush_datagram(d)) return false;
-        if (d.out.empty() && bytes.size() + 256 > mtu) {
-            // A run that fills a datagram by itself leaves straight from the session's
-            // storage; when the transport is full it stays there, unsent, for next time.
-            if (transport_->send_datagram(d.address, bytes) != bytes.size()) {
-                ++stats_.transport_full;
-                return false;
-            }
-            ++stats_.datagrams_sent;
-            return true;
+        // A run that (nearly) fills a datagram by itself leaves straight from the session's
+        // storage; when the transport is full it stays there, unsent, for next time.
+        constexpr std::size_t room_worth_packing = 256;
+        if (d.out.empty() && bytes.size() + room_worth_packing > mtu) {
+            return send_datagram_now(d, bytes);
         }
         d.out.insert(d.out.end(), bytes.begin(), bytes.end());  // several runs per datagram
         return true;
@@ -367,12 +363,17 @@ std::size_t endpoint::transmit_datagrams(peer_state& p, time_ns now) {
 
 bool endpoint::flush_datagram(datagram_peer& d) {
     if (d.out.empty()) return true;
-    if (transport_->send_datagram(d.address, d.out) != d.out.size()) {
-        ++stats_.transport_full;  // out of send slots: kept, and sent first next iteration
+    if (!send_datagram_now(d, d.out)) return false;  // kept, and sent first next iteration
+    d.out.clear();
+    return true;
+}
+
+bool endpoint::send_datagram_now(const datagram_peer& d, std::span<const std::byte> bytes) {
+    if (transport_->send_datagram(d.address, bytes) != bytes.size()) {
+        ++stats_.transport_full;  // out of send slots: the caller keeps the bytes
         return false;
     }
     ++stats_.datagrams_sent;
-    d.out.clear();
     return true;
 }
 
