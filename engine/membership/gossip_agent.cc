@@ -133,14 +133,12 @@ void gossip_agent::send_outbox() {
                                : result<transport::connection_id>(
                                      make_error(transport::transport_errc::bad_address));
                 if (!conn) {
-                    ++stats_.stream_failures;
-                    swim_.on_stream_failed(now_, o.to);
+                    ++stats_.stream_failures;  // a join retries every join_retry_interval
                     break;
                 }
                 ++stats_.streams_opened;
                 stream_state& s = streams_[token_of(*conn)];
                 s = {};
-                s.peer = o.to;
                 s.outbound = true;
                 s.opened = now_;
                 queue_stream_message(s, o.message);
@@ -243,10 +241,7 @@ void gossip_agent::on_closed(transport::connection_id conn, transport::close_rea
     (void)error;
     auto it = streams_.find(token_of(conn));
     if (it == streams_.end()) return;
-    if (it->second.outbound && !it->second.answered) {
-        ++stats_.stream_failures;
-        swim_.on_stream_failed(now_, it->second.peer);
-    }
+    if (it->second.outbound && !it->second.answered) ++stats_.stream_failures;
     streams_.erase(it);
 }
 

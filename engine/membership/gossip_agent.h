@@ -72,7 +72,6 @@ class gossip_agent final : public transport::event_handler {
 
   private:
     struct stream_state {
-        std::string peer;  ///< dialed address (outbound) or "" (inbound)
         bool outbound = false;
         bool connected = false;
         bool answered = false;  ///< got what it came for; closing

@@ -156,7 +156,7 @@ void swim::on_tick(time_ns now) {
     }
     if (probe_.active) {
         if (!probe_.acked && !probe_.indirect_sent && now >= probe_.indirect_at) {
-            send_indirect_probes(now);
+            send_indirect_probes();
         }
         if (now >= probe_.period_end) finish_probe(now);
     }
@@ -250,8 +250,7 @@ void swim::start_probe(time_ns now) {
     send(m.address, std::move(ping));
 }
 
-void swim::send_indirect_probes(time_ns now) {
-    (void)now;
+void swim::send_indirect_probes() {
     probe_.indirect_sent = true;
     const member_record* target = find(probe_.target);
     if (target == nullptr) return;
@@ -410,11 +409,6 @@ void swim::on_message(time_ns now, const gossip_message& msg, std::uint64_t repl
     }
 }
 
-void swim::on_stream_failed(time_ns now, const std::string& address) {
-    (void)now;
-    (void)address;  // joining simply retries every join_retry_interval
-}
-
 void swim::apply(time_ns now, const member_update& u, bool from_push_pull) {
     switch (u.state) {
         case member_state::alive:
@@ -450,7 +444,7 @@ void swim::apply_alive(time_ns now, const member_update& u) {
         if (!leaving_ && (u.incarnation > self.incarnation ||
                           (u.incarnation == self.incarnation &&
                            (u.address != self.address || !(u.meta == self.meta))))) {
-            refute(now, u.incarnation);
+            refute(u.incarnation);
         }
         return;
     }
@@ -503,7 +497,7 @@ void swim::apply_suspect(time_ns now, const std::string& name, std::uint64_t inc
     if (name == config_.name) {
         if (!leaving_) {
             adjust_awareness(1);  // Lifeguard: being suspected hints at our own slowness
-            refute(now, incarnation);
+            refute(incarnation);
         }
         return;
     }
@@ -529,7 +523,7 @@ void swim::apply_dead(time_ns now, const std::string& name, std::uint64_t incarn
     if (name == config_.name) {
         if (!leaving_) {
             adjust_awareness(1);
-            refute(now, incarnation);
+            refute(incarnation);
         }
         return;
     }
@@ -542,8 +536,7 @@ void swim::apply_dead(time_ns now, const std::string& name, std::uint64_t incarn
     emit(now, left ? member_event::kind::left : member_event::kind::dead, *m);
 }
 
-void swim::refute(time_ns now, std::uint64_t heard_incarnation) {
-    (void)now;
+void swim::refute(std::uint64_t heard_incarnation) {
     member_record& self = members_[0];
     self.incarnation = std::max(self.incarnation, heard_incarnation) + 1;
     ++stats_.refutations;

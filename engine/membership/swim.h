@@ -152,8 +152,6 @@ class swim {
     /// A decoded, authenticated message. `reply_token` names the stream it came on (push-pull);
     /// a push-pull answer goes back as outgoing::channel::stream_reply with the same token.
     void on_message(time_ns now, const gossip_message& message, std::uint64_t reply_token = 0);
-    /// A push-pull to `address` failed (stream refused or cut): joining retries later.
-    void on_stream_failed(time_ns now, const std::string& address);
     /// Runs whatever is due; call at next_deadline() or later.
     void on_tick(time_ns now);
     /// Graceful leave: tells the cluster this member left. Keep ticking for a few probe
@@ -224,7 +222,7 @@ class swim {
 
     void start_probe(time_ns now);
     void finish_probe(time_ns now);
-    void send_indirect_probes(time_ns now);
+    void send_indirect_probes();
     void push_pull_tick(time_ns now);
     void reap_dead(time_ns now);
 
@@ -234,7 +232,7 @@ class swim {
                        const std::string& from);
     void apply_dead(time_ns now, const std::string& name, std::uint64_t incarnation,
                     const std::string& from, bool left);
-    void refute(time_ns now, std::uint64_t heard_incarnation);
+    void refute(std::uint64_t heard_incarnation);
     void start_suspicion(time_ns now, const std::string& name, const std::string& from);
     void confirm_suspicion(const std::string& name, const std::string& from);
 
