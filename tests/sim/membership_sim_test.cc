@@ -22,6 +22,11 @@ std::uint64_t seed_or(std::uint64_t fallback) {
     return env != nullptr ? std::strtoull(env, nullptr, 10) : fallback;
 }
 
+// What a failure prints: how to run the same scenario again.
+std::string replay_hint(std::uint64_t seed) {
+    return "replay with RINGMESH_SIM_SEED=" + std::to_string(seed);
+}
+
 key_bytes key_of(char fill) {
     return key_bytes(32, static_cast<std::byte>(fill));
 }
@@ -63,7 +68,7 @@ class join_test : public ::testing::TestWithParam<int> {};
 TEST_P(join_test, converges) {
     const int n = GetParam();
     const std::uint64_t seed = seed_or(1000 + static_cast<std::uint64_t>(n));
-    SCOPED_TRACE("replay with RINGMESH_SIM_SEED=" + std::to_string(seed));
+    SCOPED_TRACE(replay_hint(seed));
     gossip_sim sim(seed, lan(), timings(), {key_of('k')});
     const time_ns took = join(sim, n, 300 * ns_per_s);
     ASSERT_GE(took, 0) << n << " nodes did not converge within 300 s of simulated time";
@@ -80,7 +85,7 @@ INSTANTIATE_TEST_SUITE_P(sizes, join_test, ::testing::Values(5, 50, 500));
 
 TEST(membership_sim, crashed_node_is_declared_dead_by_all_within_the_bound) {
     for (std::uint64_t seed : {seed_or(7), seed_or(8), seed_or(9)}) {
-        SCOPED_TRACE("replay with RINGMESH_SIM_SEED=" + std::to_string(seed));
+        SCOPED_TRACE(replay_hint(seed));
         constexpr int n = 20;
         gossip_sim sim(seed, lan(), timings(), {key_of('k')});
         ASSERT_GE(join(sim, n, 120 * ns_per_s), 0);
@@ -112,7 +117,7 @@ TEST(membership_sim, crashed_node_is_declared_dead_by_all_within_the_bound) {
 
 TEST(membership_sim, restarted_node_rejoins_with_a_higher_incarnation) {
     const std::uint64_t seed = seed_or(21);
-    SCOPED_TRACE("replay with RINGMESH_SIM_SEED=" + std::to_string(seed));
+    SCOPED_TRACE(replay_hint(seed));
     constexpr int n = 8;
     gossip_sim sim(seed, lan(), timings(), {key_of('k')});
     ASSERT_GE(join(sim, n, 60 * ns_per_s), 0);
@@ -129,7 +134,7 @@ TEST(membership_sim, restarted_node_rejoins_with_a_higher_incarnation) {
 
 TEST(membership_sim, partition_splits_and_heals) {
     const std::uint64_t seed = seed_or(31);
-    SCOPED_TRACE("replay with RINGMESH_SIM_SEED=" + std::to_string(seed));
+    SCOPED_TRACE(replay_hint(seed));
     constexpr int n = 10;
     gossip_sim sim(seed, lan(), timings(), {key_of('k')});
     ASSERT_GE(join(sim, n, 60 * ns_per_s), 0);
@@ -181,7 +186,7 @@ false_positive_run run_lossy(std::uint64_t seed, double loss, bool lifeguard) {
 
 TEST(membership_sim, lifeguard_prevents_false_positives_under_loss) {
     const std::uint64_t seed = seed_or(41);
-    SCOPED_TRACE("replay with RINGMESH_SIM_SEED=" + std::to_string(seed));
+    SCOPED_TRACE(replay_hint(seed));
     const auto with = run_lossy(seed, 0.05, true);
     const auto without = run_lossy(seed, 0.05, false);
     std::printf(
@@ -197,7 +202,7 @@ TEST(membership_sim, lifeguard_prevents_false_positives_under_loss) {
 
 TEST(membership_sim, node_with_a_wrong_key_or_none_cannot_join_or_inject) {
     const std::uint64_t seed = seed_or(51);
-    SCOPED_TRACE("replay with RINGMESH_SIM_SEED=" + std::to_string(seed));
+    SCOPED_TRACE(replay_hint(seed));
     constexpr int n = 5;
     gossip_sim sim(seed, lan(), timings(), {key_of('k')});
     ASSERT_GE(join(sim, n, 60 * ns_per_s), 0);
@@ -225,7 +230,7 @@ TEST(membership_sim, node_with_a_wrong_key_or_none_cannot_join_or_inject) {
 
 TEST(membership_sim, keys_rotate_without_losing_the_cluster) {
     const std::uint64_t seed = seed_or(61);
-    SCOPED_TRACE("replay with RINGMESH_SIM_SEED=" + std::to_string(seed));
+    SCOPED_TRACE(replay_hint(seed));
     constexpr int n = 6;
     gossip_sim sim(seed, lan(), timings(), {key_of('a')});
     ASSERT_GE(join(sim, n, 60 * ns_per_s), 0);
@@ -250,7 +255,7 @@ TEST(membership_sim, keys_rotate_without_losing_the_cluster) {
 
 TEST(membership_sim, graceful_leave_is_seen_as_left) {
     const std::uint64_t seed = seed_or(71);
-    SCOPED_TRACE("replay with RINGMESH_SIM_SEED=" + std::to_string(seed));
+    SCOPED_TRACE(replay_hint(seed));
     constexpr int n = 8;
     gossip_sim sim(seed, lan(), timings(), {key_of('k')});
     ASSERT_GE(join(sim, n, 60 * ns_per_s), 0);
@@ -275,7 +280,7 @@ std::uint64_t scenario_hash(std::uint64_t seed) {
 
 TEST(membership_sim, same_seed_same_trace) {
     const std::uint64_t seed = seed_or(81);
-    SCOPED_TRACE("replay with RINGMESH_SIM_SEED=" + std::to_string(seed));
+    SCOPED_TRACE(replay_hint(seed));
     const std::uint64_t first = scenario_hash(seed);
     EXPECT_EQ(first, scenario_hash(seed));
     EXPECT_NE(first, scenario_hash(seed + 1));
