@@ -107,7 +107,7 @@ result<void> read_limits_section(const toml::table& t, node_settings& s) {
     RM_TRY(check_keys(
         t, "limits",
         {"max_body_bytes", "max_name_bytes", "max_in_flight_frames", "max_in_flight_bytes",
-         "receive_window_frames", "ack_delay_us", "handshake_timeout_ms"}));
+         "receive_window_frames", "ack_delay_us", "ack_after_bytes", "handshake_timeout_ms"}));
     RM_TRY(read_int(t, "limits", "max_body_bytes", s.endpoint.limits.max_body_bytes, 64, 64 << 20));
     RM_TRY(read_int(t, "limits", "max_name_bytes", s.endpoint.limits.max_name_bytes, 8, 4096));
     RM_TRY(read_int(t, "limits", "max_in_flight_frames", s.endpoint.session.max_in_flight_frames, 1,
@@ -116,6 +116,8 @@ result<void> read_limits_section(const toml::table& t, node_settings& s) {
                     4096, std::int64_t{1} << 34));
     RM_TRY(read_int(t, "limits", "receive_window_frames", s.endpoint.session.receive_window_frames,
                     4, 1 << 24));
+    RM_TRY(read_int(t, "limits", "ack_after_bytes", s.endpoint.session.ack_after_bytes, 1024,
+                    std::int64_t{1} << 34));
     std::int64_t ack_delay_us = s.endpoint.session.ack_delay_ns / ns_per_us;
     RM_TRY(read_int(t, "limits", "ack_delay_us", ack_delay_us, 0, 1'000'000));
     s.endpoint.session.ack_delay_ns = ack_delay_us * ns_per_us;

@@ -11,6 +11,7 @@
 #include "engine/core/buffer_pool.h"
 #include "engine/core/clock.h"
 #include "engine/core/result.h"
+#include "engine/core/shared_bytes.h"
 #include "transport/address.h"
 
 namespace ringmesh::transport {
@@ -72,6 +73,14 @@ class transport {
     /// Appends `bytes` to the connection's outgoing batch; returns bytes.size() when taken
     /// whole, 0 when the batch has no room (back-pressure: try again after a flush).
     virtual std::size_t send(connection_id conn, std::span<const std::byte> bytes) = 0;
+    /// The same, for bytes that `owner` keeps alive and that stay unchanged until the peer
+    /// has them: a backend may send them in place, holding `owner` until the kernel is done,
+    /// instead of copying them into its batch. The default copies.
+    virtual std::size_t send(connection_id conn, std::span<const std::byte> bytes,
+                             const shared_bytes_owner& owner) {
+        (void)owner;
+        return send(conn, bytes);
+    }
     /// Queues one datagram to `to`; returns bytes.size(), or 0 when out of send buffers.
     virtual std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) = 0;
     /// Hands every queued send to the kernel in one submission; returns operations submitted.

@@ -165,11 +165,14 @@ std::size_t endpoint::transmit(time_ns now) {
         }
         if (!p->conn.valid()) continue;
         const transport::connection_id conn = p->conn;
-        frames += p->s.poll_transmit(now, [this, conn](std::span<const std::byte> bytes) {
-            if (transport_->send(conn, bytes) == bytes.size()) return true;
-            ++stats_.transport_full;  // resent from the session on a later iteration
-            return false;
-        });
+        // Runs leave from the session's blocks in place where the transport can: the block
+        // stays alive (and unchanged: it is unacknowledged) until the kernel is done with it.
+        frames += p->s.poll_transmit(
+            now, [this, conn](std::span<const std::byte> bytes, const shared_bytes_owner& owner) {
+                if (transport_->send(conn, bytes, owner) == bytes.size()) return true;
+                ++stats_.transport_full;  // resent from the session on a later iteration
+                return false;
+            });
     }
     // A delayed ack or a retransmission may be due later with nothing else to wake the shard
     // (it may sleep in the kernel): keep the timer at the earliest session deadline.
@@ -438,17 +441,46 @@ void endpoint::on_closed(transport::connection_id id, transport::close_reason, i
 
 bool endpoint::consume(conn_state& c, std::span<const std::byte> bytes,
                        const buffer_handle* owner) {
-    std::span<const std::byte> rest = bytes;
     if (!c.partial.empty()) {
-        c.partial.insert(c.partial.end(), bytes.begin(), bytes.end());
-        rest = c.partial;
-        owner = nullptr;  // frames now come from our reassembly copy
+        // A frame begun in an earlier read: complete it with just the bytes it still needs
+        // (its header says how many), so the rest of this read is parsed in place, uncopied.
+        const auto take_into_partial = [&](std::size_t want) {
+            const std::size_t take =
+                std::min(want - std::min(want, c.partial.size()), bytes.size());
+            c.partial.insert(c.partial.end(), bytes.begin(),
+                             bytes.begin() + static_cast<std::ptrdiff_t>(take));
+            bytes = bytes.subspan(take);
+            return c.partial.size() >= want;
+        };
+        if (!take_into_partial(wire::header_size)) return true;  // all taken, still incomplete
+        wire::FrameHeader header;
+        std::memcpy(&header, c.partial.data(), sizeof header);
+        // An oversized length is refused by parse_frame below: never wait for its body.
+        if (header.length() <= config_.limits.max_body_bytes &&
+            !take_into_partial(wire::wire_size(header.length()))) {
+            return true;
+        }
+        std::vector<std::byte> whole;
+        whole.swap(c.partial);
+        std::size_t consumed = 0;
+        const bool alive = consume_frames(c, whole, nullptr, consumed);
+        whole.clear();
+        if (c.partial.empty()) c.partial.swap(whole);  // keep the capacity
+        if (!alive) return false;
     }
     std::size_t consumed = 0;
-    bool alive = true;
-    while (alive) {
-        const auto parsed = wire::parse_frame(rest.subspan(consumed), config_.limits);
-        if (parsed.status == wire::parse_status::need_more) break;
+    if (!consume_frames(c, bytes, owner, consumed)) return false;
+    if (consumed < bytes.size()) {
+        c.partial.assign(bytes.begin() + static_cast<std::ptrdiff_t>(consumed), bytes.end());
+    }
+    return true;
+}
+
+bool endpoint::consume_frames(conn_state& c, std::span<const std::byte> bytes,
+                              const buffer_handle* owner, std::size_t& consumed) {
+    for (;;) {
+        const auto parsed = wire::parse_frame(bytes.subspan(consumed), config_.limits);
+        if (parsed.status == wire::parse_status::need_more) return true;
         if (parsed.status == wire::parse_status::error) {
             ++stats_.frames_refused;
             ++stats_.refused_by[static_cast<std::size_t>(parsed.error)];
@@ -464,17 +496,9 @@ bool endpoint::consume(conn_state& c, std::span<const std::byte> bytes,
             refuse(c, error_code_for(e), wire::to_string(e));
             return false;
         }
-        alive = handle_frame(c, parsed.value, owner) && !c.closing;
+        if (!handle_frame(c, parsed.value, owner) || c.closing) return false;
         consumed += parsed.consumed;
     }
-    if (!alive) return false;
-    if (rest.data() == c.partial.data() && !c.partial.empty()) {
-        c.partial.erase(c.partial.begin(),
-                        c.partial.begin() + static_cast<std::ptrdiff_t>(consumed));
-    } else if (consumed < rest.size()) {
-        c.partial.assign(rest.begin() + static_cast<std::ptrdiff_t>(consumed), rest.end());
-    }
-    return true;
 }
 
 bool endpoint::handle_frame(conn_state& c, const wire::frame& f, const buffer_handle* owner) {

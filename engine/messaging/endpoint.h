@@ -188,6 +188,9 @@ class endpoint final : transport::event_handler {
     std::size_t poll_transport(time_ns now);
     std::size_t transmit(time_ns now);
     bool consume(conn_state& c, std::span<const std::byte> bytes, const buffer_handle* owner);
+    /// Handles the whole frames at the front of `bytes`; `consumed` says how far it got.
+    bool consume_frames(conn_state& c, std::span<const std::byte> bytes, const buffer_handle* owner,
+                        std::size_t& consumed);
     bool handle_frame(conn_state& c, const wire::frame& f, const buffer_handle* owner);
     bool handle_hello(conn_state& c, const wire::frame& f);
     bool handle_peer_frame(peer_state& p, const wire::frame& f, const buffer_handle* owner);

@@ -101,7 +101,7 @@ void session::on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit) {
     ack = std::min(ack, tx.next_seq - 1);
     while (tx.acked < ack) {
         const frame_ref& ref = tx.refs.front();
-        tx.acked_inside_message = is_open_fragment(tx.frames.at(ref.offset, ref.size));
+        tx.acked_inside_message = is_open_fragment(ref.bytes());
         tx.frames.pop_front(ref.size);
         tx.unacked_bytes -= ref.size;
         tx.refs.pop_front();
@@ -115,10 +115,12 @@ void session::on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit) {
 
 void session::schedule_ack(time_ns now, rx_state& rx) {
     // Ack at once when a quarter of the window is waiting, so the sender never stalls on
-    // credit; otherwise give reverse traffic a short chance to carry it.
+    // credit, or a few hundred KiB, so its blocks recycle while cached; otherwise give
+    // reverse traffic a short chance to carry it.
     const std::uint64_t waiting = rx.delivered - rx.acked_to_peer;
-    const time_ns due =
-        waiting >= config_.receive_window_frames / 4 ? now : now + config_.ack_delay_ns;
+    const bool now_due = waiting >= config_.receive_window_frames / 4 ||
+                         rx.bytes_since_ack >= config_.ack_after_bytes;
+    const time_ns due = now_due ? now : now + config_.ack_delay_ns;
     rx.ack_due_ns = std::min(rx.ack_due_ns, due);
     ack_due_any_ = true;
 }
@@ -130,6 +132,7 @@ void session::stamp_ack(stream_state& s, std::span<std::byte> wire_bytes) {
     header.mutate_credit(config_.receive_window_frames);
     std::memcpy(wire_bytes.data(), &header, sizeof header);
     s.rx.acked_to_peer = s.rx.delivered;
+    s.rx.bytes_since_ack = 0;
     s.rx.ack_due_ns = INT64_MAX;
 }
 
@@ -171,7 +174,7 @@ void session::restart_for_new_peer() {
         // to the new one: drop its remaining pieces rather than deliver a truncated message.
         while (tx.acked_inside_message && !tx.refs.empty()) {
             const frame_ref& ref = tx.refs.front();
-            tx.acked_inside_message = is_open_fragment(tx.frames.at(ref.offset, ref.size));
+            tx.acked_inside_message = is_open_fragment(ref.bytes());
             tx.frames.pop_front(ref.size);
             tx.unacked_bytes -= ref.size;
             tx.refs.pop_front();
@@ -181,7 +184,7 @@ void session::restart_for_new_peer() {
         tx.acked_inside_message = false;
         std::uint64_t seq = 1;
         for (frame_ref& ref : tx.refs) {
-            std::span<std::byte> bytes = tx.frames.at(ref.offset, ref.size);
+            std::span<std::byte> bytes = ref.bytes();
             wire::FrameHeader header;
             std::memcpy(&header, bytes.data(), sizeof header);
             header.mutate_sequence(seq++);

@@ -106,6 +106,7 @@ class sim_transport final : public transport {
     result<connection_id> connect(const address& remote) override;
     void close(connection_id conn) override;
     std::size_t poll(time_ns now, event_handler& handler) override;
+    using transport::send;  // the in-place overload copies
     std::size_t send(connection_id conn, std::span<const std::byte> bytes) override;
     std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) override;
     std::size_t flush() override;

@@ -239,35 +239,61 @@ void uring_transport::on_recv(connection& c, connection_id id, const io_uring_cq
 
 // ---- sending ----
 
-std::size_t uring_transport::send(connection_id id, std::span<const std::byte> bytes) {
-    if (id.index >= connections_.size()) return 0;
+uring_transport::connection* uring_transport::sendable(connection_id id, std::size_t bytes) {
+    if (id.index >= connections_.size()) return nullptr;
     connection& c = connections_[id.index];
-    if (c.generation != id.generation || c.state != conn_state::open) return 0;
-    if (c.pending.size() + bytes.size() > config_.max_send_batch_bytes) {
+    if (c.generation != id.generation || c.state != conn_state::open) return nullptr;
+    if (c.pending.size() + bytes > config_.max_send_batch_bytes) {
         ++stats_.send_batch_full;
-        return 0;
+        return nullptr;
     }
-    c.pending.insert(c.pending.end(), bytes.begin(), bytes.end());
     if (!c.dirty) {
         c.dirty = true;
         dirty_.push_back(id.index);
     }
+    return &c;
+}
+
+std::size_t uring_transport::send(connection_id id, std::span<const std::byte> bytes) {
+    connection* c = sendable(id, bytes.size());
+    if (c == nullptr) return 0;
+    c->pending.append_copy(bytes);
+    return bytes.size();
+}
+
+std::size_t uring_transport::send(connection_id id, std::span<const std::byte> bytes,
+                                  const shared_bytes_owner& owner) {
+    connection* c = sendable(id, bytes.size());
+    if (c == nullptr) return 0;
+    c->pending.append_in_place(bytes, owner);
     return bytes.size();
 }
 
 void uring_transport::submit_send(connection& c, std::uint32_t index) {
-    const std::byte* data = c.in_flight.data() + c.in_flight_offset;
-    const std::size_t size = c.in_flight.size() - c.in_flight_offset;
+    // One range goes out with send (or SEND_ZC); several with one sendmsg over their iovecs.
+    c.in_flight.gather(c.iov);
+    const std::size_t size = c.in_flight.size();
     io_uring_sqe* sqe = get_sqe();
     const bool zc = config_.send_zc_threshold_bytes > 0 && size >= config_.send_zc_threshold_bytes;
     const int target = c.registered ? static_cast<int>(index) : c.fd;
+    if (c.iov.size() > 1) {
+        c.msg = msghdr{};
+        c.msg.msg_iov = c.iov.data();
+        c.msg.msg_iovlen = c.iov.size();
+        if (zc) {
+            io_uring_prep_sendmsg_zc(sqe, target, &c.msg, MSG_NOSIGNAL);
+        } else {
+            io_uring_prep_sendmsg(sqe, target, &c.msg, MSG_NOSIGNAL);
+        }
+    } else if (zc) {
+        io_uring_prep_send_zc(sqe, target, c.iov[0].iov_base, c.iov[0].iov_len, MSG_NOSIGNAL, 0);
+    } else {
+        io_uring_prep_send(sqe, target, c.iov[0].iov_base, c.iov[0].iov_len, MSG_NOSIGNAL);
+    }
     if (zc) {
-        io_uring_prep_send_zc(sqe, target, data, size, MSG_NOSIGNAL, 0);
         sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
         ++c.zc_notifs_pending;
         ++stats_.send_zc;
-    } else {
-        io_uring_prep_send(sqe, target, data, size, MSG_NOSIGNAL);
     }
     if (c.registered) sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, pack(zc ? op::send_zc : op::send, index, c.generation));
@@ -289,19 +315,13 @@ void uring_transport::on_send(connection& c, connection_id id, const io_uring_cq
         if (cqe.res < 0) {
             ++stats_.io_errors;
             c.in_flight.clear();
-            c.in_flight_offset = 0;
             begin_close(c, close_reason::io_error, -cqe.res);
         } else {
             stats_.bytes_sent += static_cast<std::uint64_t>(cqe.res);
-            c.in_flight_offset += static_cast<std::size_t>(cqe.res);
-            if (c.in_flight_offset < c.in_flight.size()) {
-                ++stats_.short_sends;
-            } else {
-                c.in_flight.clear();
-                c.in_flight_offset = 0;
-            }
-            // The remainder, or what was queued meanwhile, goes out with the next flush.
-            const bool more = c.in_flight_offset < c.in_flight.size() || !c.pending.empty();
+            c.in_flight.consume(static_cast<std::size_t>(cqe.res));
+            // A short send (or one cut at max_iovecs): the rest goes with the next flush.
+            if (!c.in_flight.empty()) ++stats_.short_sends;
+            const bool more = !c.in_flight.empty() || !c.pending.empty();
             if (more && !c.dirty) {
                 c.dirty = true;
                 dirty_.push_back(id.index);
@@ -382,10 +402,9 @@ std::size_t uring_transport::flush() {
             c.dirty = true;  // still busy: try again next flush
             continue;
         }
-        if (c.in_flight_offset >= c.in_flight.size()) {
+        if (c.in_flight.empty()) {
             if (c.pending.empty()) continue;
             c.in_flight.swap(c.pending);  // coalesced batch: everything queued this iteration
-            c.in_flight_offset = 0;
         }
         submit_send(c, index);
         ++submitted_sends;

@@ -215,8 +215,7 @@ void uring_transport::close(connection_id id) {
         c.state == conn_state::closing) {
         return;
     }
-    const bool unsent =
-        !c.pending.empty() || c.send_in_flight || c.in_flight_offset < c.in_flight.size();
+    const bool unsent = !c.pending.empty() || c.send_in_flight || !c.in_flight.empty();
     if (c.state == conn_state::open && unsent) {
         // Bytes queued before close() (an Error frame, a last reply) still go out: the
         // socket is shut down when the last send completes.
@@ -242,8 +241,8 @@ void uring_transport::open_connection(connection& c, std::uint32_t index) {
     int fd = c.fd;
     if (io_uring_register_files_update(&ring_, index, &fd, 1) == 1) c.registered = true;
     c.state = conn_state::open;
-    c.pending.reserve(64 * 1024);
-    c.in_flight.reserve(64 * 1024);
+    c.pending.reserve_copies(64 * 1024);
+    c.in_flight.reserve_copies(64 * 1024);
     arm_recv(c, index);
 }
 
@@ -261,14 +260,15 @@ void uring_transport::maybe_finish_close(connection& c, std::uint32_t index,
     const connection_id id{index, c.generation};
     const close_reason reason = c.reason;
     const int error = c.error;
-    std::vector<std::byte> keep_pending = std::move(c.pending);
-    std::vector<std::byte> keep_in_flight = std::move(c.in_flight);
-    keep_pending.clear();
+    send_queue keep_pending, keep_in_flight;
+    keep_pending.swap(c.pending);
+    keep_in_flight.swap(c.in_flight);
+    keep_pending.clear();  // lets go of the owners; keeps the capacity for the slot's next user
     keep_in_flight.clear();
     c = connection{};
     c.generation = (id.generation + 1) & 0xffffff;
-    c.pending = std::move(keep_pending);  // keep the capacity for the slot's next user
-    c.in_flight = std::move(keep_in_flight);
+    c.pending.swap(keep_pending);
+    c.in_flight.swap(keep_in_flight);
     free_connections_.push_back(index);
     ++stats_.closes;
     handler.on_closed(id, reason, error);

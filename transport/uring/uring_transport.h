@@ -3,8 +3,10 @@
 // Receive: multishot accept; multishot recv/recvmsg into provided buffer rings whose buffers
 // come from a bounded per-shard pool, so the layer above sees received bytes in place (no
 // copy) and may keep them by holding the buffer_handle. Send: frames are coalesced per
-// connection and leave in one send per connection per flush; batches above a configured size
-// use SEND_ZC (kept until the kernel's notification). Every flush is one submit.
+// connection and leave in one send(msg) per connection per flush; large runs from a session's
+// retransmit blocks go in place (an iovec each, the block kept alive meanwhile), small ones
+// are copied together; batches above a configured size use SEND_ZC (kept until the kernel's
+// notification). Every flush is one submit.
 // Setup and control live in uring_setup.cc, the data path in uring_datapath.cc.
 #pragma once
 
@@ -17,6 +19,7 @@
 
 #include "engine/core/buffer_pool.h"
 #include "transport/transport.h"
+#include "transport/uring/send_queue.h"
 
 namespace ringmesh::transport {
 
@@ -61,6 +64,8 @@ class uring_transport final : public transport {
 
     std::size_t poll(time_ns now, event_handler& handler) override;
     std::size_t send(connection_id conn, std::span<const std::byte> bytes) override;
+    std::size_t send(connection_id conn, std::span<const std::byte> bytes,
+                     const shared_bytes_owner& owner) override;
     std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) override;
     std::size_t flush() override;
     void wait(time_ns timeout_ns, int wake_fd) override;
@@ -101,9 +106,10 @@ class uring_transport final : public transport {
         close_reason reason = close_reason::local_close;
         int error = 0;
         address remote;
-        std::vector<std::byte> pending;    // coalescing: appended by send()
-        std::vector<std::byte> in_flight;  // owned by the kernel until the send completes
-        std::size_t in_flight_offset = 0;
+        send_queue pending;      // coalescing: appended by send()
+        send_queue in_flight;    // owned by the kernel until the send completes
+        std::vector<iovec> iov;  // in_flight's ranges, for the sendmsg in flight
+        msghdr msg{};
     };
     struct datagram_slot {
         msghdr msg{};
@@ -131,6 +137,7 @@ class uring_transport final : public transport {
     void arm_recv(connection& c, std::uint32_t index);
     void arm_recvmsg();
     void submit_send(connection& c, std::uint32_t index);
+    connection* sendable(connection_id id, std::size_t bytes);
     std::size_t replenish(io_uring_buf_ring* ring, unsigned& in_ring, unsigned bgid);
     buffer_handle take_buffer(const io_uring_cqe& cqe, unsigned& in_ring);
     void begin_close(connection& c, close_reason reason, int error);
