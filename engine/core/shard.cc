@@ -75,6 +75,13 @@ std::size_t shard::run_once() {
     work += run_pollers(transport_pollers_, stats_.transport_work);
     work += run_due_timers();
     work += run_pollers(protocol_pollers_, stats_.protocol_work);
+    work += run_pollers(flush_pollers_, stats_.protocol_work);
+    if (pollers_removed_) {  // not while a list is being walked
+        for (auto* pollers : {&transport_pollers_, &protocol_pollers_, &flush_pollers_}) {
+            std::erase_if(*pollers, [](const registered_poller& p) { return !p.fn; });
+        }
+        pollers_removed_ = false;
+    }
     work += flush_outbound();
     record_iteration(start_ns, work);
     return work;
@@ -92,10 +99,6 @@ std::size_t shard::run_pollers(std::vector<registered_poller>& pollers,
     // By index: a poller may register another (appending) or remove one (emptying it).
     for (std::size_t i = 0; i < pollers.size(); ++i) {
         if (pollers[i].fn) work += pollers[i].fn(now_ns_);
-    }
-    if (pollers_removed_) {
-        std::erase_if(pollers, [](const registered_poller& p) { return !p.fn; });
-        pollers_removed_ = false;
     }
     if (work) loop_stats::add(stat, work);
     return work;
@@ -208,13 +211,15 @@ void shard::deliver_message(shard_id from, std::uint64_t tag, buffer_slot* slot)
 
 shard::poller_id shard::add_poller(poll_step step, poll_fn fn) {
     const poller_id id = next_poller_id_++;
-    (step == poll_step::transport ? transport_pollers_ : protocol_pollers_)
-        .push_back({id, std::move(fn)});
+    auto& pollers = step == poll_step::transport  ? transport_pollers_
+                    : step == poll_step::protocol ? protocol_pollers_
+                                                  : flush_pollers_;
+    pollers.push_back({id, std::move(fn)});
     return id;
 }
 
 void shard::remove_poller(poller_id id) {
-    for (auto* pollers : {&transport_pollers_, &protocol_pollers_}) {
+    for (auto* pollers : {&transport_pollers_, &protocol_pollers_, &flush_pollers_}) {
         for (registered_poller& p : *pollers) {
             if (p.id == id) p.fn = nullptr;
         }

@@ -33,8 +33,10 @@ struct shard_config {
     unsigned timer_tick_shift = 10;  ///< 2^10 ns = 1.024 us timer ticks
 };
 
-/// Which loop step a registered poller belongs to (see run_once()).
-enum class poll_step : std::uint8_t { transport, protocol };
+/// Which loop step a registered poller belongs to (see run_once()): transport pollers reap
+/// I/O, protocol pollers run the application's and protocols' work, and flush pollers hand
+/// everything queued in this iteration to the transport, so it leaves in the same iteration.
+enum class poll_step : std::uint8_t { transport, protocol, flush };
 
 /// Owned by its node; every member function is called on the shard's own thread unless its
 /// comment says otherwise.
@@ -140,6 +142,7 @@ class shard {
     idler idler_;
     std::vector<registered_poller> transport_pollers_;
     std::vector<registered_poller> protocol_pollers_;
+    std::vector<registered_poller> flush_pollers_;
     poller_id next_poller_id_ = 1;
     bool pollers_removed_ = false;
     message_handler message_handler_;

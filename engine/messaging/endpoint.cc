@@ -129,7 +129,7 @@ result<void> endpoint::start() {
     pollers_[0] = shard_.add_poller(poll_step::transport,
                                     [self](time_ns now) { return self->poll_transport(now); });
     pollers_[1] =
-        shard_.add_poller(poll_step::protocol, [self](time_ns now) { return self->transmit(now); });
+        shard_.add_poller(poll_step::flush, [self](time_ns now) { return self->transmit(now); });
     transport::transport* t = transport_.get();
     shard_.set_kernel_wait([t](time_ns timeout, int fd) { t->wait(timeout, fd); });
     dial_targets_.resize(config_.peers.size());
