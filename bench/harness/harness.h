@@ -172,6 +172,7 @@ struct system_roles {
 };
 
 extern const system_roles raw_floor_roles;
+extern const system_roles raw_uring_roles;  ///< the io_uring floor (pingpong)
 extern const system_roles zmq_roles;
 extern const system_roles ringmesh_tcp_roles;
 extern const system_roles ringmesh_udp_roles;

@@ -198,7 +198,7 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
                     "payload");
         for (const auto& sys : systems)
             std::printf(" %22s", sys.c_str());
-        std::printf("   ringmesh-tcp vs zmq, vs raw\n");
+        std::printf("   ringmesh-tcp against the others\n");
         for (const auto& [row, _] : rows) {
             if (row.first != what) continue;
             std::printf("%-8zu", row.second);
@@ -218,16 +218,25 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
             auto get = [&](const std::string& sys) {
                 return sums.find({sys, what, row.second, 0});
             };
-            auto rm = get("ringmesh-tcp"), zq = get("zmq"), raw = get("raw");
-            if (rm != sums.end() && zq != sums.end() && raw != sums.end() && rm->second.ok &&
-                zq->second.ok && raw->second.ok) {
-                if (what == rb::scenario::stream) {
-                    std::printf("   %.2fx, %.2fx", rm->second.msgs_per_s / zq->second.msgs_per_s,
-                                rm->second.msgs_per_s / raw->second.msgs_per_s);
-                } else {
-                    std::printf("   p50 %.2fx, %.2fx; p99.9 vs raw %.2fx",
-                                rm->second.latency_us[0] / zq->second.latency_us[0],
-                                rm->second.latency_us[0] / raw->second.latency_us[0],
+            // ringmesh-tcp against each peer present in this run.
+            auto rm = get("ringmesh-tcp");
+            const auto have = [&](auto it) { return it != sums.end() && it->second.ok; };
+            if (have(rm)) {
+                const char* sep = "   ";
+                for (const char* peer : {"zmq", "raw", "raw-uring"}) {
+                    auto other = get(peer);
+                    if (!have(other)) continue;
+                    if (what == rb::scenario::stream) {
+                        std::printf("%s%.2fx %s", sep,
+                                    rm->second.msgs_per_s / other->second.msgs_per_s, peer);
+                    } else {
+                        std::printf("%sp50 %.2fx %s", sep,
+                                    rm->second.latency_us[0] / other->second.latency_us[0], peer);
+                    }
+                    sep = ", ";
+                }
+                if (auto raw = get("raw"); what == rb::scenario::pingpong && have(raw)) {
+                    std::printf("; p99.9 %.2fx raw",
                                 rm->second.latency_us[3] / raw->second.latency_us[3]);
                 }
             }
@@ -439,8 +448,8 @@ int main(int argc, char** argv) {
     CLI::App app{"ringmesh bench: ringmesh next to ZeroMQ and the raw kernel floor"};
     std::vector<std::string> scenarios{"stream", "pingpong", "rpc", "fanout", "rate", "idle"};
     int fanout = 2;
-    std::vector<std::string> systems{"ringmesh-tcp", "ringmesh-udp", "zmq", "raw",
-                                     "ringmesh-tcp-block"};
+    std::vector<std::string> systems{"ringmesh-tcp", "ringmesh-udp", "zmq",
+                                     "raw",          "raw-uring",    "ringmesh-tcp-block"};
     std::vector<std::size_t> stream_payloads{64, 1024, 65536};
     std::vector<std::size_t> ping_payloads{64, 1024};
     std::vector<double> rate_fractions{0.1, 0.5, 0.9};
@@ -453,8 +462,9 @@ int main(int argc, char** argv) {
     app.add_option("--fanout", fanout, "subscribers in the fanout scenario")
         ->check(CLI::Range(1, 16));
     app.add_option("--system", systems,
-                   "ringmesh-tcp, ringmesh-udp, zmq, raw, ringmesh-tcp-block (idles in the "
-                   "kernel); with DPDK also ringmesh-dpdk and raw-dpdk (a net_memif pair)")
+                   "ringmesh-tcp, ringmesh-udp, zmq, raw, raw-uring (the ping-pong through "
+                   "io_uring, no engine), ringmesh-tcp-block (idles in the kernel); with DPDK "
+                   "also ringmesh-dpdk and raw-dpdk (a net_memif pair)")
         ->delimiter(',');
     app.add_option("--stream-payloads", stream_payloads, "bytes")->delimiter(',');
     app.add_option("--pingpong-payloads", ping_payloads, "bytes")->delimiter(',');
@@ -472,6 +482,7 @@ int main(int argc, char** argv) {
         {"ringmesh-udp", &rb::ringmesh_udp_roles},
         {"zmq", &rb::zmq_roles},
         {"raw", &rb::raw_floor_roles},
+        {"raw-uring", &rb::raw_uring_roles},
         {"ringmesh-tcp-block", &rb::ringmesh_tcp_roles},
 #ifdef RINGMESH_BENCH_DPDK
         {"ringmesh-dpdk", &rb::ringmesh_dpdk_roles},
