@@ -83,6 +83,13 @@ class transport {
     }
     /// Queues one datagram to `to`; returns bytes.size(), or 0 when out of send buffers.
     virtual std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) = 0;
+    /// The same, for bytes that `owner` keeps alive: a backend may transmit them in place
+    /// (DPDK: an external mbuf) holding `owner` until the device is done. The default copies.
+    virtual std::size_t send_datagram(const address& to, std::span<const std::byte> bytes,
+                                      const shared_bytes_owner& owner) {
+        (void)owner;
+        return send_datagram(to, bytes);
+    }
     /// Hands every queued send to the kernel in one submission; returns operations submitted.
     virtual std::size_t flush() = 0;
     /// Blocks until I/O completes, `wake_fd` becomes readable, or timeout_ns passes (< 0: no

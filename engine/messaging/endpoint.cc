@@ -349,17 +349,19 @@ std::size_t endpoint::transmit_datagrams(peer_state& p, time_ns now) {
     // session keeps its frames (nothing is handed over just to be dropped here).
     if (!flush_datagram(d)) return 0;
     const std::size_t mtu = transport_->caps().max_datagram_bytes;
-    const std::size_t frames = p.s.poll_transmit(now, [&](std::span<const std::byte> bytes) {
-        if (d.out.size() + bytes.size() > mtu && !flush_datagram(d)) return false;
-        // A run that (nearly) fills a datagram by itself leaves straight from the session's
-        // storage; when the transport is full it stays there, unsent, for next time.
-        constexpr std::size_t room_worth_packing = 256;
-        if (d.out.empty() && bytes.size() + room_worth_packing > mtu) {
-            return send_datagram_now(d, bytes);
-        }
-        d.out.insert(d.out.end(), bytes.begin(), bytes.end());  // several runs per datagram
-        return true;
-    });
+    const std::size_t frames = p.s.poll_transmit(
+        now, [&](std::span<const std::byte> bytes, const shared_bytes_owner& owner) {
+            if (d.out.size() + bytes.size() > mtu && !flush_datagram(d)) return false;
+            // A run that (nearly) fills a datagram by itself leaves straight from the session's
+            // storage (in place where the transport can: DPDK attaches it to an mbuf); when the
+            // transport is full it stays there, unsent, for next time.
+            constexpr std::size_t room_worth_packing = 256;
+            if (d.out.empty() && bytes.size() + room_worth_packing > mtu) {
+                return send_datagram_now(d, bytes, owner);
+            }
+            d.out.insert(d.out.end(), bytes.begin(), bytes.end());  // several runs per datagram
+            return true;
+        });
     flush_datagram(d);
     return frames;
 }
@@ -371,8 +373,9 @@ bool endpoint::flush_datagram(datagram_peer& d) {
     return true;
 }
 
-bool endpoint::send_datagram_now(const datagram_peer& d, std::span<const std::byte> bytes) {
-    if (transport_->send_datagram(d.address, bytes) != bytes.size()) {
+bool endpoint::send_datagram_now(const datagram_peer& d, std::span<const std::byte> bytes,
+                                 const shared_bytes_owner& owner) {
+    if (transport_->send_datagram(d.address, bytes, owner) != bytes.size()) {
         ++stats_.transport_full;  // out of send slots: the caller keeps the bytes
         return false;
     }

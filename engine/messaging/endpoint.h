@@ -199,7 +199,10 @@ class endpoint final : transport::event_handler {
     void send_datagram_hello(datagram_peer& d, bool seen_you);
     void retry_datagram_hello(std::size_t index);
     bool flush_datagram(datagram_peer& d);
-    bool send_datagram_now(const datagram_peer& d, std::span<const std::byte> bytes);
+    /// Hands one datagram to the transport; `owner` (if any) keeps `bytes` alive for a
+    /// transport that sends in place.
+    bool send_datagram_now(const datagram_peer& d, std::span<const std::byte> bytes,
+                           const shared_bytes_owner& owner = {});
     std::size_t transmit_datagrams(peer_state& p, time_ns now);
     peer_state& peer_named(const std::string& id, bool datagram);
     static bool reachable(const peer_state& p);

@@ -141,6 +141,9 @@ TEST_F(DpdkEndpointTest, PublishAndRpcOverMemifAreCompleteAndInOrder) {
     EXPECT_EQ(reply, big);
     EXPECT_EQ(transports_[1]->stats().rx_bad_checksum, 0u);
     EXPECT_GT(transports_[1]->stats().rx_datagrams, 0u);
+    // Its full-size pieces left from the session's blocks as external buffers, uncopied.
+    EXPECT_GT(transports_[0]->stats().tx_external, 0u);
+    EXPECT_GT(transports_[1]->stats().tx_external, 0u);  // and the echo's, on the way back
 }
 
 struct collector final : transport::event_handler {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "engine/core/shard.h"
 #include "transport/dpdk/dpdk_impl.h"
@@ -269,7 +270,78 @@ void dpdk_transport::impl::arp_tick() {
 
 // ---- transmit ----
 
+namespace {
+
+void release_external(void*, void* opaque) {
+    auto* e = static_cast<external_payload*>(opaque);
+    rte_mempool* pool = e->pool;
+    e->~external_payload();  // drops the owner: the session may reuse its block
+    rte_mempool_put(pool, e);
+}
+
+// Below this a copy into the header mbuf costs less than a second mbuf and a record.
+constexpr std::size_t min_external_bytes = 512;
+
+}  // namespace
+
+rte_udp_hdr* dpdk_transport::impl::write_headers(rte_mbuf* m, const sockaddr_in& to,
+                                                 std::size_t payload_bytes) {
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(
+        rte_pktmbuf_append(m, static_cast<std::uint16_t>(eth_len + ip_len + udp_len)));
+    if (eth == nullptr) return nullptr;
+    rte_ether_addr_copy(&mac, &eth->src_addr);
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->type_of_service = 0;
+    ip->total_length =
+        rte_cpu_to_be_16(static_cast<std::uint16_t>(ip_len + udp_len + payload_bytes));
+    ip->packet_id = 0;
+    ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+    ip->time_to_live = 64;
+    ip->next_proto_id = IPPROTO_UDP;
+    ip->hdr_checksum = 0;
+    ip->src_addr = ip_be;
+    ip->dst_addr = to.sin_addr.s_addr;
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    udp->src_port = udp_port_be;
+    udp->dst_port = to.sin_port;
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(udp_len + payload_bytes));
+    udp->dgram_cksum = 0;
+    return udp;
+}
+
+void dpdk_transport::impl::finish_datagram(rte_mbuf* m) {
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    if (stats.checksum_offload_tx) {
+        m->l2_len = eth_len;
+        m->l3_len = ip_len;
+        m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+        udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+    } else {
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        // Over every segment: the payload may be an external buffer behind the headers.
+        udp->dgram_cksum = m->nb_segs == 1 ? rte_ipv4_udptcp_cksum(ip, udp)
+                                           : rte_ipv4_udptcp_cksum_mbuf(m, ip, eth_len + ip_len);
+    }
+    ++stats.tx_datagrams;
+    auto entry = arp.find(ip->dst_addr);
+    if (entry != arp.end() && now - entry->second.resolved_at < config.arp_timeout_ns) {
+        rte_ether_addr_copy(&entry->second.mac, &eth->dst_addr);
+        tx.push_back(m);
+    } else {
+        resolve(ip->dst_addr, m);
+    }
+}
+
 std::size_t dpdk_transport::send_datagram(const address& to, std::span<const std::byte> bytes) {
+    return send_datagram(to, bytes, shared_bytes_owner{});
+}
+
+std::size_t dpdk_transport::send_datagram(const address& to, std::span<const std::byte> bytes,
+                                          const shared_bytes_owner& owner) {
     impl& p = *impl_;
     if (to.family() != AF_INET) return 0;
     if (bytes.size() > caps().max_datagram_bytes) {
@@ -285,52 +357,46 @@ std::size_t dpdk_transport::send_datagram(const address& to, std::span<const std
         ++p.stats.tx_no_mbuf;
         return 0;
     }
-    const std::size_t total = eth_len + ip_len + udp_len + bytes.size();
-    auto* eth =
-        reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, static_cast<std::uint16_t>(total)));
-    if (eth == nullptr) {
+    const auto& sin = *reinterpret_cast<const sockaddr_in*>(to.sa());
+    rte_udp_hdr* udp = p.write_headers(m, sin, bytes.size());
+    if (udp == nullptr) {
         rte_pktmbuf_free(m);
         ++p.stats.tx_oversized;
         return 0;
     }
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(to.sa());
-    rte_ether_addr_copy(&p.mac, &eth->src_addr);
-    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-    ip->version_ihl = RTE_IPV4_VHL_DEF;
-    ip->type_of_service = 0;
-    ip->total_length =
-        rte_cpu_to_be_16(static_cast<std::uint16_t>(ip_len + udp_len + bytes.size()));
-    ip->packet_id = 0;
-    ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-    ip->time_to_live = 64;
-    ip->next_proto_id = IPPROTO_UDP;
-    ip->hdr_checksum = 0;
-    ip->src_addr = p.ip_be;
-    ip->dst_addr = sin->sin_addr.s_addr;
-    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-    udp->src_port = p.udp_port_be;
-    udp->dst_port = sin->sin_port;
-    udp->dgram_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(udp_len + bytes.size()));
-    udp->dgram_cksum = 0;
-    std::memcpy(udp + 1, bytes.data(), bytes.size());
-    if (p.stats.checksum_offload_tx) {
-        m->l2_len = eth_len;
-        m->l3_len = ip_len;
-        m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
-        udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
-    } else {
-        ip->hdr_checksum = rte_ipv4_cksum(ip);
-        udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+    const bool in_place = owner && p.stats.external_tx && bytes.size() >= min_external_bytes;
+    rte_mbuf* payload = in_place ? rte_pktmbuf_alloc(p.pool) : nullptr;
+    void* record = nullptr;
+    if (payload != nullptr && rte_mempool_get(p.external_pool, &record) != 0) {
+        rte_pktmbuf_free(payload);
+        payload = nullptr;  // out of records: copy this one
     }
-    ++p.stats.tx_datagrams;
-    auto entry = p.arp.find(ip->dst_addr);
-    if (entry != p.arp.end() && p.now - entry->second.resolved_at < p.config.arp_timeout_ns) {
-        rte_ether_addr_copy(&entry->second.mac, &eth->dst_addr);
-        p.tx.push_back(m);
+    if (payload != nullptr) {
+        // Headers in `m`, the payload attached behind it where it lies; the record holds the
+        // owner until the device frees the mbuf.
+        auto* e = new (record) external_payload{{}, owner, p.external_pool};
+        e->shinfo.free_cb = release_external;
+        e->shinfo.fcb_opaque = e;
+        rte_mbuf_ext_refcnt_set(&e->shinfo, 1);
+        auto* data = const_cast<std::byte*>(bytes.data());
+        // Only virtual devices get here, and they read with the CPU: the IOVA is the address.
+        rte_pktmbuf_attach_extbuf(payload, data, reinterpret_cast<rte_iova_t>(data),
+                                  static_cast<std::uint16_t>(bytes.size()), &e->shinfo);
+        payload->data_off = 0;
+        payload->data_len = static_cast<std::uint16_t>(bytes.size());
+        payload->pkt_len = bytes.size();
+        rte_pktmbuf_chain(m, payload);
+        ++p.stats.tx_external;
     } else {
-        p.resolve(ip->dst_addr, m);
+        char* tail = rte_pktmbuf_append(m, static_cast<std::uint16_t>(bytes.size()));
+        if (tail == nullptr) {  // larger than one mbuf's data room
+            rte_pktmbuf_free(m);
+            ++p.stats.tx_oversized;
+            return 0;
+        }
+        std::memcpy(tail, bytes.data(), bytes.size());
     }
+    p.finish_datagram(m);
     return bytes.size();
 }
 

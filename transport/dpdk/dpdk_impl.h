@@ -1,8 +1,10 @@
 // The DPDK backend's state, shared by its setup and data-path files. Private: includes DPDK.
 #pragma once
 
+#include <netinet/in.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_udp.h>
 
 #include <array>
 #include <atomic>
@@ -40,6 +42,15 @@ struct dpdk_transport::impl {
 
     // Transmit: built this iteration, handed over in one rte_eth_tx_burst by flush().
     std::vector<rte_mbuf*> tx;
+    // External payloads: one record per datagram sent in place, from a process-wide pool
+    // (the device may free the mbuf on any thread, after this transport is gone).
+    rte_mempool* external_pool = nullptr;
+
+    /// A datagram's Ethernet/IPv4/UDP headers for `payload_bytes` to `to`, at the front of an
+    /// empty mbuf `m`; returns the UDP header (checksum still to fill), nullptr if no room.
+    rte_udp_hdr* write_headers(rte_mbuf* m, const sockaddr_in& to, std::size_t payload_bytes);
+    /// Fills the checksums of the finished datagram `m` and queues it (or waits for ARP).
+    void finish_datagram(rte_mbuf* m);
 
     // ARP: resolved addresses, and datagrams waiting for one.
     struct arp_entry {
@@ -69,6 +80,18 @@ struct dpdk_transport::impl {
     void arp_tick();
     void release_held(buffer_slot* slot);
 };
+
+/// One datagram payload sent in place: the mbuf's external-buffer record and the owner that
+/// keeps the bytes alive. Lives in a process-wide mempool (external_payload_pool) and goes
+/// back there with the mbuf, on whichever thread the device frees it.
+struct external_payload {
+    rte_mbuf_ext_shared_info shinfo;
+    shared_bytes_owner owner;
+    rte_mempool* pool;
+};
+/// The process's pool of external_payload records (created on first use); nullptr when
+/// there is no memory for it.
+rte_mempool* external_payload_pool(int socket);
 
 /// A port shared by the shards of one process: configured once with a queue per shard,
 /// started when every queue is set up, stopped when the last transport goes.

@@ -1,11 +1,14 @@
 // DPDK control path: EAL (once per process), port and queue setup, teardown.
 #include <arpa/inet.h>
+#include <rte_bus.h>
+#include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 
 #include <map>
 #include <mutex>
+#include <string_view>
 
 #include "engine/core/errc.h"
 #include "transport/dpdk/dpdk_impl.h"
@@ -55,6 +58,10 @@ void publish_owner(port_share& share, const dpdk_transport::impl* owner,
     if (entry != nullptr) next->push_back(*entry);
     share.owners.store(next.get(), std::memory_order_release);
     share.snapshots.push_back(std::move(next));
+}
+
+int socket_of(std::uint16_t port) {
+    return rte_eth_dev_socket_id(port) < 0 ? 0 : rte_eth_dev_socket_id(port);
 }
 
 bool start_eal(const std::vector<std::string>& args, std::string& why) {
@@ -133,6 +140,16 @@ result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config
         conf.txmode.offloads |= tx_cksum;
         p->stats.checksum_offload_tx = true;
     }
+    // External payloads need mbuf chains on transmit, and memory the device can read: a
+    // virtual device copies with the CPU; a NIC would DMA from session memory DPDK never
+    // mapped, so there every datagram is copied into an mbuf instead.
+    const rte_bus* bus = rte_dev_bus(info.device);
+    const bool virtual_device = bus != nullptr && std::string_view(rte_bus_name(bus)) == "vdev";
+    if ((info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) && virtual_device) {
+        conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+        p->external_pool = external_payload_pool(socket_of(p->port));
+        p->stats.external_tx = p->external_pool != nullptr;
+    }
     if ((info.rx_offload_capa & rx_cksum) == rx_cksum) {
         conf.rxmode.offloads |= rx_cksum;
         p->stats.checksum_offload_rx = true;
@@ -154,7 +171,7 @@ result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config
     std::uint16_t rxd = static_cast<std::uint16_t>(config.rx_descriptors);
     std::uint16_t txd = static_cast<std::uint16_t>(config.tx_descriptors);
     rte_eth_dev_adjust_nb_rx_tx_desc(p->port, &rxd, &txd);
-    const int socket = rte_eth_dev_socket_id(p->port) < 0 ? 0 : rte_eth_dev_socket_id(p->port);
+    const int socket = socket_of(p->port);
     const std::string pool_name =
         "rm_mbufs_" + std::to_string(p->port) + "_" + std::to_string(owner);
     p->pool = rte_mempool_lookup(pool_name.c_str());  // this shard's, from an earlier start
@@ -206,6 +223,15 @@ result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config
 }
 
 dpdk_transport::dpdk_transport(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+rte_mempool* external_payload_pool(int socket) {
+    static std::mutex mutex;
+    std::lock_guard lock(mutex);
+    constexpr const char* name = "rm_external_payloads";
+    if (rte_mempool* pool = rte_mempool_lookup(name)) return pool;
+    return rte_mempool_create(name, 8191, sizeof(external_payload), 256, 0, nullptr, nullptr,
+                              nullptr, nullptr, socket, 0);
+}
 
 dpdk_transport::~dpdk_transport() {
     impl& p = *impl_;

@@ -47,8 +47,12 @@ struct dpdk_stats {
     std::uint64_t tx_datagrams = 0, tx_arp = 0, tx_no_mbuf = 0, tx_oversized = 0;
     std::uint64_t tx_ring_full = 0, arp_unresolved_drops = 0, arp_pending_full = 0;
     std::uint64_t bursts = 0;
+    std::uint64_t tx_external = 0;  ///< datagrams sent from the caller's memory, uncopied
     std::uint64_t rx_handed_off = 0, rx_handed_in = 0, rx_handoff_dropped = 0;
     bool checksum_offload_tx = false, checksum_offload_rx = false;
+    /// Whether large datagrams go out as external buffers: the port chains mbufs on transmit
+    /// and is a virtual device (it copies; a NIC would DMA from memory DPDK never mapped).
+    bool external_tx = false;
 };
 
 class dpdk_transport final : public transport {
@@ -68,6 +72,11 @@ class dpdk_transport final : public transport {
     using transport::send;  // the in-place overload copies
     std::size_t send(connection_id conn, std::span<const std::byte> bytes) override;
     std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) override;
+    /// Large datagrams leave without a copy: headers in one mbuf, the payload attached as an
+    /// external buffer behind it (where the port chains mbufs and does not DMA; see
+    /// dpdk_stats::external_tx).
+    std::size_t send_datagram(const address& to, std::span<const std::byte> bytes,
+                              const shared_bytes_owner& owner) override;
     std::size_t flush() override;
     /// A poll-mode driver has nothing to sleep in: waits at most a short slice on the wake fd.
     void wait(time_ns timeout_ns, int wake_fd) override;

@@ -108,6 +108,7 @@ class sim_transport final : public transport {
     std::size_t poll(time_ns now, event_handler& handler) override;
     using transport::send;  // the in-place overload copies
     std::size_t send(connection_id conn, std::span<const std::byte> bytes) override;
+    using transport::send_datagram;  // the in-place overload copies
     std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) override;
     std::size_t flush() override;
     void wait(time_ns, int) override {}  // the harness owns time: nothing blocks

@@ -66,6 +66,7 @@ class uring_transport final : public transport {
     std::size_t send(connection_id conn, std::span<const std::byte> bytes) override;
     std::size_t send(connection_id conn, std::span<const std::byte> bytes,
                      const shared_bytes_owner& owner) override;
+    using transport::send_datagram;  // the in-place overload copies
     std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) override;
     std::size_t flush() override;
     void wait(time_ns timeout_ns, int wake_fd) override;
