@@ -351,14 +351,16 @@ std::size_t endpoint::transmit_datagrams(peer_state& p, time_ns now) {
     const std::size_t mtu = transport_->caps().max_datagram_bytes;
     const std::size_t frames = p.s.poll_transmit(
         now, [&](std::span<const std::byte> bytes, const shared_bytes_owner& owner) {
-            if (d.out.size() + bytes.size() > mtu && !flush_datagram(d)) return false;
-            // A run that (nearly) fills a datagram by itself leaves straight from the session's
-            // storage (in place where the transport can: DPDK attaches it to an mbuf); when the
-            // transport is full it stays there, unsent, for next time.
-            constexpr std::size_t room_worth_packing = 256;
-            if (d.out.empty() && bytes.size() + room_worth_packing > mtu) {
-                return send_datagram_now(d, bytes, owner);
+            // A run is already as many consecutive frames as fit one datagram. A large one
+            // leaves by itself, straight from the session's storage (in place where the
+            // transport can: DPDK attaches it to an mbuf), after what was packed before it;
+            // when the transport is full it stays there, unsent, for next time. Small runs
+            // (other streams, acks) are packed together.
+            constexpr std::size_t own_datagram_bytes = 512;
+            if (bytes.size() >= own_datagram_bytes) {
+                return flush_datagram(d) && send_datagram_now(d, bytes, owner);
             }
+            if (d.out.size() + bytes.size() > mtu && !flush_datagram(d)) return false;
             d.out.insert(d.out.end(), bytes.begin(), bytes.end());  // several runs per datagram
             return true;
         });

@@ -11,6 +11,7 @@
 
 #include "engine/core/shard.h"
 #include "transport/dpdk/dpdk_impl.h"
+#include "transport/inet_checksum.h"
 
 namespace ringmesh::transport {
 
@@ -126,11 +127,19 @@ void dpdk_transport::impl::receive(rte_mbuf* m, event_handler& handler) {
     // Checksums: trust the NIC's verdict when it gives one, compute otherwise.
     const std::uint64_t ip_flag = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
     const std::uint64_t l4_flag = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-    const bool ip_ok = ip_flag == RTE_MBUF_F_RX_IP_CKSUM_GOOD ||
-                       (ip_flag != RTE_MBUF_F_RX_IP_CKSUM_BAD && rte_raw_cksum(ip, ihl) == 0xffff);
+    const auto bytes_at = [](const void* p, std::size_t n) {
+        return std::span<const std::byte>(static_cast<const std::byte*>(p), n);
+    };
+    const bool ip_ok =
+        ip_flag == RTE_MBUF_F_RX_IP_CKSUM_GOOD ||
+        (ip_flag != RTE_MBUF_F_RX_IP_CKSUM_BAD && inet::verifies(inet::add(bytes_at(ip, ihl))));
     const bool udp_ok = l4_flag == RTE_MBUF_F_RX_L4_CKSUM_GOOD ||
                         (l4_flag != RTE_MBUF_F_RX_L4_CKSUM_BAD &&
-                         (udp->dgram_cksum == 0 || rte_ipv4_udptcp_cksum_verify(ip, udp) == 0));
+                         (udp->dgram_cksum == 0 ||
+                          inet::verifies(inet::add(
+                              bytes_at(udp, udp_total),
+                              inet::ipv4_pseudo_header(ip->src_addr, ip->dst_addr, IPPROTO_UDP,
+                                                       static_cast<std::uint16_t>(udp_total))))));
     if (!ip_ok || !udp_ok) return drop(stats.rx_bad_checksum);
     // Zero copy: a holder slot points into the mbuf; its last handle frees the mbuf.
     buffer_slot* slot = holders->try_take_raw();
@@ -321,10 +330,20 @@ void dpdk_transport::impl::finish_datagram(rte_mbuf* m) {
         m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
         udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
     } else {
-        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        ip->hdr_checksum = inet::ipv4_header_field(
+            std::span<const std::byte>(reinterpret_cast<const std::byte*>(ip), ip_len));
         // Over every segment: the payload may be an external buffer behind the headers.
-        udp->dgram_cksum = m->nb_segs == 1 ? rte_ipv4_udptcp_cksum(ip, udp)
-                                           : rte_ipv4_udptcp_cksum_mbuf(m, ip, eth_len + ip_len);
+        std::uint64_t sum = inet::ipv4_pseudo_header(ip->src_addr, ip->dst_addr, IPPROTO_UDP,
+                                                     rte_be_to_cpu_16(udp->dgram_len));
+        std::size_t skip = eth_len + ip_len;  // the UDP header starts the sum
+        for (const rte_mbuf* seg = m; seg != nullptr; seg = seg->next) {
+            sum = inet::add(
+                std::span<const std::byte>(rte_pktmbuf_mtod_offset(seg, const std::byte*, skip),
+                                           seg->data_len - skip),
+                sum);
+            skip = 0;
+        }
+        udp->dgram_cksum = inet::udp_field(sum);
     }
     ++stats.tx_datagrams;
     auto entry = arp.find(ip->dst_addr);
