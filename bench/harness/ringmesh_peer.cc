@@ -190,8 +190,8 @@ std::size_t stream_step(side& s, time_ns now) {
     const rate_schedule schedule{s.start_ns,
                                  s.config.rate_per_s > 0 ? 1e9 / s.config.rate_per_s : 0};
     std::size_t work = 0;
-    for (; work < 512; ++work) {
-        const time_ns t = monotonic_clock::read();
+    const time_ns t = monotonic_clock::read();  // once per batch, as every sender here
+    for (; work < static_cast<std::size_t>(batch_size); ++work) {
         if (t >= s.end_ns) {
             stamp(s.msg.data(), msg_end, s.seq, 0);
             s.end_queued =
