@@ -64,8 +64,8 @@ shard::~shard() = default;
 //  2. Transport: reap completions / receive bursts and dispatch frames to their handlers.
 //  3. Timers after I/O: a reply that arrived in step 2 cancels its timeout before it fires.
 //  4. Protocol ticks (sessions, gossip, raft) see the state left by steps 1-3.
-//  5. Flush last: everything produced above leaves in one batch per destination — one bulk
-//     push per cross-core ring and, with a transport, one submit.
+//  5. Flush last: everything produced above leaves in one batch per destination — the flush
+//     pollers hand it to the transport (one submit), then one bulk push per cross-core ring.
 // The clock is read once, here, and every step works with that `now`.
 std::size_t shard::run_once() {
     const time_ns start_ns = clock_.now_ns();
