@@ -56,12 +56,16 @@ class send_queue {
         return iov.size();
     }
 
-    /// `n` more bytes reached the kernel: ranges wholly sent let go of their owners.
-    void consume(std::size_t n) {
+    /// `n` more bytes reached the kernel: ranges wholly sent let go of their owners, or hand
+    /// them to `keep` when the kernel still reads the pages later (SEND_ZC).
+    void consume(std::size_t n, std::vector<shared_bytes_owner>* keep = nullptr) {
         sent_ += n;
         n += sent_in_first_;
         while (first_ < segments_.size() && n >= segments_[first_].size) {
             n -= segments_[first_].size;
+            if (keep != nullptr && segments_[first_].owner) {
+                keep->push_back(std::move(segments_[first_].owner));
+            }
             segments_[first_].owner.reset();
             ++first_;
         }

@@ -308,17 +308,22 @@ void uring_transport::on_send(connection& c, connection_id id, const io_uring_cq
         if (static_cast<std::uint32_t>(cqe.res) & IORING_NOTIF_USAGE_ZC_COPIED) {
             ++stats_.send_zc_copied;
         }
-        --c.zc_notifs_pending;
+        if (--c.zc_notifs_pending == 0) c.zc_keep.clear();  // the kernel let go of the pages
     } else {
-        if (zc && !(cqe.flags & IORING_CQE_F_MORE)) --c.zc_notifs_pending;  // no notif follows
+        if (zc && !(cqe.flags & IORING_CQE_F_MORE) && --c.zc_notifs_pending == 0) {
+            c.zc_keep.clear();  // no notification follows
+        }
         c.send_in_flight = false;
         if (cqe.res < 0) {
             ++stats_.io_errors;
-            c.in_flight.clear();
+            // Dropped unsent (the connection closes); SEND_ZC may still hold pages of it.
+            c.in_flight.consume(c.in_flight.size(), zc ? &c.zc_keep : nullptr);
             begin_close(c, close_reason::io_error, -cqe.res);
         } else {
             stats_.bytes_sent += static_cast<std::uint64_t>(cqe.res);
-            c.in_flight.consume(static_cast<std::size_t>(cqe.res));
+            // With SEND_ZC the kernel reads the pages until its notification: keep their
+            // owners until then.
+            c.in_flight.consume(static_cast<std::size_t>(cqe.res), zc ? &c.zc_keep : nullptr);
             // A short send (or one cut at max_iovecs): the rest goes with the next flush.
             if (!c.in_flight.empty()) ++stats_.short_sends;
             const bool more = !c.in_flight.empty() || !c.pending.empty();

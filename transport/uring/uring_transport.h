@@ -107,9 +107,10 @@ class uring_transport final : public transport {
         close_reason reason = close_reason::local_close;
         int error = 0;
         address remote;
-        send_queue pending;      // coalescing: appended by send()
-        send_queue in_flight;    // owned by the kernel until the send completes
-        std::vector<iovec> iov;  // in_flight's ranges, for the sendmsg in flight
+        send_queue pending;                       // coalescing: appended by send()
+        send_queue in_flight;                     // owned by the kernel until the send completes
+        std::vector<shared_bytes_owner> zc_keep;  // sent with SEND_ZC: held until notified
+        std::vector<iovec> iov;                   // in_flight's ranges, for the sendmsg in flight
         msghdr msg{};
     };
     struct datagram_slot {

@@ -143,6 +143,34 @@ TEST_F(UringTransportTest, SendZcAboveTheThresholdStillDeliversEveryByte) {
                 static_cast<unsigned long long>(client_->stats().send_zc_copied));
 }
 
+TEST_F(UringTransportTest, BytesSentInPlaceAreHeldUntilTheKernelIsDoneWithThem) {
+    for (const std::size_t zc_threshold : {std::size_t{0}, std::size_t{4096}}) {
+        config_.send_zc_threshold_bytes = zc_threshold;  // plain sendmsg, then SEND_ZC
+        auto t = uring_transport::create(config_, 0);
+        ASSERT_TRUE(t);
+        client_ = std::move(t).value();
+        server_events_ = recorder{};
+        client_events_ = recorder{};
+        const connection_id id = connect_client();
+        auto block = std::make_shared<std::string>(256 * 1024, 'b');
+        for (std::size_t i = 0; i < block->size(); ++i)
+            (*block)[i] = static_cast<char>('a' + i % 26);
+        const shared_bytes_owner owner = block;
+        ASSERT_EQ(client_->send(id, bytes_of("head;")), 5u);                   // copied
+        ASSERT_EQ(client_->send(id, bytes_of(*block), owner), block->size());  // in place
+        ASSERT_EQ(client_->send(id, bytes_of(";tail")), 5u);
+        EXPECT_GT(block.use_count(), 2) << "queued in place: the transport holds the block";
+        const std::string expected = "head;" + *block + ";tail";
+        ASSERT_TRUE(pump_until([&] { return server_events_.received.size() == expected.size(); }));
+        EXPECT_EQ(server_events_.received, expected);
+        ASSERT_TRUE(pump_until([&] { return block.use_count() == 2; }))
+            << "the transport let go once the kernel (and, with SEND_ZC, its notification) was "
+               "done";
+        client_->close(id);
+        EXPECT_TRUE(pump_until([&] { return !server_events_.closed.empty(); }));
+    }
+}
+
 TEST_F(UringTransportTest, DatagramsArriveWithTheirSender) {
     for (int i = 0; i < 50; ++i) {
         const std::string d = "datagram " + std::to_string(i);
