@@ -169,12 +169,15 @@ result<void> read_ms(const toml::table& t, const char* key, time_ns& out, std::i
 }
 
 result<void> read_dpdk_section(const toml::table& t, node_settings& s) {
-    RM_TRY(check_keys(t, "dpdk", {"eal_args", "port", "ip", "mtu", "mbufs"}));
+    RM_TRY(check_keys(t, "dpdk", {"eal_args", "port", "ip", "mtu", "mbufs", "start_timeout_ms"}));
     RM_TRY(read_strings(t, "dpdk", "eal_args", s.dpdk.eal_args));
     RM_TRY(read_string(t, "dpdk", "port", s.dpdk.port));
     RM_TRY(read_string(t, "dpdk", "ip", s.dpdk.ip));
     RM_TRY(read_int(t, "dpdk", "mtu", s.dpdk.mtu, 576, 9000));
     RM_TRY(read_int(t, "dpdk", "mbufs", s.dpdk.mbufs, 1023, 1 << 22));
+    std::int64_t start_timeout_ms = s.dpdk.start_timeout_ns / ns_per_ms;
+    RM_TRY(read_int(t, "dpdk", "start_timeout_ms", start_timeout_ms, 0, 600'000));
+    s.dpdk.start_timeout_ns = start_timeout_ms * ns_per_ms;
     return ok();
 }
 

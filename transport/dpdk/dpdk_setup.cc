@@ -6,9 +6,12 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 
+#include <chrono>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <string_view>
+#include <thread>
 
 #include "engine/core/errc.h"
 #include "transport/dpdk/dpdk_impl.h"
@@ -58,6 +61,24 @@ void publish_owner(port_share& share, const dpdk_transport::impl* owner,
     if (entry != nullptr) next->push_back(*entry);
     share.owners.store(next.get(), std::memory_order_release);
     share.snapshots.push_back(std::move(next));
+}
+
+// Starts the port, retrying while it refuses for up to `timeout_ns`: a memif client cannot
+// start before its server listens, and nodes should not have to be started in order.
+int start_port(std::uint16_t port, const std::string& name, time_ns timeout_ns) {
+    const time_ns deadline = monotonic_clock::read() + timeout_ns;
+    int rc = rte_eth_dev_start(port);
+    for (bool said = false; rc != 0 && monotonic_clock::read() < deadline; said = true) {
+        if (!said) {
+            std::fprintf(stderr,
+                         "ringmesh: DPDK: %s does not start yet (%s); retrying for up to %.0f s "
+                         "(a memif client waits for its server)\n",
+                         name.c_str(), rte_strerror(-rc), static_cast<double>(timeout_ns) / 1e9);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        rc = rte_eth_dev_start(port);
+    }
+    return rc;
 }
 
 int socket_of(std::uint16_t port) {
@@ -201,7 +222,7 @@ result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config
     p->share = &share;
     // The last queue to be set up starts the port; until then the others see no traffic.
     if (++share.set_up == share.queues) {
-        if (int rc = rte_eth_dev_start(p->port); rc != 0) {
+        if (int rc = start_port(p->port, p->port_name, config.start_timeout_ns); rc != 0) {
             --share.open;
             p->share = nullptr;
             return unavailable("cannot start " + p->port_name + ": " + rte_strerror(-rc));

@@ -39,6 +39,9 @@ struct dpdk_config {
     time_ns arp_retry_ns = 200 * ns_per_ms;
     int arp_attempts = 5;                ///< then what waited for the address is dropped (counted)
     std::size_t arp_pending_max = 1024;  ///< datagrams waiting for an address, in all
+    /// A port whose peer is not there yet does not start (a memif client before its server):
+    /// starting is retried for this long, with one line saying so, before giving up.
+    time_ns start_timeout_ns = 10 * ns_per_s;
 };
 
 struct dpdk_stats {
