@@ -238,6 +238,11 @@ void endpoint::on_datagram(const transport::address& from, std::span<const std::
     // A datagram is checked frame by frame; the first bad frame drops the rest of it (there
     // is no connection to close): counted, never trusted.
     std::span<const std::byte> rest = payload;
+    // Every frame of a datagram comes from the same sender: look it up once (again after a
+    // Hello, which may have introduced it, or if a handler made the endpoint forget a peer).
+    datagram_peer* sender = nullptr;
+    peer_state* p = nullptr;
+    std::uint64_t forgotten = 0;
     while (!rest.empty()) {
         const auto parsed = wire::parse_frame(rest, config_.limits);
         wire::frame_error error = parsed.error;
@@ -255,15 +260,29 @@ void endpoint::on_datagram(const transport::address& from, std::span<const std::
         const wire::frame& f = parsed.value;
         if (f.kind() == wire::FrameKind::Hello) {
             handle_datagram_hello(from, f);
+            sender = nullptr;
         } else {
-            datagram_peer& d = datagram_peer_for(from);
-            peer_state* p = d.peer.empty() ? nullptr : find_peer(d.peer);
+            if (sender == nullptr || forgotten != stats_.peers_forgotten) {
+                sender = find_datagram_peer(from);
+                // A stranger gets an entry (to rate-limit our Hello to it) only while the
+                // table is small: forged source addresses cannot grow it without bound.
+                if (sender == nullptr && datagram_peers_.size() < config_.max_datagram_addresses) {
+                    sender = &datagram_peer_for(from);
+                }
+                p = sender == nullptr || sender->peer.empty() ? nullptr : find_peer(sender->peer);
+                forgotten = stats_.peers_forgotten;
+            }
+            if (sender == nullptr) {
+                ++stats_.datagram_unknown_sender;
+                ++stats_.datagrams_dropped;
+                return;
+            }
             if (p == nullptr) {
                 // Perhaps we restarted and it did not: introduce ourselves (rate-limited).
                 ++stats_.datagram_unknown_sender;
                 ++stats_.datagrams_dropped;
-                if (shard_.now_ns() - d.last_hello_ns >= config_.datagram_hello_interval_ns) {
-                    send_datagram_hello(d, false);
+                if (shard_.now_ns() - sender->last_hello_ns >= config_.datagram_hello_interval_ns) {
+                    send_datagram_hello(*sender, false);
                 }
                 return;
             }
@@ -316,10 +335,15 @@ void endpoint::handle_datagram_hello(const transport::address& from, const wire:
     if (!hello->seen_you()) send_datagram_hello(d, true);
 }
 
-endpoint::datagram_peer& endpoint::datagram_peer_for(const transport::address& address) {
+endpoint::datagram_peer* endpoint::find_datagram_peer(const transport::address& address) {
     for (auto& d : datagram_peers_) {
-        if (d->address == address) return *d;
+        if (d->address == address) return d.get();
     }
+    return nullptr;
+}
+
+endpoint::datagram_peer& endpoint::datagram_peer_for(const transport::address& address) {
+    if (datagram_peer* d = find_datagram_peer(address)) return *d;
     auto& d = datagram_peers_.emplace_back(std::make_unique<datagram_peer>());
     d->address = address;
     return *d;

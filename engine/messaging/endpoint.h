@@ -41,6 +41,11 @@ struct endpoint_config {
     /// frames are packed per datagram up to the transport's max datagram size.
     std::vector<transport::address> datagram_peers;
     time_ns datagram_hello_interval_ns = 50 * ns_per_ms;  ///< first Hello retry; doubles
+    /// A datagram from a sender that never introduced itself is dropped and answered with our
+    /// Hello (rate-limited per address), in case we restarted and it did not. Such strangers
+    /// get an address entry only while fewer than this many addresses are known, so forged
+    /// source addresses cannot grow the table (or our answers) without bound.
+    std::size_t max_datagram_addresses = 4096;
     /// Unacked frames per stream to a datagram peer: small enough that a window fits the
     /// receiver's socket buffer (a lost burst costs a retransmission timeout).
     std::uint32_t datagram_window_frames = 1024;
@@ -196,6 +201,7 @@ class endpoint final : transport::event_handler {
     bool handle_peer_frame(peer_state& p, const wire::frame& f, const buffer_handle* owner);
     void handle_datagram_hello(const transport::address& from, const wire::frame& f);
     datagram_peer& datagram_peer_for(const transport::address& address);
+    datagram_peer* find_datagram_peer(const transport::address& address);
     void send_datagram_hello(datagram_peer& d, bool seen_you);
     void retry_datagram_hello(std::size_t index);
     bool flush_datagram(datagram_peer& d);

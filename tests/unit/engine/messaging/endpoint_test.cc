@@ -553,6 +553,37 @@ TEST_F(EndpointTest, BadDatagramsAndUnknownSendersAreDroppedAndCounted) {
     EXPECT_EQ(a.stats().datagram_unknown_sender, 1u);
 }
 
+TEST_F(EndpointTest, ForgedSendersCannotGrowTheAddressTableOrOurAnswers) {
+    endpoint_config config;
+    config.cluster_id = "test";
+    config.node_id = "a";
+    config.listen = *transport::address::parse("127.0.0.1:0");
+    config.max_datagram_addresses = 4;
+    auto t = transport::uring_transport::create(uring_, 0);
+    ASSERT_TRUE(t);
+    detail::bind_thread_to_shard(shards_[0].get());
+    auto e = endpoint::create(*shards_[0], std::move(t).value(), std::move(config));
+    detail::bind_thread_to_shard(nullptr);
+    ASSERT_TRUE(e);
+    endpoints_[0] = std::move(e).value();
+    endpoint& a = *endpoints_[0];
+    const auto to = address_of(0);
+    std::vector<int> strangers;
+    for (int i = 0; i < 10; ++i) {  // each its own source port: a different address
+        strangers.push_back(::socket(AF_INET, SOCK_DGRAM, 0));
+        const std::string frame =
+            raw_frame(wire::make_header(wire::FrameKind::Data, 8, 16, 1, 0, 0), 8);
+        ASSERT_EQ(::sendto(strangers.back(), frame.data(), frame.size(), 0, to.sa(), to.length),
+                  static_cast<ssize_t>(frame.size()));
+    }
+    ASSERT_TRUE(pump_until([&] { return a.stats().datagrams_received == 10; }));
+    for (int fd : strangers)
+        ::close(fd);
+    EXPECT_EQ(a.stats().datagram_unknown_sender, 10u);  // every one dropped and counted
+    EXPECT_EQ(a.stats().datagrams_dropped, 10u);
+    EXPECT_EQ(a.stats().datagrams_sent, 4u);  // introduced ourselves to the first four only
+}
+
 TEST_F(EndpointTest, RestartedDatagramPeerIsReintroducedAndGetsTheUnackedTail) {
     start(1, "b");
     endpoint& a = start_datagram(0, "a", {1});
