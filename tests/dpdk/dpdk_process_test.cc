@@ -62,9 +62,9 @@ TEST(DpdkProcessTest, TwoDaemonsOverMemifDeliverEverythingInOrderWhicheverStarts
                             "1",
                             "--seconds",
                             "30"});
-    for (int i = 0; i < 200 && output_of(pub).find("does not start yet") == std::string::npos; ++i)
+    for (int i = 0; i < 200 && output_of(pub).find("is not up yet") == std::string::npos; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ASSERT_NE(output_of(pub).find("does not start yet"), std::string::npos) << output_of(pub);
+    ASSERT_NE(output_of(pub).find("is not up yet"), std::string::npos) << output_of(pub);
     process sub =
         spawn("memif-sub", {"--id", "sub", "--transport", "dpdk", "--dpdk-ip", "10.245.0.1",
                             "--dpdk-port", "net_memif0", "--eal",

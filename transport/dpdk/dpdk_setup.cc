@@ -2,12 +2,14 @@
 #include <arpa/inet.h>
 #include <rte_bus.h>
 #include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -63,22 +65,58 @@ void publish_owner(port_share& share, const dpdk_transport::impl* owner,
     share.snapshots.push_back(std::move(next));
 }
 
-// Starts the port, retrying while it refuses for up to `timeout_ns`: a memif client cannot
-// start before its server listens, and nodes should not have to be started in order.
-int start_port(std::uint16_t port, const std::string& name, time_ns timeout_ns) {
-    const time_ns deadline = monotonic_clock::read() + timeout_ns;
-    int rc = rte_eth_dev_start(port);
-    for (bool said = false; rc != 0 && monotonic_clock::read() < deadline; said = true) {
-        if (!said) {
-            std::fprintf(stderr,
-                         "ringmesh: DPDK: %s does not start yet (%s); retrying for up to %.0f s "
-                         "(a memif client waits for its server)\n",
-                         name.c_str(), rte_strerror(-rc), static_cast<double>(timeout_ns) / 1e9);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        rc = rte_eth_dev_start(port);
+// Whether the port dials its peer: a memif client (memif's default role). It cannot start
+// before its server listens, and one that connects while the server is still setting up is
+// dropped and does not try again.
+bool dials_its_peer(const rte_eth_dev_info& info) {
+    if (info.driver_name == nullptr || std::string_view(info.driver_name) != "net_memif") {
+        return false;
     }
-    return rc;
+    const rte_devargs* args = rte_dev_devargs(info.device);
+    return args == nullptr || args->args == nullptr ||
+           std::strstr(args->args, "role=server") == nullptr;
+}
+
+// Starts the port, retrying while it refuses; a port that dials its peer must also see its
+// link come up, else it is stopped and started again. Nodes need not be started in order.
+// Returns 0 once started (when time runs out the link may still be down), else dev_start's
+// error.
+int start_port(std::uint16_t port, const std::string& name, bool dials, time_ns timeout_ns) {
+    using namespace std::chrono_literals;
+    const time_ns deadline = monotonic_clock::read() + timeout_ns;
+    bool said = false;
+    const auto say = [&](const char* why) {
+        if (said) return;
+        said = true;
+        std::fprintf(stderr,
+                     "ringmesh: DPDK: %s is not up yet (%s); retrying for up to %.0f s "
+                     "(a memif client waits for its server)\n",
+                     name.c_str(), why, static_cast<double>(timeout_ns) / 1e9);
+    };
+    for (;;) {
+        const int rc = rte_eth_dev_start(port);
+        if (rc == 0 && !dials) return 0;
+        if (rc == 0) {
+            const time_ns link_deadline =
+                std::min(deadline, monotonic_clock::read() + 1 * ns_per_s);
+            for (;;) {
+                rte_eth_link link{};
+                if (rte_eth_link_get_nowait(port, &link) == 0 &&
+                    link.link_status == RTE_ETH_LINK_UP) {
+                    return 0;
+                }
+                if (monotonic_clock::read() >= link_deadline) break;
+                std::this_thread::sleep_for(10ms);
+            }
+            if (monotonic_clock::read() >= deadline) return 0;
+            say("its link is down");
+            rte_eth_dev_stop(port);
+        } else {
+            if (monotonic_clock::read() >= deadline) return rc;
+            say(rte_strerror(-rc));
+        }
+        std::this_thread::sleep_for(100ms);
+    }
 }
 
 int socket_of(std::uint16_t port) {
@@ -222,7 +260,9 @@ result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config
     p->share = &share;
     // The last queue to be set up starts the port; until then the others see no traffic.
     if (++share.set_up == share.queues) {
-        if (int rc = start_port(p->port, p->port_name, config.start_timeout_ns); rc != 0) {
+        if (int rc =
+                start_port(p->port, p->port_name, dials_its_peer(info), config.start_timeout_ns);
+            rc != 0) {
             --share.open;
             p->share = nullptr;
             return unavailable("cannot start " + p->port_name + ": " + rte_strerror(-rc));
