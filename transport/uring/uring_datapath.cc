@@ -1,5 +1,6 @@
 // Data path of the io_uring backend: reaping completions, replenishing provided buffers,
 // coalesced sends, SEND_ZC, datagrams, and the blocking wait. Called every loop iteration.
+#include <netinet/udp.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -144,6 +145,19 @@ void uring_transport::handle_cqe(const io_uring_cqe& cqe, event_handler& handler
             datagram_slot& slot = datagram_slots_[index];
             slot.payload.reset();
             if (cqe.res < 0) ++stats_.io_errors;
+            return;
+        }
+        case op::sendmsg_gso: {
+            gso_batch& batch = *gso_batches_[index];
+            if (cqe.res < 0) {
+                ++stats_.io_errors;  // lost like any datagram; sessions retransmit
+                // A kernel or route without UDP GSO: send datagrams one by one from now on.
+                if (batch.count > 1 && (cqe.res == -EINVAL || cqe.res == -EIO)) {
+                    gso_refused_ = true;
+                }
+            }
+            batch.bytes.clear();
+            gso_free_.push_back(index);
             return;
         }
         case op::link_timeout:
@@ -350,6 +364,7 @@ std::size_t uring_transport::send_datagram(const address& to, std::span<const st
         if (!open_udp(any)) return 0;
         arm_recvmsg();
     }
+    if (batch_datagram(to, bytes)) return bytes.size();
     buffer_handle buf = datagram_send_pool_->try_get();
     if (!buf) {
         ++stats_.datagram_send_full;
@@ -372,6 +387,66 @@ std::size_t uring_transport::send_datagram(const address& to, std::span<const st
     io_uring_sqe_set_data64(sqe, pack(op::sendmsg, index, 0));
     ++stats_.datagrams_sent;
     return bytes.size();
+}
+
+bool uring_transport::batch_datagram(const address& to, std::span<const std::byte> bytes) {
+    if (!config_.udp_gso || gso_refused_) {
+        submit_batch();  // what was gathered before still leaves first
+        return false;
+    }
+    constexpr std::size_t max_batch_bytes = 65507;  // one IPv4 UDP datagram's payload
+    constexpr unsigned max_segments = 64;           // UDP_MAX_SEGMENTS on older kernels
+    if (open_batch_ != UINT32_MAX) {
+        const gso_batch& b = *gso_batches_[open_batch_];
+        if (b.ended || bytes.size() > b.segment || b.count == max_segments ||
+            b.bytes.size() + bytes.size() > max_batch_bytes || !(b.to == to)) {
+            submit_batch();
+        }
+    }
+    if (open_batch_ == UINT32_MAX) {
+        if (gso_free_.empty()) return false;  // all in flight: this one goes alone
+        open_batch_ = gso_free_.back();
+        gso_free_.pop_back();
+        gso_batch& b = *gso_batches_[open_batch_];
+        b.to = to;
+        b.segment = bytes.size();
+        b.count = 0;
+        b.ended = false;
+    }
+    gso_batch& b = *gso_batches_[open_batch_];
+    b.bytes.insert(b.bytes.end(), bytes.begin(), bytes.end());
+    ++b.count;
+    b.ended = bytes.size() < b.segment;
+    ++stats_.datagrams_sent;
+    return true;
+}
+
+void uring_transport::submit_batch() {
+    if (open_batch_ == UINT32_MAX) return;
+    const std::uint32_t index = open_batch_;
+    open_batch_ = UINT32_MAX;
+    gso_batch& b = *gso_batches_[index];
+    b.iov = {b.bytes.data(), b.bytes.size()};
+    b.msg = msghdr{};
+    b.msg.msg_name = &b.to.storage;
+    b.msg.msg_namelen = b.to.length;
+    b.msg.msg_iov = &b.iov;
+    b.msg.msg_iovlen = 1;
+    if (b.count > 1) {
+        // The kernel cuts the buffer into datagrams of `segment` bytes (the last may be less).
+        b.msg.msg_control = b.control;
+        b.msg.msg_controllen = sizeof b.control;
+        cmsghdr* cm = CMSG_FIRSTHDR(&b.msg);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+        const auto segment = static_cast<std::uint16_t>(b.segment);
+        std::memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+        ++stats_.gso_sends;
+    }
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_sendmsg(sqe, udp_fd_, &b.msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, pack(op::sendmsg_gso, index, 0));
 }
 
 void uring_transport::on_recvmsg(const io_uring_cqe& cqe, event_handler& handler) {
@@ -398,6 +473,7 @@ void uring_transport::on_recvmsg(const io_uring_cqe& cqe, event_handler& handler
 }
 
 std::size_t uring_transport::flush() {
+    submit_batch();  // datagrams gathered this iteration
     std::size_t submitted_sends = 0;
     for (std::uint32_t index : dirty_) {
         connection& c = connections_[index];
@@ -436,6 +512,7 @@ std::size_t uring_transport::flush() {
 }
 
 void uring_transport::wait(time_ns timeout_ns, int wake_fd) {
+    submit_batch();
     if (wake_fd >= 0 && armed_wake_fd_ != wake_fd) {
         io_uring_sqe* sqe = get_sqe();
         io_uring_prep_poll_multishot(sqe, wake_fd, POLLIN);

@@ -52,6 +52,11 @@ result<std::unique_ptr<uring_transport>> uring_transport::create(const uring_con
     if (!send_pool) return send_pool.err();
     t->datagram_send_pool_ = std::move(send_pool).value();
     t->datagram_slots_.resize(config.datagram_send_slots);
+    for (unsigned i = 0; i < config.gso_batches; ++i) {
+        t->gso_batches_.push_back(std::make_unique<gso_batch>());
+        t->gso_batches_.back()->bytes.reserve(65536);
+        t->gso_free_.push_back(i);
+    }
     t->connections_.resize(config.max_connections);
     for (std::uint32_t i = config.max_connections; i-- > 0;)
         t->free_connections_.push_back(i);

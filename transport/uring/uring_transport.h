@@ -34,6 +34,10 @@ struct uring_config {
     std::size_t send_zc_threshold_bytes = 0;
     std::size_t max_datagram_bytes = 1472;  ///< UDP payload (1500-byte MTU)
     unsigned datagram_send_slots = 1024;    ///< datagrams queued or in flight at once
+    /// Consecutive datagrams to one address, all of one size but a shorter last, leave as
+    /// one sendmsg with UDP_SEGMENT (GSO): the kernel's send path runs once per batch.
+    bool udp_gso = true;
+    unsigned gso_batches = 32;  ///< batches (64 KiB each) queued or in flight at once
     time_ns connect_timeout_ns = 2 * ns_per_s;
     bool defer_taskrun = true;  ///< SINGLE_ISSUER | DEFER_TASKRUN when offered
 };
@@ -46,6 +50,7 @@ struct uring_stats {
     std::uint64_t send_zc = 0, send_zc_copied = 0;
     std::uint64_t datagrams_received = 0, datagrams_sent = 0, datagram_send_full = 0;
     std::uint64_t datagrams_truncated = 0;
+    std::uint64_t gso_sends = 0;  ///< sendmsg calls carrying several datagrams (UDP_SEGMENT)
     std::uint64_t submits = 0, closes = 0, io_errors = 0, connections_refused_full = 0;
 };
 
@@ -90,6 +95,7 @@ class uring_transport final : public transport {
         wake_poll,
         recvmsg,
         sendmsg,
+        sendmsg_gso,
     };
     enum class conn_state : std::uint8_t { free, connecting, open, closing };
     struct connection {
@@ -119,6 +125,17 @@ class uring_transport final : public transport {
         address to;
         buffer_handle payload;
     };
+    // Datagrams to one address gathered back to back for one UDP_SEGMENT sendmsg.
+    struct gso_batch {
+        std::vector<std::byte> bytes;
+        address to;
+        std::size_t segment = 0;  // every datagram but a shorter last one has this size
+        unsigned count = 0;
+        bool ended = false;  // a shorter datagram closed it
+        msghdr msg{};
+        iovec iov{};
+        alignas(cmsghdr) std::byte control[CMSG_SPACE(sizeof(std::uint16_t))];
+    };
 
     uring_transport(const uring_config& config, shard_id owner);
     result<void> setup_ring(std::string* setup_note);
@@ -139,6 +156,8 @@ class uring_transport final : public transport {
     void arm_recv(connection& c, std::uint32_t index);
     void arm_recvmsg();
     void submit_send(connection& c, std::uint32_t index);
+    bool batch_datagram(const address& to, std::span<const std::byte> bytes);
+    void submit_batch();
     connection* sendable(connection_id id, std::size_t bytes);
     std::size_t replenish(io_uring_buf_ring* ring, unsigned& in_ring, unsigned bgid);
     buffer_handle take_buffer(const io_uring_cqe& cqe, unsigned& in_ring);
@@ -167,6 +186,10 @@ class uring_transport final : public transport {
     msghdr recvmsg_template_{};
     std::unique_ptr<buffer_pool> datagram_send_pool_;
     std::vector<datagram_slot> datagram_slots_;
+    std::vector<std::unique_ptr<gso_batch>> gso_batches_;
+    std::vector<std::uint32_t> gso_free_;
+    std::uint32_t open_batch_ = UINT32_MAX;  // gathering, not yet submitted
+    bool gso_refused_ = false;               // the kernel said no once: single datagrams
     int armed_wake_fd_ = -1;
     unsigned unsubmitted_ = 0;
     uring_stats stats_;

@@ -185,6 +185,28 @@ TEST_F(UringTransportTest, DatagramsArriveWithTheirSender) {
     EXPECT_EQ(client_->send_datagram(server_->listen_address(), bytes_of(too_big)), 0u);
 }
 
+TEST_F(UringTransportTest, EqualDatagramsToOneAddressLeaveAsOneGsoSendAndArriveApart) {
+    // 100 datagrams of 500 B and a shorter last one, gathered in one iteration: the kernel
+    // cuts the batch into datagrams again (UDP_SEGMENT), so each arrives with its boundary.
+    std::vector<std::string> sent;
+    for (int i = 0; i < 100; ++i) {
+        std::string d(500, static_cast<char>('a' + i % 26));
+        d.replace(0, std::to_string(i).size(), std::to_string(i));
+        sent.push_back(d);
+    }
+    sent.push_back("the short last one");
+    for (const std::string& d : sent)
+        ASSERT_EQ(client_->send_datagram(server_->listen_address(), bytes_of(d)), d.size());
+    client_->flush();
+    ASSERT_TRUE(pump_until([&] { return server_events_.datagrams.size() == sent.size(); }));
+    std::sort(sent.begin(), sent.end());
+    std::sort(server_events_.datagrams.begin(), server_events_.datagrams.end());
+    EXPECT_EQ(server_events_.datagrams, sent);
+    EXPECT_GE(client_->stats().gso_sends, 2u);  // at most 64 datagrams per batch
+    EXPECT_LE(client_->stats().gso_sends, 4u);
+    EXPECT_EQ(client_->stats().io_errors, 0u);
+}
+
 TEST(AddressTest, ParsesHostPortFormsAndRejectsGarbage) {
     auto v4 = address::parse("127.0.0.1:7001");
     ASSERT_TRUE(v4);
