@@ -390,7 +390,7 @@ std::size_t uring_transport::send_datagram(const address& to, std::span<const st
 }
 
 bool uring_transport::batch_datagram(const address& to, std::span<const std::byte> bytes) {
-    if (!config_.udp_gso || gso_refused_) {
+    if (!config_.udp_gso || gso_refused_ || bytes.empty()) {
         submit_batch();  // what was gathered before still leaves first
         return false;
     }
