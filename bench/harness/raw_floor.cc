@@ -10,52 +10,10 @@
 #include <vector>
 
 #include "bench/harness/harness.h"
+#include "bench/harness/loopback_tcp.h"
 
 namespace ringmesh::bench {
 namespace {
-
-sockaddr_in loopback(int port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-void tune(int fd) {
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-int accept_one(int port) {
-    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    const int one = 1;
-    ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a = loopback(port);
-    if (::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(listener, 1) != 0) {
-        ::close(listener);
-        return -1;
-    }
-    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
-    ::close(listener);
-    if (fd >= 0) tune(fd);
-    return fd;
-}
-
-int connect_retrying(int port) {
-    for (int attempt = 0; attempt < 500; ++attempt) {  // the listener may not be up yet
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a = loopback(port);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-            tune(fd);
-            return fd;
-        }
-        ::close(fd);
-        ::usleep(10'000);
-    }
-    return -1;
-}
 
 // Busy-polls until all of `n` bytes are written or read (non-blocking sockets).
 bool write_all(int fd, const std::byte* p, std::size_t n) {

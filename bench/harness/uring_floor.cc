@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bench/harness/harness.h"
+#include "bench/harness/loopback_tcp.h"
 
 namespace ringmesh::bench {
 namespace {
@@ -136,35 +137,9 @@ class ring_socket {
     int sends_in_flight_ = 0;
 };
 
-int tcp_socket_nodelay() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    return fd;
-}
-
-sockaddr_in loopback(int port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
 run_result receiver(const run_config& c) {  // the echo side
-    const int listener = tcp_socket_nodelay();
-    sockaddr_in a = loopback(c.port);
-    if (::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(listener, 1) != 0) {
-        ::close(listener);
-        return run_result::failed("raw-uring: listen failed");
-    }
-    const int fd = ::accept(listener, nullptr, nullptr);
-    ::close(listener);
+    const int fd = accept_one(c.port);
     if (fd < 0) return run_result::failed("raw-uring: accept failed");
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ring_socket s;
     if (!s.open(fd)) return run_result::failed("raw-uring: ring setup failed");
     std::vector<std::byte> msg(c.payload_bytes);
@@ -175,16 +150,7 @@ run_result receiver(const run_config& c) {  // the echo side
 }
 
 run_result sender(const run_config& c) {  // the client: measures round trips
-    int fd = -1;
-    for (int attempt = 0; attempt < 500 && fd < 0; ++attempt) {  // the listener may be late
-        fd = tcp_socket_nodelay();
-        sockaddr_in a = loopback(c.port);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-            ::close(fd);
-            fd = -1;
-            ::usleep(10'000);
-        }
-    }
+    const int fd = connect_retrying(c.port);
     if (fd < 0) return run_result::failed("raw-uring: connect failed");
     ring_socket s;
     if (!s.open(fd)) return run_result::failed("raw-uring: ring setup failed");
