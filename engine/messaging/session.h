@@ -164,6 +164,17 @@ class session {
     void restart_for_new_peer();
     static bool is_open_fragment(std::span<const std::byte> wire_bytes);
     std::uint64_t send_limit(const tx_state& tx) const;
+    /// Calls emit with the bytes' owner when it takes one (see poll_transmit), else without.
+    template <typename Emit>
+    static bool emit_to(Emit& emit, std::span<const std::byte> bytes,
+                        const shared_bytes_owner& owner) {
+        if constexpr (std::is_invocable_r_v<bool, Emit&, std::span<const std::byte>,
+                                            const shared_bytes_owner&>) {
+            return emit(bytes, owner);
+        } else {
+            return emit(bytes);
+        }
+    }
     template <typename Deliver>
     void deliver_in_order(stream_state& s, const wire::frame& f, Deliver& deliver);
     template <typename Deliver>
@@ -308,15 +319,8 @@ std::size_t session::poll_transmit(time_ns now, Emit&& emit) {
             // The freshest ack rides on the run's last frame; earlier ones carry older,
             // still-true cumulative acks.
             stamp_ack(s, tx.refs[first_index + (last - first)].bytes());
-            const std::span<const std::byte> run(head.where.data, run_bytes);
-            bool taken;
-            if constexpr (std::is_invocable_r_v<bool, Emit, std::span<const std::byte>,
-                                                const shared_bytes_owner&>) {
-                taken = emit(run, tx.frames.owner_of(head.where));  // may send in place
-            } else {
-                taken = emit(run);
-            }
-            if (!taken) {
+            if (!emit_to(emit, std::span<const std::byte>(head.where.data, run_bytes),
+                         tx.frames.owner_of(head.where))) {  // may send in place
                 stopped = true;
                 break;
             }
@@ -337,14 +341,7 @@ std::size_t session::poll_transmit(time_ns now, Emit&& emit) {
                                   wire::make_header(wire::FrameKind::Ack, 0, s.id, 0, rx.delivered,
                                                     config_.receive_window_frames),
                                   {});
-                bool taken;
-                if constexpr (std::is_invocable_r_v<bool, Emit, std::span<const std::byte>,
-                                                    const shared_bytes_owner&>) {
-                    taken = emit(std::span<const std::byte>(ack_frame), shared_bytes_owner{});
-                } else {
-                    taken = emit(std::span<const std::byte>(ack_frame));
-                }
-                if (taken) {
+                if (emit_to(emit, std::span<const std::byte>(ack_frame), shared_bytes_owner{})) {
                     rx.acked_to_peer = rx.delivered;
                     rx.bytes_since_ack = 0;
                     rx.ack_due_ns = INT64_MAX;
