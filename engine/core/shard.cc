@@ -72,13 +72,13 @@ std::size_t shard::run_once() {
     now_ns_ = start_ns;
     std::size_t work = 0;
     work += run_cross_core_tasks();
-    work += run_pollers(transport_pollers_, stats_.transport_work);
+    work += run_pollers(pollers_of(poll_step::transport), stats_.transport_work);
     work += run_due_timers();
-    work += run_pollers(protocol_pollers_, stats_.protocol_work);
-    work += run_pollers(flush_pollers_, stats_.protocol_work);
+    work += run_pollers(pollers_of(poll_step::protocol), stats_.protocol_work);
+    work += run_pollers(pollers_of(poll_step::flush), stats_.protocol_work);
     if (pollers_removed_) {  // not while a list is being walked
-        for (auto* pollers : {&transport_pollers_, &protocol_pollers_, &flush_pollers_}) {
-            std::erase_if(*pollers, [](const registered_poller& p) { return !p.fn; });
+        for (auto& pollers : pollers_) {
+            std::erase_if(pollers, [](const registered_poller& p) { return !p.fn; });
         }
         pollers_removed_ = false;
     }
@@ -211,16 +211,13 @@ void shard::deliver_message(shard_id from, std::uint64_t tag, buffer_slot* slot)
 
 shard::poller_id shard::add_poller(poll_step step, poll_fn fn) {
     const poller_id id = next_poller_id_++;
-    auto& pollers = step == poll_step::transport  ? transport_pollers_
-                    : step == poll_step::protocol ? protocol_pollers_
-                                                  : flush_pollers_;
-    pollers.push_back({id, std::move(fn)});
+    pollers_of(step).push_back({id, std::move(fn)});
     return id;
 }
 
 void shard::remove_poller(poller_id id) {
-    for (auto* pollers : {&transport_pollers_, &protocol_pollers_, &flush_pollers_}) {
-        for (registered_poller& p : *pollers) {
+    for (auto& pollers : pollers_) {
+        for (registered_poller& p : pollers) {
             if (p.id == id) p.fn = nullptr;
         }
     }

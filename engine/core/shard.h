@@ -4,6 +4,7 @@
 // and hand_off(), which travel over the lock-free rings.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -140,9 +141,10 @@ class shard {
     timer_wheel timers_;
     cross_core_port port_;
     idler idler_;
-    std::vector<registered_poller> transport_pollers_;
-    std::vector<registered_poller> protocol_pollers_;
-    std::vector<registered_poller> flush_pollers_;
+    std::vector<registered_poller>& pollers_of(poll_step step) {
+        return pollers_[static_cast<std::size_t>(step)];
+    }
+    std::array<std::vector<registered_poller>, 3> pollers_;  // by poll_step
     poller_id next_poller_id_ = 1;
     bool pollers_removed_ = false;
     message_handler message_handler_;
