@@ -272,16 +272,13 @@ void endpoint::on_datagram(const transport::address& from, std::span<const std::
                 p = sender == nullptr || sender->peer.empty() ? nullptr : find_peer(sender->peer);
                 forgotten = stats_.peers_forgotten;
             }
-            if (sender == nullptr) {
-                ++stats_.datagram_unknown_sender;
-                ++stats_.datagrams_dropped;
-                return;
-            }
             if (p == nullptr) {
-                // Perhaps we restarted and it did not: introduce ourselves (rate-limited).
                 ++stats_.datagram_unknown_sender;
                 ++stats_.datagrams_dropped;
-                if (shard_.now_ns() - sender->last_hello_ns >= config_.datagram_hello_interval_ns) {
+                // Perhaps we restarted and it did not: introduce ourselves (rate-limited;
+                // only to addresses the table had room for).
+                if (sender != nullptr &&
+                    shard_.now_ns() - sender->last_hello_ns >= config_.datagram_hello_interval_ns) {
                     send_datagram_hello(*sender, false);
                 }
                 return;
