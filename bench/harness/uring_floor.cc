@@ -62,7 +62,6 @@ class ring_socket {
         if (sqe == nullptr) return false;
         io_uring_prep_send(sqe, fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
         io_uring_sqe_set_data64(sqe, send_tag);
-        ++sends_in_flight_;
         return io_uring_submit(&ring_) >= 0;
     }
     // Busy-polls until msg.size() bytes arrived; false when the connection ended.
@@ -111,7 +110,6 @@ class ring_socket {
             const unsigned flags = cqe->flags;
             io_uring_cqe_seen(&ring_, cqe);
             if (tag == send_tag) {
-                --sends_in_flight_;
                 if (res < 0) return false;
                 continue;
             }
@@ -134,7 +132,6 @@ class ring_socket {
     std::vector<std::byte> storage_;
     std::vector<std::byte> inbox_;
     std::vector<std::byte> out_;
-    int sends_in_flight_ = 0;
 };
 
 run_result receiver(const run_config& c) {  // the echo side
