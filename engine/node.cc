@@ -143,6 +143,7 @@ void node::run_shard(shard_id id, const shard_init_fn& init) {
     while (!exit_loops_.load(std::memory_order_acquire)) {
         s.idle(s.run_once());
     }
+    s.run_stop_hooks();  // teardown on the shard's own thread, still bound to it
     detail::bind_thread_to_shard(nullptr);
 }
 

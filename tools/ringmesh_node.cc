@@ -9,10 +9,11 @@
 // Every node serves "echo". Reports are printed on exit, one line per workload.
 //
 // With a gossip address (membership.listen or --gossip) the node also runs SWIM/Lifeguard
-// membership on shard 0: it joins through the seeds, prints one line per membership event
-// ("[n1] member n3 dead ..."), tears down sessions to dead members, rewrites the status file
-// with the member table every second, and announces a graceful leave when it stops. SIGHUP
-// re-reads membership.keyring from the config file (key rotation without a restart).
+// membership on shard 0 (engine/cluster composes it with messaging): it joins through the
+// seeds, prints one line per membership event ("[n1] member n3 dead ...") and one per loss
+// report ("[n1] peer n2 restarted: ..."), rewrites the status file with the member table
+// every second, and announces a graceful leave when it stops. SIGHUP re-reads
+// membership.keyring from the config file (key rotation without a restart).
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include <string>
 #include <thread>
 
+#include "engine/cluster/cluster_member.h"
 #include "engine/core/histogram.h"
 #include "engine/membership/gossip_agent.h"
 #include "engine/messaging/endpoint.h"
@@ -66,6 +68,7 @@ struct workload {
     std::atomic<bool> shutdown_requested{false};
     // publisher
     std::uint64_t published = 0;
+    std::uint64_t refused_too_large = 0;  // the engine refused: never counted as published
     rm::time_ns first_publish_ns = 0, last_publish_ns = 0;
     std::uint64_t publish_blocked = 0;
     // subscriber
@@ -81,12 +84,12 @@ struct workload {
     rm::latency_histogram rtt;
     std::vector<std::byte> payload;
     std::string transport_name;  // the backend the endpoint runs on
-    // membership
+    // the engine's side of the cluster: messaging (ep) and membership (gossip)
+    std::unique_ptr<rm::cluster::member> member;
     rm::membership::gossip_agent* gossip = nullptr;
-    rm::timer_id gossip_wake;
-    rm::time_ns status_written_ns = 0;
-    rm::time_ns gossip_polled_ns = 0;
+    rm::timer_id status_timer;
     std::atomic<bool> leave_requested{false};
+    std::uint64_t lost_to = 0, lost_from = 0;  // loss reports, summed
     // SIGHUP re-reads the keyring from the config file (main thread); shard 0 applies it.
     std::mutex keyring_mutex;
     std::optional<std::vector<rm::membership::key_bytes>> new_keyring;
@@ -135,53 +138,35 @@ void write_status(const workload& w, const std::string& path) {
     std::rename(tmp.c_str(), path.c_str());
 }
 
-std::size_t gossip_poll(workload& w, const rm::tools::membership_settings& settings,
-                        rm::time_ns now) {
-    if (w.leave_requested.exchange(false)) w.gossip->leave(now);
-    {
-        std::unique_lock lock(w.keyring_mutex, std::try_to_lock);
-        if (lock.owns_lock() && w.new_keyring) {
-            apply_keyring(w.gossip->keys(), *w.new_keyring, w.installed_keys,
-                          w.gossip->state().self().name);
-            w.installed_keys = std::move(*w.new_keyring);
-            w.new_keyring.reset();
-        }
+// Shard 0, on the membership poller's cadence: key rotation and the leave request from the
+// main thread, and the status file once a second.
+std::size_t membership_chores(workload& w, const rm::tools::membership_settings& settings,
+                              rm::time_ns now) {
+    if (w.gossip == nullptr) return 0;
+    std::size_t work = 0;
+    if (w.leave_requested.exchange(false)) {
+        w.member->leave();
+        ++work;
     }
-    const std::size_t work = w.gossip->poll(now);
-    for (const auto& e : w.gossip->take_events()) {
-        std::printf("[%s] member %s %s at %s incarnation %llu\n",
-                    w.gossip->state().self().name.c_str(), e.name.c_str(),
-                    rm::membership::to_string(e.what), e.address.c_str(),
-                    static_cast<unsigned long long>(e.incarnation));
-        using kind = rm::membership::member_event::kind;
-        if (e.what == kind::dead || e.what == kind::left) w.ep->forget_peer(e.name);
+    std::unique_lock lock(w.keyring_mutex, std::try_to_lock);
+    if (lock.owns_lock() && w.new_keyring) {
+        apply_keyring(w.gossip->keys(), *w.new_keyring, w.installed_keys,
+                      w.gossip->state().self().name);
+        w.installed_keys = std::move(*w.new_keyring);
+        w.new_keyring.reset();
+        ++work;
     }
-    if (!settings.status_file.empty() && now - w.status_written_ns >= rm::ns_per_s) {
-        w.status_written_ns = now;
-        write_status(w, settings.status_file);
-    }
+    (void)settings;
+    (void)now;
     return work;
 }
 
-std::size_t gossip_step(workload& w, const rm::tools::membership_settings& settings,
-                        rm::time_ns now) {
-    if (w.gossip == nullptr) return 0;
-    std::size_t work = 0;
-    // Gossip runs on a scale of milliseconds: a busy-spinning data path need not pay for a
-    // gossip-ring poll on every iteration.
-    if (now - w.gossip_polled_ns >= 50 * rm::ns_per_us || now >= w.gossip->next_deadline()) {
-        w.gossip_polled_ns = now;
-        work += gossip_poll(w, settings, now);
-    }
-    // A shard asleep in the messaging ring does not see gossip arrive on the gossip ring:
-    // wake it for the protocol's next deadline, and often enough to answer pings in time.
-    if (!w.home->timers().pending(w.gossip_wake)) {
-        const rm::time_ns next =
-            std::max(std::min(w.gossip->next_deadline(), now + settings.swim.probe_timeout / 8),
-                     w.gossip_polled_ns + 50 * rm::ns_per_us);
-        w.gossip_wake = w.home->timers().schedule_at(next, [] {});
-    }
-    return work;
+void schedule_status(workload& w, const std::string& path) {
+    workload* wp = &w;
+    w.status_timer = w.home->timers().schedule_at(w.home->now_ns() + rm::ns_per_s, [wp, path] {
+        write_status(*wp, path);
+        schedule_status(*wp, path);
+    });
 }
 
 void on_delivery(workload& w, const msg::message& m) {
@@ -238,7 +223,19 @@ std::size_t publish_step(workload& w, rm::time_ns now) {
         const rm::time_ns sent_ns = rm::monotonic_clock::read();
         std::memcpy(w.payload.data(), &seq, 8);
         std::memcpy(w.payload.data() + 8, &sent_ns, 8);
-        w.ep->publish(o.publish_topic, w.payload);
+        const msg::publish_result r = w.ep->publish(o.publish_topic, w.payload);
+        if (r.peers_too_large > 0) {
+            // Retrying cannot help: say it once, count it, and stop publishing.
+            if (w.refused_too_large++ == 0) {
+                std::fprintf(stderr,
+                             "ringmesh_node: publish refused: a %zu B message on %s is larger "
+                             "than a subscriber's frame limit (limits.max_body_bytes); not "
+                             "publishing\n",
+                             o.payload_bytes, o.publish_topic.c_str());
+            }
+            w.stop_sending.store(true);
+            break;
+        }
         ++w.published;
         w.last_publish_ns = sent_ns;
     }
@@ -272,9 +269,10 @@ bool all_acked(workload& w) {
     return !w.call_outstanding;
 }
 
-rm::result<void> start_membership(rm::shard& s, workload& w, rm::tools::node_settings& settings) {
-    const auto& m = settings.membership;
-    // Gossip is light: a small ring of its own, apart from the data path's.
+// Gossip is light: a small ring of its own, apart from the data path's, sharing the shard's
+// sleep through its eventfd.
+rm::result<std::unique_ptr<rm::transport::transport>> open_gossip_ring(
+    rm::shard& s, const rm::tools::node_settings& settings) {
     rm::transport::uring_config uc = settings.uring;
     uc.ring_entries = 256;
     uc.max_connections = 64;
@@ -284,8 +282,11 @@ rm::result<void> start_membership(rm::shard& s, workload& w, rm::tools::node_set
     auto t = rm::transport::uring_transport::create(uc, s.id());
     if (!t) return t.err();
     s.route_foreign_releases((*t)->receive_pool());
-    auto keys = rm::membership::keyring::create(m.keys);
-    if (!keys) return keys.err();
+    return std::unique_ptr<rm::transport::transport>(std::move(t).value());
+}
+
+rm::membership::agent_config gossip_config(const rm::tools::node_settings& settings) {
+    const auto& m = settings.membership;
     rm::membership::agent_config config;
     config.cluster_id = settings.endpoint.cluster_id;
     config.listen = *rm::transport::address::parse(m.listen_text);
@@ -300,17 +301,7 @@ rm::result<void> start_membership(rm::shard& s, workload& w, rm::tools::node_set
     for (char c : settings.endpoint.node_id)
         seed = seed * 131 + static_cast<unsigned char>(c);
     config.swim.rng_seed = seed ^ static_cast<std::uint64_t>(rm::monotonic_clock::read());
-    auto agent = rm::membership::gossip_agent::create(std::move(t).value(), std::move(config),
-                                                      std::move(keys).value());
-    if (!agent) return agent.err();
-    w.gossip = agent.value().release();  // deleted by main after the shards stop, like ep
-    w.installed_keys = m.keys;
-    w.gossip->start(rm::monotonic_clock::read());
-    std::fprintf(stderr, "ringmesh_node: gossip on %s, %zu seed(s), %s, Lifeguard %s\n",
-                 m.listen_text.c_str(), m.seeds.size(),
-                 m.keys.empty() ? "UNENCRYPTED (no keyring)" : "AES-GCM keyring",
-                 m.swim.lifeguard ? "on" : "off");
-    return rm::ok();
+    return config;
 }
 
 void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std::string& failure) {
@@ -324,13 +315,42 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
     if (!opened->note.empty()) std::fprintf(stderr, "ringmesh_node: %s\n", opened->note.c_str());
     w.transport_name = rm::transport::to_string(opened->chosen);
     s.route_foreign_releases(*opened->receive_pool);
-    auto ep = msg::endpoint::create(s, std::move(opened->backend_transport), settings.endpoint);
-    if (!ep) {
-        failure = ep.err().message();
+    rm::cluster::member_config mc;
+    mc.messaging = settings.endpoint;
+    std::unique_ptr<rm::transport::transport> gossip_ring;
+    if (settings.membership.enabled()) {
+        auto ring = open_gossip_ring(s, settings);
+        if (!ring) {
+            failure = "membership: " + ring.err().message();
+            return;
+        }
+        gossip_ring = std::move(ring).value();
+        mc.membership = gossip_config(settings);
+        mc.keys = settings.membership.keys;
+    }
+    auto member = rm::cluster::member::create(s, std::move(opened->backend_transport),
+                                              std::move(gossip_ring), std::move(mc));
+    if (!member) {
+        failure = member.err().message();
         return;
     }
-    w.ep = ep.value().release();  // lives until the shard stops; deleted by main after join
+    w.member = std::move(member).value();
+    // Torn down on this shard's own thread when the node stops, after the report is taken.
+    s.on_stop([&w] { w.member.reset(); });
+    w.ep = &w.member->messaging();
+    w.gossip = w.member->membership();
     w.home = &s;
+    const std::string self = settings.endpoint.node_id;
+    w.ep->on_peer_loss([&w, self](const msg::peer_loss& loss) {
+        w.lost_to += loss.not_delivered_to;
+        w.lost_from += loss.not_delivered_from;
+        std::printf(
+            "[%s] peer %.*s: %s; %llu message(s) not delivered to it, %llu frame(s) "
+            "not delivered from it\n",
+            self.c_str(), static_cast<int>(loss.peer.size()), loss.peer.data(),
+            msg::to_string(loss.reason), static_cast<unsigned long long>(loss.not_delivered_to),
+            static_cast<unsigned long long>(loss.not_delivered_from));
+    });
     w.ep->serve("echo", [](const msg::message& m) {
         return msg::rpc_reply{rm::wire::RpcStatus::Ok, m.bytes, {}};
     });
@@ -340,22 +360,36 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
             return;
         }
     }
-    if (settings.membership.enabled()) {
-        if (auto r = start_membership(s, w, settings); !r) {
-            failure = "membership: " + r.err().message();
-            return;
-        }
+    if (w.gossip != nullptr) {
+        w.installed_keys = settings.membership.keys;
+        w.member->on_member_event([self](const rm::membership::member_event& e) {
+            std::printf("[%s] member %s %s at %s incarnation %llu\n", self.c_str(), e.name.c_str(),
+                        rm::membership::to_string(e.what), e.address.c_str(),
+                        static_cast<unsigned long long>(e.incarnation));
+        });
+        const auto& m = settings.membership;
+        std::fprintf(stderr, "ringmesh_node: gossip on %s, %zu seed(s), %s, Lifeguard %s\n",
+                     m.listen_text.c_str(), m.seeds.size(),
+                     m.keys.empty() ? "UNENCRYPTED (no keyring)" : "AES-GCM keyring",
+                     m.swim.lifeguard ? "on" : "off");
+        if (!m.status_file.empty()) schedule_status(w, m.status_file);
+        workload* wp = &w;
+        const auto* membership = &settings.membership;
+        // Key rotation and the leave request come from the main thread; looked at on a
+        // duty cycle, and at once when the main thread wakes the shard.
+        s.add_poller(
+            rm::poll_step::protocol,
+            [wp, membership](rm::time_ns now) { return membership_chores(*wp, *membership, now); },
+            1 * rm::ns_per_ms);
     }
     workload* wp = &w;
-    const auto* membership = &settings.membership;
-    s.add_poller(rm::poll_step::protocol, [wp, membership](rm::time_ns now) -> std::size_t {
+    s.add_poller(rm::poll_step::protocol, [wp](rm::time_ns now) -> std::size_t {
         if (wp->shutdown_requested.load(std::memory_order_relaxed)) {
             wp->shutdown_requested.store(false);
             wp->ep->shutdown();
             return 1;
         }
-        const std::size_t work =
-            publish_step(*wp, now) + rpc_step(*wp) + gossip_step(*wp, *membership, now);
+        const std::size_t work = publish_step(*wp, now) + rpc_step(*wp);
         if (wp->stop_sending.load(std::memory_order_relaxed)) {
             wp->drained.store(all_acked(*wp), std::memory_order_relaxed);
         } else if (wp->options.count && !wp->options.linger && wp->published == wp->options.count &&
@@ -399,6 +433,14 @@ void report(const workload& w, const std::string& id) {
             id.c_str(), o.rpc_peer.c_str(), static_cast<unsigned long long>(w.calls_ok),
             static_cast<unsigned long long>(w.calls_failed), pct_us(w.rtt, 0.5),
             pct_us(w.rtt, 0.99), pct_us(w.rtt, 0.999));
+    }
+    if (w.lost_to > 0 || w.lost_from > 0 || w.refused_too_large > 0) {
+        std::printf(
+            "[%s] not delivered (reported by the engine): %llu to peers, %llu from "
+            "peers; %llu publish(es) refused as too large\n",
+            id.c_str(), static_cast<unsigned long long>(w.lost_to),
+            static_cast<unsigned long long>(w.lost_from),
+            static_cast<unsigned long long>(w.refused_too_large));
     }
 }
 
@@ -634,14 +676,16 @@ int main(int argc, char** argv) {
     w.shutdown_requested.store(true);
     shard0.wake();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // The report is taken on shard 0 itself, just before its loop ends; then stop() tears
+    // the cluster member down there (its on_stop hook).
+    std::atomic<bool> reported{false};
+    (*node)->shard_at(0).on_stop([&] {
+        report(w, settings.endpoint.node_id);
+        print_endpoint_stats(*w.ep);
+        if (w.gossip != nullptr) print_membership(*w.gossip);
+        reported.store(true);
+    });
     (*node)->stop();
-    report(w, settings.endpoint.node_id);
-    print_endpoint_stats(*w.ep);
-    if (w.gossip != nullptr) print_membership(*w.gossip);
     if (w.log_fd >= 0) ::close(w.log_fd);
-    rm::detail::bind_thread_to_shard(&(*node)->shard_at(0));  // its buffers go home here
-    delete w.ep;
-    delete w.gossip;
-    rm::detail::bind_thread_to_shard(nullptr);
-    return 0;
+    return reported.load() ? 0 : 1;
 }

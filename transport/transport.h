@@ -1,7 +1,8 @@
-// The transport seam: what the messaging layer needs from a network backend, in eight
-// operations. Control path (listen, connect, close) returns result<>; data path (poll, send,
-// send_datagram, flush, wait) returns counts. Backends: uring/ (io_uring TCP + UDP), later
-// dpdk/ and sim/. The application never sees any backend type.
+// The transport seam: what the messaging layer needs from a network backend. Control path
+// (listen, connect, close) returns result<>; data path (poll, send, send_datagram, flush)
+// returns counts; wait and ready_fd let a shard sleep until the backend has work. Backends:
+// uring/ (io_uring TCP + UDP), dpdk/ (UDP/IPv4 on a DPDK port) and sim/ (the deterministic
+// in-memory network). The application never sees any backend type.
 #pragma once
 
 #include <cstddef>
@@ -92,9 +93,15 @@ class transport {
     }
     /// Hands every queued send to the kernel in one submission; returns operations submitted.
     virtual std::size_t flush() = 0;
-    /// Blocks until I/O completes, `wake_fd` becomes readable, or timeout_ns passes (< 0: no
-    /// limit). The block idle strategy calls it after announcing the shard is parked.
-    virtual void wait(time_ns timeout_ns, int wake_fd) = 0;
+    /// Blocks until I/O completes, one of `wake_fds` (eventfds: the shard's waker, other
+    /// sources' ready fds) becomes readable, or timeout_ns passes (< 0: no limit); drains the
+    /// wake fds that fired. The block idle strategy calls it after announcing the shard is
+    /// parked.
+    virtual void wait(time_ns timeout_ns, std::span<const int> wake_fds) = 0;
+    /// An eventfd that becomes readable when I/O completes, for a shard on which another
+    /// source sleeps; set up on the first call. -1: the backend cannot offer one (it then
+    /// has to be the source that sleeps). Control path.
+    virtual int ready_fd() { return -1; }
 
     virtual capabilities caps() const noexcept = 0;
 };

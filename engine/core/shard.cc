@@ -71,11 +71,13 @@ std::size_t shard::run_once() {
     const time_ns start_ns = clock_.now_ns();
     now_ns_ = start_ns;
     std::size_t work = 0;
+    // Whatever woke a sleeping shard may belong to a duty-cycled poller: run them all once.
+    const bool woke = slept_since_last_iteration_;
     work += run_cross_core_tasks();
-    work += run_pollers(pollers_of(poll_step::transport), stats_.transport_work);
+    work += run_pollers(pollers_of(poll_step::transport), stats_.transport_work, woke);
     work += run_due_timers();
-    work += run_pollers(pollers_of(poll_step::protocol), stats_.protocol_work);
-    work += run_pollers(pollers_of(poll_step::flush), stats_.protocol_work);
+    work += run_pollers(pollers_of(poll_step::protocol), stats_.protocol_work, woke);
+    work += run_pollers(pollers_of(poll_step::flush), stats_.protocol_work, woke);
     if (pollers_removed_) {  // not while a list is being walked
         for (auto& pollers : pollers_) {
             std::erase_if(pollers, [](const registered_poller& p) { return !p.fn; });
@@ -94,13 +96,33 @@ std::size_t shard::run_cross_core_tasks() {
 }
 
 std::size_t shard::run_pollers(std::vector<registered_poller>& pollers,
-                               std::atomic<std::uint64_t>& stat) {
+                               std::atomic<std::uint64_t>& stat, bool force_duty_cycled) {
     std::size_t work = 0;
     // By index: a poller may register another (appending) or remove one (emptying it).
     for (std::size_t i = 0; i < pollers.size(); ++i) {
-        if (pollers[i].fn) work += pollers[i].fn(now_ns_);
+        registered_poller& p = pollers[i];
+        if (!p.fn) continue;
+        if (p.every_ns > 0) {
+            if (!force_duty_cycled && now_ns_ < p.next_due_ns) continue;
+            p.next_due_ns = now_ns_ + p.every_ns;
+        }
+        work += pollers[i].fn(now_ns_);  // by index again: fn may have grown the vector
     }
     if (work) loop_stats::add(stat, work);
+    return work;
+}
+
+std::size_t shard::run_duty_cycled_pollers() {
+    if (!has_duty_cycled_pollers_) return 0;
+    std::size_t work = 0;
+    for (auto& pollers : pollers_) {
+        for (std::size_t i = 0; i < pollers.size(); ++i) {
+            registered_poller& p = pollers[i];
+            if (!p.fn || p.every_ns == 0) continue;
+            p.next_due_ns = now_ns_ + p.every_ns;
+            work += pollers[i].fn(now_ns_);
+        }
+    }
     return work;
 }
 
@@ -157,6 +179,12 @@ void shard::idle(std::size_t work_count) {
             slept_since_last_iteration_ = true;
             return;
         case idle_step::park_in_kernel:
+            // A duty-cycled poller skipped in the last iterations may have work waiting (its
+            // ring's wake-up was already consumed while the shard spun): look once more.
+            if (run_duty_cycled_pollers() > 0) {
+                idler_.reset();
+                return;
+            }
             block_until_work();
             return;
     }
@@ -172,14 +200,49 @@ void shard::block_until_work() {
     shard_waker& waker = mesh_.waker(id_);
     waker.park(
         timeout_ns, [this] { return port_.inbound_pending(); },
-        [this, &waker](time_ns timeout) {
-            if (kernel_wait_) {
-                kernel_wait_(timeout, waker.fd());
-            } else {
-                waker.wait_on_fd(timeout);
-            }
-        });
+        [this](time_ns timeout) { sleep_in_kernel(timeout); });
     slept_since_last_iteration_ = true;
+}
+
+void shard::sleep_in_kernel(time_ns timeout_ns) {
+    // The first source that can sleep does, woken by the waker's eventfd and every other
+    // source's ready fd; without one, ppoll on all of them.
+    registered_wait_source* sleeper = nullptr;
+    wake_fds_.clear();
+    if (mesh_.waker(id_).fd() >= 0) wake_fds_.push_back(mesh_.waker(id_).fd());
+    for (registered_wait_source& w : wait_sources_) {
+        if (sleeper == nullptr && w.source.wait) {
+            sleeper = &w;
+            continue;
+        }
+        if (w.ready_fd == -2) w.ready_fd = w.source.ready_fd ? w.source.ready_fd() : -1;
+        RM_ASSERT(w.ready_fd >= 0, "a wait source that cannot sleep must offer a ready fd");
+        wake_fds_.push_back(w.ready_fd);
+    }
+    if (sleeper != nullptr) {
+        sleeper->source.wait(timeout_ns, wake_fds_);
+    } else {
+        shard_waker::wait_on_fds(wake_fds_, timeout_ns);
+    }
+}
+
+shard::wait_source_id shard::add_wait_source(wait_source source) {
+    RM_ASSERT(source.wait || source.ready_fd, "a wait source needs a wait or a ready fd");
+    const wait_source_id id = next_wait_source_id_++;
+    wait_sources_.push_back({id, std::move(source)});
+    return id;
+}
+
+void shard::remove_wait_source(wait_source_id id) {
+    std::erase_if(wait_sources_, [id](const registered_wait_source& w) { return w.id == id; });
+}
+
+void shard::run_stop_hooks() {
+    while (!stop_hooks_.empty()) {
+        std::function<void()> hook = std::move(stop_hooks_.back());
+        stop_hooks_.pop_back();
+        hook();
+    }
 }
 
 submit_outcome shard::submit_task(shard_id target, const cross_core_task& task) {
@@ -209,9 +272,10 @@ void shard::deliver_message(shard_id from, std::uint64_t tag, buffer_slot* slot)
     // A handler that kept no reference lets `payload` die here: routed back to its owner.
 }
 
-shard::poller_id shard::add_poller(poll_step step, poll_fn fn) {
+shard::poller_id shard::add_poller(poll_step step, poll_fn fn, time_ns every_ns) {
     const poller_id id = next_poller_id_++;
-    pollers_of(step).push_back({id, std::move(fn)});
+    pollers_of(step).push_back({id, std::move(fn), std::max<time_ns>(every_ns, 0), 0});
+    if (every_ns > 0) has_duty_cycled_pollers_ = true;
     return id;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -97,16 +98,42 @@ class shard {
     void set_message_handler(message_handler handler) { message_handler_ = std::move(handler); }
     using poller_id = std::uint64_t;
     /// Registers a poller for a loop step (control path, before or between iterations).
-    poller_id add_poller(poll_step step, poll_fn fn);
+    /// `every_ns` > 0 declares a duty cycle: the poller runs at most once per `every_ns` while
+    /// the shard is busy, and always on the first iteration after the shard slept and just
+    /// before it parks (so work that woke the shard, or arrived while it spun, is never left
+    /// waiting for the next timer). For protocols on a scale of milliseconds (gossip) that a
+    /// busy-spinning data path should not pay for on every iteration.
+    poller_id add_poller(poll_step step, poll_fn fn, time_ns every_ns = 0);
     /// Unregisters a poller; safe from inside a poller. Whoever registered one must remove
     /// it before the state it captures goes away.
     void remove_poller(poller_id id);
 
-    /// How the block idle strategy sleeps: wait(timeout_ns, wake_fd) must return when the
-    /// eventfd `wake_fd` becomes readable, the timeout (< 0: none) passes, or earlier. A
-    /// transport installs its own (e.g. io_uring wait) so that I/O wakes the shard too.
-    using kernel_wait_fn = std::function<void(time_ns timeout_ns, int wake_fd)>;
-    void set_kernel_wait(kernel_wait_fn wait) { kernel_wait_ = std::move(wait); }
+    /// Something the block idle strategy parks on. Every source of work on a shard that is
+    /// not a timer or a cross-core ring registers one (the messaging ring, the gossip ring,
+    /// the log's disk ring), and the shard sleeps until *any* of them has work, a timer is
+    /// due, or another shard wakes it.
+    struct wait_source {
+        /// Sleeps until this source has work, one of `wake_fds` becomes readable, or
+        /// `timeout_ns` (< 0: none) passes; may return earlier. Empty: the source cannot
+        /// sleep for the shard, and must offer a ready fd instead.
+        std::function<void(time_ns timeout_ns, std::span<const int> wake_fds)> wait;
+        /// An fd that becomes readable when the source has work (-1: none), asked for only
+        /// when another source does the sleeping; it may be set up lazily on that first ask.
+        std::function<int()> ready_fd;
+    };
+    using wait_source_id = std::uint64_t;
+    /// Control path. The first registered source with a `wait` sleeps for the shard, woken
+    /// by the others' ready fds; with none, the shard ppolls every ready fd itself.
+    wait_source_id add_wait_source(wait_source source);
+    void remove_wait_source(wait_source_id id);
+
+    /// Runs `fn` on this shard's own thread once its loop has ended (node::stop()), in the
+    /// reverse order of registration: where shard-owned state (endpoints, agents, rings) is
+    /// torn down, so that no teardown ever runs on a foreign thread. Register from the
+    /// shard's thread, or from the control thread before it calls node::stop().
+    void on_stop(std::function<void()> fn) { stop_hooks_.push_back(std::move(fn)); }
+    /// Runs and clears the stop hooks; the node calls it on the shard's thread.
+    void run_stop_hooks();
 
     /// Makes buffers of `pool` (created on this shard) find their way home when released
     /// on another shard, like the shard's own pool.
@@ -123,10 +150,15 @@ class shard {
     std::size_t run_cross_core_tasks();
     struct registered_poller {
         poller_id id;
-        poll_fn fn;  // empty once removed; erased after the step
+        poll_fn fn;        // empty once removed; erased after the step
+        time_ns every_ns;  // duty cycle; 0: every iteration
+        time_ns next_due_ns;
     };
     std::size_t run_pollers(std::vector<registered_poller>& pollers,
-                            std::atomic<std::uint64_t>& stat);
+                            std::atomic<std::uint64_t>& stat, bool force_duty_cycled);
+    /// Runs every duty-cycled poller now; returns their work (called before parking).
+    std::size_t run_duty_cycled_pollers();
+    void sleep_in_kernel(time_ns timeout_ns);
     std::size_t run_due_timers();
     std::size_t flush_outbound();
     void record_iteration(time_ns start_ns, std::size_t work);
@@ -148,7 +180,16 @@ class shard {
     poller_id next_poller_id_ = 1;
     bool pollers_removed_ = false;
     message_handler message_handler_;
-    kernel_wait_fn kernel_wait_;
+    struct registered_wait_source {
+        wait_source_id id;
+        wait_source source;
+        int ready_fd = -2;  // -2: not asked yet
+    };
+    std::vector<registered_wait_source> wait_sources_;
+    wait_source_id next_wait_source_id_ = 1;
+    std::vector<int> wake_fds_;  // scratch for block_until_work()
+    std::vector<std::function<void()>> stop_hooks_;
+    bool has_duty_cycled_pollers_ = false;
     std::vector<buffer_slot*> foreign_returns_;  // waiting for room in the owner's ring
     time_ns now_ns_ = 0;
     time_ns last_start_ns_ = 0;

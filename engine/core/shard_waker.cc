@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -28,14 +29,29 @@ result<void> shard_waker::open() {
 
 bool shard_waker::wait_on_fd(time_ns timeout_ns) {
     RM_ASSERT(fd_ >= 0, "shard_waker used before open()");
-    pollfd pfd{fd_, POLLIN, 0};
+    const int fd = fd_;
+    return wait_on_fds(std::span<const int>(&fd, 1), timeout_ns);
+}
+
+bool shard_waker::wait_on_fds(std::span<const int> fds, time_ns timeout_ns) {
+    constexpr std::size_t most = 16;
+    RM_ASSERT(fds.size() <= most, "too many wake fds on one shard");
+    std::array<pollfd, most> pfds{};
+    for (std::size_t i = 0; i < fds.size(); ++i)
+        pfds[i] = {fds[i], POLLIN, 0};
     timespec ts{};
     timespec* tsp = to_timespec(timeout_ns, ts);
-    const int ready = ::ppoll(&pfd, 1, tsp, nullptr);
+    const int ready = ::ppoll(pfds.data(), fds.size(), tsp, nullptr);
     if (ready <= 0) return false;  // timeout, or EINTR: the loop simply runs again
-    std::uint64_t count = 0;
-    [[maybe_unused]] const ssize_t n = ::read(fd_, &count, sizeof count);  // re-arm
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (pfds[i].revents & POLLIN) drain(fds[i]);
+    }
     return true;
+}
+
+void shard_waker::drain(int fd) noexcept {
+    std::uint64_t count = 0;
+    [[maybe_unused]] const ssize_t n = ::read(fd, &count, sizeof count);  // re-arm
 }
 
 void shard_waker::signal() noexcept {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <span>
 
 #include "engine/core/clock.h"
 #include "engine/core/result.h"
@@ -34,6 +35,11 @@ class shard_waker {
 
     /// The plain wait: ppoll on the eventfd, then drain it. Returns true when woken.
     bool wait_on_fd(time_ns timeout_ns);
+    /// ppoll on several wake fds (eventfds: a read drains one without losing anything) and
+    /// drain the ones that fired. Returns true when woken, false on timeout or a signal.
+    static bool wait_on_fds(std::span<const int> fds, time_ns timeout_ns);
+    /// Reads an eventfd back to zero (non-blocking), so that it signals again next time.
+    static void drain(int fd) noexcept;
 
     /// Call after publishing work for this shard (a release store into one of its rings).
     void wake_if_parked() noexcept {

@@ -1,5 +1,7 @@
 #include "engine/messaging/endpoint.h"
 
+#include "engine/messaging/endpoint_state.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -42,48 +44,6 @@ std::vector<std::byte> control_frame(wire::FrameKind kind, std::span<const std::
 }
 }  // namespace
 
-struct endpoint::peer_state {
-    peer_state(std::string peer_id, const session_config& sc, const wire::codec_limits& limits)
-        : id(std::move(peer_id)), s(sc, limits) {}
-    std::string id;
-    session s;
-    transport::connection_id conn;  // the active connection (invalid: none)
-    int datagram = -1;              // index in datagram_peers_ when reached over datagrams
-    std::vector<std::string> remote_patterns;
-    std::uint64_t presented_incarnation = 0;  // ours, as this peer last heard it
-};
-
-struct endpoint::conn_state {
-    transport::connection_id id;
-    bool inbound = false;
-    bool handshaken = false;
-    bool closing = false;
-    int dial_index = -1;
-    std::string peer;
-    peer_state* bound = nullptr;     // set by the handshake: no lookup per frame
-    std::vector<std::byte> partial;  // a frame split across reads, reassembled here
-    timer_id handshake_timer;
-};
-
-struct endpoint::datagram_peer {
-    transport::address address;
-    std::string peer;            // bound node id; empty until its Hello arrived
-    std::vector<std::byte> out;  // frames packed for the next datagram
-    bool dialed = false;         // configured: we keep saying Hello until it answers
-    time_ns hello_backoff_ns = 0;
-    time_ns last_hello_ns = INT64_MIN / 2;
-    timer_id hello_retry;
-};
-
-struct endpoint::dial_target {
-    transport::address address;
-    bool in_progress = false;
-    transport::connection_id conn;  // the connect in progress
-    time_ns backoff_ns = 0;
-    timer_id redial;
-    std::string known_peer;  // learned from its Hello
-};
-
 endpoint::endpoint(shard& owner, std::unique_ptr<transport::transport> t, endpoint_config config)
     : shard_(owner),
       transport_(std::move(t)),
@@ -93,7 +53,7 @@ endpoint::endpoint(shard& owner, std::unique_ptr<transport::transport> t, endpoi
 endpoint::~endpoint() {
     for (shard::poller_id id : pollers_)
         shard_.remove_poller(id);
-    shard_.set_kernel_wait(nullptr);
+    shard_.remove_wait_source(wait_source_);
     for (auto& [id, call] : calls_)
         shard_.timers().cancel(call.deadline);
     for (auto& target : dial_targets_)
@@ -102,6 +62,8 @@ endpoint::~endpoint() {
         shard_.timers().cancel(d->hello_retry);
     for (auto& [index, c] : conns_)
         shard_.timers().cancel(c->handshake_timer);
+    for (auto& [id, p] : peers_)
+        shard_.timers().cancel(p->retention);
     shard_.timers().cancel(session_timer_);
 }
 
@@ -131,7 +93,9 @@ result<void> endpoint::start() {
     pollers_[1] =
         shard_.add_poller(poll_step::flush, [self](time_ns now) { return self->transmit(now); });
     transport::transport* t = transport_.get();
-    shard_.set_kernel_wait([t](time_ns timeout, int fd) { t->wait(timeout, fd); });
+    wait_source_ = shard_.add_wait_source(
+        {[t](time_ns timeout, std::span<const int> fds) { t->wait(timeout, fds); },
+         [t] { return t->ready_fd(); }});
     dial_targets_.resize(config_.peers.size());
     for (std::size_t i = 0; i < config_.peers.size(); ++i) {
         dial_targets_[i].address = config_.peers[i];
@@ -239,10 +203,9 @@ void endpoint::on_datagram(const transport::address& from, std::span<const std::
     // is no connection to close): counted, never trusted.
     std::span<const std::byte> rest = payload;
     // Every frame of a datagram comes from the same sender: look it up once (again after a
-    // Hello, which may have introduced it, or if a handler made the endpoint forget a peer).
+    // Hello, which may have introduced it).
     datagram_peer* sender = nullptr;
     peer_state* p = nullptr;
-    std::uint64_t forgotten = 0;
     while (!rest.empty()) {
         const auto parsed = wire::parse_frame(rest, config_.limits);
         wire::frame_error error = parsed.error;
@@ -262,7 +225,7 @@ void endpoint::on_datagram(const transport::address& from, std::span<const std::
             handle_datagram_hello(from, f);
             sender = nullptr;
         } else {
-            if (sender == nullptr || forgotten != stats_.peers_forgotten) {
+            if (sender == nullptr) {
                 sender = find_datagram_peer(from);
                 // A stranger gets an entry (to rate-limit our Hello to it) only while the
                 // table is small: forged source addresses cannot grow it without bound.
@@ -270,7 +233,6 @@ void endpoint::on_datagram(const transport::address& from, std::span<const std::
                     sender = &datagram_peer_for(from);
                 }
                 p = sender == nullptr || sender->peer.empty() ? nullptr : find_peer(sender->peer);
-                forgotten = stats_.peers_forgotten;
             }
             if (p == nullptr) {
                 ++stats_.datagram_unknown_sender;
@@ -315,14 +277,13 @@ void endpoint::handle_datagram_hello(const transport::address& from, const wire:
     const std::uint64_t incarnation = hello->incarnation();
     const bool first = p.s.peer_incarnation() == 0;
     const bool restarted = !first && p.s.peer_incarnation() != incarnation;
-    const bool renewed = p.presented_incarnation != incarnation_;
-    if (first || restarted || renewed || d.peer != peer_id || p.datagram != index) {
+    if (first || restarted || d.peer != peer_id || p.datagram != index) {
         if (restarted) p.remote_patterns.clear();
         d.peer = peer_id;
         p.datagram = index;
         shard_.timers().cancel(d.hello_retry);
         connect_session(p, incarnation);
-        if (first || restarted || renewed) send_subscriptions(p);
+        if (first || restarted) send_subscriptions(p);
         ++stats_.handshakes;
         if (peer_handler_) {
             if (restarted) peer_handler_(p.id, peer_event::restarted);
@@ -453,6 +414,11 @@ void endpoint::on_closed(transport::connection_id id, transport::close_reason, i
             p->conn = {};
             p->s.on_disconnected();
             if (peer_handler_) peer_handler_(p->id, peer_event::disconnected);
+            if (p->member_left && !p->given_up) {
+                give_up(*p, loss_reason::peer_left);  // it said it goes, and now it has
+            } else {
+                start_retention(*p);
+            }
             for (std::size_t i = 0; i < dial_targets_.size(); ++i) {
                 if (dial_targets_[i].known_peer == p->id && static_cast<int>(i) != c->dial_index) {
                     schedule_redial(i);
@@ -566,6 +532,14 @@ bool endpoint::handle_peer_frame(peer_state& peer, const wire::frame& f,
                                  const buffer_handle* owner) {
     peer_state* p = &peer;
     if (f.kind() == wire::FrameKind::Error || f.kind() == wire::FrameKind::Hello) return true;
+    ++p->frames_in;
+    if (f.kind() == wire::FrameKind::Skip) {
+        const bool ok = p->s.on_frame(shard_.now_ns(), f, [](std::uint32_t, const wire::frame&) {});
+        if (const std::uint64_t skipped = p->s.take_skipped(); skipped > 0) {
+            report_loss(*p, loss_reason::peer_gave_up, {0, skipped});
+        }
+        return ok;
+    }
     return p->s.on_frame(
         shard_.now_ns(), f, [this, p, owner](std::uint32_t stream, const wire::frame& fr) {
             if (fr.fragment()) {
@@ -642,14 +616,13 @@ void endpoint::bind(conn_state& c, const std::string& peer_id, std::uint64_t inc
     c.peer = peer_id;
     c.bound = &p;
     p.conn = c.id;
-    const bool renewed = p.presented_incarnation != incarnation_;
     connect_session(p, incarnation);
     if (c.dial_index >= 0) {
         dial_target& target = dial_targets_[static_cast<std::size_t>(c.dial_index)];
         target.known_peer = peer_id;
         target.backoff_ns = config_.reconnect_min_ns;
     }
-    if (first || restarted || renewed) send_subscriptions(p);
+    if (first || restarted) send_subscriptions(p);
     ++stats_.handshakes;
     if (peer_handler_) {
         if (restarted) peer_handler_(p.id, peer_event::restarted);
@@ -658,13 +631,17 @@ void endpoint::bind(conn_state& c, const std::string& peer_id, std::uint64_t inc
 }
 
 void endpoint::connect_session(peer_state& p, std::uint64_t peer_incarnation) {
-    // Since this peer last heard from us we took a new incarnation (forget_peer): it resets
-    // its side of the session when it sees the new one in our Hello, so ours resets in step.
-    if (p.presented_incarnation != 0 && p.presented_incarnation != incarnation_) {
-        p.s.restart_local();
+    const bool restarted =
+        p.s.peer_incarnation() != 0 && p.s.peer_incarnation() != peer_incarnation;
+    const session_loss loss = p.s.on_connected(shard_.now_ns(), peer_incarnation);
+    p.given_up = false;  // back: a resumed session (Skips pending) or a fresh one
+    if (restarted) {
+        ++stats_.peer_restarts;
+        // A new process: whatever made the old one's retention clock run is over.
+        p.member_gone = p.member_left = false;
+        report_loss(p, loss_reason::peer_restarted, loss);
     }
-    p.presented_incarnation = incarnation_;
-    p.s.on_connected(shard_.now_ns(), peer_incarnation);
+    if (!p.member_gone) stop_retention(p);
 }
 
 void endpoint::dispatch(peer_state& p, std::uint32_t stream, const wire::frame& f,
@@ -764,6 +741,16 @@ void endpoint::dial(std::size_t index) {
     target.conn = *conn;
 }
 
+void endpoint::dial(const transport::address& address) {
+    for (const dial_target& target : dial_targets_) {
+        if (target.address == address) return;
+    }
+    dial_target& target = dial_targets_.emplace_back();
+    target.address = address;
+    target.backoff_ns = config_.reconnect_min_ns;
+    dial(dial_targets_.size() - 1);
+}
+
 void endpoint::schedule_redial(std::size_t index) {
     dial_target& target = dial_targets_[index];
     if (shutting_down_ || shard_.timers().pending(target.redial)) return;
@@ -779,8 +766,13 @@ send_outcome endpoint::send(std::string_view peer, std::uint32_t stream,
                             std::span<const std::byte> bytes) {
     RM_ASSERT(stream >= first_user_stream, "streams below 16 are the engine's own");
     peer_state* p = find_peer(peer);
-    if (p == nullptr) return send_outcome::back_pressure;
-    return p->s.send(stream, wire::FrameKind::Data, bytes);
+    if (p == nullptr) return send_outcome::unknown_peer;
+    const send_outcome outcome = p->s.send(stream, wire::FrameKind::Data, bytes);
+    if (!reachable(*p) && outcome == send_outcome::queued &&
+        p->s.unacked_bytes() > config_.peer_retention_bytes) {
+        give_up(*p, loss_reason::retention_expired);  // away, and holding too much
+    }
+    return outcome;
 }
 
 void endpoint::on_stream(std::uint32_t stream, stream_handler handler) {
@@ -790,16 +782,27 @@ void endpoint::on_stream(std::uint32_t stream, stream_handler handler) {
 
 publish_result endpoint::publish(std::string_view topic, std::span<const std::byte> bytes) {
     publish_result result;
-    if (!valid_topic(topic)) return result;
+    if (!valid_topic(topic)) {
+        ++stats_.publish_invalid_topic;
+        result.invalid_topic = true;
+        return result;
+    }
     ++stats_.published;
     std::span<const std::byte> body;
     for (auto& [id, p] : peers_) {
         if (!wants(*p, topic)) continue;
         if (body.empty()) body = builder_.publish(topic, bytes);  // built once for all peers
-        if (p->s.send(pubsub_stream, wire::FrameKind::Publish, body) == send_outcome::queued) {
-            ++result.peers_sent;
-        } else {
-            ++result.peers_back_pressure;
+        switch (p->s.send(pubsub_stream, wire::FrameKind::Publish, body)) {
+            case send_outcome::queued:
+                ++result.peers_sent;
+                break;
+            case send_outcome::too_large:
+                ++result.peers_too_large;
+                ++stats_.publish_too_large;
+                break;
+            default:
+                ++result.peers_back_pressure;
+                break;
         }
     }
     message m{config_.node_id, pubsub_stream, topic, bytes, nullptr};
@@ -861,6 +864,8 @@ call_outcome endpoint::call(std::string_view peer, std::string_view method,
     switch (p->s.send(rpc_stream, wire::FrameKind::RpcRequest, body)) {
         case send_outcome::back_pressure:
             return call_outcome::back_pressure;
+        case send_outcome::unknown_peer:
+            return call_outcome::unknown_peer;
         case send_outcome::too_large:
             return call_outcome::too_large;
         case send_outcome::queued:
@@ -936,37 +941,6 @@ std::uint64_t endpoint::unacked(std::string_view peer) const {
 const session_stats* endpoint::peer_session_stats(std::string_view peer) const {
     const peer_state* p = find_peer(peer);
     return p ? &p->s.stats() : nullptr;
-}
-
-bool endpoint::forget_peer(std::string_view id) {
-    auto it = peers_.find(id);
-    if (it == peers_.end()) return false;
-    peer_state* p = it->second.get();
-    const bool was_reachable = reachable(*p);
-    for (auto& [index, c] : conns_) {
-        if (c->bound != p && c->peer != id) continue;
-        c->bound = nullptr;
-        c->peer.clear();  // its close must not find the peer again
-        if (!c->closing) {
-            c->closing = true;
-            transport_->close(c->id);
-        }
-    }
-    if (p->datagram >= 0) {
-        datagram_peer& d = *datagram_peers_[static_cast<std::size_t>(p->datagram)];
-        d.peer.clear();
-        d.out.clear();
-    }
-    ++stats_.peers_forgotten;
-    const std::string name = p->id;
-    peers_.erase(it);
-    // If the peer was in fact alive (a false positive) it still holds its half of the old
-    // session and would drop our fresh one as duplicates. A new incarnation makes it reset
-    // when it next hears our Hello; every other peer resets in step with us on its next
-    // handshake (connect_session).
-    incarnation_ = new_incarnation();
-    if (was_reachable && peer_handler_) peer_handler_(name, peer_event::disconnected);
-    return true;
 }
 
 void endpoint::shutdown() {

@@ -56,6 +56,13 @@ struct endpoint_config {
     time_ns handshake_timeout_ns = 2 * ns_per_s;
     /// This process's incarnation; 0 draws a random one (the simulator pins it for replay).
     std::uint64_t incarnation = 0;
+    /// How long a peer may stay away (no connection, or declared dead or left by membership
+    /// with no sign of life) before its unacknowledged messages are dropped and reported
+    /// (peer_loss). A peer that returns within it, the same process, resumes with nothing
+    /// lost or repeated.
+    time_ns peer_retention_ns = 30 * ns_per_s;
+    /// Unacknowledged bytes an unreachable peer may hold before it is given up at once.
+    std::size_t peer_retention_bytes = 64u << 20;
 };
 
 /// A received message. `bytes` is valid while the handler runs; retain() keeps it longer.
@@ -86,14 +93,36 @@ struct rpc_result {
 };
 
 enum class call_outcome : std::uint8_t { sent, back_pressure, unknown_peer, too_large };
+const char* to_string(call_outcome outcome) noexcept;
 
 struct publish_result {
+    bool invalid_topic = false;             ///< refused: not a valid topic (nothing sent)
     std::uint32_t peers_sent = 0;           ///< remote subscribers the message was queued for
     std::uint32_t peers_back_pressure = 0;  ///< remote subscribers whose window was full
-    std::uint32_t local_deliveries = 0;     ///< local handlers called
+    /// Remote subscribers the message can never reach: larger than their frame limit.
+    /// Retrying will not help (unlike back-pressure).
+    std::uint32_t peers_too_large = 0;
+    std::uint32_t local_deliveries = 0;  ///< local handlers called
 };
 
 enum class peer_event : std::uint8_t { connected, disconnected, restarted };
+
+/// Why messages to or from a peer were given up.
+enum class loss_reason : std::uint8_t {
+    peer_restarted,     ///< it came back as a new process: its unacked messages were dropped
+    retention_expired,  ///< it stayed away past peer_retention_ns (or _bytes)
+    peer_left,          ///< it left the cluster and closed before acknowledging everything
+    peer_gave_up,       ///< it gave up on us (its retention) and skipped what it had queued
+};
+const char* to_string(loss_reason reason) noexcept;
+
+/// Messages that were not delivered: said once, to the loss handler, never silently.
+struct peer_loss {
+    std::string_view peer;
+    loss_reason reason;
+    std::uint64_t not_delivered_to = 0;    ///< ours, dropped without the peer's ack
+    std::uint64_t not_delivered_from = 0;  ///< the peer's, which it dropped (frames)
+};
 
 struct endpoint_stats {
     std::uint64_t connections_accepted = 0, connections_dialed = 0, handshakes = 0;
@@ -106,7 +135,11 @@ struct endpoint_stats {
     std::uint64_t unknown_stream = 0;
     std::uint64_t datagrams_received = 0, datagrams_sent = 0, datagrams_dropped = 0;
     std::uint64_t datagram_unknown_sender = 0;
-    std::uint64_t peers_forgotten = 0;
+    std::uint64_t peers_gone = 0;         ///< membership said dead or left
+    std::uint64_t sessions_given_up = 0;  ///< retention expired, or the peer left
+    std::uint64_t peer_restarts = 0;
+    std::uint64_t messages_lost_to = 0, frames_lost_from = 0;  ///< reported as peer_loss
+    std::uint64_t publish_too_large = 0, publish_invalid_topic = 0;
 };
 
 /// Owned by one shard; every member is called on that shard's thread.
@@ -117,6 +150,7 @@ class endpoint final : transport::event_handler {
     using rpc_handler = std::function<rpc_reply(const message& request)>;
     using reply_handler = std::function<void(const rpc_result&)>;
     using peer_handler = std::function<void(std::string_view peer, peer_event event)>;
+    using loss_handler = std::function<void(const peer_loss& loss)>;
     using subscription_id = std::uint64_t;
 
     /// Binds to `owner` (registers its pollers and idle wait), listens and starts dialing.
@@ -126,6 +160,7 @@ class endpoint final : transport::event_handler {
     ~endpoint() override;
 
     // ---- point to point ----
+    /// unknown_peer: no session with `peer` (never connected); the message was not taken.
     send_outcome send(std::string_view peer, std::uint32_t stream,
                       std::span<const std::byte> bytes);
     void on_stream(std::uint32_t stream, stream_handler handler);
@@ -155,10 +190,20 @@ class endpoint final : transport::event_handler {
     bool peer_wants(std::string_view peer, std::string_view topic) const;
     /// Frames queued to `peer` and not yet acknowledged.
     std::uint64_t unacked(std::string_view peer) const;
-    /// The peer is gone for good (membership declared it dead or left): closes its
-    /// connection and drops its session, unacknowledged frames included. A configured peer is
-    /// still redialed; if the node returns, it starts a fresh session. False if unknown.
-    bool forget_peer(std::string_view peer);
+    /// Membership declared `peer` dead (left = false) or said it left. Only an opinion: the
+    /// session stays, and the same process resumes it if it comes back. Its retention clock
+    /// runs from here; a peer that left and has no connection is given up at once.
+    void member_gone(std::string_view peer, bool left);
+    /// Membership sees `peer` alive again (it refuted, or rejoined): its retention clock stops
+    /// once it is connected.
+    void member_alive(std::string_view peer);
+    /// Called when messages to or from a peer were given up (see loss_reason).
+    void on_peer_loss(loss_handler handler) { loss_handler_ = std::move(handler); }
+    /// Closes the connection to `peer` (the session stays; a configured peer is redialed
+    /// and resumes it). False if there is none.
+    bool disconnect(std::string_view peer);
+    /// Dials `address` (and redials it while it is away), unless it is dialed already.
+    void dial(const transport::address& address);
 
     const endpoint_stats& stats() const noexcept { return stats_; }
     const session_stats* peer_session_stats(std::string_view peer) const;
@@ -219,6 +264,11 @@ class endpoint final : transport::event_handler {
     void refuse(conn_state& c, wire::ErrorCode code, std::string_view why);
     void bind(conn_state& c, const std::string& peer_id, std::uint64_t incarnation);
     void connect_session(peer_state& p, std::uint64_t peer_incarnation);
+    void report_loss(peer_state& p, loss_reason reason, const session_loss& loss);
+    void start_retention(peer_state& p);
+    void stop_retention(peer_state& p);
+    void retention_expired(const std::string& peer);
+    void give_up(peer_state& p, loss_reason reason);
     void dial(std::size_t target_index);
     void schedule_redial(std::size_t target_index);
     void send_subscriptions(peer_state& p);
@@ -265,9 +315,11 @@ class endpoint final : transport::event_handler {
     timer_id session_timer_;
     time_ns session_timer_at_ = INT64_MAX;
     peer_handler peer_handler_;
+    loss_handler loss_handler_;
     endpoint_stats stats_;
     bool shutting_down_ = false;
     std::array<shard::poller_id, 2> pollers_{};
+    shard::wait_source_id wait_source_ = 0;
 };
 
 }  // namespace ringmesh::messaging

@@ -96,6 +96,10 @@ void session::append_frame(stream_state& s, const wire::FrameHeader& header,
 void session::on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit) {
     tx_state& tx = s.tx;
     tx.peer_credit = credit;
+    if (tx.skip_to != 0 && ack >= tx.skip_to) {  // the peer is past the gap: Skip done
+        tx.skip_to = 0;
+        --skips_pending_;
+    }
     if (ack <= tx.acked) return;
     // An ack beyond what we sent is a broken or forged peer: clamp, never trust it.
     ack = std::min(ack, tx.next_seq - 1);
@@ -136,13 +140,18 @@ void session::stamp_ack(stream_state& s, std::span<std::byte> wire_bytes) {
     s.rx.ack_due_ns = INT64_MAX;
 }
 
-void session::on_connected(time_ns now, std::uint64_t peer_incarnation) {
+session_loss session::on_connected(time_ns now, std::uint64_t peer_incarnation) {
+    session_loss loss;
     if (peer_incarnation_ != 0 && peer_incarnation != peer_incarnation_) {
-        restart_for_new_peer();
+        for (const stream_state& s : streams_) {
+            if (!s.rx.partial.empty() || s.rx.partial_refused) ++loss.from_peer;
+        }
+        loss.to_peer = restart_for_new_peer();
     }
     peer_incarnation_ = peer_incarnation;
     connected_ = true;
     for (stream_state& s : streams_) {
+        s.tx.skip_sent_ns = -1;  // a pending Skip is said again on the new connection
         // Whatever was in flight on the old connection may be lost: send it all again; the
         // peer drops what it already has by sequence number.
         stats_.frames_retransmitted += s.tx.next_to_send - (s.tx.acked + 1);
@@ -155,6 +164,41 @@ void session::on_connected(time_ns now, std::uint64_t peer_incarnation) {
         }
     }
     pending_streams_ = streams_.size();
+    return loss;
+}
+
+void session::drop_unacked(tx_state& tx, std::uint64_t& messages) {
+    // A message is counted once, by its last piece (a split message still open at the front
+    // was partly acknowledged: it counts too, as it was never delivered whole).
+    while (!tx.refs.empty()) {
+        const frame_ref& ref = tx.refs.front();
+        if (!is_open_fragment(ref.bytes())) ++messages;
+        tx.frames.pop_front(ref.size);
+        tx.refs.pop_front();
+        --unacked_total_;
+    }
+    if (tx.acked_inside_message && messages == 0) ++messages;
+    tx.unacked_bytes = 0;
+    tx.acked_inside_message = false;
+}
+
+std::uint64_t session::discard_unacked() {
+    std::uint64_t messages = 0;
+    for (stream_state& s : streams_) {
+        tx_state& tx = s.tx;
+        if (tx.refs.empty()) continue;
+        drop_unacked(tx, messages);
+        // The sequence numbers stay: a peer that comes back with the same incarnation still
+        // expects them, and learns of the gap from the Skip.
+        tx.acked = tx.next_seq - 1;
+        tx.next_to_send = tx.next_seq;
+        if (tx.skip_to == 0) ++skips_pending_;
+        tx.skip_to = tx.acked;
+        tx.skip_sent_ns = -1;
+        tx.rto_ns = config_.retransmit_timeout_ns;
+    }
+    stats_.messages_discarded += messages;
+    return messages;
 }
 
 bool session::is_open_fragment(std::span<const std::byte> wire_bytes) {
@@ -165,37 +209,27 @@ bool session::is_open_fragment(std::span<const std::byte> wire_bytes) {
            (flags & static_cast<std::uint8_t>(wire::FrameFlags::FragmentEnd)) == 0;
 }
 
-void session::restart_for_new_peer() {
+std::uint64_t session::restart_for_new_peer() {
+    // The old process took its receive state with it: whatever it had not acknowledged may
+    // or may not have reached its handlers, and the new process never asked for it. Drop it,
+    // count it, and start both directions from sequence 1.
     ++stats_.peer_restarts;
+    std::uint64_t messages = 0;
     for (stream_state& s : streams_) {
         s.rx = rx_state{};
         tx_state& tx = s.tx;
-        // A message whose first pieces the old peer acknowledged cannot be delivered whole
-        // to the new one: drop its remaining pieces rather than deliver a truncated message.
-        while (tx.acked_inside_message && !tx.refs.empty()) {
-            const frame_ref& ref = tx.refs.front();
-            tx.acked_inside_message = is_open_fragment(ref.bytes());
-            tx.frames.pop_front(ref.size);
-            tx.unacked_bytes -= ref.size;
-            tx.refs.pop_front();
-            --unacked_total_;
-            ++stats_.fragments_dropped_on_restart;
-        }
-        tx.acked_inside_message = false;
-        std::uint64_t seq = 1;
-        for (frame_ref& ref : tx.refs) {
-            std::span<std::byte> bytes = ref.bytes();
-            wire::FrameHeader header;
-            std::memcpy(&header, bytes.data(), sizeof header);
-            header.mutate_sequence(seq++);
-            std::memcpy(bytes.data(), &header, sizeof header);
-        }
+        if (tx.acked_inside_message && !tx.refs.empty()) ++stats_.fragments_dropped_on_restart;
+        drop_unacked(tx, messages);
+        if (tx.skip_to != 0) --skips_pending_;  // the new process has no gap to skip
+        tx.skip_to = 0;
         tx.acked = 0;
-        tx.next_seq = seq;
+        tx.next_seq = 1;
         tx.next_to_send = 1;
         tx.peer_credit = config_.receive_window_frames;
         tx.rto_ns = config_.retransmit_timeout_ns;
     }
+    stats_.messages_discarded += messages;
+    return messages;
 }
 
 time_ns session::next_deadline_ns() const noexcept {
@@ -205,12 +239,36 @@ time_ns session::next_deadline_ns() const noexcept {
         if (config_.datagram && !s.tx.refs.empty() && s.tx.refs.front().sent_ns >= 0) {
             earliest = std::min(earliest, s.tx.refs.front().sent_ns + s.tx.rto_ns);
         }
+        if (config_.datagram && s.tx.skip_to != 0 && s.tx.skip_sent_ns >= 0) {
+            earliest = std::min(earliest, s.tx.skip_sent_ns + s.tx.rto_ns);  // repeat a Skip
+        }
     }
     return earliest;
 }
 
 std::uint64_t session::unacked_frames() const noexcept {
     return unacked_total_;
+}
+
+std::size_t session::unacked_bytes() const noexcept {
+    std::size_t bytes = 0;
+    for (const stream_state& s : streams_)
+        bytes += s.tx.unacked_bytes;
+    return bytes;
+}
+
+const char* to_string(send_outcome outcome) noexcept {
+    switch (outcome) {
+        case send_outcome::queued:
+            return "queued";
+        case send_outcome::back_pressure:
+            return "back-pressure";
+        case send_outcome::too_large:
+            return "too large";
+        case send_outcome::unknown_peer:
+            return "unknown peer";
+    }
+    return "?";
 }
 
 }  // namespace ringmesh::messaging

@@ -4,9 +4,14 @@
 // unacknowledged frame after a reconnect. Sans-I/O: it consumes frames and time and produces
 // wire bytes; the endpoint moves them over whatever transport is underneath.
 //
-// Restarts: every process start has a new `incarnation`. When a peer reconnects with a new
-// one, its receive state died with it: our unacknowledged frames are renumbered from 1 and
-// resent, and our receive state for it starts over.
+// A session follows the peer *process* (its incarnation), not what membership believes: a
+// peer that reconnects with the same incarnation resumes where it left off, whatever the
+// cluster thought of it meanwhile. Loss is never silent:
+//  - the peer restarted (a new incarnation): its receive state died with it, so our
+//    unacknowledged messages are dropped and counted, and both directions start from 1;
+//  - we gave up on a peer that stayed away too long (discard_unacked()): its messages are
+//    dropped and counted here, and a Skip frame tells the peer, if it comes back, to jump
+//    over them and count them as lost on its side too.
 #pragma once
 
 #include <array>
@@ -15,6 +20,7 @@
 #include <map>
 #include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "engine/core/clock.h"
@@ -49,7 +55,9 @@ enum class send_outcome : std::uint8_t {
     queued,         ///< will be transmitted and retransmitted until acknowledged
     back_pressure,  ///< the stream's window is full: the peer has not caught up; retry later
     too_large,      ///< the body exceeds max_message_bytes (or one frame, without splitting)
+    unknown_peer,   ///< (endpoint) no session with that peer: it never connected
 };
+const char* to_string(send_outcome outcome) noexcept;
 
 struct session_stats {
     std::uint64_t frames_queued = 0;
@@ -66,6 +74,17 @@ struct session_stats {
     std::uint64_t fragments_refused = 0;  ///< kinds mixed, or a message over the limit
     /// Pieces of a message the restarted peer had partly acknowledged: never delivered.
     std::uint64_t fragments_dropped_on_restart = 0;
+    /// Messages dropped unacknowledged: the peer restarted, or stayed away past retention.
+    std::uint64_t messages_discarded = 0;
+    /// Frames the peer dropped for us and told us to skip (its Skip frames).
+    std::uint64_t frames_skipped = 0;
+};
+
+/// What a session could not deliver: the caller reports it, never drops it silently.
+struct session_loss {
+    std::uint64_t to_peer = 0;    ///< our messages dropped without the peer's ack
+    std::uint64_t from_peer = 0;  ///< the peer's frames it dropped (Skip) or a half message
+    bool any() const noexcept { return to_peer != 0 || from_peer != 0; }
 };
 
 /// One per peer; owned by the shard that owns the peer's connection and used only there.
@@ -86,11 +105,15 @@ class session {
     bool on_frame(time_ns now, const wire::frame& f, Deliver&& deliver);
 
     /// A connection to the peer is up (handshake done) and the peer said its incarnation.
-    void on_connected(time_ns now, std::uint64_t peer_incarnation);
-    /// Both sides number afresh: our own incarnation changed (the endpoint forgot this peer
-    /// and took a new one), so the peer resets when it sees it, and we reset in step.
-    /// Call before on_connected(); unacknowledged frames are renumbered from 1 and resent.
-    void restart_local() { restart_for_new_peer(); }
+    /// The same incarnation resumes: unacknowledged frames are sent again. A new one (the
+    /// peer restarted) drops them and starts over; the returned loss says what was dropped.
+    session_loss on_connected(time_ns now, std::uint64_t peer_incarnation);
+    /// Gives up on what the peer has not acknowledged (it stayed away past the retention):
+    /// drops it, keeps the sequence numbers, and queues a Skip per stream so that the peer,
+    /// should it come back, jumps over the gap and counts it. Returns the messages dropped.
+    std::uint64_t discard_unacked();
+    /// Frames the peer told us to skip since the last call (see Skip): lost from the peer.
+    std::uint64_t take_skipped() noexcept { return std::exchange(skipped_unreported_, 0); }
     /// The connection is gone; frames stay queued until the next on_connected().
     void on_disconnected() { connected_ = false; }
     bool connected() const noexcept { return connected_; }
@@ -114,13 +137,16 @@ class session {
     /// Whether new frames are waiting for transmission (cheap check for the endpoint's flush).
     bool has_pending_transmit() const noexcept {
         // Over datagrams, unacknowledged frames are pending too: they may need retransmitting.
-        return pending_streams_ > 0 || ack_due_any_ || (config_.datagram && unacked_total_ > 0);
+        return pending_streams_ > 0 || ack_due_any_ || skips_pending_ > 0 ||
+               (config_.datagram && unacked_total_ > 0);
     }
 
     std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
     const session_stats& stats() const noexcept { return stats_; }
     /// Frames queued or in flight and not yet acknowledged, over all streams.
     std::uint64_t unacked_frames() const noexcept;
+    /// Their wire bytes, over all streams.
+    std::size_t unacked_bytes() const noexcept;
 
   private:
     struct frame_ref {
@@ -139,6 +165,8 @@ class session {
         byte_fifo frames;  // wire bytes of acked+1 .. next_seq-1
         std::deque<frame_ref> refs;
         bool acked_inside_message = false;  // the last acked frame was a non-final fragment
+        std::uint64_t skip_to = 0;  // a Skip to this sequence awaits the peer's ack (0: none)
+        time_ns skip_sent_ns = -1;  // -1: not yet sent on this connection
     };
     struct rx_state {
         std::uint64_t delivered = 0;      // every seq <= delivered went to the application
@@ -161,7 +189,10 @@ class session {
     void on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit);
     void schedule_ack(time_ns now, rx_state& rx);
     void stamp_ack(stream_state& s, std::span<std::byte> wire_bytes);
-    void restart_for_new_peer();
+    std::uint64_t restart_for_new_peer();
+    void drop_unacked(tx_state& tx, std::uint64_t& messages);
+    template <typename Emit>
+    bool emit_skip(time_ns now, stream_state& s, Emit& emit);
     static bool is_open_fragment(std::span<const std::byte> wire_bytes);
     std::uint64_t send_limit(const tx_state& tx) const;
     /// Calls emit with the bytes' owner when it takes one (see poll_transmit), else without.
@@ -192,6 +223,8 @@ class session {
     std::size_t pending_streams_ = 0;  // streams with next_to_send < next_seq (approximate)
     bool ack_due_any_ = false;
     std::uint64_t unacked_total_ = 0;  // queued or in flight, over all streams
+    std::size_t skips_pending_ = 0;    // streams with a Skip not yet acknowledged
+    std::uint64_t skipped_unreported_ = 0;
     session_stats stats_;
 };
 
@@ -201,8 +234,25 @@ template <typename Deliver>
 bool session::on_frame(time_ns now, const wire::frame& f, Deliver&& deliver) {
     stream_state& s = stream(f.header.stream_id());
     on_ack(s, f.header.ack(), f.header.credit());
-    if (!f.sequenced()) return true;  // Ack (or control) frame: its header was the message
     rx_state& rx = s.rx;
+    if (f.kind() == wire::FrameKind::Skip) {
+        // The peer dropped its frames up to here: nothing below it will come. Count the gap,
+        // drop a half-reassembled message, and ack so that the peer stops repeating it.
+        const std::uint64_t to = f.header.sequence();
+        if (to > rx.delivered) {
+            const std::uint64_t gap = to - rx.delivered;
+            stats_.frames_skipped += gap;
+            skipped_unreported_ += gap;
+            rx.delivered = to;
+            rx.early.erase(rx.early.begin(), rx.early.upper_bound(to));
+            rx.partial.clear();
+            rx.partial_refused = false;
+        }
+        rx.ack_due_ns = now;
+        ack_due_any_ = true;
+        return true;
+    }
+    if (!f.sequenced()) return true;  // Ack (or control) frame: its header was the message
     const std::uint64_t seq = f.header.sequence();
     if (seq <= rx.delivered) {
         ++stats_.duplicates_dropped;  // a resend we already have: re-ack so the peer stops
@@ -294,6 +344,9 @@ std::size_t session::poll_transmit(time_ns now, Emit&& emit) {
             tx.next_to_send = tx.acked + 1;
             tx.rto_ns = std::min(tx.rto_ns * 2, config_.max_retransmit_timeout_ns);
         }
+        // A Skip goes before any frame after it: on a stream transport the peer must see it
+        // first, or the next sequence would look like a gap.
+        if (tx.skip_to != 0 && !stopped && !emit_skip(now, s, emit)) stopped = true;
         const std::uint64_t limit = send_limit(tx);
         while (!stopped && tx.next_to_send < tx.next_seq && tx.next_to_send <= limit) {
             // Consecutive frames lie back to back in the FIFO, so they leave as one run: one
@@ -355,6 +408,22 @@ std::size_t session::poll_transmit(time_ns now, Emit&& emit) {
         }
     }
     return emitted;
+}
+
+template <typename Emit>
+bool session::emit_skip(time_ns now, stream_state& s, Emit& emit) {
+    tx_state& tx = s.tx;
+    const bool due =
+        tx.skip_sent_ns < 0 || (config_.datagram && now - tx.skip_sent_ns >= tx.rto_ns);  // lost?
+    if (!due) return true;
+    std::array<std::byte, wire::header_size> skip_frame;
+    wire::write_frame(skip_frame,
+                      wire::make_header(wire::FrameKind::Skip, 0, s.id, tx.skip_to, s.rx.delivered,
+                                        config_.receive_window_frames),
+                      {});
+    if (!emit_to(emit, std::span<const std::byte>(skip_frame), shared_bytes_owner{})) return false;
+    tx.skip_sent_ns = now;
+    return true;
 }
 
 }  // namespace ringmesh::messaging

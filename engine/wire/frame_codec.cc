@@ -98,6 +98,9 @@ frame_error verify_body(const frame& f, const codec_limits& limits) noexcept {
             return frame_error::none;
         case FrameKind::Ack:
             return f.body.empty() ? frame_error::none : frame_error::bad_body;
+        case FrameKind::Skip:
+            if (!f.body.empty()) return frame_error::bad_body;
+            return f.header.sequence() == 0 ? frame_error::bad_sequence : frame_error::none;
         case FrameKind::Hello: {
             if (!verify_table<Hello>(f)) return frame_error::bad_body;
             const auto* hello = body_as<Hello>(f);

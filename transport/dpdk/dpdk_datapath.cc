@@ -10,7 +10,10 @@
 #include <new>
 
 #include "engine/core/shard.h"
+#include "engine/core/shard_waker.h"
 #include "transport/dpdk/dpdk_impl.h"
+
+#include "engine/core/shard_waker.h"
 #include "transport/inet_checksum.h"
 
 namespace ringmesh::transport {
@@ -429,14 +432,12 @@ std::size_t dpdk_transport::flush() {
     return sent > 0 ? 1 : 0;
 }
 
-void dpdk_transport::wait(time_ns timeout_ns, int wake_fd) {
-    // Nothing to sleep in (no RX interrupts on virtual devices): doze briefly on the wake fd
-    // so a parked shard gives the core back, and poll again.
+void dpdk_transport::wait(time_ns timeout_ns, std::span<const int> wake_fds) {
+    // Nothing to sleep in (no RX interrupts on virtual devices): doze briefly on the wake
+    // fds so a parked shard gives the core back, and poll again.
     constexpr time_ns slice = 50 * ns_per_us;
     const time_ns t = timeout_ns < 0 ? slice : std::min(timeout_ns, slice);
-    pollfd fd{wake_fd, POLLIN, 0};
-    timespec ts{};
-    ::ppoll(&fd, wake_fd >= 0 ? 1 : 0, to_timespec(t, ts), nullptr);
+    shard_waker::wait_on_fds(wake_fds, t);
 }
 
 }  // namespace ringmesh::transport

@@ -82,7 +82,7 @@ class dpdk_transport final : public transport {
                               const shared_bytes_owner& owner) override;
     std::size_t flush() override;
     /// A poll-mode driver has nothing to sleep in: waits at most a short slice on the wake fd.
-    void wait(time_ns timeout_ns, int wake_fd) override;
+    void wait(time_ns timeout_ns, std::span<const int> wake_fds) override;
     capabilities caps() const noexcept override;
 
     const dpdk_stats& stats() const noexcept;

@@ -37,7 +37,7 @@ std::size_t dpdk_transport::send_datagram(const address&, std::span<const std::b
 std::size_t dpdk_transport::flush() {
     return 0;
 }
-void dpdk_transport::wait(time_ns, int) {}
+void dpdk_transport::wait(time_ns, std::span<const int>) {}
 capabilities dpdk_transport::caps() const noexcept {
     return {};
 }

@@ -111,7 +111,7 @@ class sim_transport final : public transport {
     using transport::send_datagram;  // the in-place overload copies
     std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) override;
     std::size_t flush() override;
-    void wait(time_ns, int) override {}  // the harness owns time: nothing blocks
+    void wait(time_ns, std::span<const int>) override {}  // the harness owns time: nothing blocks
     capabilities caps() const noexcept override { return {true, true, 1472}; }
 
     buffer_pool& receive_pool() noexcept { return *pool_; }

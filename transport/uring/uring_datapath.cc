@@ -10,6 +10,8 @@
 
 #include "transport/uring/uring_transport.h"
 
+#include "engine/core/shard_waker.h"
+
 // Newer kernel ABI than liburing 2.3's headers (Linux 6.2): ask SEND_ZC to report whether the
 // kernel had to copy, and the bit that says so in the notification's result.
 #ifndef IORING_SEND_ZC_REPORT_USAGE
@@ -136,9 +138,9 @@ void uring_transport::handle_cqe(const io_uring_cqe& cqe, event_handler& handler
         case op::recvmsg:
             return on_recvmsg(cqe, handler);
         case op::wake_poll: {
-            std::uint64_t count;
-            [[maybe_unused]] ssize_t r = ::read(armed_wake_fd_, &count, sizeof count);
-            if (!(cqe.flags & IORING_CQE_F_MORE)) armed_wake_fd_ = -1;
+            const int fd = static_cast<int>(index);
+            shard_waker::drain(fd);
+            if (!(cqe.flags & IORING_CQE_F_MORE)) std::erase(armed_wake_fds_, fd);  // re-armed
             return;
         }
         case op::sendmsg: {
@@ -511,13 +513,19 @@ std::size_t uring_transport::flush() {
     return submitted_sends;
 }
 
-void uring_transport::wait(time_ns timeout_ns, int wake_fd) {
+void uring_transport::wait(time_ns timeout_ns, std::span<const int> wake_fds) {
     submit_batch();
-    if (wake_fd >= 0 && armed_wake_fd_ != wake_fd) {
+    // One multishot poll per wake fd stays armed in this ring: the shard's waker and the
+    // ready fds of the other sources on the shard (another ring's registered eventfd).
+    for (const int fd : wake_fds) {
+        if (fd < 0 || std::find(armed_wake_fds_.begin(), armed_wake_fds_.end(), fd) !=
+                          armed_wake_fds_.end()) {
+            continue;
+        }
         io_uring_sqe* sqe = get_sqe();
-        io_uring_prep_poll_multishot(sqe, wake_fd, POLLIN);
-        io_uring_sqe_set_data64(sqe, pack(op::wake_poll, no_index, 0));
-        armed_wake_fd_ = wake_fd;
+        io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+        io_uring_sqe_set_data64(sqe, pack(op::wake_poll, static_cast<std::uint32_t>(fd), 0));
+        armed_wake_fds_.push_back(fd);
     }
     __kernel_timespec ts{};
     __kernel_timespec* tsp = to_timespec(timeout_ns, ts);

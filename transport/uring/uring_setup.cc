@@ -2,6 +2,7 @@
 // close. Nothing here runs per message.
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -111,6 +112,18 @@ result<void> uring_transport::setup_buffer_ring(io_uring_buf_ring*& ring, unsign
     return ok();
 }
 
+int uring_transport::ready_fd() {
+    if (ready_fd_ >= 0 || !ring_ready_) return ready_fd_;
+    const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) return -1;
+    if (io_uring_register_eventfd(&ring_, fd) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    ready_fd_ = fd;
+    return ready_fd_;
+}
+
 uring_transport::~uring_transport() {
     for (auto& c : connections_) {
         if (c.fd >= 0) ::close(c.fd);
@@ -122,6 +135,7 @@ uring_transport::~uring_transport() {
         // buffers remains and the pools may go.
         io_uring_queue_exit(&ring_);
     }
+    if (ready_fd_ >= 0) ::close(ready_fd_);
     const std::size_t bytes = std::size_t{config_.recv_buffer_count} * sizeof(io_uring_buf);
     if (stream_buffers_) ::munmap(stream_buffers_, bytes);
     if (datagram_buffers_) ::munmap(datagram_buffers_, bytes);

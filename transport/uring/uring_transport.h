@@ -74,7 +74,11 @@ class uring_transport final : public transport {
     using transport::send_datagram;  // the in-place overload copies
     std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) override;
     std::size_t flush() override;
-    void wait(time_ns timeout_ns, int wake_fd) override;
+    void wait(time_ns timeout_ns, std::span<const int> wake_fds) override;
+    /// An eventfd registered with the ring (io_uring_register_eventfd): the kernel signals it
+    /// as completions arrive (with DEFER_TASKRUN too), so a shard sleeping in another ring or
+    /// in ppoll wakes for this one's I/O.
+    int ready_fd() override;
     capabilities caps() const noexcept override;
 
     const uring_stats& stats() const noexcept { return stats_; }
@@ -190,7 +194,8 @@ class uring_transport final : public transport {
     std::vector<std::uint32_t> gso_free_;
     std::uint32_t open_batch_ = UINT32_MAX;  // gathering, not yet submitted
     bool gso_refused_ = false;               // the kernel said no once: single datagrams
-    int armed_wake_fd_ = -1;
+    std::vector<int> armed_wake_fds_;        // each with a multishot poll in this ring
+    int ready_fd_ = -1;                      // registered eventfd, once someone asked for it
     unsigned unsubmitted_ = 0;
     uring_stats stats_;
 };

@@ -55,6 +55,7 @@ class EndpointTest : public ::testing::Test {
         config.node_id = std::move(name);
         config.listen = *transport::address::parse(listen);
         config.session = session;
+        config.peer_retention_ns = endpoint_config_.peer_retention_ns;
         for (shard_id peer : dial)
             config.peers.push_back(address_of(peer));
         for (shard_id peer : datagram_dial)
@@ -87,6 +88,20 @@ class EndpointTest : public ::testing::Test {
             step();
         return done();
     }
+    // Steps only the listed shards (the others stand still, like a paused process), until
+    // `done()`, with a deadline.
+    bool pump_until_on(std::vector<shard_id> only, const std::function<bool()>& done,
+                       time_ns deadline_ns = 10 * ns_per_s) {
+        const time_ns until = clock_.now_ns() + deadline_ns;
+        while (!done() && clock_.now_ns() < until) {
+            for (shard_id id : only) {
+                detail::bind_thread_to_shard(shards_[id].get());
+                shards_[id]->run_once();
+                detail::bind_thread_to_shard(nullptr);
+            }
+        }
+        return done();
+    }
     // Runs `fn` as code on shard `id` (handlers and API calls belong to their shard).
     template <typename Fn>
     auto on(shard_id id, Fn&& fn) {
@@ -113,7 +128,8 @@ class EndpointTest : public ::testing::Test {
     }
 
     monotonic_clock clock_;
-    transport::uring_config uring_;  // for the endpoints started next
+    transport::uring_config uring_;    // for the endpoints started next
+    endpoint_config endpoint_config_;  // likewise (the settings start() does not set)
     std::unique_ptr<ring_mesh> mesh_;
     std::vector<std::unique_ptr<shard>> shards_;
     std::vector<std::unique_ptr<endpoint>> endpoints_;
@@ -240,39 +256,106 @@ TEST_F(EndpointTest, StreamMessagesArriveInOrderAndCanBeRetained) {
     });
 }
 
-TEST_F(EndpointTest, ForgottenPeerGetsAFreshSessionEvenIfItWasAliveAllAlong) {
-    // Membership declared b dead (a false positive: b is fine). a drops the session; when the
-    // two reconnect, both sides must number afresh, or b would drop a's new frames as
-    // duplicates of the old ones.
+TEST_F(EndpointTest, PeerDeclaredDeadThenAliveResumesItsSessionWithoutLossOrDuplicates) {
+    // Membership declared b dead (a false positive: b was only slow) while a kept sending,
+    // and the connection broke meanwhile. b is the same process: the session resumes, every
+    // message arrives exactly once, in order, and nothing is reported lost.
     endpoint& b = start(1, "b");
     endpoint& a = start(0, "a", {1});
-    std::vector<std::string> got;
+    std::vector<int> got;
+    std::vector<std::string> losses;
     on(1, [&](endpoint& e) {
-        e.on_stream(20, [&](const message& m) { got.push_back(text_of(m.bytes)); });
+        e.on_stream(20, [&](const message& m) { got.push_back(std::stoi(text_of(m.bytes))); });
+        e.on_peer_loss([&](const peer_loss& l) { losses.emplace_back(l.peer); });
+        return 0;
+    });
+    on(0, [&](endpoint& e) {
+        e.on_peer_loss([&](const peer_loss& l) { losses.emplace_back(l.peer); });
         return 0;
     });
     ASSERT_TRUE(pump_until([&] { return b.connected("a") && a.connected("b"); }));
-    auto send = [&](const std::string& text) {
-        return on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of(text)); });
+    int next = 0;
+    auto send_some = [&](int n) {
+        for (int i = 0; i < n; ++i, ++next) {
+            ASSERT_EQ(
+                on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of(std::to_string(next))); }),
+                send_outcome::queued);
+        }
+    };
+    send_some(50);
+    step();
+    on(0, [&](endpoint& e) {
+        e.member_gone("b", false);
+        return 0;
+    });
+    send_some(50);
+    EXPECT_TRUE(on(0, [&](endpoint& e) { return e.disconnect("b"); }));
+    ASSERT_TRUE(pump_until([&] { return !b.connected("a"); }));
+    send_some(50);
+    on(0, [&](endpoint& e) {
+        e.member_alive("b");
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return got.size() == 150 && a.unacked("b") == 0; }));
+    for (std::size_t i = 0; i < got.size(); ++i)
+        ASSERT_EQ(got[i], static_cast<int>(i));
+    EXPECT_TRUE(losses.empty());
+    EXPECT_EQ(b.peer_session_stats("a")->peer_restarts, 0u);
+    EXPECT_EQ(a.stats().sessions_given_up, 0u);
+}
+
+TEST_F(EndpointTest, PeerAwayPastRetentionIsGivenUpAndBothSidesCountTheSameLoss) {
+    // b stops answering (its shard does not run), the connection breaks, and membership
+    // calls b dead. After the retention a gives up: drops the 10 unacknowledged messages and
+    // says so. When b runs again it is the same process: a's Skip tells it to jump the gap,
+    // and it reports the same 10 as lost from a. Messages sent afterwards arrive, in order.
+    endpoint_config_.peer_retention_ns = 20 * ns_per_ms;
+    endpoint& b = start(1, "b");
+    endpoint& a = start(0, "a", {1});
+    std::vector<int> got;
+    std::vector<peer_loss> a_losses, b_losses;
+    on(1, [&](endpoint& e) {
+        e.on_stream(20, [&](const message& m) { got.push_back(std::stoi(text_of(m.bytes))); });
+        e.on_peer_loss([&](const peer_loss& l) { b_losses.push_back(l); });
+        return 0;
+    });
+    on(0, [&](endpoint& e) {
+        e.on_peer_loss([&](const peer_loss& l) { a_losses.push_back(l); });
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return b.connected("a") && a.connected("b"); }));
+    auto send = [&](int i) {
+        return on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of(std::to_string(i))); });
     };
     for (int i = 0; i < 5; ++i)
-        ASSERT_EQ(send("old" + std::to_string(i)), send_outcome::queued);
+        ASSERT_EQ(send(i), send_outcome::queued);
     ASSERT_TRUE(pump_until([&] { return got.size() == 5 && a.unacked("b") == 0; }));
 
-    EXPECT_TRUE(on(0, [&](endpoint& e) { return e.forget_peer("b"); }));
-    EXPECT_FALSE(on(0, [&](endpoint& e) { return e.forget_peer("b"); }));
-    EXPECT_EQ(a.stats().peers_forgotten, 1u);
-    EXPECT_FALSE(a.connected("b"));
-    // a redials b (a configured peer) and the two start over.
-    ASSERT_TRUE(pump_until([&] { return a.connected("b") && b.connected("a"); }));
-    for (int i = 0; i < 5; ++i)
-        ASSERT_EQ(send("new" + std::to_string(i)), send_outcome::queued);
-    ASSERT_TRUE(pump_until([&] { return got.size() == 10; }));
-    for (int i = 0; i < 5; ++i) {
-        EXPECT_EQ(got[i], "old" + std::to_string(i));
-        EXPECT_EQ(got[5 + i], "new" + std::to_string(i));
-    }
-    EXPECT_EQ(b.peer_session_stats("a")->peer_restarts, 1u);
+    // The connection breaks and b does not come back in time: the next 10 never leave a.
+    EXPECT_TRUE(on(0, [&](endpoint& e) { return e.disconnect("b"); }));
+    ASSERT_TRUE(pump_until_on({0}, [&] { return !a.connected("b"); }));
+    for (int i = 5; i < 15; ++i)
+        ASSERT_EQ(send(i), send_outcome::queued);
+    on(0, [&](endpoint& e) {
+        e.member_gone("b", false);
+        return 0;
+    });
+    ASSERT_TRUE(pump_until_on({0}, [&] { return !a_losses.empty(); }));
+    EXPECT_EQ(a_losses[0].reason, loss_reason::retention_expired);
+    EXPECT_EQ(a_losses[0].not_delivered_to, 10u);
+    EXPECT_EQ(a.unacked("b"), 0u);
+    EXPECT_EQ(got.size(), 5u);
+
+    for (int i = 15; i < 20; ++i)
+        ASSERT_EQ(send(i), send_outcome::queued);
+    ASSERT_TRUE(pump_until([&] { return got.size() == 10 && a.unacked("b") == 0; }));
+    ASSERT_EQ(b_losses.size(), 1u);
+    EXPECT_EQ(b_losses[0].reason, loss_reason::peer_gave_up);
+    EXPECT_EQ(b_losses[0].not_delivered_from, 10u);
+    for (int i = 0; i < 10; ++i)
+        EXPECT_EQ(got[static_cast<std::size_t>(i)], i < 5 ? i : i + 10);
+    EXPECT_EQ(a_losses.size(), 1u);  // said once
+    EXPECT_EQ(b.peer_session_stats("a")->duplicates_dropped, 0u);
 }
 
 TEST_F(EndpointTest, WrongClusterIsRefusedAndCountedWhileOthersKeepWorking) {
@@ -390,7 +473,7 @@ TEST_F(EndpointTest, FullWindowIsBackPressureThatClearsWhenTheConsumerCatchesUp)
         EXPECT_EQ(got[i], i);
 }
 
-TEST_F(EndpointTest, LostConnectionIsRedialedAndUnackedFramesResentWithoutDuplicates) {
+TEST_F(EndpointTest, RestartedPeerOnTheSameAddressIsRedialedAndItsUnackedTailReported) {
     endpoint& b = start(1, "b");
     endpoint& a = start(0, "a", {1});
     std::vector<int> got;
@@ -424,13 +507,18 @@ TEST_F(EndpointTest, LostConnectionIsRedialedAndUnackedFramesResentWithoutDuplic
         e.on_stream(16, [&](const message& m) { got.push_back(std::stoi(text_of(m.bytes))); });
         return 0;
     });
-    ASSERT_TRUE(pump_until([&] { return got.size() >= 1000 || a.unacked("b") == 0; }));
-    // The restarted b is a new process to a: everything unacked was renumbered and resent,
-    // so b2 sees a contiguous tail without duplicates.
-    ASSERT_FALSE(got.empty());
-    for (std::size_t i = 1; i < got.size(); ++i)
-        ASSERT_EQ(got[i], got[i - 1] + 1) << i;
-    EXPECT_EQ(got.back(), 999);
+    ASSERT_TRUE(pump_until([&] { return a.connected("b") && a.unacked("b") == 0; }));
+    // The restarted b is a new process: what the old one had not acknowledged is dropped
+    // and reported, never resent to a process that did not ask for it.
+    EXPECT_TRUE(got.empty());
+    EXPECT_EQ(a.stats().peer_restarts, 1u);
+    EXPECT_EQ(a.stats().messages_lost_to, a.peer_session_stats("b")->messages_discarded);
+    EXPECT_GE(a.stats().messages_lost_to, 500u);  // at least what was sent while it was gone
+    for (int i = 0; i < 10; ++i, ++next)
+        on(0, [&](endpoint& e) { return e.send("b", 16, bytes_of(std::to_string(next))); });
+    ASSERT_TRUE(pump_until([&] { return got.size() == 10 && a.unacked("b") == 0; }));
+    for (int i = 0; i < 10; ++i)
+        EXPECT_EQ(got[static_cast<std::size_t>(i)], 1000 + i);
 }
 
 TEST_F(EndpointTest, DelayedAckKeepsATimerSoASleepingShardStillSendsIt) {
@@ -585,7 +673,7 @@ TEST_F(EndpointTest, ForgedSendersCannotGrowTheAddressTableOrOurAnswers) {
     EXPECT_EQ(a.stats().datagrams_sent, 4u);  // introduced ourselves to the first four only
 }
 
-TEST_F(EndpointTest, RestartedDatagramPeerIsReintroducedAndGetsTheUnackedTail) {
+TEST_F(EndpointTest, RestartedDatagramPeerIsReintroducedAndTheUnackedTailIsReported) {
     start(1, "b");
     endpoint& a = start_datagram(0, "a", {1});
     std::vector<int> got;
@@ -601,7 +689,8 @@ TEST_F(EndpointTest, RestartedDatagramPeerIsReintroducedAndGetsTheUnackedTail) {
         on(0, [&](endpoint& e) { return e.send("b", 16, bytes_of(std::to_string(i))); });
     ASSERT_TRUE(pump_until([&] { return got.size() == 100 && a.unacked("b") == 0; }));
     // b restarts on the same address and does not dial a: a's next frames reach a stranger,
-    // which introduces itself; a sees the new incarnation and resends what is unacked.
+    // which introduces itself; a sees the new incarnation, drops what the old b never
+    // acknowledged, and reports it.
     const std::string b_address = address_of(1).to_string();
     detail::bind_thread_to_shard(shards_[1].get());
     endpoints_[1].reset();
@@ -609,11 +698,22 @@ TEST_F(EndpointTest, RestartedDatagramPeerIsReintroducedAndGetsTheUnackedTail) {
     got.clear();
     start(1, "b", {}, "test", {}, b_address);
     listen_on_b();
+    std::vector<peer_loss> losses;
+    on(0, [&](endpoint& e) {
+        e.on_peer_loss([&](const peer_loss& l) { losses.push_back(l); });
+        return 0;
+    });
     for (int i = 100; i < 200; ++i)
         on(0, [&](endpoint& e) { return e.send("b", 16, bytes_of(std::to_string(i))); });
-    ASSERT_TRUE(pump_until([&] { return got.size() == 100 && a.unacked("b") == 0; }));
-    for (int i = 0; i < 100; ++i)
-        ASSERT_EQ(got[i], 100 + i);
+    ASSERT_TRUE(pump_until([&] { return !losses.empty(); }));
+    EXPECT_EQ(losses[0].reason, loss_reason::peer_restarted);
+    EXPECT_EQ(losses[0].not_delivered_to + got.size(), 100u);  // each one accounted for once
+    const std::size_t before = got.size();
+    for (int i = 200; i < 210; ++i)
+        on(0, [&](endpoint& e) { return e.send("b", 16, bytes_of(std::to_string(i))); });
+    ASSERT_TRUE(pump_until([&] { return got.size() == before + 10 && a.unacked("b") == 0; }));
+    for (std::size_t i = 0; i < 10; ++i)
+        ASSERT_EQ(got[before + i], 200 + static_cast<int>(i));
     EXPECT_EQ(a.peer_session_stats("b")->peer_restarts, 1u);
 }
 

@@ -287,7 +287,8 @@ TEST(SessionTest, APartlyAcknowledgedMessageIsNotDeliveredTruncatedToARestartedP
     fresh.on_connected(0, 1);
     a.on_connected(ns_per_s, 2);
     EXPECT_EQ(a.unacked_frames(), 0u);
-    EXPECT_EQ(a.stats().fragments_dropped_on_restart, 3u);
+    EXPECT_EQ(a.stats().fragments_dropped_on_restart, 1u);  // one split message
+    EXPECT_EQ(a.stats().messages_discarded, 1u);
     ASSERT_EQ(a.send(16, FrameKind::Data, message('y', 3 * 1024)), send_outcome::queued);
     std::vector<std::vector<std::byte>> got;
     a.poll_transmit(2 * ns_per_s, [&](std::span<const std::byte> b) {
@@ -337,7 +338,7 @@ TEST(SessionTest, ResendsUnackedFramesAfterReconnectWithoutDuplicates) {
     EXPECT_EQ(pair.a().s.unacked_frames(), 0u);
 }
 
-TEST(SessionTest, RestartedPeerGetsEveryUnackedFrameRenumberedFromOne) {
+TEST(SessionTest, RestartedPeerLosesTheUnackedTailAndTheLossIsCounted) {
     SessionPair pair({}, {}, 5);
     for (std::uint64_t i = 0; i < 5; ++i)
         pair.send(pair.a(), i);
@@ -349,12 +350,67 @@ TEST(SessionTest, RestartedPeerGetsEveryUnackedFrameRenumberedFromOne) {
     pair.a().s.on_disconnected();
     pair.replace_b(/*new_incarnation=*/3);
     pair.run(20);
-    EXPECT_EQ(pair.b().delivered, iota(7, 5));  // the acked ones are not resent
+    // The new process never asked for 5..11: they are dropped and counted, not resent.
+    EXPECT_TRUE(pair.b().delivered.empty());
     EXPECT_EQ(pair.a().s.stats().peer_restarts, 1u);
+    EXPECT_EQ(pair.a().s.stats().messages_discarded, 7u);
     EXPECT_EQ(pair.a().s.unacked_frames(), 0u);
     pair.send(pair.a(), 12);
     pair.run(5);
-    EXPECT_EQ(pair.b().delivered.back(), 12u);
+    EXPECT_EQ(pair.b().delivered, std::vector<std::uint64_t>{12});
+}
+
+TEST(SessionTest, GivenUpFramesAreSkippedBySameProcessAndCountedOnBothSides) {
+    SessionPair pair({}, {}, 6);
+    for (std::uint64_t i = 0; i < 5; ++i)
+        pair.send(pair.a(), i);
+    pair.run(20);
+    for (std::uint64_t i = 5; i < 10; ++i)
+        pair.send(pair.a(), i);
+    pair.a().s.poll_transmit(pair.now(), [](auto) { return true; });
+    pair.drop_everything_in_flight();  // never arrive
+    pair.a().s.on_disconnected();
+    pair.b().s.on_disconnected();
+    EXPECT_EQ(pair.a().s.discard_unacked(), 5u);  // B stayed away too long
+    EXPECT_EQ(pair.a().s.unacked_frames(), 0u);
+    EXPECT_TRUE(pair.a().s.writable(16));
+    pair.send(pair.a(), 10);                 // queued behind the Skip, numbered after the gap
+    pair.a().s.on_connected(pair.now(), 2);  // the same B comes back
+    pair.b().s.on_connected(pair.now(), 1);
+    pair.send(pair.a(), 11);
+    pair.run(20);
+    EXPECT_EQ(pair.b().delivered, (std::vector<std::uint64_t>{0, 1, 2, 3, 4, 10, 11}));
+    EXPECT_FALSE(pair.b().violated);  // the gap came with its Skip: no protocol violation
+    EXPECT_EQ(pair.b().s.stats().frames_skipped, 5u);
+    EXPECT_EQ(pair.b().s.take_skipped(), 5u);
+    EXPECT_EQ(pair.b().s.take_skipped(), 0u);  // reported once
+    EXPECT_EQ(pair.a().s.unacked_frames(), 0u);
+    EXPECT_FALSE(pair.a().s.has_pending_transmit());  // the Skip was acknowledged
+}
+
+TEST(SessionTest, SkipOverLossyDatagramsIsRepeatedUntilAcknowledged) {
+    for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+        session_config config;
+        config.datagram = true;
+        SessionPair pair(config, {.loss = 0.3, .duplicate = 0.1, .reorder = 0.3}, seed);
+        for (std::uint64_t i = 0; i < 20; ++i)
+            pair.send(pair.a(), i);
+        pair.run(5, ns_per_ms);
+        const std::uint64_t discarded = pair.a().s.discard_unacked();
+        for (std::uint64_t i = 20; i < 40; ++i)
+            pair.send(pair.a(), i);
+        for (int round = 0; round < 5000 && pair.a().s.has_pending_transmit(); ++round)
+            pair.step(ns_per_ms);
+        // Every message is delivered once or counted as skipped, never both, in order.
+        const auto& got = pair.b().delivered;
+        EXPECT_TRUE(std::is_sorted(got.begin(), got.end())) << "seed " << seed;
+        EXPECT_EQ(std::adjacent_find(got.begin(), got.end()), got.end()) << "seed " << seed;
+        EXPECT_EQ(got.size() + pair.b().s.stats().frames_skipped, 40u) << "seed " << seed;
+        EXPECT_LE(pair.b().s.stats().frames_skipped, discarded) << "seed " << seed;
+        EXPECT_EQ(std::count_if(got.begin(), got.end(), [](auto v) { return v >= 20; }), 20)
+            << "seed " << seed;
+        EXPECT_FALSE(pair.a().s.has_pending_transmit()) << "seed " << seed;
+    }
 }
 
 TEST(SessionTest, GapOnAnOrderedStreamIsAProtocolViolation) {
