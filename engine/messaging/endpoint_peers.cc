@@ -110,6 +110,7 @@ void endpoint::give_up(peer_state& p, loss_reason reason) {
 }
 
 void endpoint::report_loss(peer_state& p, loss_reason reason, const session_loss& loss) {
+    if (!loss.any()) return;  // a departure that cost nothing is not news
     stats_.messages_lost_to += loss.to_peer;
     stats_.frames_lost_from += loss.from_peer;
     if (loss_handler_) loss_handler_({p.id, reason, loss.to_peer, loss.from_peer});
