@@ -27,12 +27,6 @@ result<void> shard_waker::open() {
     return ok();
 }
 
-bool shard_waker::wait_on_fd(time_ns timeout_ns) {
-    RM_ASSERT(fd_ >= 0, "shard_waker used before open()");
-    const int fd = fd_;
-    return wait_on_fds(std::span<const int>(&fd, 1), timeout_ns);
-}
-
 bool shard_waker::wait_on_fds(std::span<const int> fds, time_ns timeout_ns) {
     constexpr std::size_t most = 16;
     RM_ASSERT(fds.size() <= most, "too many wake fds on one shard");

@@ -33,8 +33,6 @@ class shard_waker {
         parked_.store(false, std::memory_order_relaxed);
     }
 
-    /// The plain wait: ppoll on the eventfd, then drain it. Returns true when woken.
-    bool wait_on_fd(time_ns timeout_ns);
     /// ppoll on several wake fds (eventfds: a read drains one without losing anything) and
     /// drain the ones that fired. Returns true when woken, false on timeout or a signal.
     static bool wait_on_fds(std::span<const int> fds, time_ns timeout_ns);

@@ -93,7 +93,6 @@ struct rpc_result {
 };
 
 enum class call_outcome : std::uint8_t { sent, back_pressure, unknown_peer, too_large };
-const char* to_string(call_outcome outcome) noexcept;
 
 struct publish_result {
     bool invalid_topic = false;             ///< refused: not a valid topic (nothing sent)

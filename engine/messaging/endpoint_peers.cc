@@ -23,20 +23,6 @@ const char* to_string(loss_reason reason) noexcept {
     return "?";
 }
 
-const char* to_string(call_outcome outcome) noexcept {
-    switch (outcome) {
-        case call_outcome::sent:
-            return "sent";
-        case call_outcome::back_pressure:
-            return "back-pressure";
-        case call_outcome::unknown_peer:
-            return "unknown peer";
-        case call_outcome::too_large:
-            return "too large";
-    }
-    return "?";
-}
-
 void endpoint::member_gone(std::string_view peer, bool left) {
     peer_state* p = find_peer(peer);
     if (p == nullptr) return;  // no session: nothing to keep or give up

@@ -257,18 +257,4 @@ std::size_t session::unacked_bytes() const noexcept {
     return bytes;
 }
 
-const char* to_string(send_outcome outcome) noexcept {
-    switch (outcome) {
-        case send_outcome::queued:
-            return "queued";
-        case send_outcome::back_pressure:
-            return "back-pressure";
-        case send_outcome::too_large:
-            return "too large";
-        case send_outcome::unknown_peer:
-            return "unknown peer";
-    }
-    return "?";
-}
-
 }  // namespace ringmesh::messaging

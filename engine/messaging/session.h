@@ -57,7 +57,6 @@ enum class send_outcome : std::uint8_t {
     too_large,      ///< the body exceeds max_message_bytes (or one frame, without splitting)
     unknown_peer,   ///< (endpoint) no session with that peer: it never connected
 };
-const char* to_string(send_outcome outcome) noexcept;
 
 struct session_stats {
     std::uint64_t frames_queued = 0;

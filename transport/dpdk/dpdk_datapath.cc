@@ -1,6 +1,5 @@
 // DPDK data path: burst receive, Ethernet/ARP/IPv4/UDP in and out, one tx_burst per flush.
 #include <arpa/inet.h>
-#include <poll.h>
 #include <rte_arp.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
@@ -12,8 +11,6 @@
 #include "engine/core/shard.h"
 #include "engine/core/shard_waker.h"
 #include "transport/dpdk/dpdk_impl.h"
-
-#include "engine/core/shard_waker.h"
 #include "transport/inet_checksum.h"
 
 namespace ringmesh::transport {
