@@ -168,8 +168,9 @@ session_loss session::on_connected(time_ns now, std::uint64_t peer_incarnation) 
 }
 
 void session::drop_unacked(tx_state& tx, std::uint64_t& messages) {
-    // A message is counted once, by its last piece (a split message still open at the front
-    // was partly acknowledged: it counts too, as it was never delivered whole).
+    // A message is counted once, by its last piece. A split message whose first pieces were
+    // acknowledged counts too (it was never delivered whole): its pieces are queued all at
+    // once, so its last piece is still here.
     while (!tx.refs.empty()) {
         const frame_ref& ref = tx.refs.front();
         if (!is_open_fragment(ref.bytes())) ++messages;
@@ -177,7 +178,6 @@ void session::drop_unacked(tx_state& tx, std::uint64_t& messages) {
         tx.refs.pop_front();
         --unacked_total_;
     }
-    if (tx.acked_inside_message && messages == 0) ++messages;
     tx.unacked_bytes = 0;
     tx.acked_inside_message = false;
 }
