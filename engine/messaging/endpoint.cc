@@ -949,12 +949,8 @@ void endpoint::shutdown() {
         shard_.timers().cancel(target.redial);
     for (auto& d : datagram_peers_)
         shard_.timers().cancel(d->hello_retry);
-    for (auto& [index, c] : conns_) {
-        if (!c->closing) {
-            c->closing = true;
-            transport_->close(c->id);
-        }
-    }
+    for (auto& [index, c] : conns_)
+        close_connection(c.get());
     transport_->flush();
 }
 

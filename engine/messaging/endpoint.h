@@ -268,6 +268,8 @@ class endpoint final : transport::event_handler {
     void stop_retention(peer_state& p);
     void retention_expired(const std::string& peer);
     void give_up(peer_state& p, loss_reason reason);
+    /// Closes `c` unless it is gone or already closing; false then.
+    bool close_connection(conn_state* c);
     void dial(std::size_t target_index);
     void schedule_redial(std::size_t target_index);
     void send_subscriptions(peer_state& p);

@@ -47,10 +47,13 @@ void endpoint::member_alive(std::string_view peer) {
 
 bool endpoint::disconnect(std::string_view peer) {
     peer_state* p = find_peer(peer);
-    conn_state* c = p == nullptr ? nullptr : find_conn(p->conn);
+    return p != nullptr && close_connection(find_conn(p->conn));
+}
+
+bool endpoint::close_connection(conn_state* c) {
     if (c == nullptr || c->closing) return false;
     c->closing = true;
-    transport_->close(c->id);
+    transport_->close(c->id);  // on_closed follows
     return true;
 }
 
@@ -86,10 +89,7 @@ void endpoint::give_up(peer_state& p, loss_reason reason) {
     stop_retention(p);
     // A connection that carries nothing (a partition): close it; the peer, if it lives,
     // redials and learns of the gap from our Skip frames.
-    if (conn_state* c = find_conn(p.conn); c != nullptr && !c->closing) {
-        c->closing = true;
-        transport_->close(c->id);
-    }
+    close_connection(find_conn(p.conn));
     p.given_up = true;
     ++stats_.sessions_given_up;
     report_loss(p, reason, {p.s.discard_unacked(), 0});
