@@ -87,7 +87,6 @@ struct workload {
     // the engine's side of the cluster: messaging (ep) and membership (gossip)
     std::unique_ptr<rm::cluster::member> member;
     rm::membership::gossip_agent* gossip = nullptr;
-    rm::timer_id status_timer;
     std::atomic<bool> leave_requested{false};
     std::uint64_t lost_to = 0, lost_from = 0;  // loss reports, summed
     // SIGHUP re-reads the keyring from the config file (main thread); shard 0 applies it.
@@ -140,8 +139,7 @@ void write_status(const workload& w, const std::string& path) {
 
 // Shard 0, on the membership poller's cadence: key rotation and the leave request from the
 // main thread, and the status file once a second.
-std::size_t membership_chores(workload& w, const rm::tools::membership_settings& settings,
-                              rm::time_ns now) {
+std::size_t membership_chores(workload& w) {
     if (w.gossip == nullptr) return 0;
     std::size_t work = 0;
     if (w.leave_requested.exchange(false)) {
@@ -156,14 +154,12 @@ std::size_t membership_chores(workload& w, const rm::tools::membership_settings&
         w.new_keyring.reset();
         ++work;
     }
-    (void)settings;
-    (void)now;
     return work;
 }
 
 void schedule_status(workload& w, const std::string& path) {
     workload* wp = &w;
-    w.status_timer = w.home->timers().schedule_at(w.home->now_ns() + rm::ns_per_s, [wp, path] {
+    w.home->timers().schedule_at(w.home->now_ns() + rm::ns_per_s, [wp, path] {
         write_status(*wp, path);
         schedule_status(*wp, path);
     });
@@ -373,13 +369,10 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
                      m.keys.empty() ? "UNENCRYPTED (no keyring)" : "AES-GCM keyring",
                      m.swim.lifeguard ? "on" : "off");
         if (!m.status_file.empty()) schedule_status(w, m.status_file);
-        workload* wp = &w;
-        const auto* membership = &settings.membership;
         // Key rotation and the leave request come from the main thread; looked at on a
         // duty cycle, and at once when the main thread wakes the shard.
         s.add_poller(
-            rm::poll_step::protocol,
-            [wp, membership](rm::time_ns now) { return membership_chores(*wp, *membership, now); },
+            rm::poll_step::protocol, [&w](rm::time_ns) { return membership_chores(w); },
             1 * rm::ns_per_ms);
     }
     workload* wp = &w;
