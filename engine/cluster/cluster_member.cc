@@ -29,7 +29,7 @@ member::member(shard& owner, member_config config) : shard_(owner), config_(std:
 member::~member() {
     if (poller_ != 0) shard_.remove_poller(poller_);
     if (wait_source_ != 0) shard_.remove_wait_source(wait_source_);
-    shard_.timers().cancel(deadline_timer_);
+    membership_deadline_.cancel(shard_.timers());
 }
 
 result<void> member::start_membership(std::unique_ptr<transport::transport> gossip_transport) {
@@ -66,11 +66,7 @@ std::size_t member::poll_membership(time_ns now) {
 void member::arm_membership_deadline() {
     // A shard asleep must still wake for the protocol's next probe or timeout: one timer at
     // that deadline (gossip arriving wakes it through the ring's eventfd instead).
-    const time_ns next = agent_->next_deadline();
-    if (next == INT64_MAX || next >= deadline_armed_at_) return;
-    shard_.timers().cancel(deadline_timer_);
-    deadline_armed_at_ = next;
-    deadline_timer_ = shard_.timers().schedule_at(next, [this] { deadline_armed_at_ = INT64_MAX; });
+    membership_deadline_.arm(shard_.timers(), agent_->next_deadline());
 }
 
 void member::apply(const membership::member_event& e) {

@@ -77,8 +77,7 @@ class member {
     event_handler event_handler_;
     shard::poller_id poller_ = 0;
     shard::wait_source_id wait_source_ = 0;
-    timer_id deadline_timer_;
-    time_ns deadline_armed_at_ = INT64_MAX;
+    wake_deadline membership_deadline_;
 };
 
 }  // namespace ringmesh::cluster

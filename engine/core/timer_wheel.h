@@ -91,4 +91,27 @@ class timer_wheel {
     std::array<std::uint64_t, level_count> occupied_{};  // bit s: slot s non-empty
 };
 
+/// One timer kept at the earliest of the deadlines a protocol reports (session acks and
+/// retransmissions, gossip probes), so that a shard asleep in the kernel still wakes for
+/// them. The timer does nothing itself: waking the loop is the point. Lives at a fixed
+/// address (its timer refers to it); its owner cancels it before going away.
+class wake_deadline {
+  public:
+    /// Moves the timer earlier when `at` comes before the one armed; INT64_MAX: none.
+    void arm(timer_wheel& timers, time_ns at) {
+        if (at == INT64_MAX || at >= armed_at_) return;
+        timers.cancel(timer_);
+        armed_at_ = at;
+        timer_ = timers.schedule_at(at, [this] { armed_at_ = INT64_MAX; });
+    }
+    void cancel(timer_wheel& timers) {
+        timers.cancel(timer_);
+        armed_at_ = INT64_MAX;
+    }
+
+  private:
+    timer_id timer_;
+    time_ns armed_at_ = INT64_MAX;
+};
+
 }  // namespace ringmesh

@@ -64,7 +64,7 @@ endpoint::~endpoint() {
         shard_.timers().cancel(c->handshake_timer);
     for (auto& [id, p] : peers_)
         shard_.timers().cancel(p->retention);
-    shard_.timers().cancel(session_timer_);
+    session_deadline_.cancel(shard_.timers());
 }
 
 result<std::unique_ptr<endpoint>> endpoint::create(shard& owner,
@@ -151,11 +151,7 @@ void endpoint::arm_session_timer() {
     time_ns earliest = INT64_MAX;
     for (auto& [id, p] : peers_)
         earliest = std::min(earliest, p->s.next_deadline_ns());
-    if (earliest == INT64_MAX || earliest >= session_timer_at_) return;
-    shard_.timers().cancel(session_timer_);
-    session_timer_at_ = earliest;
-    session_timer_ =
-        shard_.timers().schedule_at(earliest, [this] { session_timer_at_ = INT64_MAX; });
+    session_deadline_.arm(shard_.timers(), earliest);
 }
 
 // ---- transport events ----

@@ -313,8 +313,7 @@ class endpoint final : transport::event_handler {
     std::unordered_map<std::string, rpc_handler> rpc_handlers_;
     std::unordered_map<std::uint64_t, pending_call> calls_;
     std::uint64_t next_call_id_ = 1;
-    timer_id session_timer_;
-    time_ns session_timer_at_ = INT64_MAX;
+    wake_deadline session_deadline_;
     peer_handler peer_handler_;
     loss_handler loss_handler_;
     endpoint_stats stats_;
