@@ -29,7 +29,7 @@ int main() {
             return messaging::rpc_reply{wire::RpcStatus::Ok, m.bytes, {}};
         });
         ep.on_peer_loss([](const messaging::peer_loss& l) {  // never silent
-            std::printf("%llu lost to %.*s\n", (unsigned long long)l.not_delivered_to,
+            std::printf("%llu lost to %.*s\n", static_cast<unsigned long long>(l.not_delivered_to),
                         int(l.peer.size()), l.peer.data());
         });
     });
