@@ -293,10 +293,6 @@ rm::membership::agent_config gossip_config(const rm::tools::node_settings& setti
     config.swim.meta.shard_count = static_cast<std::uint16_t>(settings.node.shard_count);
     config.swim.meta.addresses = {{"tcp", settings.listen_text}};
     config.swim.meta.tags = m.tags;
-    std::uint64_t seed = 0;
-    for (char c : settings.endpoint.node_id)
-        seed = seed * 131 + static_cast<unsigned char>(c);
-    config.swim.rng_seed = seed ^ static_cast<std::uint64_t>(rm::monotonic_clock::read());
     return config;
 }
 

@@ -1,6 +1,7 @@
 #include "engine/cluster/cluster_member.h"
 
 #include "engine/core/errc.h"
+#include "engine/core/random.h"
 
 namespace ringmesh::cluster {
 
@@ -10,6 +11,10 @@ result<std::unique_ptr<member>> member::create(
     if (config.membership && !gossip_transport) {
         return make_error(core_errc::bad_config, "membership needs a gossip transport");
     }
+    random_source random(random_source::seed_or_os(config.random_seed));
+    if (config.messaging.random_seed == 0) config.messaging.random_seed = random.child_seed();
+    if (config.membership) config.membership->swim.rng_seed = random.child_seed();
+    const std::uint64_t nonce_salt = random.child_seed();
     std::unique_ptr<member> m(new member(owner, std::move(config)));
     // The endpoint registers its wait source first: its transport sleeps for the shard.
     auto ep =
@@ -17,7 +22,8 @@ result<std::unique_ptr<member>> member::create(
     if (!ep) return ep.err();
     m->endpoint_ = std::move(ep).value();
     if (m->config_.membership) {
-        if (auto started = m->start_membership(std::move(gossip_transport)); !started) {
+        if (auto started = m->start_membership(std::move(gossip_transport), nonce_salt);
+            !started) {
             return started.err();
         }
     }
@@ -32,12 +38,14 @@ member::~member() {
     membership_deadline_.cancel(shard_.timers());
 }
 
-result<void> member::start_membership(std::unique_ptr<transport::transport> gossip_transport) {
+result<void> member::start_membership(std::unique_ptr<transport::transport> gossip_transport,
+                                      std::uint64_t nonce_salt) {
     membership::agent_config ac = *config_.membership;
     if (ac.swim.name.empty()) ac.swim.name = config_.messaging.node_id;
     if (ac.cluster_id.empty()) ac.cluster_id = config_.messaging.cluster_id;
     auto keys = membership::keyring::create(config_.keys);
     if (!keys) return keys.err();
+    keys->set_nonce_salt(nonce_salt);
     transport::transport* ring = gossip_transport.get();
     auto agent = membership::gossip_agent::create(std::move(gossip_transport), std::move(ac),
                                                   std::move(keys).value());

@@ -37,6 +37,10 @@ struct member_config {
     bool dial_discovered_members = true;
     /// How often a busy shard looks at the gossip ring (it is on a scale of milliseconds).
     time_ns membership_poll_every_ns = 50 * ns_per_us;
+    /// The member's randomness: the endpoint's incarnation and jitter (unless
+    /// messaging.random_seed is set), gossip's probe order and the keyring's nonce salt all
+    /// derive from it. 0: drawn from the OS once. The simulator pins it.
+    std::uint64_t random_seed = 0;
 };
 
 /// Created, used and destroyed on its shard's thread (register its destruction with
@@ -65,7 +69,8 @@ class member {
 
   private:
     member(shard& owner, member_config config);
-    result<void> start_membership(std::unique_ptr<transport::transport> gossip_transport);
+    result<void> start_membership(std::unique_ptr<transport::transport> gossip_transport,
+                                  std::uint64_t nonce_salt);
     std::size_t poll_membership(time_ns now);
     void apply(const membership::member_event& e);
     void arm_membership_deadline();

@@ -67,6 +67,9 @@ class shard {
     std::uint32_t shard_count() const noexcept { return mesh_.shard_count(); }
     /// The time read at the start of the current iteration.
     time_ns now_ns() const noexcept { return now_ns_; }
+    /// Reads the shard's clock now (now_ns() is the iteration's start): for measurements
+    /// such as RTTs. Virtual under the simulator, like everything the shard reads.
+    time_ns read_clock() noexcept { return clock_.now_ns(); }
 
     timer_wheel& timers() noexcept { return timers_; }
     buffer_pool& buffers() noexcept { return *buffers_; }

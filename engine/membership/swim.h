@@ -126,6 +126,7 @@ struct swim_config {
     bool lifeguard = true;  ///< local health, nacks, dynamic suspicion, buddy system
     int awareness_max = 8;  ///< Lifeguard: probe timing scales by (1 + health score)
 
+    /// Probe order and join jitter. cluster::member derives it from its own random_seed.
     std::uint64_t rng_seed = 1;
 };
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <random>
 
 #include "engine/core/errc.h"
 #include "engine/messaging/topic.h"
@@ -29,12 +28,6 @@ wire::ErrorCode error_code_for(wire::frame_error e) {
     }
 }
 
-std::uint64_t new_incarnation() {
-    std::random_device rd;
-    const std::uint64_t r =
-        (std::uint64_t{rd()} << 32) ^ rd() ^ static_cast<std::uint64_t>(monotonic_clock::read());
-    return r == 0 ? 1 : r;
-}
 // A frame outside any session (Hello, Error): no sequence, no ack, stream 0.
 std::vector<std::byte> control_frame(wire::FrameKind kind, std::span<const std::byte> body) {
     std::vector<std::byte> frame(wire::wire_size(body.size()));
@@ -48,7 +41,8 @@ endpoint::endpoint(shard& owner, std::unique_ptr<transport::transport> t, endpoi
     : shard_(owner),
       transport_(std::move(t)),
       config_(std::move(config)),
-      incarnation_(config_.incarnation != 0 ? config_.incarnation : new_incarnation()) {}
+      random_(random_source::seed_or_os(config_.random_seed)),
+      incarnation_(config_.incarnation != 0 ? config_.incarnation : random_.next_nonzero()) {}
 
 endpoint::~endpoint() {
     for (shard::poller_id id : pollers_)
@@ -315,7 +309,7 @@ void endpoint::retry_datagram_hello(std::size_t index) {
     datagram_peer& d = *datagram_peers_[index];
     if (!d.peer.empty() || shutting_down_) return;  // it answered
     send_datagram_hello(d, false);
-    const time_ns delay = d.hello_backoff_ns;
+    const time_ns delay = jittered(d.hello_backoff_ns);
     d.hello_backoff_ns = std::min(d.hello_backoff_ns * 2, config_.reconnect_max_ns);
     d.hello_retry = shard_.timers().schedule_at(shard_.now_ns() + delay,
                                                 [this, index] { retry_datagram_hello(index); });
@@ -750,7 +744,7 @@ void endpoint::dial(const transport::address& address) {
 void endpoint::schedule_redial(std::size_t index) {
     dial_target& target = dial_targets_[index];
     if (shutting_down_ || shard_.timers().pending(target.redial)) return;
-    const time_ns delay = target.backoff_ns;
+    const time_ns delay = jittered(target.backoff_ns);
     target.backoff_ns = std::min(target.backoff_ns * 2, config_.reconnect_max_ns);
     target.redial =
         shard_.timers().schedule_at(shard_.now_ns() + delay, [this, index] { dial(index); });
@@ -868,7 +862,7 @@ call_outcome endpoint::call(std::string_view peer, std::string_view method,
             break;
     }
     ++stats_.rpc_calls;
-    const time_ns now = monotonic_clock::read();
+    const time_ns now = shard_.read_clock();  // not the iteration's start: a precise RTT
     const timer_id deadline =
         shard_.timers().schedule_at(shard_.now_ns() + timeout_ns, [this, call_id] {
             auto it = calls_.find(call_id);
@@ -888,7 +882,7 @@ void endpoint::finish_call(std::uint64_t call_id, const rpc_result& result) {
     calls_.erase(it);
     shard_.timers().cancel(call.deadline);
     rpc_result with_rtt = result;
-    with_rtt.rtt_ns = monotonic_clock::read() - call.sent_ns;
+    with_rtt.rtt_ns = shard_.read_clock() - call.sent_ns;
     if (call.on_reply) call.on_reply(with_rtt);
 }
 

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/core/random.h"
 #include "engine/core/shard.h"
 #include "engine/messaging/session.h"
 #include "engine/messaging/topic.h"
@@ -54,8 +55,11 @@ struct endpoint_config {
     time_ns reconnect_min_ns = 10 * ns_per_ms;
     time_ns reconnect_max_ns = 1 * ns_per_s;
     time_ns handshake_timeout_ns = 2 * ns_per_s;
-    /// This process's incarnation; 0 draws a random one (the simulator pins it for replay).
+    /// This process's incarnation; 0 draws one from random_seed.
     std::uint64_t incarnation = 0;
+    /// Seeds the incarnation and the jitter of redials and Hello retries; 0: drawn from the
+    /// OS once, at creation. The simulator pins it, so a run replays exactly.
+    std::uint64_t random_seed = 0;
     /// How long a peer may stay away (no connection, or declared dead or left by membership
     /// with no sign of life) before its unacknowledged messages are dropped and reported
     /// (peer_loss). A peer that returns within it, the same process, resumes with nothing
@@ -272,6 +276,8 @@ class endpoint final : transport::event_handler {
     bool close_connection(conn_state* c);
     void dial(std::size_t target_index);
     void schedule_redial(std::size_t target_index);
+    /// Somewhere in [backoff/2, backoff]: peers that lost us together do not return together.
+    time_ns jittered(time_ns backoff_ns) { return random_.between(backoff_ns / 2, backoff_ns); }
     void send_subscriptions(peer_state& p);
     void propagate(wire::FrameKind kind, std::string_view pattern);
     void finish_call(std::uint64_t call_id, const rpc_result& result);
@@ -297,6 +303,7 @@ class endpoint final : transport::event_handler {
     shard& shard_;
     std::unique_ptr<transport::transport> transport_;
     endpoint_config config_;
+    random_source random_;
     std::uint64_t incarnation_;
     wire::body_builder builder_;
     std::map<std::string, std::unique_ptr<peer_state>, std::less<>> peers_;
