@@ -75,9 +75,12 @@ std::size_t shard::run_once() {
     const bool woke = slept_since_last_iteration_;
     work += run_cross_core_tasks();
     work += run_pollers(pollers_of(poll_step::transport), stats_.transport_work, woke);
-    work += run_due_timers();
-    work += run_pollers(pollers_of(poll_step::protocol), stats_.protocol_work, woke);
-    work += run_pollers(pollers_of(poll_step::flush), stats_.protocol_work, woke);
+    // A timer that fires is a wake too: it is how a protocol asks to run at its deadline,
+    // and its poller may be in the off part of its duty cycle (it ran just before).
+    const std::size_t fired = run_due_timers();
+    work += fired;
+    work += run_pollers(pollers_of(poll_step::protocol), stats_.protocol_work, woke || fired > 0);
+    work += run_pollers(pollers_of(poll_step::flush), stats_.protocol_work, woke || fired > 0);
     if (pollers_removed_) {  // not while a list is being walked
         for (auto& pollers : pollers_) {
             std::erase_if(pollers, [](const registered_poller& p) { return !p.fn; });

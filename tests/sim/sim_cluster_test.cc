@@ -46,6 +46,7 @@ class sim_cluster {
         config.node_id = "n" + std::to_string(i);
         config.cluster_id = "sim";
         config.incarnation = incarnation;
+        config.random_seed = incarnation;  // redial and Hello jitter: replayable
         config.listen = *transport::address::parse(address_of(i));
         for (int peer : dial) {
             (datagram ? config.datagram_peers : config.peers)

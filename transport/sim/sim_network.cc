@@ -60,7 +60,22 @@ bool sim_network::stale(const std::pair<time_ns, std::string>& wake) const {
 time_ns sim_network::next_event_ns() const {
     while (!wakes_.empty() && stale(wakes_.top()))
         wakes_.pop();
-    return wakes_.empty() ? INT64_MAX : wakes_.top().first;
+    if (paused_.empty() || wakes_.empty() || paused_.count(wakes_.top().second) == 0) {
+        return wakes_.empty() ? INT64_MAX : wakes_.top().first;
+    }
+    // Some node is paused (a few nodes, in the scenarios that pause): the earliest delivery
+    // to one that runs.
+    time_ns next = INT64_MAX;
+    for (const auto& [node, queue] : inbox_) {
+        if (!queue.empty() && paused_.count(node) == 0) next = std::min(next, queue.top().at);
+    }
+    return next;
+}
+
+void sim_network::resume(const std::string& address) {
+    paused_.erase(address);
+    auto it = inbox_.find(address);
+    if (it != inbox_.end() && !it->second.empty()) wakes_.emplace(it->second.top().at, address);
 }
 
 std::vector<std::string> sim_network::take_due(time_ns now) {
@@ -162,8 +177,12 @@ result<connection_id> sim_transport::connect(const address& remote) {
         net_.schedule({there, 0, sim_network::event::kind::closed, to, local_, pipe, {}});
     } else {
         net_.schedule({there, 0, sim_network::event::kind::accepted, local_, to, pipe, {}});
+        // The handshake's answer reaches the dialer before anything the acceptor sends after
+        // it (as a SYN-ACK precedes data): the acceptor's direction starts there.
+        const time_ns connected_at = there + net_.delay();
+        net_.pipes_[pipe].last_delivery[1] = connected_at;
         net_.schedule(
-            {there + net_.delay(), 0, sim_network::event::kind::connected, to, local_, pipe, {}});
+            {connected_at, 0, sim_network::event::kind::connected, to, local_, pipe, {}});
     }
     return id_of(index);
 }

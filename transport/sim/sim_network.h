@@ -39,6 +39,10 @@ class sim_network {
     /// "host:port"); stream connections across are cut.
     void partition(const std::vector<std::string>& side_a, const std::vector<std::string>& side_b);
     void heal() { blocked_.clear(); }
+    /// A stopped process (SIGSTOP): deliveries to the node at `address` wait in its queue and
+    /// do not count as pending events (the harness does not step it) until it resumes.
+    void pause(const std::string& address) { paused_.insert(address); }
+    void resume(const std::string& address);
 
     /// The earliest pending delivery anywhere; INT64_MAX when the network is quiet.
     time_ns next_event_ns() const;
@@ -82,6 +86,7 @@ class sim_network {
     std::mt19937_64 rng_;
     link_faults faults_;
     std::set<std::pair<std::string, std::string>> blocked_;
+    std::set<std::string> paused_;
     std::map<std::string, sim_transport*> nodes_;  // by address
     std::map<std::string, std::priority_queue<event, std::vector<event>, std::greater<>>> inbox_;
     // (time, node) for every scheduled event: the earliest live one is the next event.

@@ -51,6 +51,30 @@ TEST_F(ShardTest, SubmittedTaskRunsOnTheTargetAfterTheSenderFlushes) {
     EXPECT_EQ(at(1).stats().snapshot().tasks_run, 1u);
 }
 
+TEST_F(ShardTest, ATimerFiringRunsDutyCycledPollersEvenInTheOffPartOfTheirCycle) {
+    // A protocol arms a timer at its deadline and counts on its poller to run then; the poller
+    // may have run just before (on other work), so its duty cycle alone would skip it, and a
+    // shard with nothing else due would never look again.
+    build();
+    int polls = 0;
+    at(0).add_poller(
+        poll_step::protocol,
+        [&polls](time_ns) {
+            ++polls;
+            return std::size_t{0};
+        },
+        50 * ns_per_us);
+    step(0);
+    ASSERT_EQ(polls, 1);
+    clock_.advance(10 * ns_per_us);
+    step(0);
+    EXPECT_EQ(polls, 1);  // within its cycle, nothing due: skipped
+    at(0).timers().schedule_at(clock_.now_ns() + 5 * ns_per_us, [] {});  // (1 us ticks)
+    clock_.advance(10 * ns_per_us);
+    step(0);
+    EXPECT_EQ(polls, 2);  // still within the cycle, but a timer fired
+}
+
 TEST_F(ShardTest, SubmitToItselfRunsAtOnce) {
     build();
     bool ran = false;
