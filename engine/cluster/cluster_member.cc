@@ -22,8 +22,7 @@ result<std::unique_ptr<member>> member::create(
     if (!ep) return ep.err();
     m->endpoint_ = std::move(ep).value();
     if (m->config_.membership) {
-        if (auto started = m->start_membership(std::move(gossip_transport), nonce_salt);
-            !started) {
+        if (auto started = m->start_membership(std::move(gossip_transport), nonce_salt); !started) {
             return started.err();
         }
     }

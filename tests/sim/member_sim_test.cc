@@ -94,9 +94,8 @@ class member_cluster {
         members_[i] = std::move(m).value();
         node_log& log = logs_[i];
         log = {};
-        members_[i]->on_member_event([&log](const membership::member_event& e) {
-            log.events.emplace_back(e.name, e.what);
-        });
+        members_[i]->on_member_event(
+            [&log](const membership::member_event& e) { log.events.emplace_back(e.name, e.what); });
         messaging::endpoint& e = members_[i]->messaging();
         e.on_peer_loss([&log](const messaging::peer_loss& loss) {
             log.losses.push_back(loss);
@@ -196,9 +195,8 @@ struct publisher {
     member_cluster& c;
     int next = 0;
     void pump(int count) {
-        while (next < count && c.on(0, [](messaging::endpoint& e) {
-            return e.publish_ready("sim/x");
-        })) {
+        while (next < count &&
+               c.on(0, [](messaging::endpoint& e) { return e.publish_ready("sim/x"); })) {
             c.on(0, [&](messaging::endpoint& e) {
                 return e.publish("sim/x", bytes_of(std::to_string(next)));
             });
@@ -301,7 +299,7 @@ TEST(MemberSimTest, KilledMemberIsReportedExactlyAndItsSuccessorReceivesFromThen
             30 * ns_per_s))
             << "seed " << seed;
         const std::vector<int> before = c.log(2).delivered;  // the old process's deliveries
-        c.kill(2);                                            // kill -9, mid-stream
+        c.kill(2);                                           // kill -9, mid-stream
         pub.pump(3000);
         c.start(2);  // restarted: same name and addresses, a new incarnation
         // The publisher learns of the restart (and reports the loss) when the new process
@@ -342,11 +340,12 @@ TEST(MemberSimTest, KilledMemberIsReportedExactlyAndItsSuccessorReceivesFromThen
         EXPECT_GE(loss.not_delivered_to, gap) << "seed " << seed;
         EXPECT_LE(loss.not_delivered_to, gap + messaging::session_config{}.max_in_flight_frames)
             << "seed " << seed;
-        std::printf("seed %llu: old process delivered %zu, gap %llu, reported lost %llu, new "
-                    "process delivered %zu\n",
-                    static_cast<unsigned long long>(seed), before.size(),
-                    static_cast<unsigned long long>(gap),
-                    static_cast<unsigned long long>(loss.not_delivered_to), after.size());
+        std::printf(
+            "seed %llu: old process delivered %zu, gap %llu, reported lost %llu, new "
+            "process delivered %zu\n",
+            static_cast<unsigned long long>(seed), before.size(),
+            static_cast<unsigned long long>(gap),
+            static_cast<unsigned long long>(loss.not_delivered_to), after.size());
     }
 }
 

@@ -181,8 +181,7 @@ result<connection_id> sim_transport::connect(const address& remote) {
         // it (as a SYN-ACK precedes data): the acceptor's direction starts there.
         const time_ns connected_at = there + net_.delay();
         net_.pipes_[pipe].last_delivery[1] = connected_at;
-        net_.schedule(
-            {connected_at, 0, sim_network::event::kind::connected, to, local_, pipe, {}});
+        net_.schedule({connected_at, 0, sim_network::event::kind::connected, to, local_, pipe, {}});
     }
     return id_of(index);
 }
