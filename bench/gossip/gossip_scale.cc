@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/membership/gossip_sim.h"
+#include "tests/sim/harness/gossip_sim.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/membership/gossip_sim.h"
+#include "tests/sim/harness/gossip_sim.h"
 
 namespace ringmesh::membership {
 namespace {

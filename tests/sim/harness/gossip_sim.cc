@@ -1,4 +1,4 @@
-#include "engine/membership/gossip_sim.h"
+#include "tests/sim/harness/gossip_sim.h"
 
 #include <algorithm>
 
