@@ -1,6 +1,11 @@
-// Endpoints on real io_uring loopback sockets, each on its own shard, all stepped from the
-// test thread: every scenario is a sequence of loop iterations, so outcomes do not depend on
-// thread scheduling (a bounded number of rounds guards against hangs).
+// Endpoints, each on its own shard, all stepped from the test thread: every scenario is a
+// sequence of loop iterations, so outcomes do not depend on thread scheduling (a bounded
+// number of rounds guards against hangs).
+//
+// EndpointTest runs on the simulated transport (transport/sim) on a virtual clock: the
+// protocol, not the kernel, is under test. EndpointUringTest runs the scenarios that are about
+// real sockets (raw bytes from a stranger, receive buffer sizes, send slots, sleeping in the
+// kernel) on io_uring loopback sockets.
 #include "engine/messaging/endpoint.h"
 
 #include <arpa/inet.h>
@@ -12,6 +17,7 @@
 #include <vector>
 
 #include "tests/support/bytes.h"
+#include "transport/sim/sim_network.h"
 #include "transport/uring/uring_transport.h"
 
 namespace ringmesh::messaging {
@@ -24,12 +30,14 @@ class EndpointTest : public ::testing::Test {
   protected:
     static constexpr std::uint32_t node_count = 4;
 
+    explicit EndpointTest(bool simulated = true) : simulated_(simulated) {}
+
     void SetUp() override {
         mesh_ = std::make_unique<ring_mesh>(node_count, 64);
         shard_config sc;
         sc.buffer_count = 64;
         for (shard_id id = 0; id < node_count; ++id) {
-            shards_.push_back(std::move(shard::create(id, *mesh_, clock_, sc)).value());
+            shards_.push_back(std::move(shard::create(id, *mesh_, clock(), sc)).value());
         }
         endpoints_.resize(node_count);
     }
@@ -41,27 +49,48 @@ class EndpointTest : public ::testing::Test {
         }
     }
 
-    // Starts node `id` named `name`, listening on an ephemeral port, dialing `dial`.
-    endpoint& start(shard_id id, std::string name, std::vector<shard_id> dial = {},
-                    std::string cluster = "test", session_config session = {},
-                    std::string listen = "127.0.0.1:0", std::vector<shard_id> datagram_dial = {}) {
+    clock_source& clock() {
+        return simulated_ ? static_cast<clock_source&>(virtual_clock_) : monotonic_clock_;
+    }
+    // A simulated node's address: a label, never a socket.
+    static std::string sim_address(shard_id id) {
+        return "127.0.0." + std::to_string(id + 1) + ":7000";
+    }
+
+    std::unique_ptr<transport::transport> make_transport(shard_id id, std::string& listen) {
+        if (simulated_) {
+            if (listen.ends_with(":0")) listen = sim_address(id);
+            auto t = net_.make_transport(listen, id);
+            shards_[id]->route_foreign_releases(t->receive_pool());
+            return t;
+        }
         auto t = transport::uring_transport::create(uring_, id);
         if (!t) {
             ADD_FAILURE() << "io_uring: " << t.err().message();
             std::abort();
         }
+        return std::move(t).value();
+    }
+
+    // Starts node `id` named `name`, listening on an ephemeral port, dialing `dial`.
+    endpoint& start(shard_id id, std::string name, std::vector<shard_id> dial = {},
+                    std::string cluster = "test", session_config session = {},
+                    std::string listen = "127.0.0.1:0", std::vector<shard_id> datagram_dial = {}) {
+        auto t = make_transport(id, listen);
         endpoint_config config;
         config.cluster_id = std::move(cluster);
         config.node_id = std::move(name);
         config.listen = *transport::address::parse(listen);
         config.session = session;
         config.peer_retention_ns = endpoint_config_.peer_retention_ns;
+        config.max_datagram_addresses = endpoint_config_.max_datagram_addresses;
+        config.random_seed = ++starts_;  // replayable jitter and incarnations
         for (shard_id peer : dial)
             config.peers.push_back(address_of(peer));
         for (shard_id peer : datagram_dial)
             config.datagram_peers.push_back(address_of(peer));
         detail::bind_thread_to_shard(shards_[id].get());
-        auto e = endpoint::create(*shards_[id], std::move(t).value(), std::move(config));
+        auto e = endpoint::create(*shards_[id], std::move(t), std::move(config));
         detail::bind_thread_to_shard(nullptr);
         EXPECT_TRUE(e) << e.err().message();
         endpoints_[id] = std::move(e).value();
@@ -72,34 +101,42 @@ class EndpointTest : public ::testing::Test {
         return start(id, std::move(name), {}, "test", {}, std::move(listen), std::move(dial));
     }
     transport::address address_of(shard_id id) {
+        if (simulated_) return *transport::address::parse(sim_address(id));
         return static_cast<transport::uring_transport&>(endpoints_[id]->transport())
             .listen_address();
     }
-    void step() {
-        for (shard_id id = 0; id < node_count; ++id) {
+    void step() { step_only({0, 1, 2, 3}); }
+    // One iteration of each listed shard that runs an endpoint (the others stand still, like
+    // a paused process). Simulated time jumps to the next delivery or timer when nothing
+    // moved: the harness owns the clock.
+    void step_only(const std::vector<shard_id>& only) {
+        std::size_t work = 0;
+        for (shard_id id : only) {
             if (!endpoints_[id]) continue;
             detail::bind_thread_to_shard(shards_[id].get());
-            shards_[id]->run_once();
+            work += shards_[id]->run_once();
             detail::bind_thread_to_shard(nullptr);
         }
+        if (!simulated_ || work > 0) return;
+        const time_ns now = virtual_clock_.now_ns();
+        time_ns next = net_.next_event_ns();
+        for (shard_id id : only) {
+            if (endpoints_[id]) next = std::min(next, shards_[id]->timers().next_wakeup_ns());
+        }
+        // A delivery due to a node that stands still does not move time: step past it.
+        virtual_clock_.set(next > now && next != INT64_MAX ? next : now + 100 * ns_per_us);
     }
     bool pump_until(const std::function<bool()>& done, int max_rounds = 400000) {
         for (int i = 0; i < max_rounds && !done(); ++i)
             step();
         return done();
     }
-    // Steps only the listed shards (the others stand still, like a paused process), until
-    // `done()`, with a deadline.
+    // Steps only the listed shards until `done()`, with a deadline.
     bool pump_until_on(std::vector<shard_id> only, const std::function<bool()>& done,
                        time_ns deadline_ns = 10 * ns_per_s) {
-        const time_ns until = clock_.now_ns() + deadline_ns;
-        while (!done() && clock_.now_ns() < until) {
-            for (shard_id id : only) {
-                detail::bind_thread_to_shard(shards_[id].get());
-                shards_[id]->run_once();
-                detail::bind_thread_to_shard(nullptr);
-            }
-        }
+        const time_ns until = clock().now_ns() + deadline_ns;
+        while (!done() && clock().now_ns() < until)
+            step_only(only);
         return done();
     }
     // Runs `fn` as code on shard `id` (handlers and API calls belong to their shard).
@@ -127,12 +164,21 @@ class EndpointTest : public ::testing::Test {
         });
     }
 
-    monotonic_clock clock_;
-    transport::uring_config uring_;    // for the endpoints started next
+    bool simulated_;
+    monotonic_clock monotonic_clock_;
+    virtual_clock virtual_clock_{ns_per_s};
+    transport::sim::sim_network net_{1};
+    std::uint64_t starts_ = 0;
+    transport::uring_config uring_;    // for the io_uring endpoints started next
     endpoint_config endpoint_config_;  // likewise (the settings start() does not set)
     std::unique_ptr<ring_mesh> mesh_;
     std::vector<std::unique_ptr<shard>> shards_;
     std::vector<std::unique_ptr<endpoint>> endpoints_;
+};
+
+class EndpointUringTest : public EndpointTest {
+  protected:
+    EndpointUringTest() : EndpointTest(false) {}
 };
 
 TEST_F(EndpointTest, PublishFansOutInOrderOnlyToMatchingSubscribers) {
@@ -382,7 +428,7 @@ std::string raw_frame(wire::FrameHeader header, std::size_t body_bytes) {
     return out;
 }
 
-TEST_F(EndpointTest, MessagesOfEverySizeSurviveBeingSplitAcrossReads) {
+TEST_F(EndpointUringTest, MessagesOfEverySizeSurviveBeingSplitAcrossReads) {
     // Small receive buffers cut frames everywhere: inside headers, bodies and padding. Large
     // runs leave from the session's blocks in place, small ones are copied: both are here.
     uring_.recv_buffer_bytes = 1000;
@@ -419,7 +465,7 @@ TEST_F(EndpointTest, MessagesOfEverySizeSurviveBeingSplitAcrossReads) {
     EXPECT_EQ(b.stats().frames_refused, 0u);
 }
 
-TEST_F(EndpointTest, GarbageTruncatedAndOversizedInputAreRefusedWithReasons) {
+TEST_F(EndpointUringTest, GarbageTruncatedAndOversizedInputAreRefusedWithReasons) {
     endpoint& a = start(0, "a");
     start(1, "good", {0});
     ASSERT_TRUE(pump_until([&] { return a.connected("good"); }));
@@ -521,7 +567,7 @@ TEST_F(EndpointTest, RestartedPeerOnTheSameAddressIsRedialedAndItsUnackedTailRep
         EXPECT_EQ(got[static_cast<std::size_t>(i)], 1000 + i);
 }
 
-TEST_F(EndpointTest, DelayedAckKeepsATimerSoASleepingShardStillSendsIt) {
+TEST_F(EndpointUringTest, DelayedAckKeepsATimerSoASleepingShardStillSendsIt) {
     endpoint& b = start(1, "b");
     endpoint& a = start(0, "a", {1});
     int got = 0;
@@ -535,7 +581,7 @@ TEST_F(EndpointTest, DelayedAckKeepsATimerSoASleepingShardStillSendsIt) {
     // b owes a an ack, delayed by design. With nothing else to do, b's shard would sleep in
     // the kernel until its next timer: there must be one, no later than the ack is due.
     EXPECT_GT(a.unacked("b"), 0u);
-    EXPECT_LE(shards_[1]->timers().next_wakeup_ns(), clock_.now_ns() + ns_per_ms);
+    EXPECT_LE(shards_[1]->timers().next_wakeup_ns(), clock().now_ns() + ns_per_ms);
     ASSERT_TRUE(pump_until([&] { return a.unacked("b") == 0; }));
 }
 
@@ -561,7 +607,7 @@ TEST_F(EndpointTest, DatagramPeersPublishInOrderWithManyFramesPerDatagram) {
     EXPECT_EQ(b.stats().datagrams_dropped, 0u);
 }
 
-TEST_F(EndpointTest, OutOfDatagramSendSlotsDelaysFramesInsteadOfLosingThem) {
+TEST_F(EndpointUringTest, OutOfDatagramSendSlotsDelaysFramesInsteadOfLosingThem) {
     endpoint& b = start(1, "b");
     uring_.datagram_send_slots = 4;  // far fewer than one burst needs
     uring_.udp_gso = false;          // (batches would carry them: the slots are under test)
@@ -623,7 +669,7 @@ TEST_F(EndpointTest, RpcOverDatagramsSplitsLargeMessagesAndRefusesOversizedOnes)
               call_outcome::too_large);
 }
 
-TEST_F(EndpointTest, BadDatagramsAndUnknownSendersAreDroppedAndCounted) {
+TEST_F(EndpointUringTest, BadDatagramsAndUnknownSendersAreDroppedAndCounted) {
     endpoint& a = start(0, "a");
     const auto to = address_of(0);
     const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
@@ -642,20 +688,9 @@ TEST_F(EndpointTest, BadDatagramsAndUnknownSendersAreDroppedAndCounted) {
     EXPECT_EQ(a.stats().datagram_unknown_sender, 1u);
 }
 
-TEST_F(EndpointTest, ForgedSendersCannotGrowTheAddressTableOrOurAnswers) {
-    endpoint_config config;
-    config.cluster_id = "test";
-    config.node_id = "a";
-    config.listen = *transport::address::parse("127.0.0.1:0");
-    config.max_datagram_addresses = 4;
-    auto t = transport::uring_transport::create(uring_, 0);
-    ASSERT_TRUE(t);
-    detail::bind_thread_to_shard(shards_[0].get());
-    auto e = endpoint::create(*shards_[0], std::move(t).value(), std::move(config));
-    detail::bind_thread_to_shard(nullptr);
-    ASSERT_TRUE(e);
-    endpoints_[0] = std::move(e).value();
-    endpoint& a = *endpoints_[0];
+TEST_F(EndpointUringTest, ForgedSendersCannotGrowTheAddressTableOrOurAnswers) {
+    endpoint_config_.max_datagram_addresses = 4;
+    endpoint& a = start(0, "a");
     const auto to = address_of(0);
     std::vector<int> strangers;
     for (int i = 0; i < 10; ++i) {  // each its own source port: a different address
