@@ -254,7 +254,7 @@ std::size_t rpc_step(workload& w) {
                                             ++wp->calls_failed;
                                         }
                                     });
-    w.call_outstanding = outcome == msg::call_outcome::sent;
+    w.call_outstanding = outcome == msg::outcome::accepted;
     return 1;
 }
 
@@ -347,8 +347,11 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
         return msg::rpc_reply{rm::wire::RpcStatus::Ok, m.bytes, {}};
     });
     for (const auto& pattern : w.options.subscribe) {
-        if (w.ep->subscribe(pattern, [&w](const msg::message& m) { on_delivery(w, m); }) == 0) {
-            failure = "invalid subscription pattern '" + pattern + "'";
+        const auto subscribed =
+            w.ep->subscribe(pattern, [&w](const msg::message& m) { on_delivery(w, m); });
+        if (subscribed.status != msg::outcome::accepted) {
+            failure = std::string(msg::to_string(subscribed.status)) + ": subscription pattern '" +
+                      pattern + "'";
             return;
         }
     }

@@ -39,3 +39,12 @@ struct address {
 
 template <>
 struct std::is_error_code_enum<ringmesh::transport::transport_errc> : std::true_type {};
+
+/// Hashes the bytes operator== compares.
+template <>
+struct std::hash<ringmesh::transport::address> {
+    std::size_t operator()(const ringmesh::transport::address& a) const noexcept {
+        return std::hash<std::string_view>{}(
+            {reinterpret_cast<const char*>(&a.storage), static_cast<std::size_t>(a.length)});
+    }
+};

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -195,13 +196,13 @@ std::size_t stream_step(side& s, time_ns now) {
         if (t >= s.end_ns) {
             stamp(s.msg.data(), msg_end, s.seq, 0);
             s.end_queued =
-                s.ep->send(receiver_id, bench_stream, s.msg) == messaging::send_outcome::queued;
+                s.ep->send(receiver_id, bench_stream, s.msg) == messaging::outcome::accepted;
             break;
         }
         const time_ns due = schedule.due(s.seq);
         if (s.config.rate_per_s > 0 && due > t) break;
         stamp(s.msg.data(), msg_data, s.seq, s.config.rate_per_s > 0 ? due : t);
-        if (s.ep->send(receiver_id, bench_stream, s.msg) != messaging::send_outcome::queued) break;
+        if (s.ep->send(receiver_id, bench_stream, s.msg) != messaging::outcome::accepted) break;
         ++s.seq;
     }
     return work;
@@ -227,8 +228,18 @@ std::size_t fanout_step(side& s, time_ns) {
     for (; work < 512 && s.ep->publish_ready(topic); ++work) {
         const time_ns t = monotonic_clock::read();
         const bool last = t >= s.end_ns;
-        stamp(s.msg.data(), last ? msg_end : msg_data, s.seq++, t);
-        s.ep->publish(topic, s.msg);
+        stamp(s.msg.data(), last ? msg_end : msg_data, s.seq, t);
+        // Counted only once the engine took it; a refusal no retry can cure ends the run.
+        const messaging::outcome taken = s.ep->publish(topic, s.msg).status;
+        if (taken != messaging::outcome::accepted) {
+            if (!messaging::retryable(taken)) {
+                std::fprintf(stderr, "ringmesh_peer: publish refused (%s); stopping\n",
+                             messaging::to_string(taken));
+                s.end_queued = true;
+            }
+            break;
+        }
+        ++s.seq;
         if (last) {
             s.end_queued = true;
             break;
@@ -246,7 +257,7 @@ std::size_t ping_step(side& s, time_ns) {
     }
     const bool last = now >= s.end_ns;
     stamp(s.msg.data(), last ? msg_end : msg_data, s.seq, now);
-    if (s.ep->send(receiver_id, bench_stream, s.msg) != messaging::send_outcome::queued) return 0;
+    if (s.ep->send(receiver_id, bench_stream, s.msg) != messaging::outcome::accepted) return 0;
     s.ping_sent_ns = now;
     s.waiting_echo = true;
     s.end_queued = last;
@@ -276,7 +287,7 @@ std::size_t rpc_step(side& s, time_ns) {
         if (s.outstanding > 0) return 0;  // drain, then say goodbye
         stamp(s.msg.data(), msg_end, s.seq, now);
         if (s.ep->call(receiver_id, "echo", s.msg, 10 * ns_per_s, on_reply) ==
-            messaging::call_outcome::sent) {
+            messaging::outcome::accepted) {
             ++s.outstanding;
             s.end_queued = true;
         }
@@ -285,7 +296,7 @@ std::size_t rpc_step(side& s, time_ns) {
     while (s.outstanding < rpc_window) {
         stamp(s.msg.data(), msg_data, s.seq, monotonic_clock::read());
         if (s.ep->call(receiver_id, "echo", s.msg, 10 * ns_per_s, on_reply) !=
-            messaging::call_outcome::sent) {
+            messaging::outcome::accepted) {
             break;
         }
         ++s.outstanding;

@@ -22,6 +22,8 @@
 
 #include "engine/core/random.h"
 #include "engine/core/shard.h"
+#include "engine/messaging/frame_intake.h"
+#include "engine/messaging/outcome.h"
 #include "engine/messaging/session.h"
 #include "engine/messaging/topic.h"
 #include "engine/wire/body_builder.h"
@@ -96,10 +98,11 @@ struct rpc_result {
     time_ns rtt_ns = 0;
 };
 
-enum class call_outcome : std::uint8_t { sent, back_pressure, unknown_peer, too_large };
-
+/// What became of a publish: one outcome per remote subscriber, counted, and the one that
+/// matters most. `status` is invalid_topic (nothing sent), else too_large if any subscriber
+/// can never receive it, else back_pressure if any window was full, else accepted.
 struct publish_result {
-    bool invalid_topic = false;             ///< refused: not a valid topic (nothing sent)
+    outcome status = outcome::accepted;
     std::uint32_t peers_sent = 0;           ///< remote subscribers the message was queued for
     std::uint32_t peers_back_pressure = 0;  ///< remote subscribers whose window was full
     /// Remote subscribers the message can never reach: larger than their frame limit.
@@ -127,10 +130,9 @@ struct peer_loss {
     std::uint64_t not_delivered_from = 0;  ///< the peer's, which it dropped (frames)
 };
 
-struct endpoint_stats {
+/// Frames received and refused (by reason) come from intake_counters.
+struct endpoint_stats : intake_counters {
     std::uint64_t connections_accepted = 0, connections_dialed = 0, handshakes = 0;
-    std::uint64_t frames_received = 0, frames_refused = 0;
-    std::array<std::uint64_t, static_cast<std::size_t>(wire::frame_error::count_)> refused_by{};
     std::uint64_t wrong_cluster = 0, protocol_violations = 0, handshake_timeouts = 0;
     std::uint64_t duplicate_connections = 0, transport_full = 0, reconnect_attempts = 0;
     std::uint64_t published = 0, delivered_local = 0, delivered_remote = 0;
@@ -142,7 +144,7 @@ struct endpoint_stats {
     std::uint64_t sessions_given_up = 0;  ///< retention expired, or the peer left
     std::uint64_t peer_restarts = 0;
     std::uint64_t messages_lost_to = 0, frames_lost_from = 0;  ///< reported as peer_loss
-    std::uint64_t publish_too_large = 0, publish_invalid_topic = 0;
+    std::uint64_t publish_too_large = 0, publish_invalid_topic = 0, subscribe_invalid_pattern = 0;
 };
 
 /// Owned by one shard; every member is called on that shard's thread.
@@ -163,9 +165,9 @@ class endpoint final : transport::event_handler {
     ~endpoint() override;
 
     // ---- point to point ----
-    /// unknown_peer: no session with `peer` (never connected); the message was not taken.
-    send_outcome send(std::string_view peer, std::uint32_t stream,
-                      std::span<const std::byte> bytes);
+    /// accepted, or why not: back_pressure (retry later), too_large, unknown_peer (no session
+    /// with `peer`: it never connected). Only an accepted message was taken.
+    outcome send(std::string_view peer, std::uint32_t stream, std::span<const std::byte> bytes);
     void on_stream(std::uint32_t stream, stream_handler handler);
 
     // ---- pub/sub ----
@@ -175,15 +177,19 @@ class endpoint final : transport::event_handler {
     /// Whether every peer that wants `topic` has room in its window: a publish now would be
     /// queued for all of them (none would report back-pressure).
     bool publish_ready(std::string_view topic) const;
-    /// 0 when the pattern is invalid.
-    subscription_id subscribe(std::string_view pattern, topic_handler handler);
+    /// The subscription's id (for unsubscribe), or why there is none: invalid_topic when the
+    /// pattern is not valid.
+    struct subscribe_result {
+        outcome status = outcome::accepted;
+        subscription_id id = 0;
+    };
+    subscribe_result subscribe(std::string_view pattern, topic_handler handler);
     void unsubscribe(subscription_id id);
 
     // ---- rpc ----
     void serve(std::string_view method, rpc_handler handler);
-    call_outcome call(std::string_view peer, std::string_view method,
-                      std::span<const std::byte> request, time_ns timeout_ns,
-                      reply_handler on_reply);
+    outcome call(std::string_view peer, std::string_view method, std::span<const std::byte> request,
+                 time_ns timeout_ns, reply_handler on_reply);
 
     // ---- peers ----
     void on_peer_event(peer_handler handler) { peer_handler_ = std::move(handler); }
@@ -240,10 +246,6 @@ class endpoint final : transport::event_handler {
 
     std::size_t poll_transport(time_ns now);
     std::size_t transmit(time_ns now);
-    bool consume(conn_state& c, std::span<const std::byte> bytes, const buffer_handle* owner);
-    /// Handles the whole frames at the front of `bytes`; `consumed` says how far it got.
-    bool consume_frames(conn_state& c, std::span<const std::byte> bytes, const buffer_handle* owner,
-                        std::size_t& consumed);
     bool handle_frame(conn_state& c, const wire::frame& f, const buffer_handle* owner);
     bool handle_hello(conn_state& c, const wire::frame& f);
     bool handle_peer_frame(peer_state& p, const wire::frame& f, const buffer_handle* owner);
@@ -264,9 +266,19 @@ class endpoint final : transport::event_handler {
     static bool wants(const peer_state& p, std::string_view topic);
     void dispatch(peer_state& p, std::uint32_t stream, const wire::frame& f,
                   const buffer_handle* owner);
+    void deliver_publish(peer_state& p, const wire::frame& f, const buffer_handle* owner);
+    void apply_subscription(peer_state& p, const wire::frame& f);
+    void serve_request(peer_state& p, const wire::frame& f, const buffer_handle* owner);
+    void take_response(const wire::frame& f);
     void refuse(conn_state& c, wire::ErrorCode code, std::string_view why);
     void bind(conn_state& c, const std::string& peer_id, std::uint64_t incarnation);
-    void connect_session(peer_state& p, std::uint64_t peer_incarnation);
+    enum class hello_check : std::uint8_t { ok, wrong_cluster, unsupported_version, ourselves };
+    /// Whether a Hello may introduce a peer here; a refusal is counted.
+    hello_check check_hello(const wire::Hello& hello);
+    /// A peer introduced itself, over a stream or in datagrams, and p.conn or p.datagram
+    /// says how to reach it: its session (re)connects, and a new process is told apart from
+    /// the same one coming back. The one place both paths share.
+    void peer_introduced(peer_state& p, std::uint64_t incarnation);
     void report_loss(peer_state& p, loss_reason reason, const session_loss& loss);
     void start_retention(peer_state& p);
     void stop_retention(peer_state& p);
@@ -309,7 +321,8 @@ class endpoint final : transport::event_handler {
     std::map<std::string, std::unique_ptr<peer_state>, std::less<>> peers_;
     std::unordered_map<std::uint32_t, std::unique_ptr<conn_state>> conns_;  // by index
     std::vector<dial_target> dial_targets_;
-    std::vector<std::unique_ptr<datagram_peer>> datagram_peers_;  // few: searched by address
+    std::vector<std::unique_ptr<datagram_peer>> datagram_peers_;          // by index; never removed
+    std::unordered_map<transport::address, std::size_t> datagram_index_;  // address -> index
     std::unordered_map<std::uint32_t, stream_handler> stream_handlers_;
     struct local_subscription {
         std::string pattern;
@@ -324,6 +337,7 @@ class endpoint final : transport::event_handler {
     peer_handler peer_handler_;
     loss_handler loss_handler_;
     endpoint_stats stats_;
+    frame_intake intake_{config_.limits, stats_};
     bool shutting_down_ = false;
     std::array<shard::poller_id, 2> pollers_{};
     shard::wait_source_id wait_source_ = 0;

@@ -23,6 +23,42 @@ const char* to_string(loss_reason reason) noexcept {
     return "?";
 }
 
+endpoint::hello_check endpoint::check_hello(const wire::Hello& hello) {
+    if (wire::view_of(hello.cluster_id()) != config_.cluster_id) {
+        ++stats_.wrong_cluster;
+        return hello_check::wrong_cluster;
+    }
+    if (hello.version_min() > wire::protocol_version ||
+        hello.version_max() < wire::protocol_version) {
+        ++stats_.protocol_violations;
+        return hello_check::unsupported_version;
+    }
+    if (wire::view_of(hello.node_id()) == config_.node_id) {
+        ++stats_.protocol_violations;
+        return hello_check::ourselves;
+    }
+    return hello_check::ok;
+}
+
+void endpoint::peer_introduced(peer_state& p, std::uint64_t incarnation) {
+    const session_loss loss = p.s.on_connected(shard_.now_ns(), incarnation);
+    p.given_up = false;  // back: a resumed session (Skips pending) or a fresh one
+    if (loss.peer_restarted) {
+        ++stats_.peer_restarts;
+        p.remote_patterns.clear();  // its subscriptions died with it
+        // A new process: whatever made the old one's retention clock run is over.
+        p.member_gone = p.member_left = false;
+        report_loss(p, loss_reason::peer_restarted, loss);
+    }
+    if (!p.member_gone) stop_retention(p);
+    if (loss.first_contact || loss.peer_restarted) send_subscriptions(p);
+    ++stats_.handshakes;
+    if (peer_handler_) {
+        if (loss.peer_restarted) peer_handler_(p.id, peer_event::restarted);
+        peer_handler_(p.id, peer_event::connected);
+    }
+}
+
 void endpoint::member_gone(std::string_view peer, bool left) {
     peer_state* p = find_peer(peer);
     if (p == nullptr) return;  // no session: nothing to keep or give up

@@ -1,14 +1,26 @@
-// The endpoint's per-peer, per-connection and per-address records. Private to the endpoint's
-// source files (endpoint.cc: routing and frames; endpoint_peers.cc: peer lifecycle); nothing
-// outside engine/messaging includes this.
+// The endpoint's per-peer, per-connection and per-address records, and what its source files
+// share. Private to the endpoint's source files (see endpoint.cc for which holds what);
+// nothing outside engine/messaging includes this.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "engine/messaging/endpoint.h"
+#include "engine/messaging/frame_intake.h"
 
 namespace ringmesh::messaging {
+
+inline constexpr std::uint32_t pubsub_stream = 1;  // Publish, Subscribe, Unsubscribe
+inline constexpr std::uint32_t rpc_stream = 2;     // RpcRequest, RpcResponse
+
+/// A frame outside any session (Hello, Error): no sequence, no ack, stream 0.
+inline std::vector<std::byte> control_frame(wire::FrameKind kind, std::span<const std::byte> body) {
+    std::vector<std::byte> frame(wire::wire_size(body.size()));
+    wire::write_frame(
+        frame, wire::make_header(kind, static_cast<std::uint32_t>(body.size()), 0, 0, 0, 0), body);
+    return frame;
+}
 
 struct endpoint::peer_state {
     peer_state(std::string peer_id, const session_config& sc, const wire::codec_limits& limits)
@@ -34,13 +46,14 @@ struct endpoint::conn_state {
     bool closing = false;
     int dial_index = -1;
     std::string peer;
-    peer_state* bound = nullptr;     // set by the handshake: no lookup per frame
-    std::vector<std::byte> partial;  // a frame split across reads, reassembled here
+    peer_state* bound = nullptr;  // set by the handshake: no lookup per frame
+    stream_reassembler reader;    // frames cut across reads are gathered here
     timer_id handshake_timer;
 };
 
 struct endpoint::datagram_peer {
     transport::address address;
+    int index = -1;              // in datagram_peers_ (stable: entries are never removed)
     std::string peer;            // bound node id; empty until its Hello arrived
     std::vector<std::byte> out;  // frames packed for the next datagram
     bool dialed = false;         // configured: we keep saying Hello until it answers

@@ -5,6 +5,22 @@
 
 namespace ringmesh::messaging {
 
+const char* to_string(outcome o) noexcept {
+    switch (o) {
+        case outcome::accepted:
+            return "accepted";
+        case outcome::back_pressure:
+            return "back-pressure";
+        case outcome::too_large:
+            return "too large";
+        case outcome::unknown_peer:
+            return "unknown peer";
+        case outcome::invalid_topic:
+            return "invalid topic";
+    }
+    return "?";
+}
+
 session::session(const session_config& config, const wire::codec_limits& limits)
     : config_(config), limits_(limits) {}
 
@@ -36,34 +52,33 @@ bool session::writable(std::uint32_t id) const {
     return s->tx.next_seq <= send_limit(s->tx) && s->tx.unacked_bytes < config_.max_in_flight_bytes;
 }
 
-send_outcome session::send(std::uint32_t id, wire::FrameKind kind,
-                           std::span<const std::byte> body) {
+outcome session::send(std::uint32_t id, wire::FrameKind kind, std::span<const std::byte> body) {
     // One frame when it fits; otherwise consecutive fragments of at most one frame's body,
     // all queued at once or none (a message never half-sent for back-pressure).
     const std::size_t piece = limits_.max_body_bytes & ~std::size_t{7};
     const bool split = body.size() > limits_.max_body_bytes;
     if (split &&
         (body.size() > config_.max_message_bytes || piece == 0 || !wire::is_sequenced_kind(kind))) {
-        return send_outcome::too_large;
+        return outcome::too_large;
     }
     const std::size_t pieces = split ? (body.size() + piece - 1) / piece : 1;
     if (pieces >
         std::min<std::size_t>(config_.max_in_flight_frames, config_.receive_window_frames)) {
-        return send_outcome::too_large;  // could never be in flight at once
+        return outcome::too_large;  // could never be in flight at once
     }
     stream_state& s = stream(id);
     tx_state& tx = s.tx;
     if (tx.next_seq + pieces - 1 > send_limit(tx) ||
         tx.unacked_bytes >= config_.max_in_flight_bytes) {
         ++stats_.back_pressure;
-        return send_outcome::back_pressure;
+        return outcome::back_pressure;
     }
     if (!split) {
         append_frame(s,
                      wire::make_header(kind, static_cast<std::uint32_t>(body.size()), id,
                                        tx.next_seq, s.rx.delivered, config_.receive_window_frames),
                      body);
-        return send_outcome::queued;
+        return outcome::accepted;
     }
     ++stats_.messages_split;
     for (std::size_t i = 0; i < pieces; ++i) {
@@ -76,7 +91,7 @@ send_outcome session::send(std::uint32_t id, wire::FrameKind kind,
         header.mutate_flags(flags);
         append_frame(s, header, chunk);
     }
-    return send_outcome::queued;
+    return outcome::accepted;
 }
 
 void session::append_frame(stream_state& s, const wire::FrameHeader& header,
@@ -142,7 +157,9 @@ void session::stamp_ack(stream_state& s, std::span<std::byte> wire_bytes) {
 
 session_loss session::on_connected(time_ns now, std::uint64_t peer_incarnation) {
     session_loss loss;
-    if (peer_incarnation_ != 0 && peer_incarnation != peer_incarnation_) {
+    loss.first_contact = peer_incarnation_ == 0;
+    loss.peer_restarted = peer_incarnation_ != 0 && peer_incarnation != peer_incarnation_;
+    if (loss.peer_restarted) {
         for (const stream_state& s : streams_) {
             if (!s.rx.partial.empty() || s.rx.partial_refused) ++loss.from_peer;
         }

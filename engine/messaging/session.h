@@ -25,6 +25,7 @@
 
 #include "engine/core/clock.h"
 #include "engine/messaging/byte_fifo.h"
+#include "engine/messaging/outcome.h"
 #include "engine/wire/frame_codec.h"
 
 namespace ringmesh::messaging {
@@ -49,13 +50,6 @@ struct session_config {
     /// Datagrams: consecutive frames leave in runs of at most this many bytes (one datagram
     /// each, the endpoint sets its MTU); 0: one frame per emit.
     std::size_t datagram_run_bytes = 0;
-};
-
-enum class send_outcome : std::uint8_t {
-    queued,         ///< will be transmitted and retransmitted until acknowledged
-    back_pressure,  ///< the stream's window is full: the peer has not caught up; retry later
-    too_large,      ///< the body exceeds max_message_bytes (or one frame, without splitting)
-    unknown_peer,   ///< (endpoint) no session with that peer: it never connected
 };
 
 struct session_stats {
@@ -83,6 +77,8 @@ struct session_stats {
 struct session_loss {
     std::uint64_t to_peer = 0;    ///< our messages dropped without the peer's ack
     std::uint64_t from_peer = 0;  ///< the peer's frames it dropped (Skip) or a half message
+    bool first_contact = false;   ///< (on_connected) the peer's first connection
+    bool peer_restarted = false;  ///< (on_connected) a new incarnation: a new process
     bool any() const noexcept { return to_peer != 0 || from_peer != 0; }
 };
 
@@ -93,7 +89,7 @@ class session {
 
     /// Queues a sequenced frame of `kind` on `stream`; `body` is copied once, into the
     /// retransmit buffer that the transport later sends from.
-    send_outcome send(std::uint32_t stream, wire::FrameKind kind, std::span<const std::byte> body);
+    outcome send(std::uint32_t stream, wire::FrameKind kind, std::span<const std::byte> body);
     /// Whether send() on `stream` would be accepted now (ignoring size).
     bool writable(std::uint32_t stream) const;
 

@@ -241,11 +241,10 @@ TEST_F(EndpointTest, RpcRepliesAndTypedErrors) {
                                                           : std::string(r.message));
     };
     on(0, [&](endpoint& e) {
-        EXPECT_EQ(e.call("server", "echo", bytes_of("ping"), ns_per_s, record), call_outcome::sent);
-        EXPECT_EQ(e.call("server", "fail", bytes_of("x"), ns_per_s, record), call_outcome::sent);
-        EXPECT_EQ(e.call("server", "nope", bytes_of("x"), ns_per_s, record), call_outcome::sent);
-        EXPECT_EQ(e.call("nobody", "echo", bytes_of("x"), ns_per_s, record),
-                  call_outcome::unknown_peer);
+        EXPECT_EQ(e.call("server", "echo", bytes_of("ping"), ns_per_s, record), outcome::accepted);
+        EXPECT_EQ(e.call("server", "fail", bytes_of("x"), ns_per_s, record), outcome::accepted);
+        EXPECT_EQ(e.call("server", "nope", bytes_of("x"), ns_per_s, record), outcome::accepted);
+        EXPECT_EQ(e.call("nobody", "echo", bytes_of("x"), ns_per_s, record), outcome::unknown_peer);
         return 0;
     });
     ASSERT_TRUE(pump_until([&] { return replies.size() == 3; }));
@@ -253,6 +252,43 @@ TEST_F(EndpointTest, RpcRepliesAndTypedErrors) {
     EXPECT_EQ(statuses[1], wire::RpcStatus::HandlerError);
     EXPECT_EQ(replies[1], "bad input");
     EXPECT_EQ(statuses[2], wire::RpcStatus::NoSuchMethod);
+}
+
+TEST_F(EndpointTest, EveryRefusalIsTypedTheSameWayAcrossSendPublishCallAndSubscribe) {
+    session_config small;
+    small.max_in_flight_frames = 4;
+    endpoint& b = start(1, "b", {}, "test", small);
+    endpoint& a = start(0, "a", {1}, "test", small);
+    on(1, [&](endpoint& e) { return e.subscribe("t/**", [](const message&) {}); });
+    ASSERT_TRUE(pump_until([&] { return a.peer_wants("b", "t/x") && b.connected("a"); }));
+    const std::string huge(2u << 20, 'x');  // beyond limits.max_body_bytes
+    on(0, [&](endpoint& e) {
+        // unknown peer
+        EXPECT_EQ(e.send("nobody", 16, bytes_of("x")), outcome::unknown_peer);
+        EXPECT_EQ(e.call("nobody", "m", bytes_of("x"), ns_per_s, nullptr), outcome::unknown_peer);
+        // too large: never back-pressure, which would invite a retry that cannot succeed
+        EXPECT_EQ(e.send("b", 16, bytes_of(huge)), outcome::too_large);
+        EXPECT_EQ(e.call("b", "m", bytes_of(huge), ns_per_s, nullptr), outcome::too_large);
+        const publish_result too_large = e.publish("t/x", bytes_of(huge));
+        EXPECT_EQ(too_large.status, outcome::too_large);
+        EXPECT_EQ(too_large.peers_too_large, 1u);
+        EXPECT_FALSE(retryable(too_large.status));
+        // invalid topic or pattern
+        EXPECT_EQ(e.publish("t/*", bytes_of("x")).status, outcome::invalid_topic);
+        const auto bad_pattern = e.subscribe("a/**/b", [](const message&) {});
+        EXPECT_EQ(bad_pattern.status, outcome::invalid_topic);
+        EXPECT_EQ(bad_pattern.id, 0u);
+        // back-pressure: the only one worth retrying
+        for (int i = 0; i < 4; ++i)
+            EXPECT_EQ(e.publish("t/x", bytes_of("x")).status, outcome::accepted);
+        const publish_result full = e.publish("t/x", bytes_of("x"));
+        EXPECT_EQ(full.status, outcome::back_pressure);
+        EXPECT_TRUE(retryable(full.status));
+        return 0;
+    });
+    EXPECT_EQ(a.stats().publish_too_large, 1u);
+    EXPECT_EQ(a.stats().publish_invalid_topic, 1u);
+    EXPECT_EQ(a.stats().subscribe_invalid_pattern, 1u);
 }
 
 TEST_F(EndpointTest, CallToAVanishedPeerEndsWithDeadlineExceeded) {
@@ -290,7 +326,7 @@ TEST_F(EndpointTest, StreamMessagesArriveInOrderAndCanBeRetained) {
     for (int i = 0; i < 100; ++i) {
         ASSERT_EQ(
             on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of("m" + std::to_string(i))); }),
-            send_outcome::queued);
+            outcome::accepted);
     }
     ASSERT_TRUE(pump_until([&] { return got.size() == 100; }));
     for (int i = 0; i < 100; ++i)
@@ -325,7 +361,7 @@ TEST_F(EndpointTest, PeerDeclaredDeadThenAliveResumesItsSessionWithoutLossOrDupl
         for (int i = 0; i < n; ++i, ++next) {
             ASSERT_EQ(
                 on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of(std::to_string(next))); }),
-                send_outcome::queued);
+                outcome::accepted);
         }
     };
     send_some(50);
@@ -374,14 +410,14 @@ TEST_F(EndpointTest, PeerAwayPastRetentionIsGivenUpAndBothSidesCountTheSameLoss)
         return on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of(std::to_string(i))); });
     };
     for (int i = 0; i < 5; ++i)
-        ASSERT_EQ(send(i), send_outcome::queued);
+        ASSERT_EQ(send(i), outcome::accepted);
     ASSERT_TRUE(pump_until([&] { return got.size() == 5 && a.unacked("b") == 0; }));
 
     // The connection breaks and b does not come back in time: the next 10 never leave a.
     EXPECT_TRUE(on(0, [&](endpoint& e) { return e.disconnect("b"); }));
     ASSERT_TRUE(pump_until_on({0}, [&] { return !a.connected("b"); }));
     for (int i = 5; i < 15; ++i)
-        ASSERT_EQ(send(i), send_outcome::queued);
+        ASSERT_EQ(send(i), outcome::accepted);
     on(0, [&](endpoint& e) {
         e.member_gone("b", false);
         return 0;
@@ -393,7 +429,7 @@ TEST_F(EndpointTest, PeerAwayPastRetentionIsGivenUpAndBothSidesCountTheSameLoss)
     EXPECT_EQ(got.size(), 5u);
 
     for (int i = 15; i < 20; ++i)
-        ASSERT_EQ(send(i), send_outcome::queued);
+        ASSERT_EQ(send(i), outcome::accepted);
     ASSERT_TRUE(pump_until([&] { return got.size() == 10 && a.unacked("b") == 0; }));
     ASSERT_EQ(b_losses.size(), 1u);
     EXPECT_EQ(b_losses[0].reason, loss_reason::peer_gave_up);
@@ -455,7 +491,7 @@ TEST_F(EndpointUringTest, MessagesOfEverySizeSurviveBeingSplitAcrossReads) {
     ASSERT_TRUE(pump_until([&] {
         while (next < sizes.size() && on(0, [&](endpoint& e) {
                                           return e.send("b", 20, pattern(sizes[next], next));
-                                      }) == send_outcome::queued) {
+                                      }) == outcome::accepted) {
             ++next;
         }
         return got.size() == sizes.size();
@@ -508,12 +544,12 @@ TEST_F(EndpointTest, FullWindowIsBackPressureThatClearsWhenTheConsumerCatchesUp)
     ASSERT_TRUE(pump_until([&] { return a.connected("b") && b.connected("a"); }));
     int sent = 0;
     while (on(0, [&](endpoint& e) { return e.send("b", 16, bytes_of(std::to_string(sent))); }) ==
-           send_outcome::queued)
+           outcome::accepted)
         ++sent;
     EXPECT_EQ(sent, 32);  // the consumer has not run: the producer is held back
     ASSERT_TRUE(pump_until([&] { return a.unacked("b") == 0; }));
     EXPECT_EQ(on(0, [&](endpoint& e) { return e.send("b", 16, bytes_of(std::to_string(sent))); }),
-              send_outcome::queued);
+              outcome::accepted);
     ASSERT_TRUE(pump_until([&] { return got.size() == 33u; }));
     for (int i = 0; i < 33; ++i)
         EXPECT_EQ(got[i], i);
@@ -655,7 +691,7 @@ TEST_F(EndpointTest, RpcOverDatagramsSplitsLargeMessagesAndRefusesOversizedOnes)
                      return e.call("server", "echo", bytes_of(big), ns_per_s,
                                    [&](const rpc_result& r) { reply = text_of(r.payload); });
                  }),
-              call_outcome::sent);
+              outcome::accepted);
     ASSERT_TRUE(pump_until([&] { return !reply.empty(); }));
     EXPECT_EQ(reply, big);
     EXPECT_GT(client.peer_session_stats("server")->messages_split, 0u);
@@ -666,7 +702,7 @@ TEST_F(EndpointTest, RpcOverDatagramsSplitsLargeMessagesAndRefusesOversizedOnes)
                  [&](endpoint& e) {
                      return e.call("server", "echo", bytes_of(huge), ns_per_s, nullptr);
                  }),
-              call_outcome::too_large);
+              outcome::too_large);
 }
 
 TEST_F(EndpointUringTest, BadDatagramsAndUnknownSendersAreDroppedAndCounted) {

@@ -42,7 +42,7 @@ class SessionPair {
     endpoint_under_test& b() { return *b_; }
     time_ns now() const { return now_; }
 
-    send_outcome send(endpoint_under_test& from, std::uint64_t value, std::uint32_t stream = 16) {
+    outcome send(endpoint_under_test& from, std::uint64_t value, std::uint32_t stream = 16) {
         return from.s.send(stream, FrameKind::Data,
                            {reinterpret_cast<const std::byte*>(&value), sizeof value});
     }
@@ -120,7 +120,7 @@ std::vector<std::uint64_t> iota(std::uint64_t n, std::uint64_t from = 0) {
 TEST(SessionTest, DeliversInOrderExactlyOnceOverAnOrderedStream) {
     SessionPair pair({}, {}, 1);
     for (std::uint64_t i = 0; i < 1000; ++i)
-        ASSERT_EQ(pair.send(pair.a(), i), send_outcome::queued);
+        ASSERT_EQ(pair.send(pair.a(), i), outcome::accepted);
     pair.run(20);
     EXPECT_EQ(pair.b().delivered, iota(1000));
     EXPECT_EQ(pair.a().s.unacked_frames(), 0u);
@@ -149,7 +149,7 @@ TEST(SessionTest, LossDuplicationAndReorderOverDatagramsStillDeliverInOrderExact
         SessionPair pair(config, {.loss = 0.1, .duplicate = 0.1, .reorder = 0.3}, seed);
         std::uint64_t next = 0;
         for (int round = 0; round < 20000 && pair.b().delivered.size() < 3000; ++round) {
-            while (next < 3000 && pair.send(pair.a(), next) == send_outcome::queued)
+            while (next < 3000 && pair.send(pair.a(), next) == outcome::accepted)
                 ++next;
             pair.step(ns_per_ms);
         }
@@ -164,13 +164,13 @@ TEST(SessionTest, FullWindowIsBackPressureUntilThePeerAcknowledges) {
     config.max_in_flight_frames = 16;
     SessionPair pair(config, {}, 3);
     for (std::uint64_t i = 0; i < 16; ++i)
-        ASSERT_EQ(pair.send(pair.a(), i), send_outcome::queued);
-    EXPECT_EQ(pair.send(pair.a(), 16), send_outcome::back_pressure);
+        ASSERT_EQ(pair.send(pair.a(), i), outcome::accepted);
+    EXPECT_EQ(pair.send(pair.a(), 16), outcome::back_pressure);
     EXPECT_FALSE(pair.a().s.writable(16));
     EXPECT_EQ(pair.a().s.stats().back_pressure, 1u);
     pair.run(10);
     EXPECT_TRUE(pair.a().s.writable(16));
-    EXPECT_EQ(pair.send(pair.a(), 16), send_outcome::queued);
+    EXPECT_EQ(pair.send(pair.a(), 16), outcome::accepted);
     pair.run(10);
     EXPECT_EQ(pair.b().delivered, iota(17));
 }
@@ -191,7 +191,7 @@ TEST(SessionTest, UnackedDatagramFramesKeepTheSessionPollableForRetransmission) 
 TEST(SessionTest, OversizedBodyIsRefused) {
     session s({}, wire::codec_limits{.max_body_bytes = 100});
     std::vector<std::byte> big(101);
-    EXPECT_EQ(s.send(16, FrameKind::Data, big), send_outcome::too_large);
+    EXPECT_EQ(s.send(16, FrameKind::Data, big), outcome::too_large);
 }
 
 TEST(SessionTest, LargeMessagesAreSplitAndReassembledThroughLossAndReordering) {
@@ -217,7 +217,7 @@ TEST(SessionTest, LargeMessagesAreSplitAndReassembledThroughLossAndReordering) {
                 std::vector<std::byte> m(20 * 1024 + sent.size());
                 for (std::size_t i = 0; i < m.size(); ++i)
                     m[i] = static_cast<std::byte>(i * 7 + sent.size());
-                if (a.send(16, FrameKind::Data, m) != send_outcome::queued) break;
+                if (a.send(16, FrameKind::Data, m) != outcome::accepted) break;
                 sent.push_back(std::move(m));
             }
             auto transmit = [&](session& from, std::vector<std::vector<std::byte>>& link) {
@@ -262,7 +262,7 @@ TEST(SessionTest, APartlyAcknowledgedMessageIsNotDeliveredTruncatedToARestartedP
     auto message = [](char fill, std::size_t n) {
         return std::vector<std::byte>(n, std::byte(fill));
     };
-    ASSERT_EQ(a.send(16, FrameKind::Data, message('x', 5 * 1024)), send_outcome::queued);
+    ASSERT_EQ(a.send(16, FrameKind::Data, message('x', 5 * 1024)), outcome::accepted);
     std::vector<std::vector<std::byte>> frames;
     a.poll_transmit(0, [&](std::span<const std::byte> b) {
         frames.emplace_back(b.begin(), b.end());
@@ -289,7 +289,7 @@ TEST(SessionTest, APartlyAcknowledgedMessageIsNotDeliveredTruncatedToARestartedP
     EXPECT_EQ(a.unacked_frames(), 0u);
     EXPECT_EQ(a.stats().fragments_dropped_on_restart, 1u);  // one split message
     EXPECT_EQ(a.stats().messages_discarded, 1u);
-    ASSERT_EQ(a.send(16, FrameKind::Data, message('y', 3 * 1024)), send_outcome::queued);
+    ASSERT_EQ(a.send(16, FrameKind::Data, message('y', 3 * 1024)), outcome::accepted);
     std::vector<std::vector<std::byte>> got;
     a.poll_transmit(2 * ns_per_s, [&](std::span<const std::byte> b) {
         const auto parsed = wire::parse_frame(b, limits);
@@ -309,12 +309,12 @@ TEST(SessionTest, SplittingNeedsALimitAndAWindowThatCanHoldTheMessage) {
     config.max_in_flight_frames = 4;
     session s(config, wire::codec_limits{.max_body_bytes = 1024});
     EXPECT_EQ(s.send(16, FrameKind::Data, std::vector<std::byte>(9 * 1024)),
-              send_outcome::too_large);  // over max_message_bytes
+              outcome::too_large);  // over max_message_bytes
     EXPECT_EQ(s.send(16, FrameKind::Data, std::vector<std::byte>(6 * 1024)),
-              send_outcome::too_large);  // 6 pieces never fit a window of 4
-    EXPECT_EQ(s.send(16, FrameKind::Data, std::vector<std::byte>(3 * 1024)), send_outcome::queued);
+              outcome::too_large);  // 6 pieces never fit a window of 4
+    EXPECT_EQ(s.send(16, FrameKind::Data, std::vector<std::byte>(3 * 1024)), outcome::accepted);
     EXPECT_EQ(s.send(16, FrameKind::Data, std::vector<std::byte>(2 * 1024)),
-              send_outcome::back_pressure);  // 3 in flight + 2 > 4: all or nothing
+              outcome::back_pressure);  // 3 in flight + 2 > 4: all or nothing
 }
 
 TEST(SessionTest, ResendsUnackedFramesAfterReconnectWithoutDuplicates) {
