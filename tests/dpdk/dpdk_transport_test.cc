@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/messaging/endpoint.h"
+#include "tests/support/backend_skip.h"
 #include "tests/support/bytes.h"
 #include "transport/dpdk/dpdk_transport.h"
 #include "transport/select.h"
@@ -57,15 +58,9 @@ class DpdkTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
         auto a = dpdk_transport::create(memif_config(0), 0);
-        if (!a) {
-            skip_reason_ = a.err().message();
-            return;
-        }
+        if (!a) return setup_failed(a.err());
         auto b = dpdk_transport::create(memif_config(1), 1);
-        if (!b) {
-            skip_reason_ = b.err().message();
-            return;
-        }
+        if (!b) return setup_failed(b.err());
         a_ = std::move(a).value().release();
         b_ = std::move(b).value().release();
         ASSERT_TRUE(a_->listen(*address::parse("10.240.0.1:9000")));
@@ -76,8 +71,13 @@ class DpdkTest : public ::testing::Test {
         std::filesystem::remove(socket_path());
         std::filesystem::remove_all("/var/run/dpdk/rmtest" + std::to_string(::getpid()));
     }
+    // Only "unsupported here" skips; any other setup error fails every test of the suite.
+    static void setup_failed(const error& e) {
+        (test_support::unsupported(e) ? skip_reason_ : setup_error_) = e.message();
+    }
     void SetUp() override {
-        if (a_ == nullptr) GTEST_SKIP() << "DPDK cannot start here: " << skip_reason_;
+        if (!setup_error_.empty()) FAIL() << "DPDK failed to start: " << setup_error_;
+        if (a_ == nullptr) GTEST_SKIP() << "DPDK is not supported here: " << skip_reason_;
     }
     // Polls both ports until done() (bounded: a liveness limit, not a timing check).
     bool pump(collector& ca, collector& cb, const std::function<bool()>& done) {
@@ -92,6 +92,7 @@ class DpdkTest : public ::testing::Test {
     static inline dpdk_transport* a_ = nullptr;
     static inline dpdk_transport* b_ = nullptr;
     static inline std::string skip_reason_;
+    static inline std::string setup_error_;
 };
 
 using test_support::bytes_of;

@@ -82,6 +82,10 @@ result<void> uring_transport::setup_ring(std::string* setup_note) {
     if (!ring_ready_) {
         params = io_uring_params{};
         const int rc = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
+        // ENOSYS: a kernel without io_uring; EPERM: io_uring disabled (kernel.io_uring_disabled
+        // or a seccomp policy). Both say "unsupported here"; anything else is a failure.
+        if (rc == -ENOSYS || rc == -EPERM)
+            return sys_error(transport_errc::not_supported, "io_uring_queue_init", -rc);
         if (rc != 0)
             return sys_error(transport_errc::ring_setup_failed, "io_uring_queue_init", -rc);
         ring_ready_ = true;

@@ -2,6 +2,7 @@
 // turn until a condition holds keeps the test deterministic in outcome (no timed assertions;
 // a bounded number of rounds guards against hangs).
 #include "transport/uring/uring_transport.h"
+#include "tests/support/backend_skip.h"
 #include "tests/support/bytes.h"
 
 #include <gtest/gtest.h>
@@ -41,7 +42,7 @@ class UringTransportTest : public ::testing::Test {
   protected:
     void SetUp() override {
         auto s = uring_transport::create(config_, 0, &note_);
-        if (!s) GTEST_SKIP() << "io_uring unavailable here: " << s.err().message();
+        RM_SKIP_IF_UNSUPPORTED(s, "io_uring");
         server_ = std::move(s).value();
         auto c = uring_transport::create(config_, 0);
         ASSERT_TRUE(c) << c.err().message();
