@@ -137,6 +137,7 @@ void node::run_shard(shard_id id, const shard_init_fn& init) {
     ::pthread_setname_np(::pthread_self(), name.c_str());
     shard& s = *shards_[id];
     detail::bind_thread_to_shard(&s);
+    detail::shard_threads_running().fetch_add(1, std::memory_order_relaxed);
     if (init && !start_errors_[id]) init(s);
     // Release: the control thread reads start_errors_ after it sees every shard started.
     shards_started_.fetch_add(1, std::memory_order_release);
@@ -144,6 +145,7 @@ void node::run_shard(shard_id id, const shard_init_fn& init) {
         s.idle(s.run_once());
     }
     s.run_stop_hooks();  // teardown on the shard's own thread, still bound to it
+    detail::shard_threads_running().fetch_sub(1, std::memory_order_relaxed);
     detail::bind_thread_to_shard(nullptr);
 }
 

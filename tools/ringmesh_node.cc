@@ -277,7 +277,6 @@ rm::result<std::unique_ptr<rm::transport::transport>> open_gossip_ring(
     uc.datagram_send_slots = 256;
     auto t = rm::transport::uring_transport::create(uc, s.id());
     if (!t) return t.err();
-    s.route_foreign_releases((*t)->receive_pool());
     return std::unique_ptr<rm::transport::transport>(std::move(t).value());
 }
 
@@ -299,14 +298,13 @@ rm::membership::agent_config gossip_config(const rm::tools::node_settings& setti
 void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std::string& failure) {
     if (s.id() != 0) return;
     auto opened = rm::transport::open_transport(settings.backend, settings.dpdk_configured(),
-                                                settings.dpdk, settings.uring, s.id());
+                                                settings.dpdk, settings.uring, s.id(), &s);
     if (!opened) {
         failure = opened.err().message();
         return;
     }
     if (!opened->note.empty()) std::fprintf(stderr, "ringmesh_node: %s\n", opened->note.c_str());
     w.transport_name = rm::transport::to_string(opened->chosen);
-    s.route_foreign_releases(*opened->receive_pool);
     rm::cluster::member_config mc;
     mc.messaging = settings.endpoint;
     std::unique_ptr<rm::transport::transport> gossip_ring;

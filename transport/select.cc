@@ -23,13 +23,12 @@ const char* to_string(backend b) noexcept {
 
 result<opened_transport> open_transport(backend wanted, bool dpdk_configured,
                                         const dpdk_config& dpdk, const uring_config& uring,
-                                        shard_id owner) {
+                                        shard_id owner, shard* owner_shard) {
     opened_transport out;
     std::string fallback_reason;
     if (wanted == backend::dpdk || (wanted == backend::automatic && dpdk_configured)) {
-        auto d = dpdk_transport::create(dpdk, owner);
+        auto d = dpdk_transport::create(dpdk, owner, owner_shard);
         if (d) {
-            out.receive_pool = &(*d)->receive_pool();
             out.note = "DPDK on port " + (*d)->port_name();
             out.backend_transport = std::move(d).value();
             out.chosen = backend::dpdk;
@@ -43,7 +42,6 @@ result<opened_transport> open_transport(backend wanted, bool dpdk_configured,
     std::string uring_note;
     auto u = uring_transport::create(uring, owner, &uring_note);
     if (!u) return u.err();
-    out.receive_pool = &(*u)->receive_pool();
     out.backend_transport = std::move(u).value();
     out.chosen = backend::uring;
     if (!fallback_reason.empty()) {

@@ -21,12 +21,13 @@ struct opened_transport {
     std::unique_ptr<transport> backend_transport;
     backend chosen = backend::uring;
     std::string note;  ///< why auto fell back, or a feature the kernel refused; may be empty
-    buffer_pool* receive_pool = nullptr;  ///< for the shard's foreign-release routing
 };
 
 /// `dpdk_configured`: whether the node has DPDK settings at all (auto does not try without).
+/// `owner_shard`: the shard the transport runs on (DPDK hands datagrams to its siblings
+/// through it); null when it runs on none.
 result<opened_transport> open_transport(backend wanted, bool dpdk_configured,
                                         const dpdk_config& dpdk, const uring_config& uring,
-                                        shard_id owner);
+                                        shard_id owner, shard* owner_shard = nullptr);
 
 }  // namespace ringmesh::transport

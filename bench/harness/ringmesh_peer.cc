@@ -73,12 +73,11 @@ std::unique_ptr<node> start_node(side& s, const std::string& id, bool receiving,
                                                 : "10.250.0.2";
         auto opened = transport::open_transport(
             s.config.dpdk ? transport::backend::dpdk : transport::backend::uring, s.config.dpdk,
-            {memif_eal_args(s.config, receiving), "net_memif0", host}, {}, sh.id());
+            {memif_eal_args(s.config, receiving), "net_memif0", host}, {}, sh.id(), &sh);
         if (!opened) {
             s.failure = opened.err().message();
             return;
         }
-        sh.route_foreign_releases(*opened->receive_pool);
         messaging::endpoint_config ec;
         ec.node_id = id;
         ec.cluster_id = "bench";

@@ -3,10 +3,12 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "engine/core/errc.h"
+#include "engine/core/shard.h"
 
 namespace ringmesh {
 
@@ -131,9 +133,24 @@ buffer_handle buffer_pool::try_get() noexcept {
 
 void buffer_pool::release(buffer_slot* slot) noexcept {
     const shard_id here = this_shard_id();
-    if (here != owner_ && here != no_shard && foreign_release_) {
-        foreign_release_(slot);
+    if (here == owner_ || owner_ == no_shard) {
+        return_slot(slot);
         return;
+    }
+    if (shard* releasing = this_shard()) {
+        releasing->route_foreign_buffer(slot);  // home through the cross-core rings
+        return;
+    }
+    // A thread that is no shard: single-threaded code (set-up, a test stepping shards
+    // itself, teardown after the loops ended) owns everything and returns the buffer. While
+    // shard loops run on their threads, the owner may be using its free list right now.
+    if (detail::shard_threads_running().load(std::memory_order_relaxed) > 0) {
+        char context[200];
+        std::snprintf(context, sizeof context,
+                      "buffer %u of the pool owned by shard %u was released on a thread that is "
+                      "no shard while shard loops run: it cannot be routed home",
+                      slot->index, static_cast<unsigned>(owner_));
+        detail::assert_failed("released on a shard thread", context, __FILE__, __LINE__, __func__);
     }
     return_slot(slot);
 }

@@ -72,12 +72,14 @@ class buffer_handle {
 };
 
 /// Owned by one shard; try_get() and local returns are called from that shard's thread only.
+/// A buffer whose last reference dies on another shard goes home by itself, through the
+/// releasing shard's cross-core port (shard::route_foreign_buffer); no caller has to arrange
+/// it. Released on a thread that is no shard while shard loops run, it cannot: that crashes,
+/// naming the buffer and its owner, instead of corrupting the owner's free list from the
+/// wrong thread. Single-threaded code (set-up, teardown, a test stepping shards itself) and a
+/// pool owned by no shard (no_shard) return buffers at once.
 class buffer_pool {
   public:
-    /// Where a buffer released on a foreign shard goes (the node routes it to the owner
-    /// through the cross-core rings). Called on the releasing shard's thread.
-    using foreign_release_fn = std::function<void(buffer_slot*)>;
-
     static result<std::unique_ptr<buffer_pool>> create(std::size_t buffer_count,
                                                        std::size_t buffer_size_bytes,
                                                        shard_id owner);
@@ -97,7 +99,6 @@ class buffer_pool {
     /// Returns a buffer released elsewhere; must run on the owner shard.
     void return_slot(buffer_slot* slot) noexcept;
 
-    void set_foreign_release(foreign_release_fn fn) { foreign_release_ = std::move(fn); }
     /// Called on the owner shard as each buffer comes back, before it is free again. A pool
     /// whose slots stand for buffers owned elsewhere (a DPDK mbuf behind each received
     /// datagram) releases the real buffer here and may repoint slot->data.
@@ -127,7 +128,6 @@ class buffer_pool {
     shard_id owner_;
     std::vector<buffer_slot> slots_;
     std::vector<std::uint32_t> free_;
-    foreign_release_fn foreign_release_;
     return_hook_fn return_hook_;
     std::atomic<std::uint64_t> exhausted_{0};  // written by the owner, read by stats
 };

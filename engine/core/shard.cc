@@ -15,6 +15,11 @@ shard* this_shard() noexcept {
     return current_shard_ptr;
 }
 
+std::atomic<int>& detail::shard_threads_running() noexcept {
+    static std::atomic<int> running{0};
+    return running;
+}
+
 void detail::bind_thread_to_shard(shard* s) noexcept {
     current_shard_ptr = s;
     detail::current_shard = s ? s->id() : no_shard;
@@ -44,17 +49,7 @@ shard::shard(shard_id id, ring_mesh& mesh, clock_source& clock, const shard_conf
       port_(mesh, id, config.cross_core_batch, config.idle.kind == idle_kind::block),
       idler_(config.idle),
       now_ns_(clock.now_ns()),
-      last_start_ns_(now_ns_) {
-    route_foreign_releases(*buffers_);
-}
-
-void shard::route_foreign_releases(buffer_pool& pool) {
-    pool.set_foreign_release([](buffer_slot* slot) {
-        shard* here = this_shard();
-        RM_ASSERT(here != nullptr, "foreign buffer release outside a shard thread");
-        here->route_foreign_buffer(slot);
-    });
-}
+      last_start_ns_(now_ns_) {}
 
 shard::~shard() = default;
 

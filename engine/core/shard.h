@@ -138,10 +138,6 @@ class shard {
     /// Runs and clears the stop hooks; the node calls it on the shard's thread.
     void run_stop_hooks();
 
-    /// Makes buffers of `pool` (created on this shard) find their way home when released
-    /// on another shard, like the shard's own pool.
-    void route_foreign_releases(buffer_pool& pool);
-
     /// Entry point of a cross-core task that delivers a handed-off buffer.
     void deliver_message(shard_id from, std::uint64_t tag, buffer_slot* slot);
 
@@ -165,6 +161,7 @@ class shard {
     std::size_t run_due_timers();
     std::size_t flush_outbound();
     void record_iteration(time_ns start_ns, std::size_t work);
+    friend class buffer_pool;  // a buffer released here goes home through route_foreign_buffer
     void route_foreign_buffer(buffer_slot* slot);
     void block_until_work();
 
@@ -207,6 +204,9 @@ shard* this_shard() noexcept;
 namespace detail {
 /// Binds the calling thread to `s` (the node does this on each shard thread).
 void bind_thread_to_shard(shard* s) noexcept;
+/// Shard loops running on their own threads in this process (node::start .. stop). While
+/// any runs, a thread that is no shard must not touch shard-owned state.
+std::atomic<int>& shard_threads_running() noexcept;
 }  // namespace detail
 
 }  // namespace ringmesh

@@ -13,6 +13,7 @@
 #include "engine/core/shard.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/smp/ring_mesh.h"
+#include "tests/support/backend_skip.h"
 #include "tests/support/bytes.h"
 #include "transport/dpdk/dpdk_transport.h"
 
@@ -47,10 +48,10 @@ class DpdkEndpointTest : public ::testing::Test {
         for (shard_id id = 0; id < 2; ++id)
             shards_.push_back(std::move(shard::create(id, *mesh_, clock_, {})).value());
         for (int side = 0; side < 2; ++side) {
-            auto t = transport::dpdk_transport::create(memif(side), static_cast<shard_id>(side));
-            if (!t) GTEST_SKIP() << "DPDK cannot start here: " << t.err().message();
+            auto t = transport::dpdk_transport::create(memif(side), static_cast<shard_id>(side),
+                                                       shards_[side].get());
+            RM_SKIP_IF_UNSUPPORTED(t, "DPDK");
             transports_.push_back(t->get());
-            shards_[side]->route_foreign_releases((*t)->receive_pool());
             messaging::endpoint_config config;
             config.node_id = side == 0 ? "a" : "b";
             config.listen = *transport::address::parse(memif(side).ip + ":7100");
@@ -172,9 +173,10 @@ TEST(DpdkQueuesTest, EachShardOwnsAQueueAndForeignDatagramsAreHandedOver) {
         c.queues = 2;
         c.queue = static_cast<std::uint16_t>(i % 2);
         detail::bind_thread_to_shard(shards[i].get());
-        auto opened = transport::dpdk_transport::create(c, static_cast<shard_id>(i));
+        auto opened =
+            transport::dpdk_transport::create(c, static_cast<shard_id>(i), shards[i].get());
         detail::bind_thread_to_shard(nullptr);
-        if (!opened) GTEST_SKIP() << "DPDK cannot start here: " << opened.err().message();
+        RM_SKIP_IF_UNSUPPORTED(opened, "DPDK");
         ASSERT_TRUE(opened.value()->listen(
             *transport::address::parse(c.ip + ":" + std::to_string(9000 + i % 2))));
         t.push_back(std::move(opened).value());

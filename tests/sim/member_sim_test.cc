@@ -87,7 +87,6 @@ class member_cluster {
         bind(i);
         auto messaging_ring = net_.make_transport(stream_address(i), static_cast<shard_id>(i));
         auto gossip_ring = net_.make_transport(gossip_address(i), static_cast<shard_id>(i), 64);
-        shards_[i]->route_foreign_releases(messaging_ring->receive_pool());
         auto m = cluster::member::create(*shards_[i], std::move(messaging_ring),
                                          std::move(gossip_ring), std::move(config));
         EXPECT_TRUE(m) << m.err().message();

@@ -54,7 +54,6 @@ class sim_cluster {
         }
         bind(i);
         auto t = net_.make_transport(address_of(i), static_cast<shard_id>(i));
-        shards_[i]->route_foreign_releases(t->receive_pool());
         auto e = endpoint::create(*shards_[i], std::move(t), config);
         bind(-1);
         EXPECT_TRUE(e) << e.err().message();

@@ -72,10 +72,9 @@ bool dpdk_transport::impl::hand_off(rte_mbuf* m, std::uint16_t to_udp_port_be) {
     for (const auto& e : *owners) {
         if (e.udp_port_be == to_udp_port_be && e.owner != this) target = e.owner;
     }
-    shard* here = this_shard();
-    if (target == nullptr || here == nullptr) return false;
+    if (target == nullptr || owner_shard == nullptr) return false;
     const auto outcome =
-        here->submit_to(target->owner, [m, target] { target->handed_in.push_back(m); });
+        owner_shard->submit_to(target->owner, [m, target] { target->handed_in.push_back(m); });
     if (outcome != submit_outcome::accepted) {
         ++stats.rx_handoff_dropped;  // the ring to that shard is full: lost, counted
         rte_pktmbuf_free(m);
@@ -177,14 +176,17 @@ void dpdk_transport::impl::handle_arp(rte_mbuf* m) {
         learn(d.arp_sip, d.arp_sha);
         const auto* owners =
             share != nullptr ? share->owners.load(std::memory_order_acquire) : nullptr;
-        shard* here = this_shard();
-        for (std::size_t i = 0; owners != nullptr && here != nullptr && i < owners->size(); ++i) {
+        for (std::size_t i = 0; owners != nullptr && owner_shard != nullptr && i < owners->size();
+             ++i) {
             impl* sibling = (*owners)[i].owner;
-            if (sibling == this) continue;
-            const std::uint32_t ip = d.arp_sip;
-            const rte_ether_addr where = d.arp_sha;
-            (void)here->submit_to(sibling->owner,
-                                  [sibling, ip, where] { sibling->learn(ip, where); });
+            if (sibling == this || share_arp(sibling, d.arp_sip, d.arp_sha)) continue;
+            // Its ring is full: keep the news and try again on the next polls, up to a bound
+            // (beyond it the sibling resolves the address itself, by its own request).
+            if (arp_shares_pending.size() >= arp_shares_max) {
+                ++stats.arp_shares_dropped;
+                continue;
+            }
+            arp_shares_pending.push_back({sibling, d.arp_sip, d.arp_sha});
         }
     }
     if (op == RTE_ARP_OP_REQUEST && d.arp_tip == ip_be)
@@ -253,7 +255,22 @@ void dpdk_transport::impl::resolve(std::uint32_t ip, rte_mbuf* packet) {
     }
 }
 
+bool dpdk_transport::impl::share_arp(impl* sibling, std::uint32_t ip, const rte_ether_addr& mac) {
+    return owner_shard->submit_to(sibling->owner, [sibling, ip, mac] {
+        sibling->learn(ip, mac);
+    }) == submit_outcome::accepted;
+}
+
+void dpdk_transport::impl::retry_arp_shares() {
+    std::erase_if(arp_shares_pending, [this](const arp_share& pending) {
+        if (!share_arp(pending.sibling, pending.ip_be, pending.mac)) return false;
+        ++stats.arp_shares_retried;
+        return true;
+    });
+}
+
 void dpdk_transport::impl::arp_tick() {
+    if (!arp_shares_pending.empty()) retry_arp_shares();
     for (auto it = arp_waiting.begin(); it != arp_waiting.end();) {
         arp_wait& w = it->second;
         if (now - w.last_request < config.arp_retry_ns) {

@@ -22,6 +22,7 @@ namespace ringmesh::transport {
 struct dpdk_transport::impl {
     dpdk_config config;
     shard_id owner = no_shard;
+    shard* owner_shard = nullptr;  // given at creation: the way to the port's other queues
     std::uint16_t port = 0;
     std::uint16_t queue = 0;
     struct port_share* share = nullptr;  // the port, as the shards using it see it
@@ -66,6 +67,15 @@ struct dpdk_transport::impl {
     std::unordered_map<std::uint32_t, arp_wait> arp_waiting;
     std::size_t arp_waiting_packets = 0;
 
+    // ARP news a sibling's full ring could not take yet: retried each poll.
+    struct arp_share {
+        impl* sibling;
+        std::uint32_t ip_be;
+        rte_ether_addr mac;
+    };
+    std::vector<arp_share> arp_shares_pending;
+    static constexpr std::size_t arp_shares_max = 1024;
+
     time_ns now = 0;
     dpdk_stats stats;
 
@@ -78,6 +88,10 @@ struct dpdk_transport::impl {
     void send_arp(std::uint16_t opcode, const rte_ether_addr& to_mac, std::uint32_t to_ip_be);
     void resolve(std::uint32_t ip_be, rte_mbuf* packet);
     void arp_tick();
+    /// Tells `sibling` (on another queue of the port) where `ip_be` is; false: its ring was
+    /// full, try again later.
+    bool share_arp(impl* sibling, std::uint32_t ip_be, const rte_ether_addr& mac);
+    void retry_arp_shares();
     void release_held(buffer_slot* slot);
 };
 

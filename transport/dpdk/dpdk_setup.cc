@@ -145,10 +145,11 @@ bool start_eal(const std::vector<std::string>& args, std::string& why) {
 }  // namespace
 
 result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config& config,
-                                                               shard_id owner) {
+                                                               shard_id owner, shard* owner_shard) {
     auto p = std::make_unique<impl>();
     p->config = config;
     p->owner = owner;
+    p->owner_shard = owner_shard;
     in_addr ip{};
     if (config.ip.empty() || ::inet_pton(AF_INET, config.ip.c_str(), &ip) != 1) {
         return make_error(

@@ -16,6 +16,10 @@
 
 #include "transport/transport.h"
 
+namespace ringmesh {
+class shard;
+}
+
 namespace ringmesh::transport {
 
 struct dpdk_config {
@@ -52,6 +56,9 @@ struct dpdk_stats {
     std::uint64_t bursts = 0;
     std::uint64_t tx_external = 0;  ///< datagrams sent from the caller's memory, uncopied
     std::uint64_t rx_handed_off = 0, rx_handed_in = 0, rx_handoff_dropped = 0;
+    /// ARP news for the shards on the other queues: retried while their rings are full;
+    /// dropped (counted) only beyond a bound, when they re-resolve by themselves.
+    std::uint64_t arp_shares_retried = 0, arp_shares_dropped = 0;
     bool checksum_offload_tx = false, checksum_offload_rx = false;
     /// Whether large datagrams go out as external buffers: the port chains mbufs on transmit
     /// and is a virtual device (it copies; a NIC would DMA from memory DPDK never mapped).
@@ -63,8 +70,12 @@ class dpdk_transport final : public transport {
     /// Starts EAL (first call in the process), opens the port with one RX/TX queue and one
     /// mbuf pool for shard `owner`. Fails with a reason when DPDK cannot start (no hugepages,
     /// bad EAL arguments), no port is usable, or `ip` is not an IPv4 address.
-    static result<std::unique_ptr<dpdk_transport>> create(const dpdk_config& config,
-                                                          shard_id owner);
+    /// `owner_shard` (the shard `owner` names, when the transport runs on one) is how it hands
+    /// datagrams and ARP news to the shards on the port's other queues; it is given, never
+    /// looked up. Without it a transport is alone on its port: a datagram for another queue
+    /// is dropped and counted.
+    static result<std::unique_ptr<dpdk_transport>> create(const dpdk_config& config, shard_id owner,
+                                                          shard* owner_shard = nullptr);
     ~dpdk_transport() override;
 
     result<void> listen(const address& local) override;

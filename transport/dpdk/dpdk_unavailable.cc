@@ -10,7 +10,8 @@ struct dpdk_transport::impl {
     address listen_address;
 };
 
-result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config&, shard_id) {
+result<std::unique_ptr<dpdk_transport>> dpdk_transport::create(const dpdk_config&, shard_id,
+                                                               shard*) {
     return make_error(transport_errc::not_supported,
                       "DPDK: this build has no DPDK support (libdpdk-dev was not found when it "
                       "was configured)");

@@ -75,6 +75,44 @@ TEST_F(ShardTest, ATimerFiringRunsDutyCycledPollersEvenInTheOffPartOfTheirCycle)
     EXPECT_EQ(polls, 2);  // still within the cycle, but a timer fired
 }
 
+TEST_F(ShardTest, ABufferReleasedOnAnotherShardGoesHomeWithoutAnyoneRoutingIt) {
+    build();
+    // A pool like a transport's receive pool: owned by shard 0, nobody sets up routing.
+    auto pool = buffer_pool::create(4, 64, 0);
+    ASSERT_TRUE(pool);
+    detail::bind_thread_to_shard(&at(0));
+    buffer_handle held = (*pool)->try_get();
+    detail::bind_thread_to_shard(nullptr);
+    ASSERT_EQ((*pool)->available(), 3u);
+    detail::bind_thread_to_shard(&at(1));
+    held.reset();  // the last reference dies on shard 1
+    detail::bind_thread_to_shard(nullptr);
+    EXPECT_EQ((*pool)->available(), 3u);  // not returned from the wrong thread
+    for (int i = 0; i < 4 && (*pool)->available() < 4; ++i) {
+        step(1);  // shard 1's flush sends it home
+        step(0);  // shard 0 takes it back
+    }
+    EXPECT_EQ((*pool)->available(), 4u);
+}
+
+TEST_F(ShardTest, ABufferReleasedOffShardWhileLoopsRunCrashesNamingItsOwner) {
+    build();
+    auto pool = buffer_pool::create(4, 64, 0);
+    ASSERT_TRUE(pool);
+    detail::bind_thread_to_shard(&at(0));
+    buffer_handle held = (*pool)->try_get();
+    detail::bind_thread_to_shard(nullptr);
+    EXPECT_DEATH(
+        {
+            detail::shard_threads_running().fetch_add(1);  // as node::start does
+            held.reset();
+        },
+        "buffer 0 of the pool owned by shard 0 was released on a thread that is no shard while "
+        "shard loops run");
+    held.reset();  // single-threaded again: returned at once
+    EXPECT_EQ((*pool)->available(), 4u);
+}
+
 TEST_F(ShardTest, SubmitToItselfRunsAtOnce) {
     build();
     bool ran = false;

@@ -72,7 +72,6 @@ TEST(ShardWaitTest, AnIdleShardWakesForIoOnAnyOfItsRings) {
                 return;
             }
             rings[i] = std::move(t).value();
-            s.route_foreign_releases(rings[i]->receive_pool());
             addresses[i] = rings[i]->listen_address();
             transport::uring_transport* ring = rings[i].get();
             datagram_counter* counter = &counters[i];

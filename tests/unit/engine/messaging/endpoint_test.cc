@@ -61,7 +61,6 @@ class EndpointTest : public ::testing::Test {
         if (simulated_) {
             if (listen.ends_with(":0")) listen = sim_address(id);
             auto t = net_.make_transport(listen, id);
-            shards_[id]->route_foreign_releases(t->receive_pool());
             return t;
         }
         auto t = transport::uring_transport::create(uring_, id);
