@@ -100,7 +100,7 @@ node::~node() {
     stop();
 }
 
-result<void> node::start(shard_init_fn init) {
+result<void> node::start(const shard_init_fn& init) {
     if (!threads_.empty()) return make_error(core_errc::already_running);
     stopping_.store(false);
     exit_loops_.store(false);
@@ -130,7 +130,7 @@ void node::run_shard(shard_id id, const shard_init_fn& init) {
             start_errors_[id] =
                 make_error(core_errc::thread_start_failed,
                            "pinning shard " + std::to_string(id) + " to core " +
-                               std::to_string(config_.cores[id]) + ": " + std::strerror(rc));
+                               std::to_string(config_.cores[id]) + ": " + errno_text(rc));
         }
     }
     const std::string name = "rm-shard-" + std::to_string(id);

@@ -46,7 +46,7 @@ class node {
     node& operator=(const node&) = delete;
 
     /// Starts one pinned thread per shard and waits until each has run `init`.
-    result<void> start(shard_init_fn init = {});
+    result<void> start(const shard_init_fn& init = {});
 
     /// Graceful stop: lets queued cross-core work drain (up to drain_timeout_ns), then ends
     /// the loops and joins the threads. Idempotent.

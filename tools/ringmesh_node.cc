@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "engine/cluster/cluster_member.h"
+#include "engine/core/errc.h"
 #include "engine/core/histogram.h"
 #include "engine/membership/gossip_agent.h"
 #include "engine/messaging/endpoint.h"
@@ -127,8 +128,10 @@ void write_status(const workload& w, const std::string& path) {
                  "tags");
     for (const auto& m : swim.members()) {
         std::string tags;
-        for (const auto& [k, v] : m.meta.tags)
-            tags += (tags.empty() ? "" : ",") + k + "=" + v;
+        for (const auto& [k, v] : m.meta.tags) {
+            if (!tags.empty()) tags += ',';
+            tags.append(k).append("=").append(v);
+        }
         std::fprintf(f, "%-16s %-22s %-8s %11llu %s\n", m.name.c_str(), m.address.c_str(),
                      state_name(m.state), static_cast<unsigned long long>(m.incarnation),
                      tags.c_str());
@@ -273,7 +276,7 @@ rm::result<std::unique_ptr<rm::transport::transport>> open_gossip_ring(
     uc.ring_entries = 256;
     uc.max_connections = 64;
     uc.recv_buffer_count = 64;
-    uc.recv_buffer_bytes = 64 * 1024;
+    uc.recv_buffer_bytes = std::size_t{64} << 10;
     uc.datagram_send_slots = 256;
     auto t = rm::transport::uring_transport::create(uc, s.id());
     if (!t) return t.err();
@@ -499,9 +502,27 @@ void reload_keyring(const std::string& config_path, workload& w) {
     w.new_keyring = std::move(keys).value();
 }
 
+// The signal wait's tick (timespec counts in long).
+constexpr long ns_per_ms_long = rm::ns_per_ms;
+
+int run_node(int argc, char** argv);
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Nothing the daemon does should throw; if something does (a bad_alloc), say so and exit
+    // with an error instead of terminating without a word.
+    try {
+        return run_node(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ringmesh_node: fatal: %s\n", e.what());
+        return 1;
+    }
+}
+
+namespace {
+
+int run_node(int argc, char** argv) {
     CLI::App app{"ringmesh node daemon"};
     std::string config_path;
     std::string id, cluster, listen, idle;
@@ -615,7 +636,7 @@ int main(int argc, char** argv) {
         w.log_fd = ::open(wo.delivery_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (w.log_fd < 0) {
             std::fprintf(stderr, "ringmesh_node: %s: %s\n", wo.delivery_log.c_str(),
-                         std::strerror(errno));
+                         rm::errno_text(errno).c_str());
             return 2;
         }
     }
@@ -644,7 +665,7 @@ int main(int argc, char** argv) {
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::duration<double>(wo.seconds > 0 ? wo.seconds : 1e9);
     int sig = -1;
-    const timespec tick{0, 10 * 1000 * 1000};
+    const timespec tick{0, 10 * ns_per_ms_long};
     while (sig <= 0 && !w.finished.load() && std::chrono::steady_clock::now() < deadline) {
         sig = sigtimedwait(&signals, nullptr, &tick);
         if (sig == SIGHUP) {
@@ -679,3 +700,5 @@ int main(int argc, char** argv) {
     if (w.log_fd >= 0) ::close(w.log_fd);
     return reported.load() ? 0 : 1;
 }
+
+}  // namespace

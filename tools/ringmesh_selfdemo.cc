@@ -87,13 +87,14 @@ void install(rm::shard& s, demo_state* state) {
             return 0;
         });
     } else if (s.id() == 1) {
-        s.set_message_handler([state](rm::shard_id, std::uint64_t tag, rm::buffer_handle buf) {
-            std::uint64_t seq = 0;
-            std::memcpy(&seq, buf.bytes().data(), sizeof seq);
-            const std::uint64_t expected = state->received.load(std::memory_order_relaxed);
-            if (seq != expected || tag != seq) ++state->out_of_order;
-            state->received.store(expected + 1, std::memory_order_relaxed);
-        });
+        s.set_message_handler(
+            [state](rm::shard_id, std::uint64_t tag, const rm::buffer_handle& buf) {
+                std::uint64_t seq = 0;
+                std::memcpy(&seq, buf.bytes().data(), sizeof seq);
+                const std::uint64_t expected = state->received.load(std::memory_order_relaxed);
+                if (seq != expected || tag != seq) ++state->out_of_order;
+                state->received.store(expected + 1, std::memory_order_relaxed);
+            });
     }
 }
 
@@ -106,6 +107,10 @@ double cpu_seconds() {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double micros(rm::time_ns ns) {
+    return static_cast<double>(ns) / 1e3;
 }
 
 rm::time_ns percentile(std::vector<rm::time_ns>& sorted, double p) {
@@ -138,7 +143,7 @@ int measure_idle(rm::node_config config, double seconds) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_selfdemo(int argc, char** argv) {
     CLI::App app{"ringmesh self-demo: shards exchanging messages over the cross-core rings"};
     double seconds = 2.0;
     double idle_seconds = 2.0;
@@ -197,9 +202,9 @@ int main(int argc, char** argv) {
     std::printf(
         "latency  submit_to round trip 0 -> 1 -> 0 (%zu samples): p50 %.2f us, "
         "p99 %.2f us, p99.9 %.2f us, max %.2f us\n",
-        state.rtt_ns.size(), percentile(state.rtt_ns, 0.5) / 1e3,
-        percentile(state.rtt_ns, 0.99) / 1e3, percentile(state.rtt_ns, 0.999) / 1e3,
-        state.rtt_ns.empty() ? 0.0 : state.rtt_ns.back() / 1e3);
+        state.rtt_ns.size(), micros(percentile(state.rtt_ns, 0.5)),
+        micros(percentile(state.rtt_ns, 0.99)), micros(percentile(state.rtt_ns, 0.999)),
+        state.rtt_ns.empty() ? 0.0 : micros(state.rtt_ns.back()));
     for (rm::shard_id id = 0; id < 2; ++id) {
         const auto st = (*node)->stats(id);
         std::printf(
@@ -213,4 +218,13 @@ int main(int argc, char** argv) {
     }
     if (state.out_of_order != 0) return 1;
     return idle_seconds > 0 ? measure_idle(config, idle_seconds) : 0;
+}
+
+int main(int argc, char** argv) {
+    try {
+        return run_selfdemo(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ringmesh_selfdemo: fatal: %s\n", e.what());
+        return 1;
+    }
 }

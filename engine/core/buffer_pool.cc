@@ -94,7 +94,7 @@ result<std::unique_ptr<buffer_pool>> buffer_pool::create(std::size_t buffer_coun
     if (region == MAP_FAILED) {
         return make_error(core_errc::resource_exhausted,
                           "mmap of " + std::to_string(region_size) +
-                              " bytes for a buffer pool: " + std::strerror(errno));
+                              " bytes for a buffer pool: " + errno_text(errno));
     }
     return std::unique_ptr<buffer_pool>(
         new buffer_pool(static_cast<std::byte*>(region), region_size, buffer_count, stride, owner));

@@ -23,6 +23,11 @@ inline std::error_code make_error_code(core_errc e) noexcept {
     return {static_cast<int>(e), core_category()};
 }
 
+/// errno's text, safe on any thread (std::strerror is not: shards set up concurrently).
+inline std::string errno_text(int err) {
+    return std::generic_category().message(err);
+}
+
 }  // namespace ringmesh
 
 template <>

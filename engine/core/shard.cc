@@ -252,8 +252,8 @@ submit_outcome shard::submit_task(shard_id target, const cross_core_task& task) 
 submit_outcome shard::hand_off(shard_id target, std::uint64_t tag, buffer_handle& payload) {
     RM_ASSERT(payload.use_count() == 1, "hand_off needs the sole reference to the buffer");
     if (target == id_) {
-        if (message_handler_) message_handler_(id_, tag, std::move(payload));
-        payload.reset();
+        buffer_handle taken = std::move(payload);  // empty after, as on another shard
+        if (message_handler_) message_handler_(id_, tag, std::move(taken));
         return submit_outcome::accepted;
     }
     buffer_slot* slot = payload.release_raw();

@@ -22,7 +22,7 @@ result<void> shard_waker::open() {
     if (fd_ >= 0) return ok();
     fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd_ < 0) {
-        return make_error(core_errc::system_error, std::string("eventfd: ") + std::strerror(errno));
+        return make_error(core_errc::system_error, std::string("eventfd: ") + errno_text(errno));
     }
     return ok();
 }

@@ -8,7 +8,7 @@ namespace ringmesh::membership {
 
 namespace {
 constexpr std::size_t length_prefix = 4;
-constexpr std::size_t stream_chunk = 64 * 1024;  // handed to the transport per send()
+constexpr std::size_t stream_chunk = std::size_t{64} << 10;  // handed to the transport per send()
 }  // namespace
 
 std::uint64_t agent_stats::refused() const noexcept {

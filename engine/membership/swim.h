@@ -120,8 +120,9 @@ struct swim_config {
     int suspicion_max_timeout_mult = 6;       ///< Lifeguard: starting timeout = this × minimum
     time_ns push_pull_interval = 15 * ns_per_s;
     time_ns join_retry_interval = 1 * ns_per_s;
-    time_ns dead_retention = 5 * 60 * ns_per_s;  ///< dead members kept (and retried) this long
-    std::size_t piggyback_budget_bytes = 1100;   ///< update bytes per datagram (estimated)
+    time_ns dead_retention =
+        time_ns{300} * ns_per_s;                ///< dead members kept (and retried) this long
+    std::size_t piggyback_budget_bytes = 1100;  ///< update bytes per datagram (estimated)
 
     bool lifeguard = true;  ///< local health, nacks, dynamic suspicion, buddy system
     int awareness_max = 8;  ///< Lifeguard: probe timing scales by (1 + health score)

@@ -40,7 +40,7 @@ struct session_config {
     time_ns ack_delay_ns = 200 * ns_per_us;      ///< standalone ack when nothing to carry it
     /// Ack at once when this many body bytes arrived unacknowledged: the sender's
     /// retransmit blocks are then released while still in its cache.
-    std::size_t ack_after_bytes = 256 * 1024;
+    std::size_t ack_after_bytes = std::size_t{256} << 10;
     bool datagram = false;                             ///< lossy transport: retransmit, reorder
     time_ns retransmit_timeout_ns = 20 * ns_per_ms;    ///< datagram: first RTO
     time_ns max_retransmit_timeout_ns = 1 * ns_per_s;  ///< datagram: RTO backoff cap
@@ -114,7 +114,7 @@ class session {
     bool connected() const noexcept { return connected_; }
 
     /// Largest run of consecutive frames handed to emit() at once (stream transports).
-    static constexpr std::size_t max_run_bytes = 256 * 1024;
+    static constexpr std::size_t max_run_bytes = std::size_t{256} << 10;
 
     /// Hands every frame due now (new data, retransmissions, acks) to emit(std::span<const
     /// std::byte> wire_bytes): each call carries one or more whole, consecutive frames (one

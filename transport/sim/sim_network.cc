@@ -8,7 +8,8 @@
 namespace ringmesh::transport::sim {
 
 namespace {
-constexpr std::size_t chunk_bytes = 16 * 1024;  // a stream delivery is split into buffers
+constexpr std::size_t chunk_bytes = std::size_t{16}
+                                    << 10;  // a stream delivery is split into buffers
 
 void fnv(std::uint64_t& h, const void* data, std::size_t n) {
     const auto* p = static_cast<const unsigned char*>(data);

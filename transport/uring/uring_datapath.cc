@@ -88,9 +88,10 @@ std::size_t uring_transport::replenish(io_uring_buf_ring* ring, unsigned& in_rin
     while (in_ring + added < config_.recv_buffer_count) {
         buffer_slot* slot = recv_pool_->try_take_raw();
         if (slot == nullptr) break;  // pool exhausted: handlers hold the buffers; retry later
-        io_uring_buf_ring_add(
-            ring, slot->data, static_cast<unsigned>(recv_pool_->buffer_size_bytes()),
-            static_cast<unsigned short>(slot->index), mask, static_cast<int>(added));
+        io_uring_buf_ring_add(ring, slot->data,
+                              static_cast<unsigned>(recv_pool_->buffer_size_bytes()),
+                              static_cast<unsigned short>(slot->index), static_cast<int>(mask),
+                              static_cast<int>(added));
         ++added;
     }
     if (added) {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "engine/core/errc.h"
 #include "transport/uring/uring_transport.h"
 
 namespace ringmesh::transport {
@@ -18,7 +19,7 @@ constexpr unsigned stream_bgid = 0;
 constexpr unsigned datagram_bgid = 1;
 
 error sys_error(transport_errc code, const std::string& what, int err) {
-    return make_error(code, what + ": " + std::strerror(err));
+    return make_error(code, what + ": " + errno_text(err));
 }
 }  // namespace
 
@@ -76,7 +77,7 @@ result<void> uring_transport::setup_ring(std::string* setup_note) {
             ring_ready_ = defer_taskrun_ = true;
         } else if (setup_note) {
             *setup_note = std::string("io_uring: SINGLE_ISSUER|DEFER_TASKRUN refused (") +
-                          std::strerror(-rc) + "); using a plain ring";
+                          errno_text(-rc) + "); using a plain ring";
         }
     }
     if (!ring_ready_) {
@@ -270,8 +271,8 @@ void uring_transport::open_connection(connection& c, std::uint32_t index) {
     int fd = c.fd;
     if (io_uring_register_files_update(&ring_, index, &fd, 1) == 1) c.registered = true;
     c.state = conn_state::open;
-    c.pending.reserve_copies(64 * 1024);
-    c.in_flight.reserve_copies(64 * 1024);
+    c.pending.reserve_copies(std::size_t{64} << 10);
+    c.in_flight.reserve_copies(std::size_t{64} << 10);
     arm_recv(c, index);
 }
 
