@@ -63,9 +63,9 @@ time_ns join(gossip_sim& sim, int n, time_ns limit) {
     return sim.now() - begin;
 }
 
-class join_test : public ::testing::TestWithParam<int> {};
+class MembershipJoinTest : public ::testing::TestWithParam<int> {};
 
-TEST_P(join_test, converges) {
+TEST_P(MembershipJoinTest, Converges) {
     const int n = GetParam();
     const std::uint64_t seed = seed_or(1000 + static_cast<std::uint64_t>(n));
     SCOPED_TRACE(replay_hint(seed));
@@ -81,9 +81,9 @@ TEST_P(join_test, converges) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(sizes, join_test, ::testing::Values(5, 50, 500));
+INSTANTIATE_TEST_SUITE_P(Sizes, MembershipJoinTest, ::testing::Values(5, 50, 500));
 
-TEST(membership_sim, crashed_node_is_declared_dead_by_all_within_the_bound) {
+TEST(MembershipSimTest, CrashedNodeIsDeclaredDeadByAllWithinTheBound) {
     for (std::uint64_t seed : {seed_or(7), seed_or(8), seed_or(9)}) {
         SCOPED_TRACE(replay_hint(seed));
         constexpr int n = 20;
@@ -115,7 +115,7 @@ TEST(membership_sim, crashed_node_is_declared_dead_by_all_within_the_bound) {
     }
 }
 
-TEST(membership_sim, restarted_node_rejoins_with_a_higher_incarnation) {
+TEST(MembershipSimTest, RestartedNodeRejoinsWithAHigherIncarnation) {
     const std::uint64_t seed = seed_or(21);
     SCOPED_TRACE(replay_hint(seed));
     constexpr int n = 8;
@@ -132,7 +132,7 @@ TEST(membership_sim, restarted_node_rejoins_with_a_higher_incarnation) {
         EXPECT_EQ(sim.agent(i).state().find("n3")->incarnation, now_incarnation);
 }
 
-TEST(membership_sim, partition_splits_and_heals) {
+TEST(MembershipSimTest, PartitionSplitsAndHeals) {
     const std::uint64_t seed = seed_or(31);
     SCOPED_TRACE(replay_hint(seed));
     constexpr int n = 10;
@@ -184,7 +184,7 @@ false_positive_run run_lossy(std::uint64_t seed, double loss, bool lifeguard) {
     return r;
 }
 
-TEST(membership_sim, lifeguard_prevents_false_positives_under_loss) {
+TEST(MembershipSimTest, LifeguardPreventsFalsePositivesUnderLoss) {
     const std::uint64_t seed = seed_or(41);
     SCOPED_TRACE(replay_hint(seed));
     const auto with = run_lossy(seed, 0.05, true);
@@ -200,7 +200,7 @@ TEST(membership_sim, lifeguard_prevents_false_positives_under_loss) {
     EXPECT_GT(without.deaths, with.deaths) << "Lifeguard off shows no difference";
 }
 
-TEST(membership_sim, node_with_a_wrong_key_or_none_cannot_join_or_inject) {
+TEST(MembershipSimTest, NodeWithAWrongKeyOrNoneCannotJoinOrInject) {
     const std::uint64_t seed = seed_or(51);
     SCOPED_TRACE(replay_hint(seed));
     constexpr int n = 5;
@@ -228,7 +228,7 @@ TEST(membership_sim, node_with_a_wrong_key_or_none_cannot_join_or_inject) {
     EXPECT_GT(plaintext, 0u) << "the keyless attempts were not counted";
 }
 
-TEST(membership_sim, keys_rotate_without_losing_the_cluster) {
+TEST(MembershipSimTest, KeysRotateWithoutLosingTheCluster) {
     const std::uint64_t seed = seed_or(61);
     SCOPED_TRACE(replay_hint(seed));
     constexpr int n = 6;
@@ -253,7 +253,7 @@ TEST(membership_sim, keys_rotate_without_losing_the_cluster) {
         EXPECT_EQ(sim.agent(i).state().stats().declared_dead, 0u);
 }
 
-TEST(membership_sim, graceful_leave_is_seen_as_left) {
+TEST(MembershipSimTest, GracefulLeaveIsSeenAsLeft) {
     const std::uint64_t seed = seed_or(71);
     SCOPED_TRACE(replay_hint(seed));
     constexpr int n = 8;
@@ -278,7 +278,7 @@ std::uint64_t scenario_hash(std::uint64_t seed) {
     return sim.net().trace_hash();
 }
 
-TEST(membership_sim, same_seed_same_trace) {
+TEST(MembershipSimTest, SameSeedSameTrace) {
     const std::uint64_t seed = seed_or(81);
     SCOPED_TRACE(replay_hint(seed));
     const std::uint64_t first = scenario_hash(seed);

@@ -27,7 +27,7 @@ std::span<const std::byte> bytes(const std::vector<std::uint8_t>& v) {
     return std::as_bytes(std::span(v));
 }
 
-TEST(InetChecksum, KnownIpv4Header) {
+TEST(InetChecksumTest, KnownIpv4Header) {
     // 192.168.0.1 -> 192.168.0.199, TTL 64, UDP, total length 115: checksum 0xb861.
     std::vector<std::uint8_t> header = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
                                         0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
@@ -37,7 +37,7 @@ TEST(InetChecksum, KnownIpv4Header) {
     EXPECT_TRUE(verifies(add(bytes(header))));
 }
 
-TEST(InetChecksum, MatchesTheReferenceForEveryLengthAndInPieces) {
+TEST(InetChecksumTest, MatchesTheReferenceForEveryLengthAndInPieces) {
     std::mt19937 rng(7);
     for (std::size_t length = 0; length < 2100; length += 1 + length / 16) {
         std::vector<std::uint8_t> data(length);
@@ -52,7 +52,7 @@ TEST(InetChecksum, MatchesTheReferenceForEveryLengthAndInPieces) {
     }
 }
 
-TEST(InetChecksum, UdpFieldVerifiesWithThePseudoHeaderAndNeverSaysNone) {
+TEST(InetChecksumTest, UdpFieldVerifiesWithThePseudoHeaderAndNeverSaysNone) {
     std::vector<std::uint8_t> segment = {0x30, 0x39, 0x23, 0x28, 0x00, 0x0c,
                                          0x00, 0x00, 'p',  'i',  'n',  'g'};  // ports 12345 -> 9000
     const std::uint32_t src = htonl(0x0a000001), dst = htonl(0x0a000002);

@@ -26,7 +26,7 @@ gossip_message sample() {
     return m;
 }
 
-TEST(gossip_codec, round_trips_every_field) {
+TEST(GossipCodecTest, RoundTripsEveryField) {
     std::vector<std::byte> bytes;
     encode(sample(), "prod", bytes);
     gossip_message back;
@@ -43,7 +43,7 @@ TEST(gossip_codec, round_trips_every_field) {
     EXPECT_EQ(back.updates[0].meta, want.updates[0].meta);
 }
 
-TEST(gossip_codec, refuses_another_cluster_garbage_and_bad_fields) {
+TEST(GossipCodecTest, RefusesAnotherClusterGarbageAndBadFields) {
     std::vector<std::byte> bytes;
     encode(sample(), "prod", bytes);
     gossip_message out;

@@ -16,7 +16,7 @@ std::vector<std::byte> bytes_of(const std::string& s) {
     return {p, p + s.size()};
 }
 
-TEST(keyring, seals_and_opens_with_every_key_size) {
+TEST(KeyringTest, SealsAndOpensWithEveryKeySize) {
     for (std::size_t size : {16u, 24u, 32u}) {
         auto ring = keyring::create({key_of('k', size)});
         ASSERT_TRUE(ring);
@@ -28,7 +28,7 @@ TEST(keyring, seals_and_opens_with_every_key_size) {
     }
 }
 
-TEST(keyring, the_same_plaintext_seals_differently_each_time) {
+TEST(KeyringTest, TheSamePlaintextSealsDifferentlyEachTime) {
     auto ring = keyring::create({key_of('k')});
     std::vector<std::byte> a, b;
     ring->seal(bytes_of("x"), a);
@@ -36,7 +36,7 @@ TEST(keyring, the_same_plaintext_seals_differently_each_time) {
     EXPECT_NE(a, b);  // fresh nonce
 }
 
-TEST(keyring, refuses_a_wrong_key_a_flipped_bit_and_truncation) {
+TEST(KeyringTest, RefusesAWrongKeyAFlippedBitAndTruncation) {
     auto ring = keyring::create({key_of('k')});
     auto other = keyring::create({key_of('x')});
     std::vector<std::byte> sealed, plain;
@@ -52,7 +52,7 @@ TEST(keyring, refuses_a_wrong_key_a_flipped_bit_and_truncation) {
     EXPECT_EQ(ring->open({}, plain), open_status::malformed);
 }
 
-TEST(keyring, plaintext_and_encryption_do_not_mix) {
+TEST(KeyringTest, PlaintextAndEncryptionDoNotMix) {
     auto keyed = keyring::create({key_of('k')});
     auto open_ring = keyring::create({});
     std::vector<std::byte> sealed, plain;
@@ -64,7 +64,7 @@ TEST(keyring, plaintext_and_encryption_do_not_mix) {
     EXPECT_EQ(open_ring->open(sealed, plain), open_status::unexpected);
 }
 
-TEST(keyring, rotates_install_use_remove) {
+TEST(KeyringTest, RotatesInstallUseRemove) {
     auto a = keyring::create({key_of('a')});
     auto b = keyring::create({key_of('a')});
     ASSERT_TRUE(a->install(key_of('b')));
@@ -83,7 +83,7 @@ TEST(keyring, rotates_install_use_remove) {
     EXPECT_EQ(a->install(key_of('s', 20)).err().code, make_error_code(keyring_errc::bad_key));
 }
 
-TEST(keyring, keys_are_configured_as_base64) {
+TEST(KeyringTest, KeysAreConfiguredAsBase64) {
     const key_bytes key = key_of('q');
     const std::string text = keyring::format_key(key);
     auto parsed = keyring::parse_key(text);

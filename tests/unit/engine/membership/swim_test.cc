@@ -74,7 +74,7 @@ struct fixture {
     }
 };
 
-TEST(swim, answers_a_ping_with_an_ack_of_the_same_sequence) {
+TEST(SwimTest, AnswersAPingWithAnAckOfTheSameSequence) {
     fixture f;
     f.node.on_message(f.now, message(gossip_kind::ping, "c", 42));
     auto acks = f.sent_of(gossip_kind::ack);
@@ -84,7 +84,7 @@ TEST(swim, answers_a_ping_with_an_ack_of_the_same_sequence) {
     EXPECT_EQ(acks[0].via, outgoing::channel::datagram);
 }
 
-TEST(swim, a_ping_for_someone_else_is_not_answered) {
+TEST(SwimTest, APingForSomeoneElseIsNotAnswered) {
     fixture f;
     gossip_message ping = message(gossip_kind::ping, "c", 7);
     ping.target = "zed";
@@ -93,14 +93,14 @@ TEST(swim, a_ping_for_someone_else_is_not_answered) {
     EXPECT_EQ(f.node.stats().misdirected, 1u);
 }
 
-TEST(swim, joins_and_reports_members) {
+TEST(SwimTest, JoinsAndReportsMembers) {
     fixture f;
     EXPECT_EQ(f.node.alive_count(), 5u);
     ASSERT_NE(f.node.find("d"), nullptr);
     EXPECT_EQ(f.node.find("d")->state, member_state::alive);
 }
 
-TEST(swim, silent_member_is_probed_indirectly_then_suspected_then_declared_dead) {
+TEST(SwimTest, SilentMemberIsProbedIndirectlyThenSuspectedThenDeclaredDead) {
     fixture f;
     f.tick();  // first probe
     const time_ns probed = f.now;
@@ -130,7 +130,7 @@ TEST(swim, silent_member_is_probed_indirectly_then_suspected_then_declared_dead)
     EXPECT_EQ(f.node.alive_count(), 4u);
 }
 
-TEST(swim, an_ack_in_time_keeps_the_member_alive) {
+TEST(SwimTest, AnAckInTimeKeepsTheMemberAlive) {
     fixture f;
     f.tick();
     auto pings = f.sent_of(gossip_kind::ping);
@@ -143,7 +143,7 @@ TEST(swim, an_ack_in_time_keeps_the_member_alive) {
     EXPECT_EQ(f.node.stats().probes_failed, 0u);
 }
 
-TEST(swim, refutes_a_suspicion_about_itself_with_a_higher_incarnation) {
+TEST(SwimTest, RefutesASuspicionAboutItselfWithAHigherIncarnation) {
     fixture f;
     gossip_message m = message(gossip_kind::ping, "b", 3);
     member_update s = alive("a", 0);
@@ -164,7 +164,7 @@ TEST(swim, refutes_a_suspicion_about_itself_with_a_higher_incarnation) {
     EXPECT_EQ(it->incarnation, 1u);
 }
 
-TEST(swim, a_newer_alive_clears_a_suspicion_and_an_older_one_is_ignored) {
+TEST(SwimTest, ANewerAliveClearsASuspicionAndAnOlderOneIsIgnored) {
     fixture f;
     gossip_message m = message(gossip_kind::ping, "b", 3);
     member_update s = alive("c", 2);
@@ -212,7 +212,7 @@ time_ns suspicion_deadline_after(bool lifeguard, int confirmations) {
     return t;
 }
 
-TEST(swim, lifeguard_suspicion_timeout_shrinks_with_independent_confirmations) {
+TEST(SwimTest, LifeguardSuspicionTimeoutShrinksWithIndependentConfirmations) {
     const time_ns alone = suspicion_deadline_after(true, 0);
     const time_ns confirmed = suspicion_deadline_after(true, 2);
     const time_ns classic = suspicion_deadline_after(false, 2);
@@ -222,7 +222,7 @@ TEST(swim, lifeguard_suspicion_timeout_shrinks_with_independent_confirmations) {
     EXPECT_EQ(classic, suspicion_deadline_after(false, 0));
 }
 
-TEST(swim, missed_nacks_raise_the_local_health_score_and_acks_lower_it) {
+TEST(SwimTest, MissedNacksRaiseTheLocalHealthScoreAndAcksLowerIt) {
     fixture f;
     f.tick();  // ping
     const time_ns probed = f.now;
@@ -242,7 +242,7 @@ TEST(swim, missed_nacks_raise_the_local_health_score_and_acks_lower_it) {
     EXPECT_EQ(f.node.stats().probes, 3u);
 }
 
-TEST(swim, nacks_from_relays_spare_the_health_score) {
+TEST(SwimTest, NacksFromRelaysSpareTheHealthScore) {
     fixture f;
     f.tick();
     const time_ns probed = f.now;
@@ -258,7 +258,7 @@ TEST(swim, nacks_from_relays_spare_the_health_score) {
     EXPECT_EQ(f.node.stats().nacks_received, 3u);
 }
 
-TEST(swim, relays_a_ping_req_and_forwards_the_ack_or_answers_nack) {
+TEST(SwimTest, RelaysAPingReqAndForwardsTheAckOrAnswersNack) {
     fixture f;
     gossip_message req = message(gossip_kind::ping_req, "b", 77);
     req.target = "c";
@@ -290,7 +290,7 @@ TEST(swim, relays_a_ping_req_and_forwards_the_ack_or_answers_nack) {
     EXPECT_LT(f.now - asked, origin_timeout);
 }
 
-TEST(swim, push_pull_answers_with_the_full_table_and_softens_dead_to_suspect) {
+TEST(SwimTest, PushPullAnswersWithTheFullTableAndSoftensDeadToSuspect) {
     fixture f;
     gossip_message pp = message(gossip_kind::push_pull, "b");
     member_update dead = alive("c", 0);
@@ -307,7 +307,7 @@ TEST(swim, push_pull_answers_with_the_full_table_and_softens_dead_to_suspect) {
     EXPECT_EQ(replies[0].message.updates.size(), 6u);  // a..f
 }
 
-TEST(swim, joins_through_seeds_until_a_push_pull_answers) {
+TEST(SwimTest, JoinsThroughSeedsUntilAPushPullAnswers) {
     swim_config c = config_of("new");
     c.seeds = {"seed:7946", "new:7946"};
     swim node(c);
@@ -328,7 +328,7 @@ TEST(swim, joins_through_seeds_until_a_push_pull_answers) {
     EXPECT_EQ(node.alive_count(), 2u);
 }
 
-TEST(swim, graceful_leave_is_announced_and_seen_as_left) {
+TEST(SwimTest, GracefulLeaveIsAnnouncedAndSeenAsLeft) {
     fixture f;
     f.node.leave(f.now);
     auto pings = f.sent_of(gossip_kind::ping);
@@ -351,7 +351,7 @@ TEST(swim, graceful_leave_is_announced_and_seen_as_left) {
     EXPECT_EQ(events[1].what, member_event::kind::left);
 }
 
-TEST(swim, metadata_changes_travel_with_a_new_incarnation) {
+TEST(SwimTest, MetadataChangesTravelWithANewIncarnation) {
     fixture f;
     member_meta meta;
     meta.shard_count = 4;

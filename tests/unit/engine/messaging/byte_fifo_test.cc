@@ -29,7 +29,7 @@ bool intact(const written& w) {
     return true;
 }
 
-TEST(ByteFifo, RecordsNeverMoveAndConsecutiveOnesLieBackToBack) {
+TEST(ByteFifoTest, RecordsNeverMoveAndConsecutiveOnesLieBackToBack) {
     byte_fifo fifo;
     std::deque<written> live;
     for (int i = 0; i < 2000; ++i) {
@@ -53,7 +53,7 @@ TEST(ByteFifo, RecordsNeverMoveAndConsecutiveOnesLieBackToBack) {
     EXPECT_EQ(fifo.size(), total);
 }
 
-TEST(ByteFifo, ABlockStillHeldBySomeoneIsNotRewritten) {
+TEST(ByteFifoTest, ABlockStillHeldBySomeoneIsNotRewritten) {
     byte_fifo fifo;
     const written first = append(fifo, 1000, std::byte{0xaa});
     const shared_bytes_owner held = fifo.owner_of(first.where);  // a send in flight
@@ -66,7 +66,7 @@ TEST(ByteFifo, ABlockStillHeldBySomeoneIsNotRewritten) {
     EXPECT_TRUE(intact(first)) << "the held block was reused";
 }
 
-TEST(ByteFifo, AnUnheldEmptyBlockIsReusedInPlace) {
+TEST(ByteFifoTest, AnUnheldEmptyBlockIsReusedInPlace) {
     byte_fifo fifo;
     const written first = append(fifo, 100, std::byte{1});
     fifo.pop_front(first.size);
@@ -74,7 +74,7 @@ TEST(ByteFifo, AnUnheldEmptyBlockIsReusedInPlace) {
     EXPECT_EQ(second.where.data, first.where.data);  // still in cache: no new block
 }
 
-TEST(ByteFifo, ARecordLargerThanABlockGetsItsOwn) {
+TEST(ByteFifoTest, ARecordLargerThanABlockGetsItsOwn) {
     byte_fifo fifo;
     const written small = append(fifo, 100, std::byte{1});
     const written big = append(fifo, byte_fifo::max_block_bytes * 3, std::byte{2});

@@ -23,7 +23,7 @@ std::string gathered(const send_queue& q) {
     return out;
 }
 
-TEST(SendQueue, CopiesCoalesceAndLargeRangesStayInPlaceInOrder) {
+TEST(SendQueueTest, CopiesCoalesceAndLargeRangesStayInPlaceInOrder) {
     const std::string big(send_queue::min_bytes_in_place, 'B');
     auto owner = std::make_shared<std::string>(big);
     send_queue q;
@@ -39,7 +39,7 @@ TEST(SendQueue, CopiesCoalesceAndLargeRangesStayInPlaceInOrder) {
     EXPECT_EQ(owner.use_count(), 2);
 }
 
-TEST(SendQueue, ShortSendsResumeMidRangeAndReleaseOwnersOnceSent) {
+TEST(SendQueueTest, ShortSendsResumeMidRangeAndReleaseOwnersOnceSent) {
     const std::string big(send_queue::min_bytes_in_place + 10, 'x');
     auto owner = std::make_shared<std::string>(big);
     send_queue q;
