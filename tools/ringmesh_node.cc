@@ -69,7 +69,8 @@ struct workload {
     std::atomic<bool> shutdown_requested{false};
     // publisher
     std::uint64_t published = 0;
-    std::uint64_t refused_too_large = 0;  // the engine refused: never counted as published
+    std::uint64_t publish_refused = 0;  // the engine refused: never counted as published
+    bool calls_refused = false;         // a call no retry can cure: said once, calls stop
     rm::time_ns first_publish_ns = 0, last_publish_ns = 0;
     std::uint64_t publish_blocked = 0;
     // subscriber
@@ -223,14 +224,13 @@ std::size_t publish_step(workload& w, rm::time_ns now) {
         std::memcpy(w.payload.data(), &seq, 8);
         std::memcpy(w.payload.data() + 8, &sent_ns, 8);
         const msg::publish_result r = w.ep->publish(o.publish_topic, w.payload);
-        if (r.peers_too_large > 0) {
+        if (r.status != msg::outcome::accepted && !msg::retryable(r.status)) {
             // Retrying cannot help: say it once, count it, and stop publishing.
-            if (w.refused_too_large++ == 0) {
+            if (w.publish_refused++ == 0) {
                 std::fprintf(stderr,
-                             "ringmesh_node: publish refused: a %zu B message on %s is larger "
-                             "than a subscriber's frame limit (limits.max_body_bytes); not "
-                             "publishing\n",
-                             o.payload_bytes, o.publish_topic.c_str());
+                             "ringmesh_node: publish refused (%s): a %zu B message on %s; the "
+                             "frame limit is limits.max_body_bytes; not publishing\n",
+                             msg::to_string(r.status), o.payload_bytes, o.publish_topic.c_str());
             }
             w.stop_sending.store(true);
             break;
@@ -242,7 +242,7 @@ std::size_t publish_step(workload& w, rm::time_ns now) {
 }
 
 std::size_t rpc_step(workload& w) {
-    if (w.options.rpc_peer.empty() || w.call_outstanding ||
+    if (w.options.rpc_peer.empty() || w.call_outstanding || w.calls_refused ||
         w.stop_sending.load(std::memory_order_relaxed) || !w.ep->connected(w.options.rpc_peer)) {
         return 0;
     }
@@ -258,6 +258,12 @@ std::size_t rpc_step(workload& w) {
                                         }
                                     });
     w.call_outstanding = outcome == msg::outcome::accepted;
+    if (outcome != msg::outcome::accepted && !msg::retryable(outcome) &&
+        outcome != msg::outcome::unknown_peer) {  // (unknown until it first connects)
+        std::fprintf(stderr, "ringmesh_node: call to %s refused (%s); not calling\n",
+                     w.options.rpc_peer.c_str(), msg::to_string(outcome));
+        w.calls_refused = true;  // said once; no call is counted
+    }
     return 1;
 }
 
@@ -427,13 +433,13 @@ void report(const workload& w, const std::string& id) {
             static_cast<unsigned long long>(w.calls_failed), pct_us(w.rtt, 0.5),
             pct_us(w.rtt, 0.99), pct_us(w.rtt, 0.999));
     }
-    if (w.lost_to > 0 || w.lost_from > 0 || w.refused_too_large > 0) {
+    if (w.lost_to > 0 || w.lost_from > 0 || w.publish_refused > 0) {
         std::printf(
             "[%s] not delivered (reported by the engine): %llu to peers, %llu from "
-            "peers; %llu publish(es) refused as too large\n",
+            "peers; %llu publish(es) refused\n",
             id.c_str(), static_cast<unsigned long long>(w.lost_to),
             static_cast<unsigned long long>(w.lost_from),
-            static_cast<unsigned long long>(w.refused_too_large));
+            static_cast<unsigned long long>(w.publish_refused));
     }
 }
 
