@@ -102,6 +102,9 @@ class transport {
     /// source sleeps; set up on the first call. -1: the backend cannot offer one (it then
     /// has to be the source that sleeps). Control path.
     virtual int ready_fd() { return -1; }
+    /// `fd` is no longer a wake fd (its source left the shard, and the number may soon name
+    /// another file): stop watching it. Called before the next wait().
+    virtual void forget_wake_fd(int /*fd*/) {}
 
     virtual capabilities caps() const noexcept = 0;
 };

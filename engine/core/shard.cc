@@ -218,8 +218,13 @@ void shard::sleep_in_kernel(time_ns timeout_ns) {
         wake_fds_.push_back(w.ready_fd);
     }
     if (sleeper != nullptr) {
+        for (const int fd : retired_wake_fds_) {
+            if (sleeper->source.forget_wake_fd) sleeper->source.forget_wake_fd(fd);
+        }
+        retired_wake_fds_.clear();
         sleeper->source.wait(timeout_ns, wake_fds_);
     } else {
+        retired_wake_fds_.clear();  // ppoll watches only what it is given
         shard_waker::wait_on_fds(wake_fds_, timeout_ns);
     }
 }
@@ -232,7 +237,11 @@ shard::wait_source_id shard::add_wait_source(wait_source source) {
 }
 
 void shard::remove_wait_source(wait_source_id id) {
-    std::erase_if(wait_sources_, [id](const registered_wait_source& w) { return w.id == id; });
+    std::erase_if(wait_sources_, [&](const registered_wait_source& w) {
+        if (w.id != id) return false;
+        if (w.ready_fd >= 0) retired_wake_fds_.push_back(w.ready_fd);  // it was watched
+        return true;
+    });
 }
 
 void shard::run_stop_hooks() {

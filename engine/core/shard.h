@@ -123,6 +123,9 @@ class shard {
         /// An fd that becomes readable when the source has work (-1: none), asked for only
         /// when another source does the sleeping; it may be set up lazily on that first ask.
         std::function<int()> ready_fd;
+        /// (Sleeping sources) `fd` is no longer a wake fd: its source was removed, and the
+        /// number may come back for another file. Told before the next wait.
+        std::function<void(int fd)> forget_wake_fd;
     };
     using wait_source_id = std::uint64_t;
     /// Control path. The first registered source with a `wait` sleeps for the shard, woken
@@ -187,7 +190,8 @@ class shard {
     };
     std::vector<registered_wait_source> wait_sources_;
     wait_source_id next_wait_source_id_ = 1;
-    std::vector<int> wake_fds_;  // scratch for block_until_work()
+    std::vector<int> wake_fds_;          // scratch for block_until_work()
+    std::vector<int> retired_wake_fds_;  // of removed sources: the sleeper forgets them
     std::vector<std::function<void()>> stop_hooks_;
     bool has_duty_cycled_pollers_ = false;
     std::vector<buffer_slot*> foreign_returns_;  // waiting for room in the owner's ring

@@ -68,7 +68,7 @@ result<void> endpoint::start() {
     transport::transport* t = transport_.get();
     wait_source_ = shard_.add_wait_source(
         {[t](time_ns timeout, std::span<const int> fds) { t->wait(timeout, fds); },
-         [t] { return t->ready_fd(); }});
+         [t] { return t->ready_fd(); }, [t](int fd) { t->forget_wake_fd(fd); }});
     dial_targets_.resize(config_.peers.size());
     for (std::size_t i = 0; i < config_.peers.size(); ++i) {
         dial_targets_[i].address = config_.peers[i];

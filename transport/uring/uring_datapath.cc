@@ -140,10 +140,18 @@ void uring_transport::handle_cqe(const io_uring_cqe& cqe, event_handler& handler
             return on_recvmsg(cqe, handler);
         case op::wake_poll: {
             const int fd = static_cast<int>(index);
-            shard_waker::drain(fd);
-            if (!(cqe.flags & IORING_CQE_F_MORE)) std::erase(armed_wake_fds_, fd);  // re-armed
+            const auto armed = std::find_if(
+                armed_wake_fds_.begin(), armed_wake_fds_.end(),
+                [&](const armed_wake_fd& a) { return a.fd == fd && a.arming == generation; });
+            // A cancelled poll (its source left the shard) may still report: its fd may be
+            // closed, or another file's by now, so only the poll armed now drains it.
+            if (armed == armed_wake_fds_.end()) return;
+            if (cqe.res > 0) shard_waker::drain(fd);
+            if (!(cqe.flags & IORING_CQE_F_MORE)) armed_wake_fds_.erase(armed);  // re-armed
             return;
         }
+        case op::wake_poll_remove:
+            return;
         case op::sendmsg: {
             datagram_slot& slot = datagram_slots_[index];
             slot.payload.reset();
@@ -514,19 +522,33 @@ std::size_t uring_transport::flush() {
     return submitted_sends;
 }
 
+void uring_transport::forget_wake_fd(int fd) {
+    // Cancel that file's poll (the number may already name another file, which will get a
+    // poll of its own); a report it still makes is ignored (handle_cqe: not armed).
+    std::erase_if(armed_wake_fds_, [&](const armed_wake_fd& a) {
+        if (a.fd != fd) return false;
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_poll_remove(sqe,
+                                  pack(op::wake_poll, static_cast<std::uint32_t>(a.fd), a.arming));
+        io_uring_sqe_set_data64(sqe, pack(op::wake_poll_remove, 0, 0));
+        return true;
+    });
+}
+
 void uring_transport::wait(time_ns timeout_ns, std::span<const int> wake_fds) {
     submit_batch();
     // One multishot poll per wake fd stays armed in this ring: the shard's waker and the
     // ready fds of the other sources on the shard (another ring's registered eventfd).
     for (const int fd : wake_fds) {
-        if (fd < 0 || std::find(armed_wake_fds_.begin(), armed_wake_fds_.end(), fd) !=
-                          armed_wake_fds_.end()) {
+        if (fd < 0 || std::any_of(armed_wake_fds_.begin(), armed_wake_fds_.end(),
+                                  [fd](const armed_wake_fd& a) { return a.fd == fd; })) {
             continue;
         }
+        const std::uint32_t arming = next_arming_++ & 0xffffff;
         io_uring_sqe* sqe = get_sqe();
         io_uring_prep_poll_multishot(sqe, fd, POLLIN);
-        io_uring_sqe_set_data64(sqe, pack(op::wake_poll, static_cast<std::uint32_t>(fd), 0));
-        armed_wake_fds_.push_back(fd);
+        io_uring_sqe_set_data64(sqe, pack(op::wake_poll, static_cast<std::uint32_t>(fd), arming));
+        armed_wake_fds_.push_back({fd, arming});
     }
     __kernel_timespec ts{};
     __kernel_timespec* tsp = to_timespec(timeout_ns, ts);

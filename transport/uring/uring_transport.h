@@ -75,6 +75,7 @@ class uring_transport final : public transport {
     std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) override;
     std::size_t flush() override;
     void wait(time_ns timeout_ns, std::span<const int> wake_fds) override;
+    void forget_wake_fd(int fd) override;
     /// An eventfd registered with the ring (io_uring_register_eventfd): the kernel signals it
     /// as completions arrive (with DEFER_TASKRUN too), so a shard sleeping in another ring or
     /// in ppoll wakes for this one's I/O.
@@ -100,6 +101,7 @@ class uring_transport final : public transport {
         recvmsg,
         sendmsg,
         sendmsg_gso,
+        wake_poll_remove,  // the answer to cancelling a wake fd's poll: nothing to do
     };
     enum class conn_state : std::uint8_t { free, connecting, open, closing };
     struct connection {
@@ -194,8 +196,13 @@ class uring_transport final : public transport {
     std::vector<std::uint32_t> gso_free_;
     std::uint32_t open_batch_ = UINT32_MAX;  // gathering, not yet submitted
     bool gso_refused_ = false;               // the kernel said no once: single datagrams
-    std::vector<int> armed_wake_fds_;        // each with a multishot poll in this ring
-    int ready_fd_ = -1;                      // registered eventfd, once someone asked for it
+    struct armed_wake_fd {
+        int fd;
+        std::uint32_t arming;  // which poll: an fd number can be armed again for a new file
+    };
+    std::vector<armed_wake_fd> armed_wake_fds_;  // each with a multishot poll in this ring
+    std::uint32_t next_arming_ = 0;
+    int ready_fd_ = -1;  // registered eventfd, once someone asked for it
     unsigned unsubmitted_ = 0;
     uring_stats stats_;
 };

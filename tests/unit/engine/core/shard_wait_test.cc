@@ -3,6 +3,7 @@
 // hooks run on the shard's own thread. Everything waits for a condition with a deadline.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -107,6 +108,63 @@ TEST(ShardWaitTest, AnIdleShardWakesForIoOnAnyOfItsRings) {
         ASSERT_TRUE(wait_for([&] { return parks() > parked_before; }));  // asleep again
     }
     (*n)->stop();
+}
+
+TEST(ShardWaitTest, AWaitSourceThatTakesTheFdNumberOfARemovedOneStillWakesTheShard) {
+    // A source leaves the shard and closes its fd; a new source gets the same fd number. The
+    // sleeping ring must poll the new file, not believe the number is armed already.
+    // Declared before the node: a failing test still stops the node (and so closes the
+    // ring on its shard) before these go.
+    std::unique_ptr<transport::uring_transport> ring_holder;
+    datagram_counter counter;  // the ring's events are reaped, so that it really sleeps
+    auto n = node::create(one_blocking_shard());
+    ASSERT_TRUE(n);
+    std::atomic<bool> swap_now{false};
+    std::atomic<int> old_fd{-1}, new_fd{-1};
+    shard::wait_source_id extra = 0;
+    std::string failure;
+    ASSERT_TRUE((*n)->start([&](shard& s) {
+        auto t = transport::uring_transport::create(transport::uring_config{}, s.id());
+        if (!t) {
+            failure = t.err().message();
+            return;
+        }
+        ring_holder = std::move(t).value();
+        transport::uring_transport* ring = ring_holder.get();
+        s.add_poller(poll_step::transport,
+                     [ring, &counter](time_ns now) { return ring->poll(now, counter); });
+        s.add_wait_source(
+            {[ring](time_ns timeout, std::span<const int> fds) { ring->wait(timeout, fds); },
+             [ring] { return ring->ready_fd(); }, [ring](int fd) { ring->forget_wake_fd(fd); }});
+        old_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        extra = s.add_wait_source({{}, [&old_fd] { return old_fd.load(); }});
+        s.add_poller(poll_step::protocol, [&, self = &s](time_ns) {
+            if (!swap_now.exchange(false)) return std::size_t{0};
+            self->remove_wait_source(extra);
+            ::close(old_fd.load());
+            const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+            extra = self->add_wait_source({{}, [fd] { return fd; }});
+            new_fd = fd;
+            return std::size_t{1};
+        });
+        s.on_stop([&] { ring_holder.reset(); });
+    }));
+    ASSERT_TRUE(failure.empty()) << failure;
+    const auto parks = [&] { return (*n)->stats(0).parks; };
+    ASSERT_TRUE(wait_for([&] { return parks() > 0 && (*n)->shard_at(0).quiescent(); }));
+    swap_now = true;
+    (*n)->shard_at(0).wake();
+    ASSERT_TRUE(wait_for([&] { return new_fd.load() >= 0; }));
+    EXPECT_EQ(new_fd.load(), old_fd.load()) << "(the kernel reuses the lowest free number)";
+    for (int round = 0; round < 3; ++round) {
+        const std::uint64_t parked_before = parks();
+        ASSERT_TRUE(wait_for([&] { return (*n)->shard_at(0).quiescent(); }));
+        const std::uint64_t one = 1;
+        ASSERT_EQ(::write(new_fd.load(), &one, sizeof one), static_cast<ssize_t>(sizeof one));
+        ASSERT_TRUE(wait_for([&] { return parks() > parked_before; })) << "round " << round;
+    }
+    (*n)->stop();
+    ::close(new_fd.load());
 }
 
 TEST(ShardWaitTest, ADutyCycledPollerRunsWhenTheShardWakesAndBeforeItParks) {
