@@ -125,6 +125,11 @@ void write_status(const workload& w, const std::string& path) {
     const auto& swim = w.gossip->state();
     std::fprintf(f, "# %s: %zu alive of %zu known; health %d\n", swim.self().name.c_str(),
                  swim.alive_count(), swim.members().size(), swim.health_score());
+    const auto& gs = w.gossip->stats();
+    std::fprintf(f, "# gossip: datagrams in %llu out %llu, refused %llu\n",
+                 static_cast<unsigned long long>(gs.datagrams_in),
+                 static_cast<unsigned long long>(gs.datagrams_out),
+                 static_cast<unsigned long long>(gs.refused()));
     std::fprintf(f, "%-16s %-22s %-8s %11s %s\n", "member", "address", "state", "incarnation",
                  "tags");
     for (const auto& m : swim.members()) {

@@ -147,7 +147,7 @@ TEST(ClusterTest, GarbageWrongClusterAndOversizedPeersAreRefusedWhileGoodPeersAr
         spawn("target",
               with({"--id", "target", "--cluster", "it", "--listen", addr(port), "--seconds", "20"},
                    quiet));
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it listen
+    ASSERT_TRUE(wait_listening(port)) << output_of(node);
     auto raw = [&](const std::string& bytes) {
         const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};

@@ -203,7 +203,29 @@ TEST(MembershipTest, KeysRotateOnLiveNodesThroughSighup) {
                 });
             },
             std::chrono::seconds(10)));
-        std::this_thread::sleep_for(std::chrono::seconds(1));  // a few probe periods
+        // Gossip keeps flowing under the new keyring: every node takes a few more probe
+        // rounds' worth of datagrams, and refuses none of them.
+        // (A status file is first written a second after start.)
+        std::vector<std::uint64_t> in_before(nodes.size(), UINT64_MAX);
+        ASSERT_TRUE(eventually(
+            [&] {
+                for (std::size_t i = 0; i < nodes.size(); ++i)
+                    in_before[i] = number_after(read_file(nodes[i].status()), "datagrams in");
+                return std::find(in_before.begin(), in_before.end(), UINT64_MAX) == in_before.end();
+            },
+            std::chrono::seconds(10)));
+        ASSERT_TRUE(eventually(
+            [&] {
+                for (std::size_t i = 0; i < nodes.size(); ++i) {
+                    const auto in = number_after(read_file(nodes[i].status()), "datagrams in");
+                    if (in == UINT64_MAX || in < in_before[i] + 6) return false;
+                }
+                return true;
+            },
+            std::chrono::seconds(20)))
+            << read_file(nodes[0].status()) << read_file(nodes[1].status());
+        for (const auto& n : nodes)
+            EXPECT_EQ(number_after(read_file(n.status()), "refused"), 0u) << read_file(n.status());
     }
     // Only B opens the cluster now: a latecomer with the old key stays out, one with B joins.
     gossip_node old_key{"old", free_port(), free_port(), {}};
