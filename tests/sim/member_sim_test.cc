@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/cluster/cluster_member.h"
+#include "tests/sim/harness/sim_shards.h"
 #include "tests/support/bytes.h"
 #include "transport/sim/sim_network.h"
 
@@ -43,20 +44,11 @@ struct node_log {
 class member_cluster {
   public:
     member_cluster(int nodes, std::uint64_t seed)
-        : mesh_(static_cast<std::uint32_t>(nodes), 16), net_(seed), seed_(seed), logs_(nodes) {
-        transport::sim::link_faults lan;
-        lan.min_delay_ns = 100 * ns_per_us;
-        lan.max_delay_ns = 1 * ns_per_ms;
-        net_.set_faults(lan);
-        for (int i = 0; i < nodes; ++i) {
-            shard_config sc;
-            sc.buffer_count = 256;
-            shards_.push_back(
-                std::move(shard::create(static_cast<shard_id>(i), mesh_, clock_, sc)).value());
-        }
-        members_.resize(static_cast<std::size_t>(nodes));
-        paused_.resize(static_cast<std::size_t>(nodes));
-    }
+        : sim_(nodes, seed, lan(), [this](int i) { return members_[i] && !paused_[i]; }),
+          seed_(seed),
+          members_(static_cast<std::size_t>(nodes)),
+          paused_(static_cast<std::size_t>(nodes)),
+          logs_(static_cast<std::size_t>(nodes)) {}
     ~member_cluster() {
         for (std::size_t i = 0; i < members_.size(); ++i)
             kill(static_cast<int>(i));
@@ -84,11 +76,11 @@ class member_cluster {
         config.membership = gossip;
         config.keys = {membership::key_bytes(32, std::byte{0x5a})};
         config.random_seed = seed_ * 1'000'003 + static_cast<std::uint64_t>(++starts_) * 7919;
-        bind(i);
-        auto messaging_ring = net_.make_transport(stream_address(i), static_cast<shard_id>(i));
-        auto gossip_ring = net_.make_transport(gossip_address(i), static_cast<shard_id>(i), 64);
-        auto m = cluster::member::create(*shards_[i], std::move(messaging_ring),
-                                         std::move(gossip_ring), std::move(config));
+        sim_.bind(i);
+        auto m = cluster::member::create(
+            sim_.at(i), sim_.net().make_transport(stream_address(i), static_cast<shard_id>(i)),
+            sim_.net().make_transport(gossip_address(i), static_cast<shard_id>(i), 64),
+            std::move(config));
         EXPECT_TRUE(m) << m.err().message();
         members_[i] = std::move(m).value();
         node_log& log = logs_[i];
@@ -103,79 +95,51 @@ class member_cluster {
         e.subscribe("sim/**", [&log](const messaging::message& m) {
             log.delivered.push_back(std::stoi(text_of(m.bytes)));
         });
-        bind(-1);
+        sim_.bind(-1);
     }
     // kill -9: the process is gone at once; nothing is said to anyone.
     void kill(int i) {
-        bind(i);
-        members_[i].reset();
-        bind(-1);
+        sim_.on(i, [&] {
+            members_[i].reset();
+            return 0;
+        });
     }
     // SIGSTOP / SIGCONT: the node is not stepped, and what reaches it waits.
     void pause(int i, bool paused) {
         paused_[i] = paused;
         for (const std::string& address : {stream_address(i), gossip_address(i)}) {
             if (paused) {
-                net_.pause(address);
+                sim_.net().pause(address);
             } else {
-                net_.resume(address);
+                sim_.net().resume(address);
             }
         }
     }
 
     cluster::member& at(int i) { return *members_[i]; }
     const node_log& log(int i) const { return logs_[i]; }
-    transport::sim::sim_network& net() { return net_; }
-    time_ns now() { return clock_.now_ns(); }
+    transport::sim::sim_network& net() { return sim_.net(); }
 
     template <typename Fn>
     auto on(int i, Fn&& fn) {
-        bind(i);
-        auto r = fn(members_[i]->messaging());
-        bind(-1);
-        return r;
+        return sim_.on(i, [&] { return fn(members_[i]->messaging()); });
     }
-
-    // Steps every running node until nothing moves, then jumps the clock to the next delivery
-    // or timer of a running node. False if `done` is not reached within `limit_ns`.
     bool run_until(const std::function<bool()>& done, time_ns limit_ns) {
-        const time_ns deadline = clock_.now_ns() + limit_ns;
-        while (!done()) {
-            for (int round = 0; round < 64 && step() > 0; ++round) {
-            }
-            if (done()) return true;
-            time_ns next = net_.next_event_ns();
-            for (std::size_t i = 0; i < members_.size(); ++i) {
-                if (running(static_cast<int>(i)))
-                    next = std::min(next, shards_[i]->timers().next_wakeup_ns());
-            }
-            next = std::min(next, deadline);
-            if (next <= clock_.now_ns() && clock_.now_ns() >= deadline) return done();
-            clock_.set(std::max(next, clock_.now_ns() + 1));
-        }
-        return true;
+        return sim_.run_until(done, limit_ns);
     }
 
   private:
-    bool running(int i) const { return members_[i] && !paused_[i]; }
-    std::size_t step() {
-        std::size_t work = 0;
-        for (std::size_t i = 0; i < members_.size(); ++i) {
-            if (!running(static_cast<int>(i))) continue;
-            bind(static_cast<int>(i));
-            work += shards_[i]->run_once();
-            bind(-1);
-        }
-        return work;
+    // A LAN: 0.1-1 ms one way, so timing is dominated by the protocols, not the wire.
+    static transport::sim::link_faults lan() {
+        transport::sim::link_faults f;
+        f.min_delay_ns = 100 * ns_per_us;
+        f.max_delay_ns = 1 * ns_per_ms;
+        return f;
     }
-    void bind(int i) { detail::bind_thread_to_shard(i < 0 ? nullptr : shards_[i].get()); }
 
-    virtual_clock clock_{ns_per_s};
-    ring_mesh mesh_;
-    transport::sim::sim_network net_;
+    sim::sim_shards sim_;
     std::uint64_t seed_;
     std::uint64_t starts_ = 0;
-    std::vector<std::unique_ptr<shard>> shards_;
     std::vector<std::unique_ptr<cluster::member>> members_;
     std::vector<bool> paused_;
     std::vector<node_log> logs_;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/messaging/endpoint.h"
+#include "tests/sim/harness/sim_shards.h"
 #include "tests/support/bytes.h"
 #include "transport/sim/sim_network.h"
 
@@ -23,18 +24,10 @@ using test_support::bytes_of;
 class sim_cluster {
   public:
     sim_cluster(int nodes, std::uint64_t seed, transport::sim::link_faults faults)
-        : mesh_(static_cast<std::uint32_t>(nodes), 16), net_(seed), count_(nodes) {
-        net_.set_faults(faults);
-        for (int i = 0; i < nodes; ++i) {
-            shard_config sc;
-            sc.buffer_count = 256;
-            shards_.push_back(
-                std::move(shard::create(static_cast<shard_id>(i), mesh_, clock_, sc)).value());
-        }
-        endpoints_.resize(static_cast<std::size_t>(nodes));
-    }
+        : sim_(nodes, seed, faults, [this](int i) { return endpoints_[i] != nullptr; }),
+          endpoints_(static_cast<std::size_t>(nodes)) {}
     ~sim_cluster() {
-        for (int i = 0; i < count_; ++i)
+        for (int i = 0; i < sim_.size(); ++i)
             stop(i);
     }
 
@@ -52,66 +45,34 @@ class sim_cluster {
             (datagram ? config.datagram_peers : config.peers)
                 .push_back(*transport::address::parse(address_of(peer)));
         }
-        bind(i);
-        auto t = net_.make_transport(address_of(i), static_cast<shard_id>(i));
-        auto e = endpoint::create(*shards_[i], std::move(t), config);
-        bind(-1);
+        auto e = sim_.on(i, [&] {
+            return endpoint::create(
+                sim_.at(i), sim_.net().make_transport(address_of(i), static_cast<shard_id>(i)),
+                config);
+        });
         EXPECT_TRUE(e) << e.err().message();
         endpoints_[i] = std::move(e).value();
         return *endpoints_[i];
     }
     void stop(int i) {
-        bind(i);
-        endpoints_[i].reset();
-        bind(-1);
+        sim_.on(i, [&] {
+            endpoints_[i].reset();
+            return 0;
+        });
     }
     endpoint& at(int i) { return *endpoints_[i]; }
-    transport::sim::sim_network& net() { return net_; }
-    time_ns now() { return clock_.now_ns(); }
+    transport::sim::sim_network& net() { return sim_.net(); }
 
     template <typename Fn>
     auto on(int i, Fn&& fn) {
-        bind(i);
-        auto r = fn(*endpoints_[i]);
-        bind(-1);
-        return r;
+        return sim_.on(i, [&] { return fn(*endpoints_[i]); });
     }
-
-    // Steps every node until nothing moves, then jumps the clock to the next delivery or
-    // timer. False if `done` is not reached within `limit_ns` of virtual time.
     bool run_until(const std::function<bool()>& done, time_ns limit_ns) {
-        const time_ns deadline = clock_.now_ns() + limit_ns;
-        while (!done()) {
-            for (int round = 0; round < 64 && step() > 0; ++round) {
-            }
-            if (done()) return true;
-            time_ns next = net_.next_event_ns();
-            for (int i = 0; i < count_; ++i)
-                next = std::min(next, shards_[i]->timers().next_wakeup_ns());
-            if (next == INT64_MAX || next > deadline) return done();
-            clock_.set(std::max(next, clock_.now_ns() + 1));
-        }
-        return true;
+        return sim_.run_until(done, limit_ns);
     }
 
   private:
-    std::size_t step() {
-        std::size_t work = 0;
-        for (int i = 0; i < count_; ++i) {
-            if (!endpoints_[i]) continue;
-            bind(i);
-            work += shards_[i]->run_once();
-            bind(-1);
-        }
-        return work;
-    }
-    void bind(int i) { detail::bind_thread_to_shard(i < 0 ? nullptr : shards_[i].get()); }
-
-    virtual_clock clock_{ns_per_s};
-    ring_mesh mesh_;
-    transport::sim::sim_network net_;
-    int count_;
-    std::vector<std::unique_ptr<shard>> shards_;
+    sim::sim_shards sim_;
     std::vector<std::unique_ptr<endpoint>> endpoints_;
 };
 
