@@ -64,6 +64,7 @@ struct workload {
     rm::shard* home = nullptr;
     rm::timer_id pacing;                // wakes a sleeping shard at the next send time
     std::atomic<bool> finished{false};  // --count published and acknowledged
+    pthread_t main_thread{};            // told (SIGUSR1) when finished: it waits for signals
     std::atomic<bool> stop_sending{false};
     std::atomic<bool> drained{false};
     std::atomic<bool> shutdown_requested{false};
@@ -398,7 +399,9 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
             wp->drained.store(all_acked(*wp), std::memory_order_relaxed);
         } else if (wp->options.count && !wp->options.linger && wp->published == wp->options.count &&
                    wp->options.rpc_peer.empty() && all_acked(*wp)) {
-            wp->finished.store(true, std::memory_order_relaxed);
+            if (!wp->finished.exchange(true, std::memory_order_relaxed)) {
+                pthread_kill(wp->main_thread, SIGUSR1);  // wake the main thread's signal wait
+            }
         }
         return work;
     });
@@ -512,9 +515,6 @@ void reload_keyring(const std::string& config_path, workload& w) {
     std::lock_guard lock(w.keyring_mutex);
     w.new_keyring = std::move(keys).value();
 }
-
-// The signal wait's tick (timespec counts in long).
-constexpr long ns_per_ms_long = rm::ns_per_ms;
 
 int run_node(int argc, char** argv);
 
@@ -637,10 +637,12 @@ int run_node(int argc, char** argv) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGUSR1);  // from a shard: --count is done
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // event lines reach a pipe as they happen
 
     workload w;
+    w.main_thread = pthread_self();
     w.options = wo;
     w.payload.assign(wo.payload_bytes, std::byte{0});
     if (!wo.delivery_log.empty()) {
@@ -675,13 +677,21 @@ int run_node(int argc, char** argv) {
     // Run until a signal, the --seconds deadline, or (with --count) everything acknowledged.
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::duration<double>(wo.seconds > 0 ? wo.seconds : 1e9);
+    // Sleeps until then: no tick (a shard that finishes sends SIGUSR1).
     int sig = -1;
-    const timespec tick{0, 10 * ns_per_ms_long};
     while (sig <= 0 && !w.finished.load() && std::chrono::steady_clock::now() < deadline) {
-        sig = sigtimedwait(&signals, nullptr, &tick);
+        const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+            deadline - std::chrono::steady_clock::now());
+        timespec wait{};
+        rm::to_timespec(
+            std::max<rm::time_ns>(0, std::min<rm::time_ns>(left.count(), 3600 * rm::ns_per_s)),
+            wait);
+        sig = sigtimedwait(&signals, nullptr, &wait);
         if (sig == SIGHUP) {
             reload_keyring(config_path, w);
             sig = -1;
+        } else if (sig == SIGUSR1) {
+            sig = -1;  // finished: the loop condition ends it
         }
     }
     // Stop generating work, let every peer acknowledge what was sent, then close.
