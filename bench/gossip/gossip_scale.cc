@@ -223,7 +223,7 @@ void write_json(const std::string& path, const std::vector<scale_row>& rows,
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_gossip_scale(int argc, char** argv) {
     CLI::App app{"ringmesh gossip scale: dissemination and detection versus N, simulated"};
     std::vector<int> sizes{10, 20, 50, 100, 200, 500, 1000};
     std::uint64_t seed = 1;
@@ -267,7 +267,7 @@ int main(int argc, char** argv) {
         for (double loss : {0.05, 0.10}) {
             for (bool lifeguard : {true, false}) {
                 losses.push_back(measure_loss(loss_nodes, loss, lifeguard, seed, interval,
-                                              loss_minutes * 60 * ns_per_s));
+                                              loss_minutes * time_ns{60} * ns_per_s));
                 const auto& l = losses.back();
                 std::printf("%5.0f%% %10s %12llu %13llu\n", loss * 100, lifeguard ? "on" : "off",
                             static_cast<unsigned long long>(l.suspicions),
@@ -280,4 +280,13 @@ int main(int argc, char** argv) {
     write_svg(svg, rows);
     std::printf("\nwrote %s and %s\n", json.c_str(), svg.c_str());
     return 0;
+}
+
+int main(int argc, char** argv) {
+    try {
+        return run_gossip_scale(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ringmesh_gossip_scale: fatal: %s\n", e.what());
+        return 1;
+    }
 }

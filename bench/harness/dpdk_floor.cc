@@ -32,6 +32,7 @@ memif_port open_memif(const run_config& c, bool receiving) {
     for (auto& a : memif_eal_args(c, receiving))
         args.push_back(std::move(a));
     std::vector<char*> argv;
+    argv.reserve(args.size());
     for (auto& a : args)
         argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {

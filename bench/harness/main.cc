@@ -73,8 +73,9 @@ rb::run_result run_pair(const rb::system_roles& sys, const rb::run_config& c) {
         }
         return pid;
     };
-    std::vector<pid_t> children;
     const int receivers = rb::receiver_count(c);
+    std::vector<pid_t> children;
+    children.reserve(static_cast<std::size_t>(receivers) + 1);
     for (int i = 0; i < receivers; ++i)
         children.push_back(spawn(true, i));
     children.push_back(spawn(false, 0));
@@ -215,9 +216,8 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
                     std::printf(" %22s", cell);
                 }
             }
-            auto get = [&](const std::string& sys) {
-                return sums.find({sys, what, row.second, 0});
-            };
+            const std::size_t payload = row.second;  // (a lambda cannot capture a binding)
+            auto get = [&](const std::string& sys) { return sums.find({sys, what, payload, 0}); };
             // ringmesh-tcp against each peer present in this run.
             auto rm = get("ringmesh-tcp");
             const auto have = [&](auto it) { return it != sums.end() && it->second.ok; };
@@ -383,7 +383,7 @@ void write_svg(const std::string& path, const std::map<key, summary>& sums,
         max_rate = std::max(max_rate, s.msgs_per_s);
     }
     std::sort(payloads.begin(), payloads.end());
-    const double group_w = 440.0 / std::max<std::size_t>(1, payloads.size());
+    const double group_w = 440.0 / static_cast<double>(std::max<std::size_t>(1, payloads.size()));
     const double bar_w = (group_w - 20) / static_cast<double>(systems.size());
     for (std::size_t p = 0; p < payloads.size(); ++p) {
         for (std::size_t si = 0; si < systems.size(); ++si) {
@@ -444,7 +444,7 @@ void write_svg(const std::string& path, const std::map<key, summary>& sums,
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_bench(int argc, char** argv) {
     CLI::App app{"ringmesh bench: ringmesh next to ZeroMQ and the raw kernel floor"};
     std::vector<std::string> scenarios{"stream", "pingpong", "rpc", "fanout", "rate", "idle"};
     int fanout = 2;
@@ -577,4 +577,13 @@ int main(int argc, char** argv) {
     write_svg(svg, sums, systems);
     std::printf("\nwrote %s and %s\n", json.c_str(), svg.c_str());
     return 0;
+}
+
+int main(int argc, char** argv) {
+    try {
+        return run_bench(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ringmesh_bench: fatal: %s\n", e.what());
+        return 1;
+    }
 }

@@ -97,7 +97,7 @@ run_result sender(const run_config& c) {
                                  c.rate_per_s > 0 ? 1e9 / c.rate_per_s : 0};
     std::uint64_t seq = 0;
     for (time_ns now = monotonic_clock::read(); now < end; now = monotonic_clock::read()) {
-        while (batch.size() < 256 * 1024) {
+        while (batch.size() < std::size_t{256} << 10) {
             const time_ns due = schedule.due(seq);
             if (c.rate_per_s > 0 && due > now) break;
             stamp(msg.data(), msg_data, seq++, c.rate_per_s > 0 ? due : now);

@@ -359,7 +359,7 @@ run_result sender(const run_config& c) {
 
 bool supports_udp(const run_config& c, std::string* why) {
     // Larger messages are split into datagram-sized fragments, as many as one window holds.
-    if (c.payload_bytes > 512 * 1024) {
+    if (c.payload_bytes > std::size_t{512} << 10) {
         *why = "a message must fit one datagram window (1,024 fragments)";
         return false;
     }

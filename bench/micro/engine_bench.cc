@@ -188,8 +188,8 @@ void BM_SubmitToRoundTrip(benchmark::State& state) {
     (*n)->stop();
     std::sort(probe.samples.begin(), probe.samples.end());
     auto pct = [&](double q) {
-        return static_cast<double>(
-            probe.samples[static_cast<std::size_t>(q * (probe.samples.size() - 1))]);
+        return static_cast<double>(probe.samples[static_cast<std::size_t>(
+            q * static_cast<double>(probe.samples.size() - 1))]);
     };
     state.counters["p50_ns"] = pct(0.5);
     state.counters["p99_ns"] = pct(0.99);
@@ -207,7 +207,7 @@ void BM_TimerWheelScheduleCancel(benchmark::State& state) {
     rm::time_ns t = 0;
     for (auto _ : state) {
         for (int i = 0; i < timer_batch; ++i)
-            ids[i] = wheel.schedule_at(t + (i % 997) * 1000, [] {});
+            ids[i] = wheel.schedule_at(t + rm::time_ns{i % 997} * 1000, [] {});
         for (auto id : ids)
             wheel.cancel(id);
         t += 1000;
@@ -222,7 +222,7 @@ void BM_MultimapScheduleCancel(benchmark::State& state) {
     rm::time_ns t = 0;
     for (auto _ : state) {
         for (int i = 0; i < timer_batch; ++i)
-            ids[i] = timers.emplace(t + (i % 997) * 1000, [] {});
+            ids[i] = timers.emplace(t + rm::time_ns{i % 997} * 1000, [] {});
         for (auto id : ids)
             timers.erase(id);
         t += 1000;
@@ -237,7 +237,7 @@ void BM_TimerWheelScheduleExpire(benchmark::State& state) {
     std::size_t fired = 0;
     for (auto _ : state) {
         for (int i = 0; i < timer_batch; ++i)
-            wheel.schedule_at(t + (i % 997) * 1000, [&fired] { ++fired; });
+            wheel.schedule_at(t + rm::time_ns{i % 997} * 1000, [&fired] { ++fired; });
         t += 1'000'000;
         wheel.advance(t);
     }
@@ -252,7 +252,7 @@ void BM_MultimapScheduleExpire(benchmark::State& state) {
     std::size_t fired = 0;
     for (auto _ : state) {
         for (int i = 0; i < timer_batch; ++i)
-            timers.emplace(t + (i % 997) * 1000, [&fired] { ++fired; });
+            timers.emplace(t + rm::time_ns{i % 997} * 1000, [&fired] { ++fired; });
         t += 1'000'000;
         while (!timers.empty() && timers.begin()->first <= t) {
             auto fn = std::move(timers.begin()->second);
