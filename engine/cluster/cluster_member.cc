@@ -51,7 +51,7 @@ result<void> member::start_membership(std::unique_ptr<transport::transport> goss
     if (!agent) return agent.err();
     agent_ = std::move(agent).value();
     // The gossip ring never sleeps for the shard: its eventfd wakes whoever does.
-    wait_source_ = shard_.add_wait_source({{}, [ring] { return ring->ready_fd(); }});
+    wait_source_ = shard_.add_wait_source({{}, [ring] { return ring->ready_fd(); }, {}});
     poller_ = shard_.add_poller(
         poll_step::protocol, [this](time_ns now) { return poll_membership(now); },
         config_.membership_poll_every_ns);

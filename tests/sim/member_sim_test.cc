@@ -92,8 +92,8 @@ class member_cluster {
             log.losses.push_back(loss);
             log.loss_peers.emplace_back(loss.peer);
         });
-        e.subscribe("sim/**", [&log](const messaging::message& m) {
-            log.delivered.push_back(std::stoi(text_of(m.bytes)));
+        e.subscribe("sim/**", [&log](const messaging::message& delivered) {
+            log.delivered.push_back(std::stoi(text_of(delivered.bytes)));
         });
         sim_.bind(-1);
     }
@@ -247,7 +247,9 @@ TEST(MemberSimTest, MemberPausedPastDetectionResumesWithNothingLostAndReplaysByS
             static_cast<unsigned long long>(replayed));
         traces.push_back(run.trace);
     }
-    if (traces.size() > 1) EXPECT_NE(traces[0], traces[1]);  // the seed really drives the run
+    if (traces.size() > 1) {
+        EXPECT_NE(traces[0], traces[1]);  // the seed really drives the run
+    }
 }
 
 TEST(MemberSimTest, KilledMemberIsReportedExactlyAndItsSuccessorReceivesFromThenOn) {

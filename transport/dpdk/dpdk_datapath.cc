@@ -255,9 +255,9 @@ void dpdk_transport::impl::resolve(std::uint32_t ip, rte_mbuf* packet) {
     }
 }
 
-bool dpdk_transport::impl::share_arp(impl* sibling, std::uint32_t ip, const rte_ether_addr& mac) {
-    return owner_shard->submit_to(sibling->owner, [sibling, ip, mac] {
-        sibling->learn(ip, mac);
+bool dpdk_transport::impl::share_arp(impl* sibling, std::uint32_t ip, const rte_ether_addr& where) {
+    return owner_shard->submit_to(sibling->owner, [sibling, ip, where] {
+        sibling->learn(ip, where);
     }) == submit_outcome::accepted;
 }
 

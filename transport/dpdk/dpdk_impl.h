@@ -90,7 +90,7 @@ struct dpdk_transport::impl {
     void arp_tick();
     /// Tells `sibling` (on another queue of the port) where `ip_be` is; false: its ring was
     /// full, try again later.
-    bool share_arp(impl* sibling, std::uint32_t ip_be, const rte_ether_addr& mac);
+    bool share_arp(impl* sibling, std::uint32_t ip_be, const rte_ether_addr& where);
     void retry_arp_shares();
     void release_held(buffer_slot* slot);
 };

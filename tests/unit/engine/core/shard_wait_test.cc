@@ -137,13 +137,13 @@ TEST(ShardWaitTest, AWaitSourceThatTakesTheFdNumberOfARemovedOneStillWakesTheSha
             {[ring](time_ns timeout, std::span<const int> fds) { ring->wait(timeout, fds); },
              [ring] { return ring->ready_fd(); }, [ring](int fd) { ring->forget_wake_fd(fd); }});
         old_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        extra = s.add_wait_source({{}, [&old_fd] { return old_fd.load(); }});
+        extra = s.add_wait_source({{}, [&old_fd] { return old_fd.load(); }, {}});
         s.add_poller(poll_step::protocol, [&, self = &s](time_ns) {
             if (!swap_now.exchange(false)) return std::size_t{0};
             self->remove_wait_source(extra);
             ::close(old_fd.load());
             const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-            extra = self->add_wait_source({{}, [fd] { return fd; }});
+            extra = self->add_wait_source({{}, [fd] { return fd; }, {}});
             new_fd = fd;
             return std::size_t{1};
         });
