@@ -12,9 +12,9 @@ result<std::unique_ptr<member>> member::create(
         return make_error(core_errc::bad_config, "membership needs a gossip transport");
     }
     random_source random(random_source::seed_or_os(config.random_seed));
-    if (config.messaging.random_seed == 0) config.messaging.random_seed = random.child_seed();
-    if (config.membership) config.membership->swim.rng_seed = random.child_seed();
-    const std::uint64_t nonce_salt = random.child_seed();
+    if (config.messaging.random_seed == 0) config.messaging.random_seed = random.next_nonzero();
+    if (config.membership) config.membership->swim.rng_seed = random.next_nonzero();
+    const std::uint64_t nonce_salt = random.next_nonzero();
     std::unique_ptr<member> m(new member(owner, std::move(config)));
     // The endpoint registers its wait source first: its transport sleeps for the shard.
     auto ep =

@@ -25,8 +25,8 @@ class random_source {
 
     explicit random_source(std::uint64_t seed) : engine_(seed) {}
 
-    std::uint64_t next() { return engine_(); }
-    /// Never 0 (0 means "unset" in incarnations and seeds).
+    /// Never 0 (0 means "unset" in incarnations and seeds): also the seed of a child object,
+    /// so that each draws its own stream.
     std::uint64_t next_nonzero() {
         const std::uint64_t v = engine_();
         return v == 0 ? 1 : v;
@@ -36,8 +36,6 @@ class random_source {
         if (hi <= lo) return lo;
         return lo + static_cast<time_ns>(engine_() % static_cast<std::uint64_t>(hi - lo + 1));
     }
-    /// A seed for a child object, so that each draws its own stream.
-    std::uint64_t child_seed() { return next_nonzero(); }
 
   private:
     std::mt19937_64 engine_;
