@@ -8,6 +8,7 @@
 // stream connection.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
