@@ -162,6 +162,8 @@ struct raft_stats {
     std::uint64_t appends_sent = 0;
     std::uint64_t entries_sent = 0;
     std::uint64_t append_rejects = 0;  ///< received by the leader: a follower's log diverged
+    /// A follower rejected entries it had acknowledged: it lost its disk (wiped, replaced).
+    std::uint64_t follower_regressions = 0;
     std::uint64_t snapshots_started = 0;
     std::uint64_t snapshot_chunks_sent = 0;
     std::uint64_t snapshot_restarts = 0;  ///< a transfer that stalled started again

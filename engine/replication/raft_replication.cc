@@ -100,6 +100,13 @@ void raft::on_append_reply(time_ns now, const raft_message& m) {
     if (m.reject) {
         ++stats_.append_rejects;
         if (p->state == follower_progress::mode::snapshot) return;
+        if (m.hint_index < p->match && m.index >= p->match) {
+            // It no longer holds what it acknowledged: its disk was lost or wiped. Forget
+            // what we knew (a commit never goes back; only future ones are counted anew) and
+            // find where it stands, by snapshot if need be.
+            ++stats_.follower_regressions;
+            p->match = 0;
+        }
         if (p->state == follower_progress::mode::replicate && m.index <= p->match) return;
         if (p->state == follower_progress::mode::probe && m.index != p->next - 1) return;
         // Fast backtracking: skip every entry of a term the follower does not hold.

@@ -1,0 +1,165 @@
+#include "engine/replication/raft_host.h"
+
+#include <algorithm>
+
+#include "engine/core/assert.h"
+
+namespace ringmesh::replication {
+
+raft_host::raft_host(disk_ring& ring, raft_host_config config)
+    : ring_(ring), config_(std::move(config)) {
+    RM_ASSERT(config_.self != no_node, "a raft host needs its node id");
+}
+
+raft_host::~raft_host() = default;
+
+result<raft*> raft_host::add_group(raft_config config, log_store_config storage,
+                                   raft_application app, time_ns now) {
+    if (config.id != config_.self)
+        return make_error(storage_errc::bad_config, "the group's replica id is not this node's");
+    if (groups_.contains(config.group))
+        return make_error(storage_errc::bad_config,
+                          "group " + std::to_string(config.group) + " runs here already");
+    result<std::unique_ptr<log_store>> opened = log_store::open(ring_, std::move(storage));
+    if (!opened) return opened.err();
+    hosted& h = groups_[config.group];
+    h.store = std::move(opened).value();
+    h.app = std::move(app);
+    const raft_recovered recovered = h.store->recovered();
+    if (recovered.snapshot && h.app.restore) {
+        result<std::vector<std::byte>> data = h.store->read_snapshot_data();
+        if (!data) {
+            groups_.erase(config.group);
+            return data.err();
+        }
+        h.app.restore(*recovered.snapshot, *data);
+    }
+    const group_id id = config.group;
+    h.replica = std::make_unique<raft>(std::move(config), recovered, now);
+    raft* replica = h.replica.get();
+    h.store->on_durable = [this, replica](std::uint64_t seq) { replica->on_persisted(now_, seq); };
+    h.store->on_failure = [this, id](const error&) {
+        auto it = groups_.find(id);
+        if (it == groups_.end() || it->second.failed) return;
+        it->second.failed = true;  // a replica whose disk fails must stop: it cannot promise
+        ++stats_.storage_failures;
+    };
+    return replica;
+}
+
+raft* raft_host::group(group_id id) {
+    auto it = groups_.find(id);
+    return it == groups_.end() || it->second.failed ? nullptr : it->second.replica.get();
+}
+
+log_store* raft_host::store(group_id id) {
+    auto it = groups_.find(id);
+    return it == groups_.end() ? nullptr : it->second.store.get();
+}
+
+void raft_host::save_snapshot(group_id id, std::vector<std::byte> data, time_ns now) {
+    auto it = groups_.find(id);
+    if (it == groups_.end() || it->second.failed) return;
+    raft& r = *it->second.replica;
+    snapshot_meta meta = r.snapshot_meta_at(r.applied_index());
+    it->second.store->save_snapshot(meta, std::move(data),
+                                    [this, id, meta, now](const result<void>& saved) {
+                                        raft* replica = group(id);
+                                        if (!saved || replica == nullptr) return;
+                                        snapshot_meta m = meta;
+                                        m.size_bytes = store(id)->snapshot()->size_bytes;
+                                        replica->snapshot_taken(std::max(now, now_), m);
+                                    });
+}
+
+void raft_host::on_batch(std::span<const std::byte> bytes, time_ns now) {
+    now_ = std::max(now_, now);
+    const raft_codec_error e =
+        decode_batch(bytes, config_.cluster_id, config_.self, decode_buffer_, config_.limits);
+    if (e != raft_codec_error::none) {
+        stats_.refused.count(e);
+        return;
+    }
+    ++stats_.batches_received;
+    for (const raft_message& m : decode_buffer_) {
+        ++stats_.messages_received;
+        raft* r = group(m.group);
+        if (r == nullptr) {
+            ++stats_.unknown_group;
+            continue;
+        }
+        r->on_message(now_, m);
+    }
+}
+
+void raft_host::stage(hosted& h, raft_message m) {
+    if (m.kind == message_kind::snapshot) {
+        // The chunk's bytes come from the snapshot file; a chunk of a snapshot that was
+        // replaced meanwhile is dropped (the leader restarts the transfer).
+        if (!h.store->read_snapshot_chunk(m.snapshot, m.offset, m.chunk, m.chunk_bytes)) return;
+    }
+    outbound_[m.to].push_back(std::move(m));
+}
+
+std::size_t raft_host::drain(hosted& h, time_ns now) {
+    std::size_t work = 0;
+    for (int guard = 0; guard < 16; ++guard) {
+        raft_ready ready = h.replica->take_ready(now);
+        if (ready.empty()) break;
+        ++work;
+        h.store->append(ready);
+        for (raft_message& m : ready.messages)
+            stage(h, std::move(m));
+        if (ready.apply_snapshot && h.app.restore) {
+            result<std::vector<std::byte>> data = h.store->read_snapshot_data();
+            if (data) h.app.restore(*ready.apply_snapshot, *data);
+        }
+        if (h.app.apply) {
+            for (const log_entry& e : ready.committed)
+                h.app.apply(e);
+        }
+        if (h.app.read_ready) {
+            for (const read_result& r : ready.reads)
+                h.app.read_ready(r);
+        }
+    }
+    return work;
+}
+
+std::size_t raft_host::poll(time_ns now) {
+    now_ = std::max(now_, now);
+    std::size_t work = ring_.reap(false);
+    for (auto& [id, h] : groups_) {
+        if (h.failed) continue;
+        if (h.replica->next_deadline() <= now_) {
+            h.replica->on_tick(now_);
+            ++work;
+        }
+        work += drain(h, now_);
+        work += h.store->flush(now_);
+    }
+    for (auto& [to, messages] : outbound_) {
+        if (messages.empty()) continue;
+        encode_buffer_.clear();
+        encode_batch(config_.self, to, messages, config_.cluster_id, encode_buffer_);
+        if (config_.send && config_.send(to, encode_buffer_)) {
+            ++stats_.batches_sent;
+            stats_.messages_sent += messages.size();
+        } else {
+            ++stats_.batches_dropped;
+        }
+        messages.clear();
+        ++work;
+    }
+    return work;
+}
+
+time_ns raft_host::next_deadline() const {
+    time_ns at = std::numeric_limits<time_ns>::max();
+    for (const auto& [id, h] : groups_) {
+        if (!h.failed) at = std::min(at, h.replica->next_deadline());
+    }
+    return at;
+}
+
+}  // namespace ringmesh::replication
