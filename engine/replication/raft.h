@@ -265,6 +265,7 @@ class raft {
     void on_vote_reply(time_ns now, const raft_message& m);
     void on_timeout_now(time_ns now, const raft_message& m);
     void reset_election_deadline(time_ns now);
+    void heard_from_leader(time_ns now, node_id leader);
     bool in_leader_lease(time_ns now) const noexcept;
     bool quorum_active(time_ns now) const;
     bool on_higher_term(time_ns now, const raft_message& m);

@@ -78,6 +78,14 @@ void raft::become_follower(time_ns now, term_t term, node_id leader) {
     reset_election_deadline(now);
 }
 
+void raft::heard_from_leader(time_ns now, node_id leader) {
+    // A candidate (or pre-candidate) that hears this term's leader follows it.
+    if (role_ != raft_role::follower) become_follower(now, state_.term, leader);
+    leader_ = leader;
+    last_leader_contact_ = now;
+    reset_election_deadline(now);
+}
+
 void raft::campaign(time_ns now, bool pre_vote, bool transfer) {
     if (pre_vote) {
         become_pre_candidate(now);

@@ -179,10 +179,7 @@ void raft::maybe_commit(time_ns now) {
 }
 
 void raft::on_append(time_ns now, const raft_message& m) {
-    if (role_ != raft_role::follower) become_follower(now, state_.term, m.from);
-    leader_ = m.from;
-    last_leader_contact_ = now;
-    reset_election_deadline(now);
+    heard_from_leader(now, m.from);
     raft_message r = message_to(m.from, message_kind::append_reply);
     if (m.prev_index < state_.commit) {
         // Everything through our commit matches the leader's log already (log matching).
@@ -221,10 +218,7 @@ void raft::on_append(time_ns now, const raft_message& m) {
 }
 
 void raft::on_heartbeat(time_ns now, const raft_message& m) {
-    if (role_ != raft_role::follower) become_follower(now, state_.term, m.from);
-    leader_ = m.from;
-    last_leader_contact_ = now;
-    reset_election_deadline(now);
+    heard_from_leader(now, m.from);
     accept_leader_commit(std::min(m.commit, log_.last_index()));
     raft_message r = message_to(m.from, message_kind::heartbeat_reply);
     r.context = m.context;

@@ -83,10 +83,7 @@ void raft::send_snapshot_chunks(node_id to, follower_progress& p) {
 }
 
 void raft::on_snapshot(time_ns now, const raft_message& m) {
-    if (role_ != raft_role::follower) become_follower(now, state_.term, m.from);
-    leader_ = m.from;
-    last_leader_contact_ = now;
-    reset_election_deadline(now);
+    heard_from_leader(now, m.from);
     const snapshot_meta& meta = m.snapshot;
     raft_message r = message_to(m.from, message_kind::snapshot_reply);
     r.snapshot = meta;
