@@ -126,6 +126,9 @@ log_store::log_store(disk_ring& ring, log_store_config config)
     : ring_(ring), config_(std::move(config)) {}
 
 log_store::~log_store() {
+    // Whoever owned us is going away: what completes now is waited for, not reported.
+    on_durable = nullptr;
+    on_failure = nullptr;
     while (in_flight_)
         ring_.reap(true);
     for (segment& s : segments_) {

@@ -89,8 +89,9 @@ class raft_host {
 
   private:
     struct hosted {
-        std::unique_ptr<log_store> store;
+        // The replica outlives its store: the store's last completions may still reach it.
         std::unique_ptr<raft> replica;
+        std::unique_ptr<log_store> store;
         raft_application app;
         bool failed = false;
     };
