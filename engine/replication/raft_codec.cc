@@ -2,6 +2,8 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <cstring>
+
 #include "raft_generated.h"
 
 namespace ringmesh::replication {
@@ -89,9 +91,18 @@ flatbuffers::Offset<fb::RaftMessage> encode_message(builder& b, const raft_messa
     return out.Finish();
 }
 
+// The Verifier checks a vector's length field for alignment, not its elements: a forged
+// buffer can place 8-byte elements at 4 mod 8. The batch itself starts 8-aligned (decode_batch
+// sees to it), so an element vector that is not is refused.
+template <typename T>
+bool aligned(const flatbuffers::Vector<T>* v) {
+    return v == nullptr || v->size() == 0 ||  // an empty vector is read nowhere
+           reinterpret_cast<std::uintptr_t>(v->Data()) % alignof(std::uint64_t) == 0;
+}
+
 bool decode_ids(const flatbuffers::Vector<std::uint64_t>* in, std::vector<node_id>& out) {
     if (in == nullptr) return true;
-    if (in->size() > max_group_members) return false;
+    if (in->size() > max_group_members || !aligned(in)) return false;
     out.assign(in->begin(), in->end());
     return true;
 }
@@ -221,6 +232,14 @@ raft_codec_error decode_batch(std::span<const std::byte> bytes, std::string_view
                               node_id self, std::vector<raft_message>& out,
                               const raft_codec_limits& limits) {
     out.clear();
+    // Flatbuffers reads 8-byte fields in place: a batch that sits at an odd address in a
+    // receive buffer is copied to an aligned one first.
+    std::vector<std::uint64_t> aligned_copy;
+    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(std::uint64_t) != 0) {
+        aligned_copy.resize((bytes.size() + 7) / 8);
+        std::memcpy(aligned_copy.data(), bytes.data(), bytes.size());
+        bytes = {reinterpret_cast<const std::byte*>(aligned_copy.data()), bytes.size()};
+    }
     const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
     flatbuffers::Verifier::Options options;
     options.max_tables = 16 * limits.max_messages + 4 * limits.max_entries + 64;
@@ -236,6 +255,7 @@ raft_codec_error decode_batch(std::span<const std::byte> bytes, std::string_view
     if ((messages != nullptr && messages->size() > limits.max_messages) ||
         (beats != nullptr && beats->size() > limits.max_beats))
         return raft_codec_error::too_large;
+    if (!aligned(beats)) return raft_codec_error::malformed;
     raft_codec_error error = raft_codec_error::none;
     if (messages != nullptr) {
         for (const fb::RaftMessage* in : *messages) {
