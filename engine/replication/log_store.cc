@@ -427,12 +427,14 @@ bool log_store::has_queued() const noexcept {
 }
 
 void log_store::append(raft_ready& ready) {
+    for (const log_entry& e : ready.entries)
+        encode_entry(e);
+    // The state goes after the entries: its commit index may point at them, and a torn write
+    // keeps a prefix of the records, so a commit that survives has its entries.
     if (ready.state) {
         state_ = *ready.state;
         encode_state(state_);
     }
-    for (const log_entry& e : ready.entries)
-        encode_entry(e);
     for (raft_message& m : ready.snapshot_chunks)
         queued_chunks_.push_back(std::move(m));
     if (ready.compact_through != 0)

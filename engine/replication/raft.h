@@ -123,6 +123,12 @@ struct read_result {
 };
 
 /// Everything a step produced. Persist, then send and apply.
+///
+/// Storage writes a ready's parts in this order: entries, snapshot chunks, then the hard
+/// state. The state's commit index may point at entries of the same ready; a crash keeps
+/// at most a prefix of unsynced writes (a torn tail), so a commit index that survives must
+/// find its entries before it. (The simulator found the opposite order applying a stale
+/// entry after a torn write.)
 struct raft_ready {
     /// Non-zero when something below must be made durable; report on_persisted(persist_seq)
     /// once it is (in persist_seq order).

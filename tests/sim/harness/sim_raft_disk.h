@@ -38,11 +38,12 @@ struct sim_disk {
     /// The writes of one ready, in the order the storage must apply them.
     static std::vector<disk_op> ops_of(raft_ready& r) {
         std::vector<disk_op> ops;
-        if (r.state) ops.push_back({disk_op::kind::state, *r.state, {}, {}, 0});
         for (log_entry& e : r.entries)
             ops.push_back({disk_op::kind::entry, {}, std::move(e), {}, 0});
         for (raft_message& m : r.snapshot_chunks)
             ops.push_back({disk_op::kind::chunk, {}, {}, std::move(m), 0});
+        // After what its commit index may point at, like the real store (see raft_ready).
+        if (r.state) ops.push_back({disk_op::kind::state, *r.state, {}, {}, 0});
         if (r.compact_through != 0)
             ops.push_back({disk_op::kind::compact, {}, {}, {}, r.compact_through});
         return ops;

@@ -138,7 +138,8 @@ TEST_F(LogStoreTest, RecoversTheHardStateAndTheLogWithConflictsResolved) {
 
 TEST_F(LogStoreTest, ATornTailIsCutOffAndCounted) {
     reopen();
-    persist(ready_with(1, {entry(1, 1, "a"), entry(2, 1, "b")}, {{1, 1, 0}}));
+    persist(ready_with(1, {entry(1, 1, "a")}, {{1, 1, 0}}));
+    persist(ready_with(2, {entry(2, 1, "b")}));  // the segment's data now ends in a 'b'
     const fs::path seg = segment_path(1);
     store_.reset();
     // A crash in the middle of the next group commit: half a record on the platter.
@@ -163,10 +164,43 @@ TEST_F(LogStoreTest, ATornTailIsCutOffAndCounted) {
     reopen();
     EXPECT_EQ(store_->stats().torn_bytes_cut, 11u);
     EXPECT_EQ(store_->recovered().entries.size(), 2u);
-    persist(ready_with(2, {entry(3, 1, "c")}));
+    persist(ready_with(3, {entry(3, 1, "c")}));
     reopen();
     EXPECT_EQ(store_->recovered().entries.size(), 3u);
     EXPECT_EQ(store_->stats().torn_bytes_cut, 0u);
+}
+
+TEST_F(LogStoreTest, ATornGroupNeverKeepsACommitIndexWithoutItsEntries) {
+    reopen();
+    persist(ready_with(1, {entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")}, {{1, 1, 1}}));
+    // A new leader's entries replace 2 and 3 and the same ready commits them; the crash tears
+    // the group in the middle of the second entry.
+    raft_ready replace = ready_with(2, {entry(2, 2, "B"), entry(3, 2, "C")}, {{2, 0, 3}});
+    store_->append(replace);
+    store_->flush(0);
+    while (!store_->idle())
+        ring_->reap(true);
+    store_.reset();
+    const int fd = ::open(segment_path(1).c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    std::vector<std::byte> head(512);
+    ASSERT_EQ(::pread(fd, head.data(), head.size(), 0), 512);
+    const std::byte big_c{'C'};
+    auto at = std::find(head.begin(), head.end(), big_c);
+    ASSERT_NE(at, head.end());
+    // Everything from the 'C' entry's payload on never reached the platter.
+    std::vector<std::byte> zeros(static_cast<std::size_t>(head.end() - at));
+    ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), at - head.begin()),
+              static_cast<ssize_t>(zeros.size()));
+    ::close(fd);
+    reopen();
+    const raft_recovered r = store_->recovered();
+    // The state record came after the entries: it was lost with them, so the old commit
+    // stands and no stale entry at 3 is taken for committed.
+    EXPECT_EQ(r.state, (hard_state{1, 1, 1}));
+    ASSERT_EQ(r.entries.size(), 2u);
+    EXPECT_EQ(r.entries[1], entry(2, 2, "B"));
+    EXPECT_GT(store_->stats().torn_bytes_cut, 0u);
 }
 
 TEST_F(LogStoreTest, DamageToAcknowledgedRecordsIsRefusedWithWhereItIs) {
