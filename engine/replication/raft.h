@@ -26,7 +26,8 @@
 //   - Linearizable reads by read index (a heartbeat round acknowledged by a majority) and
 //     lease reads, valid for election_timeout_min × (1 − lease_clock_drift) after the send time
 //     of the latest round a majority acknowledged: the bound on how much faster a follower's
-//     clock may run than the leader's is that configurable drift.
+//     clock may run than the leader's is that configurable drift. A leader that has sent
+//     timeout-now (a transfer) gives up lease reads for the rest of its term.
 //
 // Persistence contract: a ready with persist_seq != 0 holds state to make durable (hard state,
 // entries, a snapshot). Messages that depend on it (vote grants, append acknowledgements,

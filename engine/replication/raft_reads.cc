@@ -23,8 +23,12 @@ raft_status raft::read_index(time_ns now, std::uint64_t request) {
 }
 
 std::optional<log_index> raft::lease_read(time_ns now) {
+    // Once this term's leader has told anyone to campaign, a voter may grant that campaign
+    // (it carries the transfer flag, which lifts stickiness) at any time, however late the
+    // message: no lease holds for the rest of the term. (The simulator found a stale leader
+    // answering from its lease after a delayed transfer elected another.)
     if (role_ != raft_role::leader || config_.lease_clock_drift <= 0 || !committed_in_term_ ||
-        transfer_target_ != no_node || !config_.check_quorum)
+        transfer_target_ != no_node || timeout_now_sent_ || !config_.check_quorum)
         return std::nullopt;
     const std::uint64_t round = quorum_round();
     if (round < lease_from_round_) return std::nullopt;

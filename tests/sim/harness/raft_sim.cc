@@ -135,7 +135,7 @@ class simulation {
                 stop_faults();
                 settle_deadline = now_ + o_.settle_bound;
             }
-            if (!faults && progress_after_faults_) break;
+            if (!faults && progress_after_faults_ && settled()) break;
             if (!faults && now_ >= settle_deadline) {
                 fail("no progress within " + std::to_string(o_.settle_bound / ns_per_ms) +
                      " ms after the faults stopped");
@@ -674,11 +674,27 @@ class simulation {
         }
     }
 
+    /// The leader of the highest term among those that claim it (a stale one may not know).
+    int newest_leader() const {
+        int best = -1;
+        for (int i : leaders_now()) {
+            if (best < 0 || nodes_[static_cast<std::size_t>(i)]->replica->term() >
+                                nodes_[static_cast<std::size_t>(best)]->replica->term())
+                best = i;
+        }
+        return best;
+    }
+    /// The newest leader has applied every acknowledged write.
+    bool settled() const {
+        const int l = newest_leader();
+        return l >= 0 && nodes_[static_cast<std::size_t>(l)]->app.applied >= max_acked_index_;
+    }
+
     void final_checks() {
         check_log_matching();
-        std::vector<int> leaders = leaders_now();
-        if (leaders.empty()) return;
-        const sim_node& n = *nodes_[static_cast<std::size_t>(leaders.front())];
+        const int leader = newest_leader();
+        if (leader < 0) return;
+        const sim_node& n = *nodes_[static_cast<std::size_t>(leader)];
         const std::set<std::uint64_t> ids(n.app.ids.begin(), n.app.ids.end());
         for (const auto& [id, index] : acked_) {
             if (index <= n.app.applied && !ids.contains(id)) {

@@ -503,6 +503,29 @@ TEST(RaftTest, LeaseReadsHoldWhileHeartbeatsAreAcknowledgedAndNotDuringATransfer
     EXPECT_FALSE(g.at(leader).lease_read(g.now()).has_value());
 }
 
+TEST(RaftTest, ALeaderThatSentTimeoutNowServesNoLeaseReadsForTheRestOfItsTerm) {
+    group g(3);
+    const node_id leader = g.run_until_any_leader();
+    const node_id target = leader == 3 ? 2 : 3;
+    g.propose(leader, "a");
+    g.run_for(50 * ms);
+    // The timeout-now leaves, but is held on the way; the transfer gives up.
+    g.drop_if([](const raft_message& m) { return m.kind == message_kind::timeout_now; });
+    ASSERT_EQ(g.at(leader).transfer_leadership(g.now(), target), raft_status::ok);
+    g.flush(leader);
+    g.run_for(g.at(leader).config().election_timeout_min + 10 * ms);
+    ASSERT_EQ(g.at(leader).transfer_target(), no_node);
+    ASSERT_TRUE(g.at(leader).is_leader());
+    // Rounds keep being acknowledged, but a late timeout-now could still elect the target
+    // past every voter's stickiness: no lease read until the next term.
+    EXPECT_FALSE(g.at(leader).lease_read(g.now()).has_value());
+    ASSERT_EQ(g.at(leader).read_index(g.now(), 3), raft_status::ok);
+    g.flush(leader);
+    g.deliver();
+    ASSERT_FALSE(g.reads().empty());
+    EXPECT_EQ(g.reads().back().status, raft_status::ok) << "read index still works";
+}
+
 TEST(RaftTest, AFollowerWithADivergentTailIsRepairedByBacktracking) {
     group g(3);
     const node_id leader = g.run_until_any_leader();
