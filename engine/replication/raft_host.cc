@@ -1,6 +1,7 @@
 #include "engine/replication/raft_host.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "engine/core/assert.h"
 
@@ -11,7 +12,39 @@ raft_host::raft_host(disk_ring& ring, raft_host_config config)
     RM_ASSERT(config_.self != no_node, "a raft host needs its node id");
 }
 
-raft_host::~raft_host() = default;
+raft_host::~raft_host() {
+    detach();
+}
+
+void raft_host::attach(shard& s) {
+    detach();
+    attached_ = &s;
+    ring_.attach(s);
+    poller_ = s.add_poller(poll_step::protocol, [this](time_ns now) {
+        const std::size_t work = poll(now);
+        arm_timer();
+        return work;
+    });
+    arm_timer();
+}
+
+void raft_host::detach() {
+    if (attached_ == nullptr) return;
+    attached_->remove_poller(poller_);
+    attached_->timers().cancel(timer_);
+    ring_.detach();
+    attached_ = nullptr;
+    timer_at_ = 0;
+}
+
+void raft_host::arm_timer() {
+    const time_ns at = next_deadline();
+    if (at == timer_at_ || at == std::numeric_limits<time_ns>::max()) return;
+    attached_->timers().cancel(timer_);
+    // Nothing to do in it: firing wakes the loop, whose next poll ticks the replica.
+    timer_ = attached_->timers().schedule_at(at, [] {});
+    timer_at_ = at;
+}
 
 result<raft*> raft_host::add_group(raft_config config, log_store_config storage,
                                    raft_application app, time_ns now) {

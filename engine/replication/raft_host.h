@@ -24,6 +24,7 @@
 
 #include "engine/core/clock.h"
 #include "engine/core/result.h"
+#include "engine/core/shard.h"
 #include "engine/replication/log_store.h"
 #include "engine/replication/raft.h"
 #include "engine/replication/raft_codec.h"
@@ -85,6 +86,12 @@ class raft_host {
     /// The earliest time a replica needs a tick.
     time_ns next_deadline() const;
 
+    /// Runs on `s`'s loop: polls every iteration (protocol step), lets the disk ring wake a
+    /// sleeping shard when a group commit completes, and keeps a timer at the next replica
+    /// deadline so that a shard asleep wakes for it. Until detach() (the destructor does it).
+    void attach(shard& s);
+    void detach();
+
     const raft_host_stats& stats() const noexcept { return stats_; }
 
   private:
@@ -105,8 +112,14 @@ class raft_host {
     std::map<node_id, std::vector<raft_message>> outbound_;
     std::vector<std::byte> encode_buffer_;
     std::vector<raft_message> decode_buffer_;
+    void arm_timer();
+
     time_ns now_ = 0;  ///< the time of the current poll, for store callbacks
     raft_host_stats stats_;
+    shard* attached_ = nullptr;
+    std::uint64_t poller_ = 0;
+    timer_id timer_{};
+    time_ns timer_at_ = 0;
 };
 
 }  // namespace ringmesh::replication

@@ -4,14 +4,19 @@
 // refused and counted.
 #include "engine/replication/raft_host.h"
 
+#include "engine/node.h"
+
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 namespace ringmesh::replication {
 namespace {
@@ -215,6 +220,94 @@ TEST_F(RaftHostTest, BadBatchesAreRefusedAndCountedAndReachNoReplica) {
     EXPECT_EQ(
         h.stats().refused.by_reason[static_cast<std::size_t>(raft_codec_error::wrong_cluster)], 1u);
     EXPECT_EQ(h.group(1)->term(), term) << "a refused batch reached the replica";
+}
+
+}  // namespace
+}  // namespace ringmesh::replication
+
+namespace ringmesh::replication {
+namespace {
+
+// A host attached to a shard that sleeps when idle (block strategy): each proposal is made
+// durable by a group commit whose completion must wake the sleeping shard. The replica's only
+// timer (its heartbeat) is 900 ms apart, so had the disk ring no way to wake the shard, 60
+// proposals in a row would wait about 27 s for it and miss the deadline.
+TEST(RaftHostShardTest, GroupCommitsWakeASleepingShard) {
+    char pattern[] = "/tmp/ringmesh-shard-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern), nullptr);
+    const std::string dir = pattern;
+    {
+        std::unique_ptr<disk_ring> ring;
+        std::unique_ptr<raft_host> host;
+        std::atomic<int> applied{0};
+        std::atomic<bool> unsupported{false};
+        std::string failure;
+        node_config config;
+        config.shard_count = 1;
+        config.pin_threads = false;
+        config.shard.idle.kind = idle_kind::block;
+        auto n = ringmesh::node::create(config);
+        ASSERT_TRUE(n);
+        constexpr int proposals = 60;
+        int proposed = 0;
+        ASSERT_TRUE((*n)->start([&](shard& s) {
+            auto r = disk_ring::create();
+            if (!r) {
+                unsupported = r.err().code == storage_errc::not_supported;
+                failure = r.err().message();
+                return;
+            }
+            ring = std::move(r).value();
+            raft_host_config hc;
+            hc.self = 1;
+            host = std::make_unique<raft_host>(*ring, hc);
+            raft_config c;
+            c.id = 1;
+            c.group = 9;
+            c.initial_members = {{1}, {}};
+            c.heartbeat_interval = 900 * ns_per_ms;
+            c.election_timeout_min = 1000 * ns_per_ms;
+            c.election_timeout_max = 1100 * ns_per_ms;
+            c.check_quorum = false;
+            raft_application app;
+            app.apply = [&](const log_entry& e) {
+                if (e.kind == entry_kind::command) applied.fetch_add(1);
+            };
+            auto added = host->add_group(c, {dir + "/g9", 1 << 20}, app, s.now_ns());
+            if (!added) {
+                failure = added.err().message();
+                return;
+            }
+            host->attach(s);
+            // The workload, on the shard: the next proposal once the previous one applied.
+            s.add_poller(poll_step::protocol, [&](time_ns now) -> std::size_t {
+                raft* replica = host->group(9);
+                if (replica == nullptr || !replica->is_leader() || proposed == proposals ||
+                    applied.load() < proposed)
+                    return 0;
+                std::vector<std::byte> data(8, std::byte{1});
+                if (replica->propose(now, data).status != raft_status::ok) return 0;
+                ++proposed;
+                return 1;
+            });
+            s.on_stop([&] {
+                host.reset();
+                ring.reset();
+            });
+        }));
+        if (unsupported) {
+            (*n)->stop();
+            GTEST_SKIP() << "io_uring is not supported here: " << failure;
+        }
+        ASSERT_TRUE(failure.empty()) << failure;
+        const auto until = monotonic_clock::read() + 12 * ns_per_s;
+        while (applied.load() < proposals && monotonic_clock::read() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        EXPECT_EQ(applied.load(), proposals);
+        EXPECT_GT((*n)->stats(0).parks, 0u) << "the shard never slept";
+        (*n)->stop();
+    }
+    fs::remove_all(dir);
 }
 
 }  // namespace
