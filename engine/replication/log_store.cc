@@ -129,7 +129,8 @@ log_store::~log_store() {
     // Whoever owned us is going away: what completes now is waited for, not reported.
     on_durable = nullptr;
     on_failure = nullptr;
-    while (in_flight_)
+    closing_ = true;
+    while (in_flight_ || reads_in_flight_ > 0)
         ring_.reap(true);
     for (segment& s : segments_) {
         if (s.fd >= 0) ::close(s.fd);
@@ -668,12 +669,24 @@ result<std::vector<std::byte>> log_store::read_snapshot_data() const {
 }
 
 bool log_store::read_snapshot_chunk(const snapshot_meta& meta, std::uint64_t offset,
-                                    std::vector<std::byte>& out, std::uint32_t length) const {
-    if (!snapshot_ || snapshot_->index != meta.index || snapshot_fd_ < 0) return false;
-    result<std::vector<std::byte>> bytes =
-        read_file(snapshot_fd_, snapshot_header_bytes + offset, length);
-    if (!bytes || bytes->size() != length) return false;
-    out = std::move(*bytes);
+                                    std::uint32_t length,
+                                    std::function<void(std::vector<std::byte> bytes)> done) {
+    if (!snapshot_ || snapshot_->index != meta.index || snapshot_fd_ < 0 ||
+        offset + length > snapshot_->size_bytes)
+        return false;
+    auto buffer = std::make_shared<std::vector<std::byte>>(length);
+    io_uring_sqe* sqe =
+        ring_.prepare([this, buffer, length, done = std::move(done)](int res) mutable {
+            --reads_in_flight_;
+            if (closing_) return;
+            if (res != static_cast<int>(length)) buffer->clear();
+            done(std::move(*buffer));
+        });
+    // The ring takes its reference to the file at submission, so a snapshot replaced (and
+    // its fd closed) before the read completes does not disturb it.
+    io_uring_prep_read(sqe, snapshot_fd_, buffer->data(), length, snapshot_header_bytes + offset);
+    ++reads_in_flight_;
+    ring_.submit();
     return true;
 }
 

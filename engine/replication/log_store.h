@@ -86,10 +86,12 @@ class log_store {
     /// The current snapshot, if any, and its data (read from the file).
     const std::optional<snapshot_meta>& snapshot() const noexcept { return snapshot_; }
     result<std::vector<std::byte>> read_snapshot_data() const;
-    /// Fills `out` from the current snapshot's data at `offset`; false when `meta` is not the
-    /// current snapshot (a leader's chunk for a replaced snapshot is then dropped).
-    bool read_snapshot_chunk(const snapshot_meta& meta, std::uint64_t offset,
-                             std::vector<std::byte>& out, std::uint32_t length) const;
+    /// Reads `length` bytes of the current snapshot's data at `offset` through the disk ring;
+    /// `done` gets them once read (empty when the read failed or came up short). False, and
+    /// no call, when `meta` is not the current snapshot (a leader's chunk for a replaced
+    /// snapshot is then dropped). Not called once the store is going away.
+    bool read_snapshot_chunk(const snapshot_meta& meta, std::uint64_t offset, std::uint32_t length,
+                             std::function<void(std::vector<std::byte> bytes)> done);
 
     /// Queues a ready's writes, in order. Nothing is durable before on_durable says so.
     void append(raft_ready& ready);
@@ -152,6 +154,8 @@ class log_store {
     log_index max_queued_index_ = 0;
     bool in_flight_ = false;
     bool failed_ = false;
+    std::size_t reads_in_flight_ = 0;
+    bool closing_ = false;
 
     // A snapshot arriving in chunks: the temporary file and its running data checksum.
     int incoming_fd_ = -1;

@@ -126,12 +126,23 @@ void raft_host::on_batch(std::span<const std::byte> bytes, time_ns now) {
 }
 
 void raft_host::stage(hosted& h, raft_message m) {
-    if (m.kind == message_kind::snapshot) {
-        // The chunk's bytes come from the snapshot file; a chunk of a snapshot that was
-        // replaced meanwhile is dropped (the leader restarts the transfer).
-        if (!h.store->read_snapshot_chunk(m.snapshot, m.offset, m.chunk, m.chunk_bytes)) return;
+    if (m.kind != message_kind::snapshot) {
+        outbound_[m.to].push_back(std::move(m));
+        return;
     }
-    outbound_[m.to].push_back(std::move(m));
+    // The chunk's bytes come from the snapshot file, read through the disk ring (the shard
+    // never blocks on it); the chunk leaves with the next poll's batches. A chunk of a
+    // snapshot replaced meanwhile, or whose read fails, is dropped: the leader's transfer
+    // restarts when it stalls.
+    const node_id to = m.to;
+    const std::uint32_t length = m.chunk_bytes;
+    auto chunk = std::make_shared<raft_message>(std::move(m));
+    h.store->read_snapshot_chunk(chunk->snapshot, chunk->offset, length,
+                                 [this, chunk, to, length](std::vector<std::byte> bytes) {
+                                     if (bytes.size() != length) return;
+                                     chunk->chunk = std::move(bytes);
+                                     outbound_[to].push_back(std::move(*chunk));
+                                 });
 }
 
 std::size_t raft_host::drain(hosted& h, time_ns now) {

@@ -292,8 +292,16 @@ TEST_F(LogStoreTest, AReceivedSnapshotBecomesCurrentAtomicallyWithItsLastChunk) 
     ASSERT_TRUE(store_->snapshot().has_value());
     EXPECT_EQ(store_->snapshot()->index, 40u);
     std::vector<std::byte> out;
-    EXPECT_TRUE(store_->read_snapshot_chunk(meta, 6, out, 4));
+    bool read = false;
+    ASSERT_TRUE(store_->read_snapshot_chunk(meta, 6, 4, [&](std::vector<std::byte> bytes) {
+        out = std::move(bytes);
+        read = true;
+    }));
+    while (!read)
+        ring_->reap(true);
     EXPECT_EQ(out, std::vector<std::byte>(4, std::byte{7}));
+    EXPECT_FALSE(store_->read_snapshot_chunk({39, 3, {}, 10}, 0, 4, [](std::vector<std::byte>) {}))
+        << "a chunk of a snapshot that is not the current one";
     reopen();
     const raft_recovered r = store_->recovered();
     ASSERT_TRUE(r.snapshot.has_value());
