@@ -302,7 +302,7 @@ TEST(RaftHostShardTest, GroupCommitsWakeASleepingShard) {
         ASSERT_TRUE(failure.empty()) << failure;
         const auto until = monotonic_clock::read() + 12 * ns_per_s;
         while (applied.load() < proposals && monotonic_clock::read() < until)
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));  // paces the check
         EXPECT_EQ(applied.load(), proposals);
         EXPECT_GT((*n)->stats(0).parks, 0u) << "the shard never slept";
         (*n)->stop();
