@@ -83,26 +83,17 @@ raft::raft(raft_config config, raft_recovered recovered, time_ns now)
     // The log continues the snapshot only where it agrees with it: the snapshot may hold
     // entries this replica applied before they were durable here, and whatever the disk kept
     // after them may be an older term's suffix that was being replaced.
-    const auto at_base =
+    // The entries are contiguous: look at the first one at or past the base.
+    const auto first =
         std::find_if(recovered.entries.begin(), recovered.entries.end(),
-                     [this](const log_entry& e) { return e.index == log_.base_index(); });
-    const bool continues =
-        at_base != recovered.entries.end()
-            ? at_base->term == log_.base_term()
-            : std::none_of(recovered.entries.begin(), recovered.entries.end(),
-                           [this](const log_entry& e) { return e.index < log_.base_index(); }) &&
-                  (recovered.entries.empty() ||
-                   recovered.entries.front().index == log_.base_index() + 1);
-    if (!continues || (log_.base_index() == 0 && !recovered.entries.empty() &&
-                       recovered.entries.front().index != 1))
-        recovered.entries.clear();
+                     [this](const log_entry& e) { return e.index >= log_.base_index(); });
+    const bool continues = first != recovered.entries.end() &&
+                           (first->index == log_.base_index() + 1 ||
+                            (first->index == log_.base_index() && first->term == log_.base_term()));
+    if (!continues) recovered.entries.clear();
     for (log_entry& e : recovered.entries) {
         if (e.index <= log_.base_index()) continue;
-        if (e.kind == entry_kind::config) {
-            std::optional<group_members> m = decode_members(e.data);
-            RM_ASSERT(m.has_value(), "a recovered config entry does not decode");
-            member_history_.emplace_back(e.index, std::move(*m));
-        }
+        remember_config(e);
         log_.append(std::move(e));
     }
     recompute_members();
@@ -147,6 +138,13 @@ void raft::set_hard_state(term_t term, node_id voted_for) {
         dirty_ = true;
 }
 
+void raft::remember_config(const log_entry& e) {
+    if (e.kind != entry_kind::config) return;
+    std::optional<group_members> m = decode_members(e.data);
+    RM_ASSERT(m.has_value(), "a config entry in the log does not decode");
+    member_history_.emplace_back(e.index, std::move(*m));
+}
+
 void raft::persist_entry(const log_entry& e) {
     pending_.entries.push_back(e);
     dirty_ = true;
@@ -162,6 +160,26 @@ void raft::truncate_log_from(log_index index) {
     const auto before = member_history_.size();
     std::erase_if(member_history_, [index](const auto& h) { return h.first >= index; });
     if (member_history_.size() != before) recompute_members();
+}
+
+std::uint64_t raft::quorum_value(std::uint64_t own, std::uint64_t follower_progress::*field) const {
+    if (members_.voters.empty()) return 0;
+    std::vector<std::uint64_t> values;
+    values.reserve(members_.voters.size());
+    for (node_id v : members_.voters) {
+        if (v == config_.id) {
+            values.push_back(own);
+        } else if (const follower_progress* p = progress_of(v)) {
+            values.push_back(p->*field);
+        } else {
+            values.push_back(0);  // a voter we have not heard from yet
+        }
+    }
+    // The quorum-th largest: a majority of voters holds at least this much.
+    std::nth_element(values.begin(),
+                     values.begin() + static_cast<std::ptrdiff_t>(members_.quorum() - 1),
+                     values.end(), std::greater<>());
+    return values[members_.quorum() - 1];
 }
 
 follower_progress* raft::progress_for(node_id id) {

@@ -268,6 +268,9 @@ class raft {
     void become_candidate(time_ns now, bool transfer);
     void become_leader(time_ns now);
     void campaign(time_ns now, bool pre_vote, bool transfer);
+    /// The start both candidacies share: no leader, our own vote; true when it is a quorum.
+    bool start_candidacy(time_ns now);
+    void request_votes(term_t term, bool pre_vote, bool transfer);
     void on_vote_request(time_ns now, const raft_message& m);
     void on_vote_reply(time_ns now, const raft_message& m);
     void on_timeout_now(time_ns now, const raft_message& m);
@@ -318,6 +321,11 @@ class raft {
     void set_hard_state(term_t term, node_id voted_for);
     raft_message message_to(node_id to, message_kind kind) const;
     follower_progress* progress_for(node_id id);
+    /// The largest value a majority of voters has reached: `own` for this replica, `field`
+    /// of each other voter's progress (0 when unknown). Commit and read rounds both use it.
+    std::uint64_t quorum_value(std::uint64_t own, std::uint64_t follower_progress::*field) const;
+    /// A config entry entering the log: its members join the history (verified input).
+    void remember_config(const log_entry& e);
     void collect_committed(raft_ready& ready);
     void release_held_messages(raft_ready& ready);
 

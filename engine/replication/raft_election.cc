@@ -103,52 +103,48 @@ std::size_t count_votes(const std::unordered_map<node_id, bool>& votes, bool gra
 
 }  // namespace
 
-void raft::become_pre_candidate(time_ns now) {
+bool raft::start_candidacy(time_ns now) {
     fail_pending_reads();
-    role_ = raft_role::pre_candidate;
     leader_ = no_node;
     progress_.clear();
     votes_.clear();
     votes_[config_.id] = true;
-    ++stats_.pre_votes_started;
     reset_election_deadline(now);
-    if (count_votes(votes_, true) >= members_.quorum()) {
-        become_candidate(now, false);
-        return;
-    }
+    return count_votes(votes_, true) >= members_.quorum();
+}
+
+void raft::request_votes(term_t term, bool pre_vote, bool transfer) {
     for (node_id v : members_.voters) {
         if (v == config_.id) continue;
         raft_message m = message_to(v, message_kind::vote_request);
-        m.term = state_.term + 1;  // the term it would campaign in; its own stays
-        m.pre_vote = true;
+        m.term = term;
+        m.pre_vote = pre_vote;
+        m.transfer = transfer;
         m.last_log_index = log_.last_index();
         m.last_log_term = log_.last_term();
         send(std::move(m));
     }
 }
 
+void raft::become_pre_candidate(time_ns now) {
+    role_ = raft_role::pre_candidate;
+    ++stats_.pre_votes_started;
+    if (start_candidacy(now)) {
+        become_candidate(now, false);
+        return;
+    }
+    request_votes(state_.term + 1, true, false);  // the term it would campaign in; ours stays
+}
+
 void raft::become_candidate(time_ns now, bool transfer) {
-    fail_pending_reads();
     role_ = raft_role::candidate;
-    leader_ = no_node;
-    progress_.clear();
     set_hard_state(state_.term + 1, config_.id);
-    votes_.clear();
-    votes_[config_.id] = true;
     ++stats_.elections_started;
-    reset_election_deadline(now);
-    if (count_votes(votes_, true) >= members_.quorum()) {
+    if (start_candidacy(now)) {
         become_leader(now);
         return;
     }
-    for (node_id v : members_.voters) {
-        if (v == config_.id) continue;
-        raft_message m = message_to(v, message_kind::vote_request);
-        m.transfer = transfer;
-        m.last_log_index = log_.last_index();
-        m.last_log_term = log_.last_term();
-        send(std::move(m));
-    }
+    request_votes(state_.term, false, transfer);
 }
 
 void raft::become_leader(time_ns now) {

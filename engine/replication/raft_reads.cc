@@ -43,20 +43,7 @@ std::optional<log_index> raft::lease_read(time_ns now) {
 }
 
 std::uint64_t raft::quorum_round() const {
-    std::vector<std::uint64_t> rounds;
-    rounds.reserve(members_.voters.size());
-    for (node_id v : members_.voters) {
-        if (v == config_.id) {
-            rounds.push_back(round_);
-        } else if (const follower_progress* p = progress_of(v)) {
-            rounds.push_back(p->acked_round);
-        } else {
-            rounds.push_back(0);
-        }
-    }
-    if (rounds.size() < members_.quorum()) return 0;
-    std::sort(rounds.begin(), rounds.end(), std::greater<>());
-    return rounds[members_.quorum() - 1];
+    return quorum_value(round_, &follower_progress::acked_round);
 }
 
 void raft::on_read_round_acked(time_ns now) {

@@ -15,11 +15,7 @@ void raft::append_own(time_ns now, entry_kind kind, std::vector<std::byte> data)
     e.kind = kind;
     e.data = std::move(data);
     persist_entry(e);
-    if (kind == entry_kind::config) {
-        std::optional<group_members> m = decode_members(e.data);
-        RM_ASSERT(m.has_value(), "the leader's own config entry does not decode");
-        member_history_.emplace_back(e.index, std::move(*m));
-    }
+    remember_config(e);
     log_.append(std::move(e));
     if (kind == entry_kind::config) members_changed(now);
 }
@@ -156,19 +152,8 @@ void raft::on_heartbeat_reply(time_ns now, const raft_message& m) {
 
 void raft::maybe_commit(time_ns now) {
     if (role_ != raft_role::leader || members_.voters.empty()) return;
-    std::vector<log_index> matches;
-    matches.reserve(members_.voters.size());
-    for (node_id v : members_.voters) {
-        if (v == config_.id) {
-            matches.push_back(stable_index_);  // ourselves: only what is durable counts
-        } else if (const follower_progress* p = progress_of(v)) {
-            matches.push_back(p->match);
-        } else {
-            matches.push_back(0);
-        }
-    }
-    std::sort(matches.begin(), matches.end(), std::greater<>());
-    const log_index candidate = matches[members_.quorum() - 1];
+    // Ourselves: only what is durable counts.
+    const log_index candidate = quorum_value(stable_index_, &follower_progress::match);
     if (candidate <= state_.commit || log_.term_at(candidate) != state_.term) return;
     state_.commit = candidate;
     if (!committed_in_term_) {
@@ -203,11 +188,7 @@ void raft::on_append(time_ns now, const raft_message& m) {
             truncate_log_from(e.index);                     // a conflict: the leader wins
         }
         persist_entry(e);
-        if (e.kind == entry_kind::config) {
-            std::optional<group_members> members = decode_members(e.data);
-            RM_ASSERT(members.has_value(), "a verified config entry does not decode");
-            member_history_.emplace_back(e.index, std::move(*members));
-        }
+        remember_config(e);
         log_.append(e);
         if (e.kind == entry_kind::config) recompute_members();
     }
