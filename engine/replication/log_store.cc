@@ -485,22 +485,10 @@ std::size_t log_store::flush(time_ns now) {
         if (m.last_chunk) {
             g->installed = m.snapshot;
             g->chunk_header = snapshot_header(m.snapshot, incoming_crc_);
-            last = ring_.prepare(done);
-            io_uring_prep_write(last, incoming_fd_, g->chunk_header.data(),
-                                static_cast<unsigned>(g->chunk_header.size()), 0);
-            link(last);
-            last = ring_.prepare(done);
-            io_uring_prep_fsync(last, incoming_fd_, 0);
-            link(last);
-            last = ring_.prepare(done);
             g->installed_name = snapshot_name(m.snapshot.index);
-            io_uring_prep_renameat(last, dir_fd_, "snapshot.tmp", dir_fd_,
-                                   g->installed_name.c_str(), 0);
-            link(last);
-            last = ring_.prepare(done);
-            io_uring_prep_fsync(last, dir_fd_, 0);
-            link(last);
-            g->pending += 4;
+            last = link_make_durable(incoming_fd_, g->chunk_header, "snapshot.tmp",
+                                     g->installed_name, done);
+            g->pending += make_durable_steps;
         }
     }
     if (g->installed) encode_installed(*g->installed);
@@ -562,12 +550,8 @@ void log_store::complete(const std::shared_ptr<group>& g, time_ns submitted) {
     stats_.readies += g->seqs.size();
     stats_.group_commit_ns.record(monotonic_clock::read() - submitted);
     if (g->installed) {
-        if (snapshot_fd_ >= 0) ::close(snapshot_fd_);
-        if (snapshot_) ::unlink(path_of(snapshot_name(snapshot_->index)).c_str());
-        snapshot_fd_ = incoming_fd_;
+        make_current(*g->installed, incoming_fd_);
         incoming_fd_ = -1;
-        snapshot_ = g->installed;
-        ++stats_.snapshots_written;
     }
     if (g->compact != 0) compact(g->compact);
     for (std::uint64_t seq : g->seqs) {
@@ -628,38 +612,48 @@ void log_store::save_snapshot(const snapshot_meta& meta, std::vector<std::byte> 
             ::close(j->fd);
             ::unlink(path_of(j->final_name).c_str());
         } else {
-            if (snapshot_fd_ >= 0) ::close(snapshot_fd_);
-            if (snapshot_) ::unlink(path_of(snapshot_name(snapshot_->index)).c_str());
-            snapshot_fd_ = j->fd;
-            snapshot_ = m;
-            ++stats_.snapshots_written;
+            make_current(m, j->fd);
         }
         done(ok());
     };
-    auto step = [&](io_uring_sqe* sqe, bool more) {
-        if (more) io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
-        ++j->pending;
-    };
-    ring_.reserve(5);
-    io_uring_sqe* sqe = ring_.prepare(finish);
-    io_uring_prep_write(sqe, fd, j->header.data(), static_cast<unsigned>(j->header.size()), 0);
-    step(sqe, true);
+    ring_.reserve(1 + make_durable_steps);
     if (!j->data.empty()) {
-        sqe = ring_.prepare(finish);
+        io_uring_sqe* sqe = ring_.prepare(finish);
         io_uring_prep_write(sqe, fd, j->data.data(), static_cast<unsigned>(j->data.size()),
                             snapshot_header_bytes);
-        step(sqe, true);
+        io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+        ++j->pending;
     }
-    sqe = ring_.prepare(finish);
-    io_uring_prep_fsync(sqe, fd, 0);
-    step(sqe, true);
-    sqe = ring_.prepare(finish);
-    io_uring_prep_renameat(sqe, dir_fd_, tmp.c_str(), dir_fd_, j->final_name.c_str(), 0);
-    step(sqe, true);
-    sqe = ring_.prepare(finish);
-    io_uring_prep_fsync(sqe, dir_fd_, 0);
-    step(sqe, false);
+    io_uring_sqe* last = link_make_durable(fd, j->header, tmp.c_str(), j->final_name, finish);
+    io_uring_sqe_set_flags(last, 0);  // the chain ends here
+    j->pending += make_durable_steps;
     ring_.submit();
+}
+
+io_uring_sqe* log_store::link_make_durable(int fd, std::span<const std::byte> header,
+                                           const char* temp_name, const std::string& final_name,
+                                           const disk_ring::completion& done) {
+    io_uring_sqe* sqe = ring_.prepare(done);
+    io_uring_prep_write(sqe, fd, header.data(), static_cast<unsigned>(header.size()), 0);
+    io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+    sqe = ring_.prepare(done);
+    io_uring_prep_fsync(sqe, fd, 0);
+    io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+    sqe = ring_.prepare(done);
+    io_uring_prep_renameat(sqe, dir_fd_, temp_name, dir_fd_, final_name.c_str(), 0);
+    io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+    sqe = ring_.prepare(done);
+    io_uring_prep_fsync(sqe, dir_fd_, 0);
+    io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+    return sqe;
+}
+
+void log_store::make_current(const snapshot_meta& meta, int fd) {
+    if (snapshot_fd_ >= 0) ::close(snapshot_fd_);
+    if (snapshot_) ::unlink(path_of(snapshot_name(snapshot_->index)).c_str());
+    snapshot_fd_ = fd;
+    snapshot_ = meta;
+    ++stats_.snapshots_written;
 }
 
 result<std::vector<std::byte>> log_store::read_snapshot_data() const {

@@ -136,6 +136,16 @@ class log_store {
     void fail(const std::string& what, int err);
     void compact(log_index through);
     std::string path_of(const std::string& name) const;
+    /// The steps that make a snapshot file durable and current, linked on the ring after
+    /// whatever the caller prepared: its header at offset 0, fsync, rename of `temp_name` to
+    /// `final_name` (both must live until submission), fsync of the directory. Returns the
+    /// last step, still linked, for the caller to end the chain or go on from.
+    static constexpr int make_durable_steps = 4;
+    io_uring_sqe* link_make_durable(int fd, std::span<const std::byte> header,
+                                    const char* temp_name, const std::string& final_name,
+                                    const disk_ring::completion& done);
+    /// A durable snapshot file replaces the current one.
+    void make_current(const snapshot_meta& meta, int fd);
 
     disk_ring& ring_;
     log_store_config config_;
