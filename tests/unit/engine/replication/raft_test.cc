@@ -193,6 +193,19 @@ class group {
         flush(id);
     }
 
+    /// `follower` is down while `leader` commits 20 commands and snapshots past them: what
+    /// it missed is no longer in the log. Returns how many of the commands were accepted.
+    int leave_behind(node_id leader, node_id follower) {
+        crash(follower);
+        int accepted = 0;
+        for (int i = 0; i < 20; ++i) {
+            if (propose(leader, "c" + std::to_string(i)).status == raft_status::ok) ++accepted;
+        }
+        run_for(50 * ms);
+        snapshot(leader);
+        return accepted;
+    }
+
     std::vector<raft_message>& sent() { return sent_; }
     std::vector<read_result>& reads() { return reads_; }
     int snapshots_applied() const { return snapshots_applied_; }
@@ -331,11 +344,7 @@ TEST(RaftTest, AWipedFollowerCatchesUpBySnapshot) {
     group g(3);
     const node_id leader = g.run_until_any_leader();
     const node_id follower = leader == 3 ? 2 : 3;
-    g.crash(follower);
-    for (int i = 0; i < 20; ++i)
-        ASSERT_EQ(g.propose(leader, "c" + std::to_string(i)).status, raft_status::ok);
-    g.run_for(50 * ms);
-    g.snapshot(leader);
+    ASSERT_EQ(g.leave_behind(leader, follower), 20);
     ASSERT_GT(g.at(leader).log().base_index(), 1u) << "nothing was compacted";
     g.wipe(follower, g.members());
     g.run_for(300 * ms);
@@ -351,11 +360,7 @@ TEST(RaftTest, ALeaderRecoversWithinTwoElectionTimeoutsWhenAFollowerDiesMidSnaps
     group g(3);
     const node_id leader = g.run_until_any_leader();
     const node_id follower = leader == 3 ? 2 : 3;
-    g.crash(follower);
-    for (int i = 0; i < 20; ++i)
-        g.propose(leader, "c" + std::to_string(i));
-    g.run_for(50 * ms);
-    g.snapshot(leader);
+    ASSERT_EQ(g.leave_behind(leader, follower), 20);
     // Only the first chunk gets through; the follower dies with the transfer half done.
     g.drop_if(
         [](const raft_message& m) { return m.kind == message_kind::snapshot && m.offset > 0; });
