@@ -33,8 +33,7 @@ int run(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     const auto started = std::chrono::steady_clock::now();
-    std::uint64_t events = 0, acked = 0, elections = 0, crashes = 0, snapshots = 0, reads = 0,
-                  changes = 0, transfers = 0;
+    ringmesh::sim::raft_sim_totals total;
     for (std::uint64_t s = first; s < first + seeds; ++s) {
         ringmesh::sim::raft_sim_options o;
         o.seed = s;
@@ -45,14 +44,7 @@ int run(int argc, char** argv) {
         ringmesh::sim::raft_sim_result r = ringmesh::sim::run_raft_sim(o);
         for (const std::string& line : r.trace)
             std::printf("%s\n", line.c_str());
-        events += r.events;
-        acked += r.acknowledged;
-        elections += r.elections;
-        crashes += r.crashes;
-        snapshots += r.snapshots_installed;
-        reads += r.reads;
-        changes += r.member_changes;
-        transfers += r.transfers;
+        total.add(r);
         if (!r.ok) {
             std::printf(
                 "\nVIOLATION %s\n  trace hash %016llx; replay: --seed %llu --seeds 1 "
@@ -70,12 +62,14 @@ int run(int argc, char** argv) {
                 "%llu  snapshot installs %llu  reads %llu  member changes %llu  transfers %llu  "
                 "violations 0  %.0f s",
                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(seeds),
-                static_cast<unsigned long long>(events), static_cast<unsigned long long>(acked),
-                static_cast<unsigned long long>(elections),
-                static_cast<unsigned long long>(crashes),
-                static_cast<unsigned long long>(snapshots), static_cast<unsigned long long>(reads),
-                static_cast<unsigned long long>(changes),
-                static_cast<unsigned long long>(transfers), wall);
+                static_cast<unsigned long long>(total.events),
+                static_cast<unsigned long long>(total.acknowledged),
+                static_cast<unsigned long long>(total.elections),
+                static_cast<unsigned long long>(total.crashes),
+                static_cast<unsigned long long>(total.snapshots_installed),
+                static_cast<unsigned long long>(total.reads),
+                static_cast<unsigned long long>(total.member_changes),
+                static_cast<unsigned long long>(total.transfers), wall);
             std::fflush(stdout);
         }
     }

@@ -60,27 +60,22 @@ TEST(RaftSimTest, ASeedReplaysToTheSameTraceHash) {
 }
 
 TEST(RaftSimTest, TheSearchExercisesEveryFault) {
-    std::uint64_t crashes = 0, snapshots = 0, elections = 0, reads = 0, changes = 0, transfers = 0;
+    raft_sim_totals total;
     for (std::uint64_t seed = 1; seed <= census_seeds; ++seed) {
         raft_sim_options o;
         o.seed = seed;
         o.spares = 2;
         const raft_sim_result r = run_raft_sim(o);
         ASSERT_TRUE(r.ok) << r.violation;
-        crashes += r.crashes;
-        snapshots += r.snapshots_installed;
-        elections += r.elections;
-        reads += r.reads;
-        changes += r.member_changes;
-        transfers += r.transfers;
+        total.add(r);
     }
     // A harness whose faults never fire finds nothing: make sure each one does.
-    EXPECT_GT(crashes, census_seeds);
-    EXPECT_GT(snapshots, census_seeds / 2);
-    EXPECT_GT(elections, census_seeds);
-    EXPECT_GT(reads, 5 * census_seeds);
-    EXPECT_GT(changes, census_seeds / 4);
-    EXPECT_GT(transfers, census_seeds / 4);
+    EXPECT_GT(total.crashes, census_seeds);
+    EXPECT_GT(total.snapshots_installed, census_seeds / 2);
+    EXPECT_GT(total.elections, census_seeds);
+    EXPECT_GT(total.reads, 5 * census_seeds);
+    EXPECT_GT(total.member_changes, census_seeds / 4);
+    EXPECT_GT(total.transfers, census_seeds / 4);
 }
 
 }  // namespace

@@ -76,6 +76,29 @@ struct raft_sim_result {
     std::vector<std::string> trace;
 };
 
+/// What a search over many seeds exercised, summed.
+struct raft_sim_totals {
+    std::uint64_t events = 0;
+    std::uint64_t acknowledged = 0;
+    std::uint64_t elections = 0;
+    std::uint64_t crashes = 0;
+    std::uint64_t snapshots_installed = 0;
+    std::uint64_t reads = 0;
+    std::uint64_t member_changes = 0;
+    std::uint64_t transfers = 0;
+
+    void add(const raft_sim_result& r) {
+        events += r.events;
+        acknowledged += r.acknowledged;
+        elections += r.elections;
+        crashes += r.crashes;
+        snapshots_installed += r.snapshots_installed;
+        reads += r.reads;
+        member_changes += r.member_changes;
+        transfers += r.transfers;
+    }
+};
+
 /// Runs one seed to the end or to the first violation.
 raft_sim_result run_raft_sim(const raft_sim_options& options);
 
