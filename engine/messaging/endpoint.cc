@@ -6,6 +6,7 @@
 //   endpoint_peers.cc     peer lifecycle: introductions, membership, retention, loss reports
 //   endpoint_pubsub.cc    publish, subscriptions (local and remote), topic delivery
 //   endpoint_rpc.cc       serve, call, replies and deadlines
+//   endpoint_priority.cc  the priority lane: replication batches ahead of session frames
 #include "engine/messaging/endpoint.h"
 
 #include "engine/messaging/endpoint_state.h"
@@ -94,6 +95,12 @@ std::size_t endpoint::transmit(time_ns now) {
     std::size_t frames = 0;
     bool deadlines = false;
     for (auto& [id, p] : peers_) {
+        if (!p->priority_out.empty()) {
+            const std::size_t queued = p->priority_ends.size();
+            const bool all_sent = transmit_priority(*p);
+            frames += queued - p->priority_ends.size();
+            if (!all_sent) continue;  // the session's frames may not overtake them
+        }
         if (!p->s.has_pending_transmit()) continue;
         deadlines = true;
         if (p->datagram >= 0 && !p->conn.valid()) {
@@ -162,6 +169,15 @@ bool endpoint::handle_peer_frame(peer_state& peer, const wire::frame& f,
     peer_state* p = &peer;
     if (f.kind() == wire::FrameKind::Error || f.kind() == wire::FrameKind::Hello) return true;
     ++p->frames_in;
+    if (f.kind() == wire::FrameKind::Replication) {  // the priority lane: no session
+        ++stats_.replication_received;
+        if (replication_handler_) {
+            replication_handler_(p->id, f.body);
+        } else {
+            ++stats_.replication_unclaimed;
+        }
+        return true;
+    }
     if (f.kind() == wire::FrameKind::Skip) {
         const bool ok = p->s.on_frame(shard_.now_ns(), f, [](std::uint32_t, const wire::frame&) {});
         if (const std::uint64_t skipped = p->s.take_skipped(); skipped > 0) {

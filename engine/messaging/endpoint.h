@@ -69,6 +69,9 @@ struct endpoint_config {
     time_ns peer_retention_ns = 30 * ns_per_s;
     /// Unacknowledged bytes an unreachable peer may hold before it is given up at once.
     std::size_t peer_retention_bytes = 64u << 20;
+    /// Priority-lane bytes (replication batches) that may wait for one peer's next flush;
+    /// beyond it send_replication says back_pressure.
+    std::size_t priority_queue_bytes = 8u << 20;
 };
 
 /// A received message. `bytes` is valid while the handler runs; retain() keeps it longer.
@@ -145,6 +148,10 @@ struct endpoint_stats : intake_counters {
     std::uint64_t peer_restarts = 0;
     std::uint64_t messages_lost_to = 0, frames_lost_from = 0;  ///< reported as peer_loss
     std::uint64_t publish_too_large = 0, publish_invalid_topic = 0, subscribe_invalid_pattern = 0;
+    // The priority lane.
+    std::uint64_t replication_sent = 0, replication_received = 0;
+    std::uint64_t replication_dropped = 0;    ///< queued, then the peer became unreachable
+    std::uint64_t replication_unclaimed = 0;  ///< received with no replication handler
 };
 
 /// Owned by one shard; every member is called on that shard's thread.
@@ -156,6 +163,8 @@ class endpoint final : transport::event_handler {
     using reply_handler = std::function<void(const rpc_result&)>;
     using peer_handler = std::function<void(std::string_view peer, peer_event event)>;
     using loss_handler = std::function<void(const peer_loss& loss)>;
+    using replication_handler =
+        std::function<void(std::string_view peer, std::span<const std::byte> batch)>;
     using subscription_id = std::uint64_t;
 
     /// Binds to `owner` (registers its pollers and idle wait), listens and starts dialing.
@@ -191,6 +200,22 @@ class endpoint final : transport::event_handler {
     outcome call(std::string_view peer, std::string_view method, std::span<const std::byte> request,
                  time_ns timeout_ns, reply_handler on_reply);
 
+    // ---- the priority lane (replication) ----
+    /// Queues one replication batch (a RaftBatch, schemas/raft.fbs) for `peer`. It leaves
+    /// ahead of every session frame to that peer in the next flush, so Raft's heartbeats and
+    /// votes never wait behind bulk data on a shared connection. Unsequenced and never
+    /// retransmitted: Raft retransmits what matters itself, and a stale vote or append is
+    /// worse than none. accepted; unknown_peer when the peer is not reachable now;
+    /// too_large over replication_limit(peer); back_pressure when priority_queue_bytes
+    /// already wait for it.
+    outcome send_replication(std::string_view peer, std::span<const std::byte> batch);
+    /// The largest batch send_replication takes for `peer` now: the frame body limit on a
+    /// stream, what fits one datagram on a datagram link; 0 when it is not reachable.
+    std::size_t replication_limit(std::string_view peer) const;
+    /// Every replication batch received, with the peer it came from (bound by its Hello).
+    /// The batch is unverified: the handler verifies it before use (raft_codec.h).
+    void on_replication(replication_handler handler) { replication_handler_ = std::move(handler); }
+
     // ---- peers ----
     void on_peer_event(peer_handler handler) { peer_handler_ = std::move(handler); }
     bool connected(std::string_view peer) const;
@@ -217,7 +242,9 @@ class endpoint final : transport::event_handler {
     const endpoint_stats& stats() const noexcept { return stats_; }
     const session_stats* peer_session_stats(std::string_view peer) const;
     const std::string& node_id() const noexcept { return config_.node_id; }
+    const wire::codec_limits& limits() const noexcept { return config_.limits; }
     transport::transport& transport() noexcept { return *transport_; }
+    shard& owner() noexcept { return shard_; }
 
     /// Closes every connection (graceful, flushed); the shard keeps running.
     void shutdown();
@@ -260,6 +287,9 @@ class endpoint final : transport::event_handler {
     bool send_datagram_now(const datagram_peer& d, std::span<const std::byte> bytes,
                            const shared_bytes_owner& owner = {});
     std::size_t transmit_datagrams(peer_state& p, time_ns now);
+    /// Sends `p`'s priority-lane frames; false when some must wait (then nothing of the
+    /// session may leave before them).
+    bool transmit_priority(peer_state& p);
     peer_state& peer_named(const std::string& id, bool datagram);
     static bool reachable(const peer_state& p);
     /// Whether one of `p`'s subscriptions matches `topic`.
@@ -336,6 +366,7 @@ class endpoint final : transport::event_handler {
     wake_deadline session_deadline_;
     peer_handler peer_handler_;
     loss_handler loss_handler_;
+    replication_handler replication_handler_;
     endpoint_stats stats_;
     frame_intake intake_{config_.limits, stats_};
     bool shutting_down_ = false;

@@ -37,6 +37,10 @@ struct endpoint::peer_state {
     timer_id retention;           // pending while the peer is away
     std::uint64_t frames_in = 0;  // frames received from it: signs of life
     std::uint64_t frames_in_at_gone = 0;
+    // The priority lane (endpoint_priority.cc): whole frames waiting for the next flush, and
+    // where each ends (a datagram link packs them per datagram).
+    std::vector<std::byte> priority_out;
+    std::vector<std::size_t> priority_ends;
 };
 
 struct endpoint::conn_state {

@@ -135,6 +135,11 @@ frame_error verify_body(const frame& f, const codec_limits& limits) noexcept {
         }
         case FrameKind::Error:
             return verify_table<Error>(f) ? frame_error::none : frame_error::bad_body;
+        case FrameKind::Replication:
+            // The whole batch is verified by engine/replication/raft_codec (flatbuffers
+            // Verifier, then its semantic checks) before any of it reaches a replica; doing
+            // the Verifier here as well would walk every entry twice.
+            return f.body.empty() ? frame_error::missing_field : frame_error::none;
         case FrameKind::None:
             break;
     }

@@ -787,5 +787,78 @@ TEST_F(EndpointTest, RestartedDatagramPeerIsReintroducedAndTheUnackedTailIsRepor
     EXPECT_EQ(a.peer_session_stats("b")->peer_restarts, 1u);
 }
 
+// ---- the priority lane ----
+
+TEST_F(EndpointUringTest, ReplicationBatchesLeaveAheadOfBulkFramesInTheSameFlush) {
+    endpoint& b = start(1, "b");
+    endpoint& a = start(0, "a", {1});
+    std::vector<char> arrivals;  // 'R' a replication batch, 'D' a bulk message
+    std::vector<std::string> batches;
+    on(1, [&](endpoint& e) {
+        e.on_stream(20, [&](const message&) { arrivals.push_back('D'); });
+        e.on_replication([&](std::string_view peer, std::span<const std::byte> batch) {
+            EXPECT_EQ(peer, "a");
+            arrivals.push_back('R');
+            batches.push_back(text_of(batch));
+        });
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return b.connected("a") && a.connected("b"); }));
+    // Bulk data queued first, the batch after it, all before the next flush: the batch
+    // must reach the peer first.
+    const std::string bulk(4096, 'x');
+    int queued = 0;
+    while (queued < 64 && on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of(bulk)); }) ==
+                              outcome::accepted) {
+        ++queued;
+    }
+    ASSERT_GT(queued, 8);
+    ASSERT_EQ(on(0, [&](endpoint& e) { return e.send_replication("b", bytes_of("vote")); }),
+              outcome::accepted);
+    ASSERT_EQ(on(0, [&](endpoint& e) { return e.send_replication("b", bytes_of("append")); }),
+              outcome::accepted);
+    ASSERT_TRUE(
+        pump_until([&] { return arrivals.size() == static_cast<std::size_t>(queued) + 2; }));
+    EXPECT_EQ(arrivals[0], 'R');
+    EXPECT_EQ(arrivals[1], 'R');
+    EXPECT_EQ(batches, (std::vector<std::string>{"vote", "append"}));
+    EXPECT_EQ(a.stats().replication_sent, 2u);
+    EXPECT_EQ(b.stats().replication_received, 2u);
+
+    // Refusals say why, and take nothing.
+    EXPECT_EQ(on(0, [&](endpoint& e) { return e.send_replication("nobody", bytes_of("x")); }),
+              outcome::unknown_peer);
+    const std::string huge(a.replication_limit("b") + 1, 'h');
+    EXPECT_EQ(on(0, [&](endpoint& e) { return e.send_replication("b", bytes_of(huge)); }),
+              outcome::too_large);
+    EXPECT_EQ(a.stats().replication_sent, 2u);
+}
+
+TEST_F(EndpointTest, ReplicationBatchesTravelOverDatagramLinksPackedPerDatagram) {
+    endpoint& b = start(1, "b");
+    endpoint& a = start_datagram(0, "a", {1});
+    std::vector<std::string> batches;
+    on(1, [&](endpoint& e) {
+        e.on_replication([&](std::string_view, std::span<const std::byte> batch) {
+            batches.push_back(text_of(batch));
+        });
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return b.connected("a") && a.connected("b"); }));
+    EXPECT_EQ(a.replication_limit("b"), (1472 - 32) & ~std::size_t{7});
+    const std::uint64_t datagrams_before = a.stats().datagrams_sent;
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_EQ(on(0,
+                     [&](endpoint& e) {
+                         return e.send_replication("b", bytes_of("beat" + std::to_string(i)));
+                     }),
+                  outcome::accepted);
+    }
+    ASSERT_TRUE(pump_until([&] { return batches.size() == 20; }));
+    for (int i = 0; i < 20; ++i)
+        EXPECT_EQ(batches[i], "beat" + std::to_string(i));
+    EXPECT_LT(a.stats().datagrams_sent - datagrams_before, 5u);  // many frames per datagram
+}
+
 }  // namespace
 }  // namespace ringmesh::messaging
