@@ -32,6 +32,7 @@
 #include "engine/core/result.h"
 #include "engine/replication/disk_ring.h"
 #include "engine/replication/raft.h"
+#include "engine/replication/raft_storage.h"
 
 namespace ringmesh::replication {
 
@@ -73,41 +74,38 @@ segment_scan scan_segment(std::span<const std::byte> bytes, std::uint64_t seqno,
                           raft_recovered& into);
 
 /// Owned by the shard its group lives on; every call from that shard's thread.
-class log_store {
+class log_store final : public raft_storage {
   public:
     /// Opens (creating) the directory and recovers what it holds.
     static result<std::unique_ptr<log_store>> open(disk_ring& ring, log_store_config config);
-    ~log_store();
+    ~log_store() override;
     log_store(const log_store&) = delete;
     log_store& operator=(const log_store&) = delete;
 
     /// What the replica starts from (the raft constructor's argument); valid after open().
-    raft_recovered recovered() const { return recovered_; }
+    raft_recovered recovered() const override { return recovered_; }
     /// The current snapshot, if any, and its data (read from the file).
-    const std::optional<snapshot_meta>& snapshot() const noexcept { return snapshot_; }
-    result<std::vector<std::byte>> read_snapshot_data() const;
+    const std::optional<snapshot_meta>& snapshot() const noexcept override { return snapshot_; }
+    result<std::vector<std::byte>> read_snapshot_data() const override;
     /// Reads `length` bytes of the current snapshot's data at `offset` through the disk ring;
     /// `done` gets them once read (empty when the read failed or came up short). False, and
     /// no call, when `meta` is not the current snapshot (a leader's chunk for a replaced
     /// snapshot is then dropped). Not called once the store is going away.
     bool read_snapshot_chunk(const snapshot_meta& meta, std::uint64_t offset, std::uint32_t length,
-                             std::function<void(std::vector<std::byte> bytes)> done);
+                             std::function<void(std::vector<std::byte> bytes)> done) override;
 
     /// Queues a ready's writes, in order. Nothing is durable before on_durable says so.
-    void append(raft_ready& ready);
+    void append(raft_ready& ready) override;
     /// Submits the queued group if none is in flight; returns 1 when it submitted.
-    std::size_t flush(time_ns now);
+    std::size_t flush(time_ns now) override;
     /// No write queued or in flight.
     bool idle() const noexcept { return !in_flight_ && queued_seqs_.empty() && !has_queued(); }
     /// The application's snapshot: written atomically; `done` runs once it is durable (then
     /// call raft::snapshot_taken) or with the error.
     void save_snapshot(const snapshot_meta& meta, std::vector<std::byte> data,
-                       std::function<void(result<void>)> done);
+                       std::function<void(result<void>)> done) override;
 
-    /// Each persist_seq, in order, once durable.
-    std::function<void(std::uint64_t persist_seq)> on_durable;
-    /// A write or sync failed: the store stops (nothing more is made durable).
-    std::function<void(const error&)> on_failure;
+    // on_durable and on_failure: see raft_storage.
     bool failed() const noexcept { return failed_; }
 
     const log_store_stats& stats() const noexcept { return stats_; }

@@ -206,6 +206,16 @@ raft_codec_error decode_message(const fb::RaftMessage& in, raft_message& m,
 
 }  // namespace
 
+std::size_t encoded_bound(const raft_message& m) noexcept {
+    if (is_beat(m.kind)) return sizeof(fb::RaftBeat);
+    std::size_t bytes = message_bound_overhead + m.chunk.size() + chunk_bound_overhead;
+    for (const log_entry& e : m.entries)
+        bytes += entry_bound_overhead + e.data.size();
+    // The snapshot's members: two vectors of ids.
+    bytes += 8 * (m.snapshot.members.voters.size() + m.snapshot.members.learners.size());
+    return bytes;
+}
+
 void encode_batch(node_id from, node_id to, std::span<const raft_message> messages,
                   std::string_view cluster_id, std::vector<std::byte>& out) {
     builder b(256);

@@ -54,6 +54,15 @@ struct raft_refusals {
 void encode_batch(node_id from, node_id to, std::span<const raft_message> messages,
                   std::string_view cluster_id, std::vector<std::byte>& out);
 
+/// Upper bounds of the encoded sizes, for splitting batches to fit a transport's frame limit:
+/// a batch takes at most batch_bound_overhead + cluster_id.size() + the encoded_bound of each
+/// of its messages (checked by the codec's tests against random messages).
+inline constexpr std::size_t batch_bound_overhead = 128;
+inline constexpr std::size_t message_bound_overhead = 320;  ///< a message's table and fields
+inline constexpr std::size_t entry_bound_overhead = 64;     ///< per entry, beyond its data
+inline constexpr std::size_t chunk_bound_overhead = 16;     ///< a chunk, beyond its bytes
+std::size_t encoded_bound(const raft_message& m) noexcept;
+
 /// Decodes a batch addressed to `self` into `out` (cleared first); every message gets the
 /// batch's from/to. Returns raft_codec_error::none on success; on a refusal `out` is empty.
 raft_codec_error decode_batch(std::span<const std::byte> bytes, std::string_view cluster_id,

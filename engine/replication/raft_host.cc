@@ -7,8 +7,11 @@
 
 namespace ringmesh::replication {
 
-raft_host::raft_host(disk_ring& ring, raft_host_config config)
-    : ring_(ring), config_(std::move(config)) {
+raft_host::raft_host(disk_ring& ring, raft_host_config config) : raft_host(std::move(config)) {
+    ring_ = &ring;
+}
+
+raft_host::raft_host(raft_host_config config) : config_(std::move(config)) {
     RM_ASSERT(config_.self != no_node, "a raft host needs its node id");
 }
 
@@ -19,7 +22,7 @@ raft_host::~raft_host() {
 void raft_host::attach(shard& s) {
     detach();
     attached_ = &s;
-    ring_.attach(s);
+    if (ring_ != nullptr) ring_->attach(s);
     poller_ = s.add_poller(poll_step::protocol, [this](time_ns now) {
         const std::size_t work = poll(now);
         arm_timer();
@@ -32,7 +35,7 @@ void raft_host::detach() {
     if (attached_ == nullptr) return;
     attached_->remove_poller(poller_);
     attached_->timers().cancel(timer_);
-    ring_.detach();
+    if (ring_ != nullptr) ring_->detach();
     attached_ = nullptr;
     timer_at_ = 0;
 }
@@ -48,26 +51,51 @@ void raft_host::arm_timer() {
 
 result<raft*> raft_host::add_group(raft_config config, log_store_config storage,
                                    raft_application app, time_ns now) {
+    if (ring_ == nullptr)
+        return make_error(storage_errc::bad_config, "this raft host has no disk ring for logs");
+    result<std::unique_ptr<log_store>> opened = log_store::open(*ring_, std::move(storage));
+    if (!opened) return opened.err();
+    return add_group(std::move(config), std::move(opened).value(), std::move(app), now);
+}
+
+result<raft*> raft_host::add_group(raft_config config, std::unique_ptr<raft_storage> storage,
+                                   raft_application app, time_ns now) {
     if (config.id != config_.self)
         return make_error(storage_errc::bad_config, "the group's replica id is not this node's");
     if (groups_.contains(config.group))
         return make_error(storage_errc::bad_config,
                           "group " + std::to_string(config.group) + " runs here already");
-    result<std::unique_ptr<log_store>> opened = log_store::open(ring_, std::move(storage));
-    if (!opened) return opened.err();
-    hosted& h = groups_[config.group];
-    h.store = std::move(opened).value();
+    // The largest message the replica may send must fit one batch on the transport: an
+    // append of max_append_bytes (or one entry of max_entry_bytes) with its framing, or a
+    // snapshot chunk.
+    const std::size_t largest =
+        std::max({config.max_append_bytes + config.max_append_entries * entry_bound_overhead,
+                  config.max_entry_bytes + entry_bound_overhead,
+                  std::size_t{config.snapshot_chunk_bytes} + chunk_bound_overhead}) +
+        message_bound_overhead + batch_bound_overhead + config_.cluster_id.size();
+    if (largest > config_.max_batch_bytes) {
+        return make_error(storage_errc::bad_config,
+                          "group " + std::to_string(config.group) + ": a message may take " +
+                              std::to_string(largest) +
+                              " bytes, over the transport's batch "
+                              "limit of " +
+                              std::to_string(config_.max_batch_bytes) +
+                              " (lower max_append_bytes, max_entry_bytes or snapshot_chunk_bytes)");
+    }
+    if (!storage) return make_error(storage_errc::bad_config, "a group needs its storage");
+    const group_id id = config.group;
+    hosted& h = groups_[id];
+    h.store = std::move(storage);
     h.app = std::move(app);
     const raft_recovered recovered = h.store->recovered();
     if (recovered.snapshot && h.app.restore) {
         result<std::vector<std::byte>> data = h.store->read_snapshot_data();
         if (!data) {
-            groups_.erase(config.group);
+            groups_.erase(id);
             return data.err();
         }
         h.app.restore(*recovered.snapshot, *data);
     }
-    const group_id id = config.group;
     h.replica = std::make_unique<raft>(std::move(config), recovered, now);
     raft* replica = h.replica.get();
     h.store->on_durable = [this, replica](std::uint64_t seq) { replica->on_persisted(now_, seq); };
@@ -80,12 +108,19 @@ result<raft*> raft_host::add_group(raft_config config, log_store_config storage,
     return replica;
 }
 
+std::vector<group_id> raft_host::groups() const {
+    std::vector<group_id> ids;
+    for (const auto& [id, h] : groups_)
+        ids.push_back(id);
+    return ids;
+}
+
 raft* raft_host::group(group_id id) {
     auto it = groups_.find(id);
     return it == groups_.end() || it->second.failed ? nullptr : it->second.replica.get();
 }
 
-log_store* raft_host::store(group_id id) {
+raft_storage* raft_host::store(group_id id) {
     auto it = groups_.find(id);
     return it == groups_.end() ? nullptr : it->second.store.get();
 }
@@ -105,12 +140,16 @@ void raft_host::save_snapshot(group_id id, std::vector<std::byte> data, time_ns 
                                     });
 }
 
-void raft_host::on_batch(std::span<const std::byte> bytes, time_ns now) {
+void raft_host::on_batch(std::span<const std::byte> bytes, time_ns now, node_id sender) {
     now_ = std::max(now_, now);
     const raft_codec_error e =
         decode_batch(bytes, config_.cluster_id, config_.self, decode_buffer_, config_.limits);
     if (e != raft_codec_error::none) {
         stats_.refused.count(e);
+        return;
+    }
+    if (sender != no_node && !decode_buffer_.empty() && decode_buffer_.front().from != sender) {
+        ++stats_.impostors;  // one peer speaking for another: none of it reaches a replica
         return;
     }
     ++stats_.batches_received;
@@ -172,7 +211,7 @@ std::size_t raft_host::drain(hosted& h, time_ns now) {
 
 std::size_t raft_host::poll(time_ns now) {
     now_ = std::max(now_, now);
-    std::size_t work = ring_.reap(false);
+    std::size_t work = ring_ != nullptr ? ring_->reap(false) : 0;
     for (auto& [id, h] : groups_) {
         if (h.failed) continue;
         if (h.replica->next_deadline() <= now_) {
@@ -184,18 +223,38 @@ std::size_t raft_host::poll(time_ns now) {
     }
     for (auto& [to, messages] : outbound_) {
         if (messages.empty()) continue;
-        encode_buffer_.clear();
-        encode_batch(config_.self, to, messages, config_.cluster_id, encode_buffer_);
-        if (config_.send && config_.send(to, encode_buffer_)) {
-            ++stats_.batches_sent;
-            stats_.messages_sent += messages.size();
-        } else {
-            ++stats_.batches_dropped;
-        }
+        send_batches(to, messages);
         messages.clear();
         ++work;
     }
     return work;
+}
+
+void raft_host::send_batches(node_id to, std::vector<raft_message>& messages) {
+    // Usually one batch; more only where the bounds say one would not fit the transport.
+    const std::size_t base = batch_bound_overhead + config_.cluster_id.size();
+    std::size_t begin = 0;
+    while (begin < messages.size()) {
+        std::size_t end = begin + 1;
+        std::size_t bytes = base + encoded_bound(messages[begin]);
+        while (end < messages.size() &&
+               bytes + encoded_bound(messages[end]) <= config_.max_batch_bytes) {
+            bytes += encoded_bound(messages[end]);
+            ++end;
+        }
+        encode_buffer_.clear();
+        encode_batch(config_.self, to, std::span(messages).subspan(begin, end - begin),
+                     config_.cluster_id, encode_buffer_);
+        if (encode_buffer_.size() > config_.max_batch_bytes) {
+            stats_.oversized += end - begin;  // a single message (add_group's check failed)
+        } else if (config_.send && config_.send(to, encode_buffer_)) {
+            ++stats_.batches_sent;
+            stats_.messages_sent += end - begin;
+        } else {
+            ++stats_.batches_dropped;
+        }
+        begin = end;
+    }
 }
 
 time_ns raft_host::next_deadline() const {

@@ -162,7 +162,7 @@ TEST_F(RaftHostTest, TwoGroupsElectReplicateAndShareBatches) {
     const raft_host_stats& s = nodes_[1].host->stats();
     EXPECT_LT(s.batches_sent, s.messages_sent);
     EXPECT_EQ(s.refused.total(), 0u);
-    EXPECT_GT(nodes_[1].host->store(1)->stats().groups, 0u);
+    EXPECT_GT(dynamic_cast<log_store&>(*nodes_[1].host->store(1)).stats().groups, 0u);
 }
 
 TEST_F(RaftHostTest, ACrashedNodeRecoversFromItsDiskAndCatchesUp) {
@@ -220,6 +220,29 @@ TEST_F(RaftHostTest, BadBatchesAreRefusedAndCountedAndReachNoReplica) {
     EXPECT_EQ(
         h.stats().refused.by_reason[static_cast<std::size_t>(raft_codec_error::wrong_cluster)], 1u);
     EXPECT_EQ(h.group(1)->term(), term) << "a refused batch reached the replica";
+
+    // Well-formed, but node 3 speaking as node 2: the transport bound the connection to 3.
+    std::vector<std::byte> impostor;
+    encode_batch(2, 1, std::vector<raft_message>{forged}, "test", impostor);
+    h.on_batch(impostor, now(), 3);
+    EXPECT_EQ(h.stats().impostors, 1u);
+    EXPECT_EQ(h.group(1)->term(), term) << "an impostor's batch reached the replica";
+}
+
+TEST_F(RaftHostTest, AGroupWhoseMessagesCannotFitTheTransportIsRefused) {
+    raft_host_config hc;
+    hc.self = 9;
+    hc.max_batch_bytes = 64 * 1024;
+    raft_host small(hc);
+    raft_config c;
+    c.id = 9;
+    c.group = 1;
+    c.initial_members = {{9}, {}};
+    c.max_entry_bytes = 128 * 1024;  // one entry would not fit a batch
+    auto added = small.add_group(c, std::unique_ptr<raft_storage>{}, {}, now());
+    ASSERT_FALSE(added);
+    EXPECT_NE(added.err().message().find("max_entry_bytes"), std::string::npos)
+        << added.err().message();
 }
 
 }  // namespace
