@@ -54,8 +54,11 @@ void sim_network::schedule(event e) {
 bool sim_network::stale(const std::pair<time_ns, std::string>& wake) const {
     auto it = inbox_.find(wake.second);
     // Valid while the node's earliest pending event is this one (an earlier one would have
-    // its own, earlier entry): otherwise the event was consumed, or the node vanished.
-    return it == inbox_.end() || it->second.empty() || it->second.top().at != wake.first;
+    // its own, earlier entry): otherwise the event was consumed, or the node vanished. What
+    // reaches a node that is down (crashed, not yet restarted) waits without moving time, as
+    // for a paused one: nothing is there to take it until make_transport brings it back.
+    return it == inbox_.end() || it->second.empty() || it->second.top().at != wake.first ||
+           nodes_.count(wake.second) == 0;
 }
 
 time_ns sim_network::next_event_ns() const {
@@ -104,6 +107,9 @@ std::unique_ptr<sim_transport> sim_network::make_transport(const std::string& lo
                                                            std::size_t receive_buffers) {
     auto t = std::make_unique<sim_transport>(*this, local, owner, receive_buffers);
     nodes_[local] = t.get();
+    // What reached it while it was down is due now.
+    auto it = inbox_.find(local);
+    if (it != inbox_.end() && !it->second.empty()) wakes_.emplace(it->second.top().at, local);
     return t;
 }
 
