@@ -12,38 +12,16 @@
 
 #include "engine/core/errc.h"
 #include "engine/replication/crc32c.h"
+#include "engine/replication/log_records.h"
 
 namespace ringmesh::replication {
 
 namespace {
 
-enum record_type : std::uint8_t {
-    rec_segment = 1,    ///< seqno: the first record of every segment
-    rec_state = 2,      ///< term, voted_for, commit
-    rec_entry = 3,      ///< term, index, kind, data
-    rec_installed = 4,  ///< index, term: a received snapshot became current
-};
-constexpr std::size_t record_header = 9;  // crc32c, length, type
-constexpr std::size_t max_record_payload = 64 << 20;
+using namespace log_records;
+
 constexpr std::size_t snapshot_header_bytes = 4096;
 constexpr char snapshot_magic[8] = {'R', 'M', 'S', 'N', 'A', 'P', '0', '1'};
-
-void put_u32(std::byte* p, std::uint32_t v) {
-    std::memcpy(p, &v, 4);
-}
-void put_u64(std::byte* p, std::uint64_t v) {
-    std::memcpy(p, &v, 8);
-}
-std::uint32_t get_u32(const std::byte* p) {
-    std::uint32_t v = 0;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-std::uint64_t get_u64(const std::byte* p) {
-    std::uint64_t v = 0;
-    std::memcpy(&v, p, 8);
-    return v;
-}
 
 error io_error(const std::string& what, int err) {
     return make_error(storage_errc::io_error, what + ": " + errno_text(err));
@@ -82,15 +60,6 @@ std::vector<std::string> file_names(const std::string& dir) {
     for (const auto& e : std::filesystem::directory_iterator(dir, ec))
         names.push_back(e.path().filename().string());
     return names;
-}
-
-/// A record at `p` (with `left` bytes to the end) that parses and checks: its total size.
-std::size_t valid_record_at(const std::byte* p, std::size_t left) {
-    if (left < record_header) return 0;
-    const std::uint32_t length = get_u32(p + 4);
-    if (length > max_record_payload || length > left - record_header) return 0;
-    const std::uint32_t crc = crc32c({p + 4, 5 + std::size_t{length}});
-    return crc == get_u32(p) ? record_header + length : 0;
 }
 
 // The snapshot file's header: magic, meta, data checksum, and a checksum of the header.
@@ -231,102 +200,6 @@ result<void> log_store::recover() {
     return ok();
 }
 
-segment_scan scan_segment(std::span<const std::byte> bytes, std::uint64_t seqno, bool last,
-                          raft_recovered& into) {
-    segment_scan scan;
-    auto corrupted = [&scan](std::size_t at, const std::string& what,
-                             const std::string& detail = {}) {
-        scan.what = segment_scan::verdict::corrupted;
-        scan.problem = what + " at offset " + std::to_string(at) + detail;
-        return scan;
-    };
-    std::size_t at = 0;
-    std::vector<log_entry>& entries = into.entries;
-    while (at + record_header <= bytes.size()) {
-        const std::size_t size = valid_record_at(bytes.data() + at, bytes.size() - at);
-        if (size == 0) {
-            // Zeros: the preallocated rest of the segment. Anything else is a bad record.
-            const bool zeros =
-                std::all_of(bytes.begin() + static_cast<std::ptrdiff_t>(at), bytes.end(),
-                            [](std::byte b) { return b == std::byte{0}; });
-            if (zeros) break;
-            bool more = false;
-            for (std::size_t p = at + 1; p + record_header <= bytes.size() && !more; ++p)
-                more = valid_record_at(bytes.data() + p, bytes.size() - p) != 0;
-            if (!last || more) {
-                return corrupted(
-                    at, "bad record",
-                    more ? ", with valid records after it" : ", in a segment that is not the last");
-            }
-            // A write torn by a crash: everything from here to the last non-zero byte.
-            scan.what = segment_scan::verdict::torn;
-            scan.records_end = at;
-            scan.data_end =
-                static_cast<std::size_t>(std::find_if(bytes.rbegin(), bytes.rend(),
-                                                      [](std::byte b) { return b != std::byte{0}; })
-                                             .base() -
-                                         bytes.begin());
-            return scan;
-        }
-        const std::byte* payload = bytes.data() + at + record_header;
-        const std::uint32_t length = get_u32(bytes.data() + at + 4);
-        const auto type = std::to_integer<std::uint8_t>(bytes[at + 8]);
-        const std::size_t record_at = at;
-        at += size;
-        if ((record_at == 0) != (type == rec_segment))
-            return corrupted(record_at, "no segment header");
-        switch (type) {
-            case rec_segment:
-                if (length != 8 || get_u64(payload) != seqno)
-                    return corrupted(record_at, "wrong segment header");
-                break;
-            case rec_state:
-                if (length != 24) return corrupted(record_at, "bad state record");
-                into.state = {get_u64(payload), get_u64(payload + 8), get_u64(payload + 16)};
-                break;
-            case rec_entry: {
-                if (length < 17) return corrupted(record_at, "bad entry record");
-                log_entry e;
-                e.term = get_u64(payload);
-                e.index = get_u64(payload + 8);
-                const auto kind = std::to_integer<std::uint8_t>(payload[16]);
-                if (kind > static_cast<std::uint8_t>(entry_kind::config) || e.index == 0)
-                    return corrupted(record_at, "bad entry record");
-                e.kind = static_cast<entry_kind>(kind);
-                e.data.assign(payload + 17, payload + length);
-                // An entry at or below the last one replaces the log from there (a conflict
-                // the leader resolved); one past a gap starts over (after an install).
-                if (!entries.empty() && e.index <= entries.back().index &&
-                    e.index >= entries.front().index) {
-                    entries.resize(e.index - entries.front().index);
-                } else if (!entries.empty() && e.index != entries.back().index + 1) {
-                    entries.clear();
-                }
-                scan.max_index = std::max(scan.max_index, e.index);
-                entries.push_back(std::move(e));
-                break;
-            }
-            case rec_installed: {
-                if (length != 16) return corrupted(record_at, "bad install record");
-                const log_index index = get_u64(payload);
-                const term_t term = get_u64(payload + 8);
-                auto it = std::find_if(entries.begin(), entries.end(),
-                                       [index](const log_entry& e) { return e.index == index; });
-                if (it != entries.end() && it->term == term) {
-                    entries.erase(entries.begin(), it + 1);
-                } else {
-                    entries.clear();
-                }
-                break;
-            }
-            default:
-                return corrupted(record_at, "unknown record type " + std::to_string(type));
-        }
-    }
-    scan.records_end = at;
-    return scan;
-}
-
 result<void> log_store::replay_segment(segment& s, bool last) {
     struct stat st {};
     if (::fstat(s.fd, &st) != 0) return io_error("fstat", errno);
@@ -376,65 +249,20 @@ result<void> log_store::add_segment() {
     return ok();
 }
 
-void log_store::begin_record(std::uint8_t type, std::size_t payload) {
-    const std::size_t at = queued_records_.size();
-    queued_records_.resize(at + record_header + payload);
-    put_u32(queued_records_.data() + at + 4, static_cast<std::uint32_t>(payload));
-    queued_records_[at + 8] = std::byte{type};
-}
-
-namespace {
-
-void seal_last_record(std::vector<std::byte>& records, std::size_t at) {
-    const std::uint32_t length = get_u32(records.data() + at + 4);
-    put_u32(records.data() + at, crc32c({records.data() + at + 4, 5 + std::size_t{length}}));
-}
-
-}  // namespace
-
-void log_store::encode_state(const hard_state& s) {
-    const std::size_t at = queued_records_.size();
-    begin_record(rec_state, 24);
-    std::byte* p = queued_records_.data() + at + record_header;
-    put_u64(p, s.term);
-    put_u64(p + 8, s.voted_for);
-    put_u64(p + 16, s.commit);
-    seal_last_record(queued_records_, at);
-}
-
-void log_store::encode_entry(const log_entry& e) {
-    const std::size_t at = queued_records_.size();
-    begin_record(rec_entry, 17 + e.data.size());
-    std::byte* p = queued_records_.data() + at + record_header;
-    put_u64(p, e.term);
-    put_u64(p + 8, e.index);
-    p[16] = std::byte{static_cast<std::uint8_t>(e.kind)};
-    if (!e.data.empty()) std::memcpy(p + 17, e.data.data(), e.data.size());
-    seal_last_record(queued_records_, at);
-    max_queued_index_ = std::max(max_queued_index_, e.index);
-}
-
-void log_store::encode_installed(const snapshot_meta& meta) {
-    const std::size_t at = queued_records_.size();
-    begin_record(rec_installed, 16);
-    std::byte* p = queued_records_.data() + at + record_header;
-    put_u64(p, meta.index);
-    put_u64(p + 8, meta.term);
-    seal_last_record(queued_records_, at);
-}
-
 bool log_store::has_queued() const noexcept {
     return !queued_records_.empty() || !queued_chunks_.empty() || queued_compact_ != 0;
 }
 
 void log_store::append(raft_ready& ready) {
-    for (const log_entry& e : ready.entries)
-        encode_entry(e);
+    for (const log_entry& e : ready.entries) {
+        append_entry(queued_records_, e);
+        max_queued_index_ = std::max(max_queued_index_, e.index);
+    }
     // The state goes after the entries: its commit index may point at them, and a torn write
     // keeps a prefix of the records, so a commit that survives has its entries.
     if (ready.state) {
         state_ = *ready.state;
-        encode_state(state_);
+        append_state(queued_records_, state_);
     }
     for (raft_message& m : ready.snapshot_chunks)
         queued_chunks_.push_back(std::move(m));
@@ -491,7 +319,7 @@ std::size_t log_store::flush(time_ns now) {
             g->pending += make_durable_steps;
         }
     }
-    if (g->installed) encode_installed(*g->installed);
+    if (g->installed) append_installed(queued_records_, *g->installed);
 
     // 2. The log records: into the active segment, or a fresh one when they do not fit.
     g->records = std::move(queued_records_);
@@ -509,10 +337,8 @@ std::size_t log_store::flush(time_ns now) {
         if (s->written == 0) {
             // A segment opens with its header and the hard state, so that older ones can be
             // deleted whole once a snapshot covers their entries.
-            begin_record(rec_segment, 8);
-            put_u64(queued_records_.data() + record_header, s->seqno);
-            seal_last_record(queued_records_, 0);
-            encode_state(state_);
+            append_segment_header(queued_records_, s->seqno);
+            append_state(queued_records_, state_);
             queued_records_.insert(queued_records_.end(), g->records.begin(), g->records.end());
             g->records = std::move(queued_records_);
             queued_records_.clear();

@@ -31,6 +31,7 @@
 #include "engine/core/histogram.h"
 #include "engine/core/result.h"
 #include "engine/replication/disk_ring.h"
+#include "engine/replication/log_records.h"
 #include "engine/replication/raft.h"
 #include "engine/replication/raft_storage.h"
 
@@ -53,25 +54,6 @@ struct log_store_stats {
     std::uint64_t torn_bytes_cut = 0;   ///< at recovery
     latency_histogram group_commit_ns;  ///< submit to durable
 };
-
-/// What recovery found in one segment's bytes.
-struct segment_scan {
-    enum class verdict : std::uint8_t {
-        clean,      ///< records, then zeros (the preallocated rest)
-        torn,       ///< the last segment ends in a bad record with nothing valid after it
-        corrupted,  ///< a bad record elsewhere: `problem` says what and where
-    };
-    verdict what = verdict::clean;
-    std::size_t records_end = 0;  ///< where the valid records end (appends continue there)
-    std::size_t data_end = 0;     ///< torn: the end of the bytes to cut
-    log_index max_index = 0;
-    std::string problem;
-};
-
-/// Recovery's decoder (also the fuzz target's): replays one segment's records, in order,
-/// into `into` (hard state, entries with conflicts resolved, snapshot installs).
-segment_scan scan_segment(std::span<const std::byte> bytes, std::uint64_t seqno, bool last,
-                          raft_recovered& into);
 
 /// Owned by the shard its group lives on; every call from that shard's thread.
 class log_store final : public raft_storage {
@@ -125,10 +107,6 @@ class log_store final : public raft_storage {
     result<void> recover_snapshot();
     result<void> replay_segment(segment& s, bool last);
     result<void> add_segment();
-    void encode_state(const hard_state& s);
-    void encode_entry(const log_entry& e);
-    void encode_installed(const snapshot_meta& meta);
-    void begin_record(std::uint8_t type, std::size_t payload);
     bool has_queued() const noexcept;
     void complete(const std::shared_ptr<group>& g, time_ns submitted);
     void fail(const std::string& what, int err);

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "engine/replication/crc32c.h"
+#include "engine/replication/log_records.h"
 
 namespace ringmesh::replication {
 namespace {
@@ -225,6 +226,40 @@ TEST_F(LogStoreTest, DamageToAcknowledgedRecordsIsRefusedWithWhereItIs) {
     EXPECT_EQ(last_code_, make_error_code(storage_errc::corrupted));
     EXPECT_NE(last_error_.find("bad record at offset"), std::string::npos) << last_error_;
     EXPECT_NE(last_error_.find("valid records after it"), std::string::npos) << last_error_;
+}
+
+TEST(LogRecordsTest, EveryFlippedBitBeforeTheLastRecordIsFound) {
+    // Every bit of a small segment, one at a time. Before the last record a flip is always
+    // found (corrupted); in the last record it reads as a torn write, which recovery cuts:
+    // the documented limit of any decoder that must also accept torn writes.
+    std::vector<std::byte> image;
+    std::vector<std::size_t> starts{0};
+    log_records::append_segment_header(image, 1);
+    starts.push_back(image.size());
+    log_records::append_state(image, {3, 2, 2});
+    for (log_index i = 1; i <= 3; ++i) {
+        starts.push_back(image.size());
+        log_records::append_entry(image, entry(i, 3, "entry " + std::to_string(i)));
+    }
+    const std::size_t last_record = starts.back();
+    const std::size_t records_end = image.size();
+    image.resize(image.size() + 512);  // the preallocated zeros
+    raft_recovered clean;
+    ASSERT_EQ(scan_segment(image, 1, true, clean).what, segment_scan::verdict::clean);
+    ASSERT_EQ(clean.entries.size(), 3u);
+    for (std::size_t at = 0; at < records_end; ++at) {
+        for (int bit = 0; bit < 8; ++bit) {
+            std::vector<std::byte> damaged = image;
+            damaged[at] ^= std::byte{static_cast<std::uint8_t>(1u << bit)};
+            raft_recovered into;
+            const segment_scan scan = scan_segment(damaged, 1, true, into);
+            if (at < last_record) {
+                ASSERT_EQ(scan.what, segment_scan::verdict::corrupted) << "byte " << at;
+            } else {
+                ASSERT_NE(scan.what, segment_scan::verdict::clean) << "byte " << at;
+            }
+        }
+    }
 }
 
 TEST_F(LogStoreTest, SegmentsRollOverAndSnapshotsLetOldOnesGo) {
