@@ -60,7 +60,7 @@ int run(int argc, char** argv) {
             std::printf(
                 "\rseeds %llu/%llu  events %llu  acked %llu  elections %llu  crashes "
                 "%llu  snapshot installs %llu  reads %llu  member changes %llu  transfers %llu  "
-                "violations 0  %.0f s",
+                "bit flips refused %llu  violations 0  %.0f s",
                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(seeds),
                 static_cast<unsigned long long>(total.events),
                 static_cast<unsigned long long>(total.acknowledged),
@@ -69,7 +69,8 @@ int run(int argc, char** argv) {
                 static_cast<unsigned long long>(total.snapshots_installed),
                 static_cast<unsigned long long>(total.reads),
                 static_cast<unsigned long long>(total.member_changes),
-                static_cast<unsigned long long>(total.transfers), wall);
+                static_cast<unsigned long long>(total.transfers),
+                static_cast<unsigned long long>(total.bit_flips_detected), wall);
             std::fflush(stdout);
         }
     }

@@ -76,6 +76,7 @@ TEST(RaftSimTest, TheSearchExercisesEveryFault) {
     EXPECT_GT(total.reads, 5 * census_seeds);
     EXPECT_GT(total.member_changes, census_seeds / 4);
     EXPECT_GT(total.transfers, census_seeds / 4);
+    EXPECT_GT(total.bit_flips_detected, 0u);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "tests/sim/harness/raft_sim.h"
 
+#include "engine/replication/log_records.h"
 #include "tests/sim/harness/sim_raft_disk.h"
 
 #include <algorithm>
@@ -68,6 +69,7 @@ struct app_state {
 struct sim_node {
     node_id id = 0;
     bool alive = true;
+    bool damaged = false;  // its log failed recovery: it refuses to start, for good
     std::uint64_t incarnation = 0;
     std::unique_ptr<raft> replica;
     app_state app;
@@ -305,7 +307,7 @@ class simulation {
                 drain(e.node);
                 return;
             case event::kind::restart:
-                if (n.alive || n.incarnation != e.incarnation) return;
+                if (n.alive || n.damaged || n.incarnation != e.incarnation) return;
                 trace("restart", e.node, nullptr);
                 start(e.node);
                 return;
@@ -576,6 +578,7 @@ class simulation {
         }
         n.disk.pending.clear();
         n.disk.last_done_at = 0;
+        if (!any_damaged_ && uniform() < o_.bit_flip) flip_a_bit(i);
         n.alive = false;
         n.replica.reset();
         ++n.incarnation;
@@ -587,6 +590,44 @@ class simulation {
         e->node = i;
         e->incarnation = n.incarnation;
         queue_.push(std::move(e));
+    }
+
+    // A bit of node i's synced log flips on the platter. The log is laid out as log_store
+    // writes it and read back by its recovery decoder, which must refuse it: the node then
+    // stays down, as a node whose store refuses to open does until an operator rebuilds it.
+    // The flip lands before the last record: in the last one it reads as a torn write
+    // (log_records.h says why), which the torn-write faults cover.
+    void flip_a_bit(int i) {
+        sim_node& n = *nodes_[static_cast<std::size_t>(i)];
+        std::vector<std::byte> image;
+        std::vector<std::size_t> starts;
+        starts.push_back(image.size());
+        log_records::append_segment_header(image, 1);
+        starts.push_back(image.size());
+        log_records::append_state(image, n.disk.state);
+        for (const log_entry& e : n.disk.entries) {
+            starts.push_back(image.size());
+            log_records::append_entry(image, e);
+        }
+        starts.push_back(image.size());
+        const std::size_t records = starts.size() - 1;
+        const std::size_t victim = static_cast<std::size_t>(pick(static_cast<int>(records - 1)));
+        const std::size_t at = starts[victim] + static_cast<std::size_t>(
+                                                    rng_() % (starts[victim + 1] - starts[victim]));
+        image[at] ^= std::byte{static_cast<std::uint8_t>(1u << (rng_() % 8))};
+        image.resize(image.size() + 4096);  // the preallocated rest of the segment
+        raft_recovered recovered;
+        const segment_scan scan = scan_segment(image, 1, true, recovered);
+        if (scan.what != segment_scan::verdict::corrupted) {
+            fail("a bit flipped at offset " + std::to_string(at) + " (record " +
+                 std::to_string(victim + 1) + " of " + std::to_string(records) +
+                 ") went undetected by recovery");
+            return;
+        }
+        trace("damaged", i, nullptr);
+        n.damaged = true;
+        any_damaged_ = true;
+        ++result_.bit_flips_detected;
     }
 
     void partition() {
@@ -670,7 +711,7 @@ class simulation {
         duplicate_ = 0;
         cut_.clear();
         for (std::size_t i = 0; i < nodes_.size(); ++i) {
-            if (!nodes_[i]->alive) start(static_cast<int>(i));
+            if (!nodes_[i]->alive && !nodes_[i]->damaged) start(static_cast<int>(i));
         }
     }
 
@@ -730,6 +771,7 @@ class simulation {
     /// Liveness: a proposal made after the faults stopped was acknowledged.
     std::uint64_t first_id_after_faults_ = 0;
     bool progress_after_faults_ = false;
+    bool any_damaged_ = false;  // one replica at most, so that a majority remains
     std::uint64_t hash_ = 14695981039346656037ULL;
     raft_sim_result result_;
 };
@@ -753,6 +795,7 @@ raft_sim_result run_raft_sim(const raft_sim_options& options) {
         o.snapshot_every = static_cast<log_index>(one_of({30, 200, 1000}));
         o.trailing_entries = static_cast<log_index>(one_of({0, 10, 100}));
         o.transfers_per_s = one_of({0, 0.3, 2});
+        o.bit_flip = one_of({0, 0.1, 0.5});
     }
     simulation s(o);
     return s.run();

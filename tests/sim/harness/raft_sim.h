@@ -1,6 +1,7 @@
 // Raft groups under a deterministic simulator that hunts for safety bugs: seeded message
 // loss, duplication, reordering and delay; symmetric and asymmetric partitions; crashes and
-// restarts whose disks keep only what was synced (and a torn prefix of what was not);
+// restarts whose disks keep only what was synced (and a torn prefix of what was not), and
+// flipped bits in synced logs that recovery must refuse;
 // snapshots, membership changes, leadership transfers and reads, all at random. After every
 // event it checks Raft's guarantees; a violation stops the run with its seed and event
 // number, and the same seed replays to the same trace hash.
@@ -41,6 +42,11 @@ struct raft_sim_options {
     double crashes_per_s = 0.4;
     double partitions_per_s = 0.3;
     double torn_write = 0.5;  ///< a crash keeps a random prefix of the unsynced writes
+    /// Per crash: a bit of the crashed replica's synced log flips while it is down (at most
+    /// one replica per run). Its log is rebuilt as log_store writes it and recovered with
+    /// log_store's own decoder, which must find the damage: the replica then refuses to
+    /// start, as a node does, and stays down (a minority, so the group goes on without it).
+    double bit_flip = 0.1;
     time_ns disk_latency_min = 100 * ns_per_us;
     time_ns disk_latency_max = 2 * ns_per_ms;
 
@@ -73,6 +79,7 @@ struct raft_sim_result {
     std::uint64_t reads = 0;
     std::uint64_t member_changes = 0;
     std::uint64_t transfers = 0;
+    std::uint64_t bit_flips_detected = 0;  ///< replicas that refused to start on a damaged log
     std::vector<std::string> trace;
 };
 
@@ -86,6 +93,7 @@ struct raft_sim_totals {
     std::uint64_t reads = 0;
     std::uint64_t member_changes = 0;
     std::uint64_t transfers = 0;
+    std::uint64_t bit_flips_detected = 0;
 
     void add(const raft_sim_result& r) {
         events += r.events;
@@ -96,6 +104,7 @@ struct raft_sim_totals {
         reads += r.reads;
         member_changes += r.member_changes;
         transfers += r.transfers;
+        bit_flips_detected += r.bit_flips_detected;
     }
 };
 
