@@ -73,8 +73,10 @@ struct raft_config {
     std::size_t max_append_entries = 1024;  ///< per append message
     // With the defaults, the largest message (raft_host checks it) fits the messaging
     // endpoint's default 1 MiB frame: raise them together with its max_body_bytes.
-    std::size_t max_append_bytes = 256 * 1024;  ///< entry data per append (one entry may be more)
-    std::size_t max_entry_bytes = 512 * 1024;   ///< a larger proposal is refused as too_large
+    /// Entry data per append (a single entry may be larger).
+    std::size_t max_append_bytes = std::size_t{256} * 1024;
+    /// A larger proposal is refused as too_large.
+    std::size_t max_entry_bytes = std::size_t{512} * 1024;
 
     std::uint32_t snapshot_chunk_bytes = 256 * 1024;
     std::size_t max_inflight_snapshot_chunks = 4;
