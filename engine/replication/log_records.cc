@@ -1,6 +1,7 @@
 #include "engine/replication/log_records.h"
 
 #include <algorithm>
+#include <initializer_list>
 
 #include "engine/replication/crc32c.h"
 
@@ -24,21 +25,26 @@ void seal(std::vector<std::byte>& out, std::size_t at) {
     put_u32(out.data() + at, crc32c({out.data() + at + 4, 5 + std::size_t{length}}));
 }
 
-}  // namespace
-
-void append_segment_header(std::vector<std::byte>& out, std::uint64_t seqno) {
-    const std::size_t at = begin_record(out, rec_segment, 8);
-    put_u64(out.data() + at + record_header, seqno);
+/// A record whose payload is these 64-bit words, in order.
+void append_words(std::vector<std::byte>& out, std::uint8_t type,
+                  std::initializer_list<std::uint64_t> words) {
+    const std::size_t at = begin_record(out, type, 8 * words.size());
+    std::byte* p = out.data() + at + record_header;
+    for (std::uint64_t w : words) {
+        put_u64(p, w);
+        p += 8;
+    }
     seal(out, at);
 }
 
+}  // namespace
+
+void append_segment_header(std::vector<std::byte>& out, std::uint64_t seqno) {
+    append_words(out, rec_segment, {seqno});
+}
+
 void append_state(std::vector<std::byte>& out, const hard_state& s) {
-    const std::size_t at = begin_record(out, rec_state, 24);
-    std::byte* p = out.data() + at + record_header;
-    put_u64(p, s.term);
-    put_u64(p + 8, s.voted_for);
-    put_u64(p + 16, s.commit);
-    seal(out, at);
+    append_words(out, rec_state, {s.term, s.voted_for, s.commit});
 }
 
 void append_entry(std::vector<std::byte>& out, const log_entry& e) {
@@ -52,11 +58,7 @@ void append_entry(std::vector<std::byte>& out, const log_entry& e) {
 }
 
 void append_installed(std::vector<std::byte>& out, const snapshot_meta& meta) {
-    const std::size_t at = begin_record(out, rec_installed, 16);
-    std::byte* p = out.data() + at + record_header;
-    put_u64(p, meta.index);
-    put_u64(p + 8, meta.term);
-    seal(out, at);
+    append_words(out, rec_installed, {meta.index, meta.term});
 }
 
 std::size_t valid_record_at(const std::byte* p, std::size_t left) {
