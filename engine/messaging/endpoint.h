@@ -93,6 +93,15 @@ struct rpc_reply {
     std::string_view message;            ///< detail for a non-Ok status
 };
 
+/// A reply owed to a caller of a deferred method (serve_deferred): answer it later with
+/// endpoint::reply, at most once. It names the calling process, so a reply never reaches a
+/// restarted caller (whose call ids start over).
+struct pending_reply {
+    std::string peer;
+    std::uint64_t incarnation = 0;
+    std::uint64_t call_id = 0;
+};
+
 /// The outcome of a call(): the reply, or why there is none.
 struct rpc_result {
     wire::RpcStatus status = wire::RpcStatus::Ok;
@@ -140,6 +149,7 @@ struct endpoint_stats : intake_counters {
     std::uint64_t duplicate_connections = 0, transport_full = 0, reconnect_attempts = 0;
     std::uint64_t published = 0, delivered_local = 0, delivered_remote = 0;
     std::uint64_t rpc_calls = 0, rpc_served = 0, rpc_timeouts = 0, rpc_no_such_method = 0;
+    std::uint64_t rpc_replies_undeliverable = 0;  ///< deferred replies whose caller was gone
     std::uint64_t unknown_stream = 0;
     std::uint64_t datagrams_received = 0, datagrams_sent = 0, datagrams_dropped = 0;
     std::uint64_t datagram_unknown_sender = 0;
@@ -160,6 +170,7 @@ class endpoint final : transport::event_handler {
     using stream_handler = std::function<void(const message&)>;
     using topic_handler = std::function<void(const message&)>;
     using rpc_handler = std::function<rpc_reply(const message& request)>;
+    using deferred_handler = std::function<void(const message& request, pending_reply reply)>;
     using reply_handler = std::function<void(const rpc_result&)>;
     using peer_handler = std::function<void(std::string_view peer, peer_event event)>;
     using loss_handler = std::function<void(const peer_loss& loss)>;
@@ -197,6 +208,13 @@ class endpoint final : transport::event_handler {
 
     // ---- rpc ----
     void serve(std::string_view method, rpc_handler handler);
+    /// Like serve, for a method whose answer comes later (a write answered once it is
+    /// committed): the handler keeps `reply` and answers it with reply(). A caller that is
+    /// never answered sees its own deadline pass.
+    void serve_deferred(std::string_view method, deferred_handler handler);
+    /// Answers a deferred call. False when the caller is gone: no session with it, or it is a
+    /// new process since the call (nothing is sent then).
+    bool reply(const pending_reply& to, const rpc_reply& reply);
     outcome call(std::string_view peer, std::string_view method, std::span<const std::byte> request,
                  time_ns timeout_ns, reply_handler on_reply);
 
@@ -361,6 +379,7 @@ class endpoint final : transport::event_handler {
     std::map<subscription_id, local_subscription> subscriptions_;
     subscription_id next_subscription_ = 1;
     std::unordered_map<std::string, rpc_handler> rpc_handlers_;
+    std::unordered_map<std::string, deferred_handler> deferred_handlers_;
     std::unordered_map<std::uint64_t, pending_call> calls_;
     std::uint64_t next_call_id_ = 1;
     wake_deadline session_deadline_;

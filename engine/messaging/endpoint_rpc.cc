@@ -10,6 +10,24 @@ void endpoint::serve(std::string_view method, rpc_handler handler) {
     rpc_handlers_[std::string(method)] = std::move(handler);
 }
 
+void endpoint::serve_deferred(std::string_view method, deferred_handler handler) {
+    deferred_handlers_[std::string(method)] = std::move(handler);
+}
+
+bool endpoint::reply(const pending_reply& to, const rpc_reply& r) {
+    peer_state* p = find_peer(to.peer);
+    if (p == nullptr || p->s.peer_incarnation() != to.incarnation) {
+        ++stats_.rpc_replies_undeliverable;
+        return false;
+    }
+    const auto body = builder_.rpc_response(to.call_id, r.status, r.message, r.payload);
+    if (p->s.send(rpc_stream, wire::FrameKind::RpcResponse, body) != outcome::accepted) {
+        ++stats_.rpc_replies_undeliverable;
+        return false;
+    }
+    return true;
+}
+
 outcome endpoint::call(std::string_view peer, std::string_view method,
                        std::span<const std::byte> request, time_ns timeout_ns,
                        reply_handler on_reply) {
@@ -38,8 +56,15 @@ outcome endpoint::call(std::string_view peer, std::string_view method,
 void endpoint::serve_request(peer_state& p, const wire::frame& f, const buffer_handle* owner) {
     const auto* request = wire::body_as<wire::RpcRequest>(f);
     const message m{p.id, rpc_stream, {}, wire::bytes_of(request->payload()), owner};
+    const std::string method(wire::view_of(request->method()));
+    if (auto deferred = deferred_handlers_.find(method); deferred != deferred_handlers_.end()) {
+        ++stats_.rpc_served;
+        const deferred_handler handler = deferred->second;  // survives a serve_deferred inside
+        handler(m, pending_reply{p.id, p.s.peer_incarnation(), request->call_id()});
+        return;
+    }
     rpc_reply reply{wire::RpcStatus::NoSuchMethod, {}, "no such method"};
-    auto handler = rpc_handlers_.find(std::string(wire::view_of(request->method())));
+    auto handler = rpc_handlers_.find(method);
     if (handler != rpc_handlers_.end()) {
         ++stats_.rpc_served;
         reply = handler->second(m);

@@ -253,6 +253,56 @@ TEST_F(EndpointTest, RpcRepliesAndTypedErrors) {
     EXPECT_EQ(statuses[2], wire::RpcStatus::NoSuchMethod);
 }
 
+TEST_F(EndpointTest, DeferredMethodsAnswerLaterAndNeverAnAnotherProcess) {
+    endpoint& server = start(1, "server");
+    endpoint& client = start(0, "client", {1});
+    std::vector<std::pair<pending_reply, std::string>> owed;
+    on(1, [&](endpoint& e) {
+        e.serve_deferred("later", [&](const message& m, pending_reply r) {
+            owed.emplace_back(std::move(r), text_of(m.bytes));
+        });
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return client.connected("server"); }));
+    std::vector<std::string> replies;
+    auto record = [&](const rpc_result& r) {
+        replies.push_back(r.status == wire::RpcStatus::Ok ? text_of(r.payload)
+                                                          : std::string(r.message));
+    };
+    on(0, [&](endpoint& e) {
+        e.call("server", "later", bytes_of("a"), 600 * ns_per_s, record);
+        e.call("server", "later", bytes_of("b"), 600 * ns_per_s, record);
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return owed.size() == 2; }));
+    EXPECT_TRUE(replies.empty()) << "answered before the server did: " << replies.front();
+    // Answered out of order, each to its own call.
+    for (int k : {1, 0}) {
+        const std::string answer = owed[k].second + "!";
+        EXPECT_TRUE(on(1, [&](endpoint& e) {
+            return e.reply(owed[k].first, {wire::RpcStatus::Ok, bytes_of(answer), {}});
+        }));
+    }
+    ASSERT_TRUE(pump_until([&] { return replies.size() == 2; }));
+    EXPECT_EQ(replies, (std::vector<std::string>{"b!", "a!"}));
+
+    // A reply owed to a process that has since restarted goes nowhere.
+    on(0, [&](endpoint& e) { return e.call("server", "later", bytes_of("c"), ns_per_s, record); });
+    ASSERT_TRUE(pump_until([&] { return owed.size() == 3; }));
+    const std::string client_address = address_of(0).to_string();
+    detail::bind_thread_to_shard(shards_[0].get());
+    endpoints_[0].reset();
+    detail::bind_thread_to_shard(nullptr);
+    endpoint& reborn = start(0, "client", {1}, "test", {}, client_address);
+    ASSERT_TRUE(pump_until([&] {
+        return reborn.connected("server") && server.peer_session_stats("client")->peer_restarts > 0;
+    }));
+    EXPECT_FALSE(on(1, [&](endpoint& e) {
+        return e.reply(owed[2].first, {wire::RpcStatus::Ok, bytes_of("stale"), {}});
+    }));
+    EXPECT_EQ(server.stats().rpc_replies_undeliverable, 1u);
+}
+
 TEST_F(EndpointTest, EveryRefusalIsTypedTheSameWayAcrossSendPublishCallAndSubscribe) {
     session_config small;
     small.max_in_flight_frames = 4;
