@@ -6,8 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/replication/crc32c.h"
-#include "engine/replication/log_store.h"
+#include "engine/replication/log_records.h"
 
 using namespace ringmesh::replication;
 
@@ -32,47 +31,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
 }
 
-namespace {
-
-// A record as the store lays it out: crc32c | length | type | payload.
-void put_record(std::vector<std::uint8_t>& out, std::uint8_t type,
-                const std::vector<std::uint8_t>& payload) {
-    const auto length = static_cast<std::uint32_t>(payload.size());
-    const auto* l = reinterpret_cast<const std::uint8_t*>(&length);
-    std::vector<std::uint8_t> body(l, l + 4);
-    body.push_back(type);
-    body.insert(body.end(), payload.begin(), payload.end());
-    const std::uint32_t crc =
-        crc32c({reinterpret_cast<const std::byte*>(body.data()), body.size()});
-    const auto* c = reinterpret_cast<const std::uint8_t*>(&crc);
-    out.insert(out.end(), c, c + 4);
-    out.insert(out.end(), body.begin(), body.end());
-}
-
-std::vector<std::uint8_t> u64s(std::initializer_list<std::uint64_t> values) {
-    std::vector<std::uint8_t> out;
-    for (std::uint64_t v : values) {
-        const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
-        out.insert(out.end(), p, p + 8);
-    }
-    return out;
-}
-
-}  // namespace
-
 std::vector<std::vector<std::uint8_t>> fuzz_seeds() {
-    std::vector<std::uint8_t> segment;
-    put_record(segment, 1, u64s({1}));        // segment header, seqno 1
-    put_record(segment, 2, u64s({3, 2, 1}));  // hard state
-    for (std::uint64_t i = 1; i <= 3; ++i) {
-        std::vector<std::uint8_t> entry = u64s({2, i});
-        entry.push_back(0);  // a command
-        entry.push_back(static_cast<std::uint8_t>('a' + i));
-        put_record(segment, 3, entry);
+    // A segment as the store writes it (log_records.h).
+    std::vector<std::byte> segment;
+    log_records::append_segment_header(segment, 1);
+    log_records::append_state(segment, {3, 2, 1});
+    for (log_index i = 1; i <= 3; ++i) {
+        const std::byte data[] = {std::byte{static_cast<unsigned char>('a' + i)}};
+        log_records::append_entry(segment, {2, i, entry_kind::command, {data, data + 1}});
     }
-    put_record(segment, 4, u64s({2, 2}));  // a snapshot installed through 2
-    std::vector<std::uint8_t> torn = segment;
+    log_records::append_installed(segment, {2, 2, {}, 0});  // a snapshot installed through 2
+    std::vector<std::byte> torn = segment;
     torn.resize(torn.size() - 3);
-    segment.resize(segment.size() + 32, 0);  // the preallocated rest
-    return {segment, torn};
+    segment.resize(segment.size() + 32, std::byte{0});  // the preallocated rest
+    auto as_seed = [](const std::vector<std::byte>& b) {
+        const auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
+        return std::vector<std::uint8_t>(p, p + b.size());
+    };
+    return {as_seed(segment), as_seed(torn)};
 }

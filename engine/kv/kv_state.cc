@@ -1,0 +1,208 @@
+#include "engine/kv/kv_state.h"
+
+#include <cstring>
+
+#include "engine/replication/disk_ring.h"
+
+namespace ringmesh::kv {
+
+namespace {
+
+std::span<const std::byte> bytes_of(const flatbuffers::Vector<std::uint8_t>* v) {
+    if (v == nullptr) return {};
+    return {reinterpret_cast<const std::byte*>(v->data()), v->size()};
+}
+
+std::string_view view_of(const flatbuffers::String* s) {
+    return s == nullptr ? std::string_view{} : s->string_view();
+}
+
+/// Flatbuffers reads 8-byte fields in place: bytes at an odd address (inside an RPC body)
+/// are copied to `aligned` first.
+std::span<const std::byte> aligned_bytes(std::span<const std::byte> bytes,
+                                         std::vector<std::uint64_t>& aligned) {
+    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(std::uint64_t) == 0) return bytes;
+    aligned.resize((bytes.size() + 7) / 8);
+    if (!bytes.empty()) std::memcpy(aligned.data(), bytes.data(), bytes.size());
+    return {reinterpret_cast<const std::byte*>(aligned.data()), bytes.size()};
+}
+
+}  // namespace
+
+checked_command check_command(std::span<const std::byte> bytes, const kv_limits& limits) {
+    checked_command out;
+    bytes = aligned_bytes(bytes, out.aligned);
+    flatbuffers::Verifier verifier(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                   bytes.size(), /*max_depth=*/8, /*max_tables=*/8);
+    if (bytes.empty() || !verifier.VerifyBuffer<wire::KvCommand>(nullptr)) return out;
+    const auto* c = flatbuffers::GetRoot<wire::KvCommand>(bytes.data());
+    const std::string_view key = view_of(c->key());
+    if (c->op() > wire::KvOp::MAX || key.empty()) return out;
+    const std::size_t value_bytes = bytes_of(c->value()).size();
+    if (key.size() > limits.max_key_bytes || value_bytes > limits.max_value_bytes ||
+        bytes_of(c->expected()).size() > limits.max_value_bytes) {
+        out.status = wire::KvStatus::TooLarge;
+        return out;
+    }
+    // A write names its client and sequence: that is what makes a retry safe.
+    if (c->op() != wire::KvOp::Get && (c->client() == 0 || c->sequence() == 0)) return out;
+    out.status = wire::KvStatus::Ok;
+    out.command = c;
+    return out;
+}
+
+kv_result kv_state::apply(const replication::log_entry& entry) {
+    applied_ = entry.index;
+    if (entry.kind != replication::entry_kind::command) return {wire::KvStatus::Ok, {}, applied_};
+    const checked_command checked = check_command(entry.data, limits_);
+    if (checked.status != wire::KvStatus::Ok || checked.command->op() == wire::KvOp::Get) {
+        ++stats_.malformed_entries;
+        return {wire::KvStatus::BadRequest, {}, applied_};
+    }
+    const wire::KvCommand& c = *checked.command;
+    auto it = sessions_.find(c.client());
+    if (it != sessions_.end()) {
+        if (c.sequence() == it->second.sequence) {
+            ++stats_.duplicates;  // a retry: the first answer, nothing applied again
+            return it->second.last;
+        }
+        if (c.sequence() < it->second.sequence) {
+            ++stats_.stale_sequences;
+            return {wire::KvStatus::BadRequest, {}, applied_};
+        }
+    }
+    kv_result r = write(c, applied_);
+    remember(c.client(), c.sequence(), r);
+    ++stats_.writes_applied;
+    return r;
+}
+
+kv_result kv_state::write(const wire::KvCommand& c, log_index index) {
+    const std::string_view key = view_of(c.key());
+    const std::span<const std::byte> value = bytes_of(c.value());
+    auto it = data_.find(key);
+    switch (c.op()) {
+        case wire::KvOp::Put:
+            data_.insert_or_assign(std::string(key),
+                                   std::vector<std::byte>(value.begin(), value.end()));
+            return {wire::KvStatus::Ok, {}, index};
+        case wire::KvOp::Append: {
+            if (it == data_.end())
+                it = data_.emplace(std::string(key), std::vector<std::byte>{}).first;
+            if (it->second.size() + value.size() > limits_.max_value_bytes)
+                return {wire::KvStatus::TooLarge, {}, index};
+            it->second.insert(it->second.end(), value.begin(), value.end());
+            return {wire::KvStatus::Ok, it->second, index};
+        }
+        case wire::KvOp::Cas: {
+            const std::span<const std::byte> expected = bytes_of(c.expected());
+            const bool holds =
+                c.expect_absent()
+                    ? it == data_.end()
+                    : it != data_.end() && std::equal(it->second.begin(), it->second.end(),
+                                                      expected.begin(), expected.end());
+            if (!holds) {
+                return {wire::KvStatus::CasFailed,
+                        it == data_.end() ? std::vector<std::byte>{} : it->second, index};
+            }
+            data_.insert_or_assign(std::string(key),
+                                   std::vector<std::byte>(value.begin(), value.end()));
+            return {wire::KvStatus::Ok, {}, index};
+        }
+        case wire::KvOp::Delete:
+            if (it == data_.end()) return {wire::KvStatus::NotFound, {}, index};
+            data_.erase(it);
+            return {wire::KvStatus::Ok, {}, index};
+        case wire::KvOp::Get:
+            break;
+    }
+    return {wire::KvStatus::BadRequest, {}, index};
+}
+
+void kv_state::remember(std::uint64_t client, std::uint64_t sequence, const kv_result& r) {
+    auto [it, created] = sessions_.try_emplace(client);
+    if (!created) sessions_by_age_.erase({it->second.last.index, client});
+    it->second = {sequence, r};
+    sessions_by_age_.insert({r.index, client});
+    while (sessions_.size() > limits_.max_sessions) {
+        const auto oldest = *sessions_by_age_.begin();
+        sessions_by_age_.erase(sessions_by_age_.begin());
+        sessions_.erase(oldest.second);
+        ++stats_.sessions_evicted;
+    }
+}
+
+kv_result kv_state::get(std::string_view key) const {
+    auto it = data_.find(key);
+    if (it == data_.end()) return {wire::KvStatus::NotFound, {}, applied_};
+    return {wire::KvStatus::Ok, it->second, applied_};
+}
+
+std::vector<std::byte> kv_state::snapshot() const {
+    flatbuffers::FlatBufferBuilder b(1024);
+    std::vector<flatbuffers::Offset<wire::KvPair>> pairs;
+    pairs.reserve(data_.size());
+    for (const auto& [key, value] : data_) {
+        pairs.push_back(wire::CreateKvPair(
+            b, b.CreateString(key),
+            b.CreateVector(reinterpret_cast<const std::uint8_t*>(value.data()), value.size())));
+    }
+    std::vector<flatbuffers::Offset<wire::KvSession>> sessions;
+    for (const auto& [index, client] : sessions_by_age_) {  // a deterministic order
+        const session& s = sessions_.at(client);
+        sessions.push_back(wire::CreateKvSession(
+            b, client, s.sequence, s.last.status,
+            b.CreateVector(reinterpret_cast<const std::uint8_t*>(s.last.value.data()),
+                           s.last.value.size()),
+            s.last.index));
+    }
+    b.Finish(wire::CreateKvSnapshot(b, applied_, b.CreateVector(pairs), b.CreateVector(sessions)));
+    const auto* p = reinterpret_cast<const std::byte*>(b.GetBufferPointer());
+    return {p, p + b.GetSize()};
+}
+
+result<void> kv_state::restore(std::span<const std::byte> bytes) {
+    auto damaged = [](const std::string& what) {
+        return make_error(replication::storage_errc::corrupted, "kv snapshot: " + what);
+    };
+    std::vector<std::uint64_t> aligned;
+    bytes = aligned_bytes(bytes, aligned);
+    flatbuffers::Verifier::Options options;
+    options.max_tables = 4 * (bytes.size() / 8 + 16);
+    flatbuffers::Verifier verifier(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                   bytes.size(), options);
+    if (!verifier.VerifyBuffer<wire::KvSnapshot>(nullptr)) return damaged("malformed");
+    const auto* s = flatbuffers::GetRoot<wire::KvSnapshot>(bytes.data());
+    std::map<std::string, std::vector<std::byte>, std::less<>> data;
+    if (s->pairs() != nullptr) {
+        for (const wire::KvPair* p : *s->pairs()) {
+            const std::string_view key = view_of(p->key());
+            if (key.empty() ||
+                !data.emplace(key, std::vector<std::byte>(bytes_of(p->value()).begin(),
+                                                          bytes_of(p->value()).end()))
+                     .second)
+                return damaged("an empty or repeated key");
+        }
+    }
+    std::unordered_map<std::uint64_t, session> sessions;
+    std::set<std::pair<log_index, std::uint64_t>> by_age;
+    if (s->sessions() != nullptr) {
+        for (const wire::KvSession* k : *s->sessions()) {
+            if (k->client() == 0 || k->status() > wire::KvStatus::MAX)
+                return damaged("a bad session");
+            const auto v = bytes_of(k->value());
+            session restored{k->sequence(),
+                             {k->status(), std::vector<std::byte>(v.begin(), v.end()), k->index()}};
+            if (!sessions.try_emplace(k->client(), std::move(restored)).second)
+                return damaged("a repeated session");
+            by_age.insert({k->index(), k->client()});
+        }
+    }
+    applied_ = s->applied();
+    data_ = std::move(data);
+    sessions_ = std::move(sessions);
+    sessions_by_age_ = std::move(by_age);
+    return ok();
+}
+
+}  // namespace ringmesh::kv
