@@ -24,8 +24,7 @@
 #include "engine/cluster/raft_link.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/replication/raft_host.h"
-#include "tests/sim/harness/sim_raft_storage.h"
-#include "tests/sim/harness/sim_shards.h"
+#include "tests/sim/harness/sim_raft_nodes.h"
 #include "transport/sim/sim_network.h"
 
 namespace ringmesh {
@@ -89,14 +88,12 @@ class raft_cluster {
     explicit raft_cluster(const cluster_options& o)
         : o_(o),
           rng_(o.seed),
-          sim_(o.nodes, o.seed, faults(o), [this](int i) { return nodes_[i].up; }),
-          nodes_(static_cast<std::size_t>(o.nodes)) {
+          sim_(o.nodes, o.seed, faults(o), [this](int i) { return nodes_.up(i); }),
+          states_(static_cast<std::size_t>(o.nodes)),
+          restart_at_(static_cast<std::size_t>(o.nodes)),
+          nodes_(sim_, o.nodes, o.datagrams, o.seed, rng_) {
         for (int i = 0; i < o.nodes; ++i)
             start(i);
-    }
-    ~raft_cluster() {
-        for (int i = 0; i < o_.nodes; ++i)
-            stop(i);
     }
 
     // Runs the faults for run_for, then stops them and checks that the cluster recovers.
@@ -129,7 +126,7 @@ class raft_cluster {
         // Faults stop: everyone back, links healed.
         sim_.net().heal();
         for (int i = 0; i < o_.nodes; ++i) {
-            if (!nodes_[i].up) start(i);
+            if (!nodes_.up(i)) start(i);
         }
         settle();
     }
@@ -143,16 +140,6 @@ class raft_cluster {
     std::uint64_t lane_batches() const { return lane_batches_; }
 
   private:
-    struct node {
-        bool up = false;
-        std::unique_ptr<messaging::endpoint> endpoint;
-        std::unique_ptr<cluster::raft_link> link;
-        std::unique_ptr<replication::raft_host> host;
-        std::map<group_id, sim::sim_disk> disks;  // the platter: survives crashes
-        std::map<group_id, replica_state> states;
-        time_ns restart_at = 0;
-        int starts = 0;
-    };
     struct proposal {
         group_id group;
         int node;
@@ -170,8 +157,7 @@ class raft_cluster {
         }
         return f;
     }
-    static std::string address(int i) { return "10.0.1." + std::to_string(i + 1) + ":7000"; }
-    static std::string name(int i) { return "n" + std::to_string(i); }
+    static std::string address(int i) { return sim::sim_raft_nodes::address(i); }
 
     time_ns between(time_ns lo, time_ns hi) {
         return std::uniform_int_distribution<time_ns>(lo, hi)(rng_);
@@ -185,91 +171,25 @@ class raft_cluster {
     }
 
     void start(int i) {
-        node& n = nodes_[i];
-        ++n.starts;
-        const std::uint64_t run_seed = o_.seed * 1'000'003 + static_cast<std::uint64_t>(i) * 7919 +
-                                       static_cast<std::uint64_t>(n.starts);
-        sim_.bind(i);
-        messaging::endpoint_config ec;
-        ec.cluster_id = "sim";
-        ec.node_id = name(i);
-        ec.listen = *transport::address::parse(address(i));
-        ec.random_seed = run_seed;
-        for (int j = 0; j < o_.nodes; ++j) {
-            if (j == i) continue;
-            if (o_.datagrams) {
-                ec.datagram_peers.push_back(*transport::address::parse(address(j)));
-            } else if (j < i) {
-                ec.peers.push_back(*transport::address::parse(address(j)));
-            }
-        }
-        auto e = messaging::endpoint::create(
-            sim_.at(i), sim_.net().make_transport(address(i), static_cast<shard_id>(i)),
-            std::move(ec));
-        if (!e) {
-            fail("endpoint: " + e.err().message());
-            sim_.bind(-1);
-            return;
-        }
-        n.endpoint = std::move(e).value();
-        std::vector<cluster::raft_peer> directory;
-        for (int j = 0; j < o_.nodes; ++j)
-            directory.push_back({static_cast<node_id>(j + 1), name(j)});
-        n.link = std::make_unique<cluster::raft_link>(*n.endpoint, directory);
-        replication::raft_host_config hc;
-        hc.self = static_cast<node_id>(i + 1);
-        hc.cluster_id = "sim";
-        hc = n.link->host_config(hc);
-        // One datagram per batch: (1472 - header) rounded down to 8.
-        if (o_.datagrams) hc.max_batch_bytes = 1440;
-        n.host = std::make_unique<replication::raft_host>(hc);
-        n.link->attach(*n.host);
-        for (group_id g = 1; g <= static_cast<group_id>(o_.groups); ++g)
-            add_group(i, g, run_seed);
-        n.host->attach(sim_.at(i));
-        n.up = true;
-        sim_.bind(-1);
+        const std::string error = nodes_.start(i, [this](int at, sim::sim_raft_node& n) {
+            for (group_id g = 1; g <= static_cast<group_id>(o_.groups); ++g)
+                add_group(at, n, g);
+        });
+        if (!error.empty()) fail(error);
     }
 
-    void add_group(int i, group_id g, std::uint64_t run_seed) {
-        node& n = nodes_[i];
-        replication::raft_config c;
-        c.id = static_cast<node_id>(i + 1);
-        c.group = g;
-        for (int j = 0; j < o_.nodes; ++j)
-            c.initial_members.voters.push_back(static_cast<node_id>(j + 1));
-        c.rng_seed = mix(run_seed, g);
-        c.snapshot_trailing_entries = 16;
-        if (o_.datagrams) {  // every message fits one datagram
-            c.max_append_entries = 8;
-            c.max_append_bytes = 256;
-            c.max_entry_bytes = 128;
-            c.snapshot_chunk_bytes = 512;
-        }
-        n.states[g] = {};
-        replica_state* state = &n.states[g];
+    void add_group(int i, sim::sim_raft_node& n, group_id g) {
+        states_[i][g] = {};
+        replica_state* state = &states_[i][g];
         replication::raft_application app;
         app.apply = [this, i, g, state](const log_entry& e) { apply(i, g, *state, e); };
         app.restore = [this, i, g, state](const snapshot_meta& meta,
                                           std::span<const std::byte> data) {
             restore(i, g, *state, meta, data);
         };
-        auto storage = std::make_unique<sim::sim_raft_storage>(sim_.at(i), n.disks[g], rng_,
-                                                               100 * ns_per_us, 3 * ns_per_ms);
-        auto added = n.host->add_group(c, std::move(storage), app, sim_.now());
+        auto added =
+            n.host->add_group(nodes_.group_config(i, g), nodes_.storage(i, g), app, sim_.now());
         if (!added) fail("add_group: " + added.err().message());
-    }
-
-    void stop(int i) {
-        node& n = nodes_[i];
-        if (!n.up) return;
-        sim_.on(i, [&] {
-            n.host.reset();
-            n.link.reset();
-            n.endpoint.reset();
-            return 0;
-        });
-        n.up = false;
     }
 
     // ---- the state machines and the checks ----
@@ -320,7 +240,7 @@ class raft_cluster {
 
     void step_checks() {
         for (int i = 0; i < o_.nodes; ++i) {
-            node& n = nodes_[i];
+            sim::sim_raft_node& n = nodes_.at(i);
             if (!n.up) continue;
             for (group_id g = 1; g <= static_cast<group_id>(o_.groups); ++g) {
                 replication::raft* r = n.host->group(g);
@@ -334,7 +254,7 @@ class raft_cluster {
                     }
                 }
                 // The application snapshots now and then, at its applied index.
-                replica_state& s = n.states[g];
+                replica_state& s = states_[i][g];
                 if (s.applied >= s.snapshot_at + 40 && s.applied == r->applied_index()) {
                     s.snapshot_at = s.applied;
                     sim_.on(i, [&] {
@@ -345,8 +265,8 @@ class raft_cluster {
             }
         }
         lane_batches_ = 0;
-        for (const node& n : nodes_) {
-            if (n.up) lane_batches_ += n.endpoint->stats().replication_received;
+        for (int i = 0; i < o_.nodes; ++i) {
+            if (nodes_.up(i)) lane_batches_ += nodes_.at(i).endpoint->stats().replication_received;
         }
         sim_trace_hash_ = sim_.net().trace_hash();
     }
@@ -354,7 +274,7 @@ class raft_cluster {
     // ---- the workload and the faults ----
 
     bool propose_on(int i, group_id g) {
-        node& n = nodes_[i];
+        sim::sim_raft_node& n = nodes_.at(i);
         if (!n.up) return false;
         replication::raft* r = n.host->group(g);
         if (r == nullptr || !r->is_leader()) return false;
@@ -362,6 +282,7 @@ class raft_cluster {
         const replication::propose_result p = sim_.on(i, [&] {
             return r->propose(sim_.now(), std::as_bytes(std::span(data.data(), data.size())));
         });
+        if (p.status != replication::raft_status::ok) return false;
         proposals_[data] = {g, i, p.index, p.term};
         return true;
     }
@@ -375,8 +296,8 @@ class raft_cluster {
 
     int down_count() const {
         int down = 0;
-        for (const node& n : nodes_)
-            down += n.up ? 0 : 1;
+        for (int i = 0; i < o_.nodes; ++i)
+            down += nodes_.up(i) ? 0 : 1;
         return down;
     }
 
@@ -384,22 +305,18 @@ class raft_cluster {
         // At most a minority down at once, so that the groups can make progress at all.
         if (down_count() >= (o_.nodes - 1) / 2) return;
         const int i = static_cast<int>(rng_() % static_cast<std::uint64_t>(o_.nodes));
-        if (!nodes_[i].up) return;
-        stop(i);
+        if (!nodes_.up(i)) return;
+        nodes_.crash(i, rng_() % 2 == 0);
         ++crashes_;
-        const bool torn = rng_() % 2 == 0;
-        for (auto& [g, disk] : nodes_[i].disks)
-            sim::crash_disk(disk, torn, rng_);
-        nodes_[i].states.clear();
-        nodes_[i].restart_at = sim_.now() + between(100 * ns_per_ms, 900 * ns_per_ms);
+        states_[i].clear();
+        restart_at_[i] = sim_.now() + between(100 * ns_per_ms, 900 * ns_per_ms);
         trace_ = mix(trace_, 0xc0ffee + static_cast<std::uint64_t>(i));
     }
 
     void restart_due() {
         for (int i = 0; i < o_.nodes; ++i) {
-            node& n = nodes_[i];
-            if (!n.up && n.restart_at != 0 && sim_.now() >= n.restart_at) {
-                n.restart_at = 0;
+            if (!nodes_.up(i) && restart_at_[i] != 0 && sim_.now() >= restart_at_[i]) {
+                restart_at_[i] = 0;
                 start(i);
             }
         }
@@ -435,7 +352,7 @@ class raft_cluster {
                     if (auto it = fresh.find(g); it != fresh.end()) {
                         const proposal& p = it->second;
                         if (acked_.contains({g, p.index})) continue;
-                        replication::raft* r = nodes_[p.node].host->group(g);
+                        replication::raft* r = nodes_.at(p.node).host->group(g);
                         if (r != nullptr && r->is_leader() && r->term() == p.term) {
                             all_acked = false;
                             continue;
@@ -463,7 +380,7 @@ class raft_cluster {
         for (const auto& [at, data] : acked_) {
             const auto [g, index] = at;
             for (int i = 0; i < o_.nodes; ++i) {
-                if (nodes_[i].states[g].applied < index) {
+                if (states_[i][g].applied < index) {
                     fail("node " + std::to_string(i) + " never applied acknowledged entry " +
                          std::to_string(index) + " of group " + std::to_string(g));
                 }
@@ -475,7 +392,7 @@ class raft_cluster {
     std::string describe() {
         std::string out;
         for (int i = 0; i < o_.nodes; ++i) {
-            node& n = nodes_[i];
+            sim::sim_raft_node& n = nodes_.at(i);
             out += "\n  node " + std::to_string(i) + ": peers";
             for (const std::string& p : n.endpoint->connected_peers())
                 out += " " + p;
@@ -495,7 +412,7 @@ class raft_cluster {
                        std::to_string(r->term()) + " leader " + std::to_string(r->leader()) +
                        " last " + std::to_string(r->last_index()) + " commit " +
                        std::to_string(r->commit_index()) + " applied " +
-                       std::to_string(n.states[g].applied);
+                       std::to_string(states_[i][g].applied);
             }
         }
         return out;
@@ -505,12 +422,12 @@ class raft_cluster {
     bool caught_up() {
         for (group_id g = 1; g <= static_cast<group_id>(o_.groups); ++g) {
             log_index commit = 0;
-            for (node& n : nodes_) {
-                if (replication::raft* r = n.host->group(g))
+            for (int i = 0; i < o_.nodes; ++i) {
+                if (replication::raft* r = nodes_.at(i).host->group(g))
                     commit = std::max(commit, r->commit_index());
             }
-            for (node& n : nodes_) {
-                if (n.states[g].applied < commit) return false;
+            for (int i = 0; i < o_.nodes; ++i) {
+                if (states_[i][g].applied < commit) return false;
             }
         }
         return true;
@@ -519,7 +436,10 @@ class raft_cluster {
     cluster_options o_;
     std::mt19937_64 rng_;
     sim::sim_shards sim_;
-    std::vector<node> nodes_;
+    // Before the nodes: destroyed after them (their applications point into it).
+    std::vector<std::map<group_id, replica_state>> states_;  // by node: what it applied
+    std::vector<time_ns> restart_at_;
+    sim::sim_raft_nodes nodes_;
     std::map<group_id, std::map<log_index, std::uint64_t>> state_at_;
     std::map<group_id, std::map<term_t, int>> leaders_;
     std::map<std::string, proposal> proposals_;
