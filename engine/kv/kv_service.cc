@@ -1,0 +1,224 @@
+#include "engine/kv/kv_service.h"
+
+#include <cstdio>
+
+namespace ringmesh::kv {
+
+using replication::raft_status;
+
+kv_service::kv_service(messaging::endpoint& endpoint, cluster::raft_link& link,
+                       kv_service_config config)
+    : endpoint_(endpoint), link_(link), config_(std::move(config)), state_(config_.limits) {}
+
+kv_service::~kv_service() {
+    if (!attached_) return;
+    endpoint_.serve_deferred(config_.method, nullptr);
+    endpoint_.owner().remove_poller(poller_);
+}
+
+replication::raft_application kv_service::application() {
+    replication::raft_application app;
+    app.apply = [this](const replication::log_entry& e) { apply(e); };
+    app.restore = [this](const replication::snapshot_meta& meta, std::span<const std::byte> data) {
+        restore(meta, data);
+    };
+    app.read_ready = [this](const replication::read_result& r) { read_ready(r); };
+    return app;
+}
+
+void kv_service::attach(replication::raft_host& host) {
+    host_ = &host;
+    attached_ = true;
+    endpoint_.serve_deferred(config_.method,
+                             [this](const messaging::message& m, messaging::pending_reply reply) {
+                                 on_request(m, std::move(reply));
+                             });
+    // After the host's own step (both are protocol steps, registered in this order).
+    poller_ = endpoint_.owner().add_poller(poll_step::protocol,
+                                           [this](time_ns now) { return maybe_snapshot(now); });
+}
+
+replication::raft* kv_service::replica() const {
+    return host_ == nullptr ? nullptr : host_->group(config_.group);
+}
+
+// ---- requests ----
+
+void kv_service::on_request(const messaging::message& m, messaging::pending_reply reply) {
+    ++stats_.requests;
+    const checked_command checked = check_command(m.bytes, config_.limits);
+    if (checked.status != wire::KvStatus::Ok) {
+        ++(checked.status == wire::KvStatus::TooLarge ? stats_.too_large : stats_.bad_requests);
+        answer(reply, {checked.status, {}, 0});
+        return;
+    }
+    if (checked.command->op() == wire::KvOp::Get) {
+        read(*checked.command, std::move(reply));
+    } else {
+        write(m.bytes, std::move(reply));
+    }
+}
+
+void kv_service::write(std::span<const std::byte> command, messaging::pending_reply reply) {
+    replication::raft* r = replica();
+    if (r == nullptr || !r->is_leader()) {
+        refuse_not_leader(reply);
+        return;
+    }
+    const replication::propose_result p = r->propose(endpoint_.owner().now_ns(), command);
+    switch (p.status) {
+        case raft_status::ok:
+            break;
+        case raft_status::not_leader:
+            refuse_not_leader(reply);
+            return;
+        case raft_status::too_large:
+            ++stats_.too_large;
+            answer(reply, {wire::KvStatus::TooLarge, {}, 0});
+            return;
+        default:  // transferring, a fresh leader not ready yet: soon
+            ++stats_.unavailable;
+            answer(reply, {wire::KvStatus::Unavailable, {}, 0});
+            return;
+    }
+    ++stats_.writes_proposed;
+    // An older write still waiting at this index was lost with an earlier term.
+    if (auto it = writes_.find(p.index); it != writes_.end()) {
+        ++stats_.writes_lost;
+        answer(it->second.reply, {wire::KvStatus::Unavailable, {}, p.index});
+        writes_.erase(it);
+    }
+    writes_.emplace(p.index, pending_write{p.term, std::move(reply)});
+}
+
+void kv_service::read(const wire::KvCommand& c, messaging::pending_reply reply) {
+    replication::raft* r = replica();
+    if (r == nullptr || !r->is_leader()) {
+        refuse_not_leader(reply);
+        return;
+    }
+    const time_ns now = endpoint_.owner().now_ns();
+    pending_read pending{std::string(c.key()->string_view()), std::move(reply), 0};
+    if (c.lease_read() && config_.allow_lease_reads) {
+        if (const std::optional<replication::log_index> at = r->lease_read(now)) {
+            ++stats_.reads_lease;
+            pending.index = *at;
+            reads_waiting_.emplace(*at, std::move(pending));
+            serve_reads_up_to(state_.applied());
+            return;
+        }
+    }
+    const std::uint64_t id = next_read_++;
+    const raft_status s = r->read_index(now, id);
+    if (s != raft_status::ok) {
+        if (s == raft_status::not_leader) {
+            refuse_not_leader(pending.reply);
+        } else {
+            ++stats_.unavailable;
+            answer(pending.reply, {wire::KvStatus::Unavailable, {}, 0});
+        }
+        return;
+    }
+    ++stats_.reads_index;
+    reads_.emplace(id, std::move(pending));
+}
+
+void kv_service::read_ready(const replication::read_result& read) {
+    auto it = reads_.find(read.request);
+    if (it == reads_.end()) return;
+    pending_read pending = std::move(it->second);
+    reads_.erase(it);
+    if (read.status != raft_status::ok) {
+        ++stats_.reads_failed;
+        refuse_not_leader(pending.reply);
+        return;
+    }
+    pending.index = read.index;
+    reads_waiting_.emplace(read.index, std::move(pending));
+    serve_reads_up_to(state_.applied());
+}
+
+void kv_service::serve_reads_up_to(replication::log_index applied) {
+    while (!reads_waiting_.empty() && reads_waiting_.begin()->first <= applied) {
+        const pending_read& pending = reads_waiting_.begin()->second;
+        ++stats_.reads_answered;
+        answer(pending.reply, state_.get(pending.key));
+        reads_waiting_.erase(reads_waiting_.begin());
+    }
+}
+
+void kv_service::refuse_not_leader(const messaging::pending_reply& to) {
+    replication::raft* r = replica();
+    const std::string* leader =
+        r == nullptr || r->leader() == replication::no_node ? nullptr : link_.name_of(r->leader());
+    if (leader == nullptr || *leader == endpoint_.node_id()) {
+        ++stats_.unavailable;
+        answer(to, {wire::KvStatus::Unavailable, {}, 0});
+        return;
+    }
+    ++stats_.not_leader;
+    answer(to, {wire::KvStatus::NotLeader, {}, 0}, *leader);
+}
+
+void kv_service::answer(const messaging::pending_reply& to, const kv_result& r,
+                        std::string_view leader) {
+    flatbuffers::FlatBufferBuilder b(64 + r.value.size());
+    const auto value =
+        b.CreateVector(reinterpret_cast<const std::uint8_t*>(r.value.data()), r.value.size());
+    const auto leader_name = leader.empty() ? 0 : b.CreateString(leader.data(), leader.size());
+    b.Finish(wire::CreateKvReply(b, r.status, value, r.index, leader_name));
+    const std::span<const std::byte> body(reinterpret_cast<const std::byte*>(b.GetBufferPointer()),
+                                          b.GetSize());
+    endpoint_.reply(to, {wire::RpcStatus::Ok, body, {}});
+}
+
+// ---- the log ----
+
+void kv_service::apply(const replication::log_entry& entry) {
+    const kv_result result = state_.apply(entry);
+    if (auto it = writes_.find(entry.index); it != writes_.end()) {
+        if (it->second.term == entry.term) {
+            ++stats_.writes_answered;
+            answer(it->second.reply, result);
+        } else {
+            ++stats_.writes_lost;  // another leader's entry took the index
+            answer(it->second.reply, {wire::KvStatus::Unavailable, {}, entry.index});
+        }
+        writes_.erase(it);
+    }
+    serve_reads_up_to(state_.applied());
+}
+
+void kv_service::restore(const replication::snapshot_meta& meta, std::span<const std::byte> data) {
+    if (result<void> r = state_.restore(data); !r) {
+        // The storage checked the file's checksum and the state its structure: this is a
+        // bug, not damage. Loud, and counted; the group keeps the state it had.
+        ++stats_.restore_failures;
+        std::fprintf(stderr, "ringmesh: kv group %u: snapshot at %llu refused: %s\n", config_.group,
+                     static_cast<unsigned long long>(meta.index), r.err().message().c_str());
+        return;
+    }
+    ++stats_.snapshots_restored;
+    snapshot_at_ = state_.applied();
+    // Writes waiting at indexes the snapshot covers: whether they are in it is not known
+    // here; the client's retry (same sequence) gets the first answer if they are.
+    while (!writes_.empty() && writes_.begin()->first <= meta.index) {
+        ++stats_.writes_lost;
+        answer(writes_.begin()->second.reply, {wire::KvStatus::Unavailable, {}, meta.index});
+        writes_.erase(writes_.begin());
+    }
+    serve_reads_up_to(state_.applied());
+}
+
+std::size_t kv_service::maybe_snapshot(time_ns now) {
+    replication::raft* r = replica();
+    if (r == nullptr || state_.applied() < snapshot_at_ + config_.snapshot_every ||
+        state_.applied() != r->applied_index())
+        return 0;
+    snapshot_at_ = state_.applied();
+    ++stats_.snapshots_saved;
+    host_->save_snapshot(config_.group, state_.snapshot(), now);
+    return 1;
+}
+
+}  // namespace ringmesh::kv
