@@ -95,7 +95,8 @@ void kv_client::attempt(const std::shared_ptr<operation>& op) {
     const messaging::outcome sent = endpoint_.call(
         leader_, config_.method, op->command, std::min(config_.attempt_timeout, op->deadline - now),
         [this, alive, op](const messaging::rpc_result& r) {
-            if (alive.expired() || !*alive.lock()) return;
+            const std::shared_ptr<bool> still = alive.lock();
+            if (!still || !*still) return;
             on_reply(op, r);
         });
     if (sent != messaging::outcome::accepted) {  // not connected to it (yet): another one

@@ -98,7 +98,9 @@ void kv_service::read(const wire::KvCommand& c, messaging::pending_reply reply) 
         return;
     }
     const time_ns now = endpoint_.owner().now_ns();
-    pending_read pending{std::string(c.key()->string_view()), std::move(reply), 0};
+    // check_command made sure the key is there.
+    const std::string key = c.key() != nullptr ? c.key()->str() : std::string{};
+    pending_read pending{key, std::move(reply), 0};
     if (c.lease_read() && config_.allow_lease_reads) {
         if (const std::optional<replication::log_index> at = r->lease_read(now)) {
             ++stats_.reads_lease;

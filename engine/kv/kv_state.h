@@ -28,7 +28,7 @@ using replication::log_index;
 
 struct kv_limits {
     std::size_t max_key_bytes = 1024;
-    std::size_t max_value_bytes = 256 * 1024;  ///< fits one Raft entry with room to spare
+    std::size_t max_value_bytes = std::size_t{256} * 1024;  ///< fits one Raft entry, with room
     /// Clients whose last write is remembered; the one idle longest (by log index) is
     /// forgotten first, and its retry of that write would then apply again.
     std::size_t max_sessions = 100'000;
