@@ -213,6 +213,70 @@ result<void> read_membership_section(const toml::table& t, node_settings& s) {
     return ok();
 }
 
+result<void> read_replication_section(const toml::table& t, node_settings& s) {
+    auto& r = s.replication;
+    RM_TRY(check_keys(t, "replication",
+                      {"dir", "replicas", "groups", "heartbeat_ms", "election_timeout_min_ms",
+                       "election_timeout_max_ms", "snapshot_every", "segment_mb", "lease_reads"}));
+    RM_TRY(read_string(t, "replication", "dir", r.dir));
+    RM_TRY(read_strings(t, "replication", "replicas", r.replica_texts));
+    if (const toml::node* n = t.get("groups")) {
+        const auto* arr = n->as_array();
+        const char* what = "replication.groups must be an array of group ids (1..65535)";
+        if (arr == nullptr || arr->empty()) return bad(what);
+        r.groups.clear();
+        for (const auto& g : *arr) {
+            const auto v = g.value<std::int64_t>();
+            if (!v || *v < 1 || *v > 65535) return bad(what);
+            r.groups.push_back(static_cast<std::uint32_t>(*v));
+        }
+    }
+    for (auto [key, out] : {std::pair{"heartbeat_ms", &r.heartbeat},
+                            std::pair{"election_timeout_min_ms", &r.election_timeout_min},
+                            std::pair{"election_timeout_max_ms", &r.election_timeout_max}}) {
+        std::int64_t ms = *out / ns_per_ms;
+        RM_TRY(read_int(t, "replication", key, ms, 1, 600'000));
+        *out = ms * ns_per_ms;
+    }
+    RM_TRY(read_int(t, "replication", "snapshot_every", r.snapshot_every, 16, 1'000'000'000));
+    std::int64_t segment_mb = static_cast<std::int64_t>(r.segment_bytes >> 20);
+    RM_TRY(read_int(t, "replication", "segment_mb", segment_mb, 1, 65536));
+    r.segment_bytes = static_cast<std::uint64_t>(segment_mb) << 20;
+    if (const toml::node* n = t.get("lease_reads")) {
+        const auto v = n->value<bool>();
+        if (!v) return bad("replication.lease_reads must be true or false");
+        r.lease_reads = *v;
+    }
+    return ok();
+}
+
+/// "name=id" texts into the replica directory, checked: ids and names unique, this node in it.
+result<void> finish_replication(replication_settings& r, const std::string& self) {
+    r.replicas.clear();
+    std::set<std::string> names;
+    std::set<std::uint64_t> ids;
+    for (const std::string& text : r.replica_texts) {
+        const std::size_t eq = text.find('=');
+        std::uint64_t id = 0;
+        const std::string name = eq == std::string::npos ? std::string{} : text.substr(0, eq);
+        try {
+            if (eq != std::string::npos) id = std::stoull(text.substr(eq + 1));
+        } catch (const std::exception&) {
+            id = 0;
+        }
+        if (name.empty() || id == 0)
+            return bad("replication.replicas: '" + text + "' is not NAME=ID (ID from 1)");
+        if (!names.insert(name).second || !ids.insert(id).second)
+            return bad("replication.replicas: '" + text + "' repeats a name or an id");
+        r.replicas.push_back({id, name});
+    }
+    if (!names.contains(self))
+        return bad("replication.replicas must list this node (" + self + ")");
+    if (r.election_timeout_min >= r.election_timeout_max || r.heartbeat >= r.election_timeout_min)
+        return bad("replication: heartbeat_ms < election_timeout_min_ms < election_timeout_max_ms");
+    return ok();
+}
+
 }  // namespace
 
 result<node_settings> load_node_settings(const std::string& path) {
@@ -224,12 +288,13 @@ result<node_settings> load_node_settings(const std::string& path) {
         return bad(path + ": " + std::string(e.description()) + " at line " +
                    std::to_string(e.source().begin.line));
     }
-    RM_TRY(check_keys(root, "", {"node", "limits", "transport", "membership", "dpdk"}));
+    RM_TRY(
+        check_keys(root, "", {"node", "limits", "transport", "membership", "dpdk", "replication"}));
     auto section = [&](const char* name) -> const toml::table* {
         const toml::node* n = root.get(name);
         return n ? n->as_table() : nullptr;
     };
-    for (const char* name : {"node", "limits", "transport", "membership", "dpdk"}) {
+    for (const char* name : {"node", "limits", "transport", "membership", "dpdk", "replication"}) {
         if (root.get(name) && !section(name)) return bad(std::string(name) + " must be a table");
     }
     if (const auto* t = section("node")) RM_TRY(read_node_section(*t, s));
@@ -237,6 +302,7 @@ result<node_settings> load_node_settings(const std::string& path) {
     if (const auto* t = section("transport")) RM_TRY(read_transport_section(*t, s));
     if (const auto* t = section("membership")) RM_TRY(read_membership_section(*t, s));
     if (const auto* t = section("dpdk")) RM_TRY(read_dpdk_section(*t, s));
+    if (const auto* t = section("replication")) RM_TRY(read_replication_section(*t, s));
     return s;
 }
 
@@ -296,6 +362,7 @@ result<void> finish_node_settings(node_settings& s) {
     }
     const std::uint32_t n = s.uring.recv_buffer_count;
     if ((n & (n - 1)) != 0) return bad("transport.recv_buffer_count must be a power of two");
+    if (s.replication.enabled()) RM_TRY(finish_replication(s.replication, s.endpoint.node_id));
     return ok();
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cluster/raft_link.h"
 #include "engine/core/result.h"
 #include "engine/membership/keyring.h"
 #include "engine/membership/swim.h"
@@ -27,6 +28,23 @@ struct membership_settings {
     bool enabled() const noexcept { return !listen_text.empty(); }
 };
 
+/// Raft replication ([replication]); on when it names the replicas. Every replica runs every
+/// listed group, and each group serves the replicated key-value service (engine/kv): group
+/// 1 at the RPC method "kv", group g at "kv/g".
+struct replication_settings {
+    std::string dir = "ringmesh-data";         ///< one subdirectory per group
+    std::vector<std::string> replica_texts;    ///< "name=id": every replica, this node too
+    std::vector<cluster::raft_peer> replicas;  ///< parsed from replica_texts
+    std::vector<std::uint32_t> groups{1};
+    time_ns heartbeat = 50 * ns_per_ms;
+    time_ns election_timeout_min = 300 * ns_per_ms;
+    time_ns election_timeout_max = 600 * ns_per_ms;
+    std::uint64_t snapshot_every = 10'000;  ///< applied entries between snapshots
+    std::uint64_t segment_bytes = 64ull << 20;
+    bool lease_reads = true;  ///< clients may ask for lease reads
+    bool enabled() const noexcept { return !replica_texts.empty(); }
+};
+
 struct node_settings {
     node_config node;                     ///< shards, cores, idle strategy
     messaging::endpoint_config endpoint;  ///< ids, listen, peers, limits, session
@@ -38,6 +56,7 @@ struct node_settings {
     std::vector<std::string> peer_texts;
     std::vector<std::string> udp_peer_texts;
     membership_settings membership;
+    replication_settings replication;
 };
 
 /// Reads `path` (TOML). Unknown keys are errors: a typo must not silently fall back to a default.

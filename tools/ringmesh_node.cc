@@ -8,6 +8,10 @@
 //   --rpc PEER            closed-loop "echo" calls, round-trip latency
 // Every node serves "echo". Reports are printed on exit, one line per workload.
 //
+// With [replication] (or --replica NAME=ID for every replica) the node also runs Raft groups
+// on shard 0 (tools/node_replication.h), each serving the replicated key-value service that
+// tools/ringmesh_kvbench drives; their state is in the status file and the exit report.
+//
 // With a gossip address (membership.listen or --gossip) the node also runs SWIM/Lifeguard
 // membership on shard 0 (engine/cluster composes it with messaging): it joins through the
 // seeds, prints one line per membership event ("[n1] member n3 dead ...") and one per loss
@@ -36,6 +40,7 @@
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
 #include "tools/node_config.h"
+#include "tools/node_replication.h"
 #include "transport/uring/uring_transport.h"
 
 namespace rm = ringmesh;
@@ -90,6 +95,7 @@ struct workload {
     // the engine's side of the cluster: messaging (ep) and membership (gossip)
     std::unique_ptr<rm::cluster::member> member;
     rm::membership::gossip_agent* gossip = nullptr;
+    std::unique_ptr<rm::tools::node_replication> replication;  // [replication], on shard 0
     std::atomic<bool> leave_requested{false};
     std::uint64_t lost_to = 0, lost_from = 0;  // loss reports, summed
     // SIGHUP re-reads the keyring from the config file (main thread); shard 0 applies it.
@@ -117,12 +123,18 @@ const char* state_name(rm::membership::member_state s) {
     return rm::membership::to_string(s);
 }
 
-// The status file: one line per member, written whole and renamed into place so a reader
-// never sees half a table.
+// The status file: the replication groups (with [replication]), then one line per member
+// (with gossip), written whole and renamed into place so a reader never sees half a table.
 void write_status(const workload& w, const std::string& path) {
     const std::string tmp = path + ".tmp";
     FILE* f = std::fopen(tmp.c_str(), "w");
     if (f == nullptr) return;
+    if (w.replication) w.replication->write_status(f);
+    if (w.gossip == nullptr) {
+        std::fclose(f);
+        std::rename(tmp.c_str(), path.c_str());
+        return;
+    }
     const auto& swim = w.gossip->state();
     std::fprintf(f, "# %s: %zu alive of %zu known; health %d\n", swim.self().name.c_str(),
                  swim.alive_count(), swim.members().size(), swim.health_score());
@@ -359,6 +371,24 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
     w.ep->serve("echo", [](const msg::message& m) {
         return msg::rpc_reply{rm::wire::RpcStatus::Ok, m.bytes, {}};
     });
+    if (settings.replication.enabled()) {
+        auto started = rm::tools::node_replication::start(s, *w.ep, settings.endpoint.cluster_id,
+                                                          settings.replication);
+        if (!started) {
+            failure = "replication: " + started.err().message();
+            return;
+        }
+        w.replication = std::move(started).value();
+        // Before the member (and its endpoint) goes: on_stop hooks run in reverse order.
+        s.on_stop([&w] { w.replication.reset(); });
+        const auto& r = settings.replication;
+        std::fprintf(stderr,
+                     "ringmesh_node: replication: %zu group(s) of %zu replicas, logs in %s, "
+                     "key-value service on \"kv\"\n",
+                     r.groups.size(), r.replicas.size(), r.dir.c_str());
+        if (!settings.membership.status_file.empty() && !settings.membership.enabled())
+            schedule_status(w, settings.membership.status_file);
+    }
     for (const auto& pattern : w.options.subscribe) {
         const auto subscribed =
             w.ep->subscribe(pattern, [&w](const msg::message& m) { on_delivery(w, m); });
@@ -572,6 +602,12 @@ int run_node(int argc, char** argv) {
     app.add_option("--seed", seeds, "gossip address to join through; repeat for several");
     app.add_option("--key", keys, "cluster key, base64 (first one seals); repeat for several");
     app.add_option("--status-file", status_file, "rewrite the member table here every second");
+    std::vector<std::string> replicas;
+    std::string data_dir;
+    app.add_option("--replica", replicas,
+                   "NAME=ID: a Raft replica (this node too); repeat for each. Turns replication "
+                   "and the key-value service on");
+    app.add_option("--data-dir", data_dir, "replication logs and snapshots (replication.dir)");
     std::string backend, dpdk_ip, dpdk_port, eal;
     app.add_option("--transport", backend, "auto, dpdk or uring (overrides node.transport)");
     app.add_option("--dpdk-ip", dpdk_ip, "this node's IPv4 on the DPDK port (dpdk.ip)");
@@ -616,6 +652,8 @@ int run_node(int argc, char** argv) {
     for (auto& s : seeds)
         settings.membership.seeds.push_back(s);
     if (!keys.empty()) settings.membership.key_texts = keys;
+    if (!replicas.empty()) settings.replication.replica_texts = replicas;
+    if (!data_dir.empty()) settings.replication.dir = data_dir;
     if (!status_file.empty()) settings.membership.status_file = status_file;
     if (!cores.empty()) settings.node.cores = cores;
     if (!idle.empty()) {
@@ -715,6 +753,7 @@ int run_node(int argc, char** argv) {
         report(w, settings.endpoint.node_id);
         print_endpoint_stats(*w.ep);
         if (w.gossip != nullptr) print_membership(*w.gossip);
+        if (w.replication) w.replication->report(settings.endpoint.node_id);
         reported.store(true);
     });
     (*node)->stop();
