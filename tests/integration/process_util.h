@@ -25,16 +25,20 @@
 
 namespace ringmesh::it {
 
-inline std::string node_binary;  // set from argv[1] by run_with_node_binary
+inline std::string node_binary;     // set from argv[1] by run_with_node_binary
+inline std::string kvbench_binary;  // argv[2], for the tests that drive the key-value service
 
-/// The main() of the node-process test binaries: argv[1] is the ringmesh_node they run.
+/// The main() of the node-process test binaries: argv[1] is the ringmesh_node they run,
+/// argv[2] (where a test needs it) the ringmesh_kvbench.
 inline int run_with_node_binary(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s PATH-TO-ringmesh_node\n", argv[0]);
+        std::fprintf(stderr, "usage: %s PATH-TO-ringmesh_node [PATH-TO-ringmesh_kvbench]\n",
+                     argv[0]);
         return 2;
     }
     node_binary = argv[1];
+    if (argc > 2) kvbench_binary = argv[2];
     return RUN_ALL_TESTS();
 }
 
@@ -68,8 +72,11 @@ inline std::string addr(int port) {
     return "127.0.0.1:" + std::to_string(port);
 }
 
-inline process spawn(const std::string& name, std::vector<std::string> args,
-                     const std::vector<std::string>& prefix = {}) {
+/// Starts `binary` with `args`, its output captured; `prefix` runs it through another
+/// program (e.g. ip netns exec NS), which execs it in turn: the PID stays the binary's.
+inline process spawn_program(const std::string& name, const std::string& binary,
+                             std::vector<std::string> args,
+                             const std::vector<std::string>& prefix = {}) {
     process p;
     p.out_path = temp_dir() + "/" + name + "-" + std::to_string(::getpid()) + "-" +
                  std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
@@ -79,10 +86,8 @@ inline process spawn(const std::string& name, std::vector<std::string> args,
         const int fd = ::open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         ::dup2(fd, 1);
         ::dup2(fd, 2);
-        // `prefix` runs the node through another program (e.g. ip netns exec NS), which
-        // execs it in turn: the PID stays the node's.
         std::vector<std::string> words = prefix;
-        words.push_back(node_binary);
+        words.push_back(binary);
         words.insert(words.end(), args.begin(), args.end());
         std::vector<char*> argv;
         for (auto& w : words)
@@ -92,6 +97,12 @@ inline process spawn(const std::string& name, std::vector<std::string> args,
         ::_exit(127);
     }
     return p;
+}
+
+/// A node process (the ringmesh_node the test binary was given).
+inline process spawn(const std::string& name, std::vector<std::string> args,
+                     const std::vector<std::string>& prefix = {}) {
+    return spawn_program(name, node_binary, std::move(args), prefix);
 }
 
 inline int wait_exit(process& p) {
