@@ -88,7 +88,14 @@ void kv_client::attempt(const std::shared_ptr<operation>& op) {
         finish(op, op->write && op->maybe_applied ? kv_verdict::unknown : kv_verdict::fail);
         return;
     }
-    if (leader_.empty()) leader_ = config_.servers[next_server_++ % config_.servers.size()];
+    if (leader_.empty() || !endpoint_.connected(leader_)) {
+        // The next server we are connected to (a crashed leader's calls would only time
+        // out); any, when none is.
+        leader_ = config_.servers[next_server_++ % config_.servers.size()];
+        for (std::size_t tries = 1; tries < config_.servers.size() && !endpoint_.connected(leader_);
+             ++tries)
+            leader_ = config_.servers[next_server_++ % config_.servers.size()];
+    }
     ++op->outcome.attempts;
     ++stats_.attempts;
     std::weak_ptr<bool> alive = alive_;

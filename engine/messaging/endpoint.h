@@ -210,7 +210,7 @@ class endpoint final : transport::event_handler {
     void serve(std::string_view method, rpc_handler handler);
     /// Like serve, for a method whose answer comes later (a write answered once it is
     /// committed): the handler keeps `reply` and answers it with reply(). A caller that is
-    /// never answered sees its own deadline pass.
+    /// never answered sees its own deadline pass. A null handler stops serving the method.
     void serve_deferred(std::string_view method, deferred_handler handler);
     /// Answers a deferred call. False when the caller is gone: no session with it, or it is a
     /// new process since the call (nothing is sent then).

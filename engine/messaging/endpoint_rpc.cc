@@ -11,6 +11,10 @@ void endpoint::serve(std::string_view method, rpc_handler handler) {
 }
 
 void endpoint::serve_deferred(std::string_view method, deferred_handler handler) {
+    if (!handler) {
+        deferred_handlers_.erase(std::string(method));
+        return;
+    }
     deferred_handlers_[std::string(method)] = std::move(handler);
 }
 
