@@ -2,7 +2,8 @@
 // a messaging endpoint on the sim network, a raft_link and a raft_host running several groups
 // over simulated disks (sim_raft_storage.h). Replication batches travel on the endpoint's
 // priority lane: over streams (cut by partitions, broken by crashes) or over datagrams (lost,
-// duplicated, reordered). Nodes crash (unsynced writes lost or torn) and restart.
+// duplicated, reordered). Partitions are symmetric or one-way. Nodes crash (unsynced writes
+// lost or torn) and restart.
 //
 // Checked after every loop iteration: at most one leader per term per group, and that no two
 // replicas of a group reach different states at one index (each applied entry folds into a
@@ -325,16 +326,25 @@ class raft_cluster {
     void partition_some() {
         sim_.net().heal();
         if (rng_() % 3 == 0) return;  // a healed spell
-        // One node cut off from the rest, or (asymmetric in effect for the others) a
-        // random split.
+        // One node cut off from the rest, or a random split; symmetric, or one way only (what
+        // side a sends is lost, what it receives arrives: a node that hears the leader but
+        // cannot answer, or a leader whose heartbeats vanish while its followers' votes
+        // still reach it).
         std::vector<std::string> a, b;
         const int alone = static_cast<int>(rng_() % static_cast<std::uint64_t>(o_.nodes));
         for (int i = 0; i < o_.nodes; ++i) {
             const bool side = rng_() % 4 == 0 ? rng_() % 2 == 0 : i == alone;
             (side ? a : b).push_back(address(i));
         }
-        if (!a.empty() && !b.empty()) sim_.net().partition(a, b);
-        trace_ = mix(trace_, a.size() * 31 + b.size());
+        const bool one_way = rng_() % 3 == 0;
+        if (!a.empty() && !b.empty()) {
+            if (one_way) {
+                sim_.net().partition_one_way(a, b);
+            } else {
+                sim_.net().partition(a, b);
+            }
+        }
+        trace_ = mix(trace_, a.size() * 31 + b.size() + (one_way ? 7 : 0));
     }
 
     // Faults have stopped: every group must commit a new proposal within the bound, every
@@ -460,15 +470,21 @@ constexpr std::uint64_t seeds_per_configuration = 12;
 #endif
 
 void run_seeds(cluster_options o) {
-    for (std::uint64_t seed : seeds_or(1, seeds_per_configuration)) {
+    const std::vector<std::uint64_t> seeds = seeds_or(1, seeds_per_configuration);
+    std::uint64_t acknowledged = 0;
+    for (std::uint64_t seed : seeds) {
         o.seed = seed;
         raft_cluster c(o);
         c.run();
         ASSERT_FALSE(c.failed()) << c.violation() << "\n  replay: RINGMESH_SIM_SEED=" << seed;
-        EXPECT_GT(c.acknowledged(), 50u) << "seed " << seed;
+        // Some seeds keep a group unavailable for most of the run (a one-way partition
+        // cutting streams again and again): each must still get proposals through.
+        EXPECT_GT(c.acknowledged(), 0u) << "seed " << seed;
         EXPECT_GT(c.crashes(), 0u) << "seed " << seed;
         EXPECT_GT(c.lane_batches(), 0u) << "seed " << seed;
+        acknowledged += c.acknowledged();
     }
+    EXPECT_GT(acknowledged, 50 * seeds.size()) << "the workload barely ran";
 }
 
 TEST(RaftClusterSimTest, ThreeNodesOverStreamsSurvivePartitionsAndCrashes) {

@@ -30,6 +30,14 @@ void sim_network::partition(const std::vector<std::string>& side_a,
     }
 }
 
+void sim_network::partition_one_way(const std::vector<std::string>& from,
+                                    const std::vector<std::string>& to) {
+    for (const auto& a : from) {
+        for (const auto& b : to)
+            blocked_.insert({a, b});
+    }
+}
+
 bool sim_network::blocked(const std::string& x, const std::string& y) const {
     return blocked_.count({x, y}) != 0;
 }

@@ -38,6 +38,10 @@ class sim_network {
     /// Nothing passes between a node of `side_a` and a node of `side_b` (addresses as
     /// "host:port"); stream connections across are cut.
     void partition(const std::vector<std::string>& side_a, const std::vector<std::string>& side_b);
+    /// Asymmetric: what `from` sends to `to` vanishes (datagrams are lost, streams from `from`
+    /// are cut: a stream needs both directions); what `to` sends to `from` still arrives.
+    void partition_one_way(const std::vector<std::string>& from,
+                           const std::vector<std::string>& to);
     void heal() { blocked_.clear(); }
     /// A stopped process (SIGSTOP): deliveries to the node at `address` wait in its queue and
     /// do not count as pending events (the harness does not step it) until it resumes.
