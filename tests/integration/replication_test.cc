@@ -147,14 +147,16 @@ TEST(ReplicationTest, AcknowledgedWritesSurviveTheLeadersKillAndReadsStayLineari
     // bring it back from its data directory a second later.
     int victim = -1;
     for (int tries = 0; tries < 100 && victim < 0; ++tries) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // paces the polling
         victim = leader_from_status(status_files);
     }
     ASSERT_GE(victim, 0) << "no leader in the status files";
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    // The fault's timing, not a synchronisation: the kill lands mid-run, the restart a
+    // second after it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // paces the fault
     ::kill(nodes[victim].pid, SIGKILL);
     wait_exit(nodes[victim]);
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // paces the restart
     nodes[victim] = spawn("replica-restarted", node_args(victim));
 
     ASSERT_EQ(wait_exit(bench), 0) << output_of(bench);
