@@ -60,19 +60,19 @@ kv_result kv_state::apply(const replication::log_entry& entry) {
         return {wire::KvStatus::BadRequest, {}, applied_};
     }
     const wire::KvCommand& c = *checked.command;
-    auto it = sessions_.find(c.client());
-    if (it != sessions_.end()) {
-        if (c.sequence() == it->second.sequence) {
+    const kv_result* remembered = nullptr;
+    switch (sessions_.check(c.client(), c.sequence(), &remembered)) {
+        case replication::writer_sessions<kv_result>::verdict::duplicate:
             ++stats_.duplicates;  // a retry: the first answer, nothing applied again
-            return it->second.last;
-        }
-        if (c.sequence() < it->second.sequence) {
+            return *remembered;
+        case replication::writer_sessions<kv_result>::verdict::stale:
             ++stats_.stale_sequences;
             return {wire::KvStatus::BadRequest, {}, applied_};
-        }
+        case replication::writer_sessions<kv_result>::verdict::fresh:
+            break;
     }
     kv_result r = write(c, applied_);
-    remember(c.client(), c.sequence(), r);
+    sessions_.remember(c.client(), c.sequence(), applied_, r);
     ++stats_.writes_applied;
     return r;
 }
@@ -119,19 +119,6 @@ kv_result kv_state::write(const wire::KvCommand& c, log_index index) {
     return {wire::KvStatus::BadRequest, {}, index};
 }
 
-void kv_state::remember(std::uint64_t client, std::uint64_t sequence, const kv_result& r) {
-    auto [it, created] = sessions_.try_emplace(client);
-    if (!created) sessions_by_age_.erase({it->second.last.index, client});
-    it->second = {sequence, r};
-    sessions_by_age_.insert({r.index, client});
-    while (sessions_.size() > limits_.max_sessions) {
-        const auto oldest = *sessions_by_age_.begin();
-        sessions_by_age_.erase(sessions_by_age_.begin());
-        sessions_.erase(oldest.second);
-        ++stats_.sessions_evicted;
-    }
-}
-
 kv_result kv_state::get(std::string_view key) const {
     auto it = data_.find(key);
     if (it == data_.end()) return {wire::KvStatus::NotFound, {}, applied_};
@@ -148,14 +135,14 @@ std::vector<std::byte> kv_state::snapshot() const {
             b.CreateVector(reinterpret_cast<const std::uint8_t*>(value.data()), value.size())));
     }
     std::vector<flatbuffers::Offset<wire::KvSession>> sessions;
-    for (const auto& [index, client] : sessions_by_age_) {  // a deterministic order
-        const session& s = sessions_.at(client);
-        sessions.push_back(wire::CreateKvSession(
-            b, client, s.sequence, s.last.status,
-            b.CreateVector(reinterpret_cast<const std::uint8_t*>(s.last.value.data()),
-                           s.last.value.size()),
-            s.last.index));
-    }
+    sessions_.for_each(
+        [&](std::uint64_t client, std::uint64_t sequence, log_index, const kv_result& last) {
+            sessions.push_back(wire::CreateKvSession(
+                b, client, sequence, last.status,
+                b.CreateVector(reinterpret_cast<const std::uint8_t*>(last.value.data()),
+                               last.value.size()),
+                last.index));
+        });
     b.Finish(wire::CreateKvSnapshot(b, applied_, b.CreateVector(pairs), b.CreateVector(sessions)));
     const auto* p = reinterpret_cast<const std::byte*>(b.GetBufferPointer());
     return {p, p + b.GetSize()};
@@ -184,24 +171,20 @@ result<void> kv_state::restore(std::span<const std::byte> bytes) {
                 return damaged("an empty or repeated key");
         }
     }
-    std::unordered_map<std::uint64_t, session> sessions;
-    std::set<std::pair<log_index, std::uint64_t>> by_age;
+    replication::writer_sessions<kv_result> sessions(limits_.max_sessions);
     if (s->sessions() != nullptr) {
         for (const wire::KvSession* k : *s->sessions()) {
             if (k->client() == 0 || k->status() > wire::KvStatus::MAX)
                 return damaged("a bad session");
             const auto v = bytes_of(k->value());
-            session restored{k->sequence(),
-                             {k->status(), std::vector<std::byte>(v.begin(), v.end()), k->index()}};
-            if (!sessions.try_emplace(k->client(), std::move(restored)).second)
+            kv_result last{k->status(), std::vector<std::byte>(v.begin(), v.end()), k->index()};
+            if (!sessions.restore(k->client(), k->sequence(), k->index(), std::move(last)))
                 return damaged("a repeated session");
-            by_age.insert({k->index(), k->client()});
         }
     }
     applied_ = s->applied();
     data_ = std::move(data);
     sessions_ = std::move(sessions);
-    sessions_by_age_ = std::move(by_age);
     return ok();
 }
 

@@ -20,6 +20,7 @@
 
 #include "engine/core/result.h"
 #include "engine/replication/raft_types.h"
+#include "engine/replication/writer_sessions.h"
 #include "kv_generated.h"
 
 namespace ringmesh::kv {
@@ -46,7 +47,6 @@ struct kv_state_stats {
     std::uint64_t duplicates = 0;         ///< retried writes answered from their session
     std::uint64_t stale_sequences = 0;    ///< writes older than their client's last
     std::uint64_t malformed_entries = 0;  ///< entries that failed verification: no effect
-    std::uint64_t sessions_evicted = 0;
 };
 
 /// A command as received, checked: the flatbuffers Verifier, then the fields its op needs
@@ -76,20 +76,15 @@ class kv_state {
     result<void> restore(std::span<const std::byte> bytes);
 
     const kv_state_stats& stats() const noexcept { return stats_; }
+    std::uint64_t sessions_evicted() const noexcept { return sessions_.evicted(); }
 
   private:
-    struct session {
-        std::uint64_t sequence = 0;
-        kv_result last;
-    };
     kv_result write(const wire::KvCommand& c, log_index index);
-    void remember(std::uint64_t client, std::uint64_t sequence, const kv_result& r);
 
     kv_limits limits_;
     log_index applied_ = 0;
     std::map<std::string, std::vector<std::byte>, std::less<>> data_;
-    std::unordered_map<std::uint64_t, session> sessions_;
-    std::set<std::pair<log_index, std::uint64_t>> sessions_by_age_;  // (last index, client)
+    replication::writer_sessions<kv_result> sessions_{limits_.max_sessions};
     kv_state_stats stats_;
 };
 

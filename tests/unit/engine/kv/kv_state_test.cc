@@ -96,7 +96,7 @@ TEST_F(KvStateTest, SessionsAreBoundedOldestFirst) {
     state_ = kv_state({.max_sessions = 3});
     for (std::uint64_t client = 1; client <= 5; ++client)
         apply({wire::KvOp::Append, "k", "x", {}, false, client, 1});
-    EXPECT_EQ(state_.stats().sessions_evicted, 2u);
+    EXPECT_EQ(state_.sessions_evicted(), 2u);
     // Client 5 is remembered (a duplicate); client 1 was forgotten (applies again).
     apply({wire::KvOp::Append, "k", "x", {}, false, 5, 1});
     EXPECT_EQ(state_.stats().duplicates, 1u);
@@ -146,7 +146,9 @@ TEST_F(KvStateTest, BadInputChangesNothingAndIsCounted) {
               wire::KvStatus::TooLarge);
     // A command at an odd address (inside an RPC body) is read all the same.
     std::vector<std::byte> shifted(1);
-    const auto encoded = encode({wire::KvOp::Get, "k"});
+    command get;
+    get.op = wire::KvOp::Get;
+    const auto encoded = encode(get);
     shifted.insert(shifted.end(), encoded.begin(), encoded.end());
     EXPECT_EQ(check_command(std::span(shifted).subspan(1), {}).status, wire::KvStatus::Ok);
     // A damaged snapshot is refused and the state stays.
