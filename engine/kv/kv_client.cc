@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "engine/core/random.h"
+#include "engine/wire/aligned.h"
 
 namespace ringmesh::kv {
 
@@ -124,10 +125,10 @@ void kv_client::on_reply(const std::shared_ptr<operation>& op, const messaging::
         return;
     }
     // The reply sits inside the RPC body at whatever address: aligned before it is read.
-    std::vector<std::uint64_t> aligned((r.payload.size() + 7) / 8);
-    if (!r.payload.empty()) std::memcpy(aligned.data(), r.payload.data(), r.payload.size());
-    const auto* data = reinterpret_cast<const std::uint8_t*>(aligned.data());
-    flatbuffers::Verifier verifier(data, r.payload.size(), 8, 8);
+    std::vector<std::uint64_t> storage;
+    const auto payload = wire::aligned_for_flatbuffers(r.payload, storage);
+    const auto* data = reinterpret_cast<const std::uint8_t*>(payload.data());
+    flatbuffers::Verifier verifier(data, payload.size(), 8, 8);
     if (r.payload.empty() || !verifier.VerifyBuffer<wire::KvReply>(nullptr)) {
         leader_.clear();
         retry_later(op);

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "engine/replication/disk_ring.h"
+#include "engine/wire/aligned.h"
 
 namespace ringmesh::kv {
 
@@ -17,21 +18,11 @@ std::string_view view_of(const flatbuffers::String* s) {
     return s == nullptr ? std::string_view{} : s->string_view();
 }
 
-/// Flatbuffers reads 8-byte fields in place: bytes at an odd address (inside an RPC body)
-/// are copied to `aligned` first.
-std::span<const std::byte> aligned_bytes(std::span<const std::byte> bytes,
-                                         std::vector<std::uint64_t>& aligned) {
-    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(std::uint64_t) == 0) return bytes;
-    aligned.resize((bytes.size() + 7) / 8);
-    if (!bytes.empty()) std::memcpy(aligned.data(), bytes.data(), bytes.size());
-    return {reinterpret_cast<const std::byte*>(aligned.data()), bytes.size()};
-}
-
 }  // namespace
 
 checked_command check_command(std::span<const std::byte> bytes, const kv_limits& limits) {
     checked_command out;
-    bytes = aligned_bytes(bytes, out.aligned);
+    bytes = wire::aligned_for_flatbuffers(bytes, out.aligned);
     flatbuffers::Verifier verifier(reinterpret_cast<const std::uint8_t*>(bytes.data()),
                                    bytes.size(), /*max_depth=*/8, /*max_tables=*/8);
     if (bytes.empty() || !verifier.VerifyBuffer<wire::KvCommand>(nullptr)) return out;
@@ -153,7 +144,7 @@ result<void> kv_state::restore(std::span<const std::byte> bytes) {
         return make_error(replication::storage_errc::corrupted, "kv snapshot: " + what);
     };
     std::vector<std::uint64_t> aligned;
-    bytes = aligned_bytes(bytes, aligned);
+    bytes = wire::aligned_for_flatbuffers(bytes, aligned);
     flatbuffers::Verifier::Options options;
     options.max_tables = 4 * (bytes.size() / 8 + 16);
     flatbuffers::Verifier verifier(reinterpret_cast<const std::uint8_t*>(bytes.data()),

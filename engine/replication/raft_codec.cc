@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "engine/wire/aligned.h"
 #include "raft_generated.h"
 
 namespace ringmesh::replication {
@@ -245,11 +246,7 @@ raft_codec_error decode_batch(std::span<const std::byte> bytes, std::string_view
     // Flatbuffers reads 8-byte fields in place: a batch that sits at an odd address in a
     // receive buffer is copied to an aligned one first.
     std::vector<std::uint64_t> aligned_copy;
-    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(std::uint64_t) != 0) {
-        aligned_copy.resize((bytes.size() + 7) / 8);
-        std::memcpy(aligned_copy.data(), bytes.data(), bytes.size());
-        bytes = {reinterpret_cast<const std::byte*>(aligned_copy.data()), bytes.size()};
-    }
+    bytes = wire::aligned_for_flatbuffers(bytes, aligned_copy);
     const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
     flatbuffers::Verifier::Options options;
     options.max_tables = 16 * limits.max_messages + 4 * limits.max_entries + 64;
