@@ -5,19 +5,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <span>
 #include <vector>
 
 namespace ringmesh::wire {
 
 /// `bytes` itself when aligned; otherwise a copy in `storage` (which must outlive the use).
-inline std::span<const std::byte> aligned_for_flatbuffers(std::span<const std::byte> bytes,
-                                                          std::vector<std::uint64_t>& storage) {
-    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(std::uint64_t) == 0) return bytes;
-    storage.resize((bytes.size() + 7) / 8);
-    if (!bytes.empty()) std::memcpy(storage.data(), bytes.data(), bytes.size());
-    return {reinterpret_cast<const std::byte*>(storage.data()), bytes.size()};
-}
+std::span<const std::byte> aligned_for_flatbuffers(std::span<const std::byte> bytes,
+                                                   std::vector<std::uint64_t>& storage);
 
 }  // namespace ringmesh::wire
