@@ -200,7 +200,7 @@ bool write_history(const bench& b) {
             std::fprintf(f, "%lld", static_cast<long long>(l.ret));
         }
         std::fprintf(f, ",\"client\":%d,\"status\":\"%s\"}\n", l.client,
-                     rm::kv::to_string(l.verdict));
+                     rm::cluster::to_string(l.verdict));
     }
     return std::fclose(f) == 0;
 }
