@@ -83,12 +83,10 @@ void kv_service::write(std::span<const std::byte> command, messaging::pending_re
     }
     ++stats_.writes_proposed;
     // An older write still waiting at this index was lost with an earlier term.
-    if (auto it = writes_.find(p.index); it != writes_.end()) {
+    if (auto lost = writes_.add(p.index, p.term, std::move(reply))) {
         ++stats_.writes_lost;
-        answer(it->second.reply, {wire::KvStatus::Unavailable, {}, p.index});
-        writes_.erase(it);
+        answer(lost->reply, {wire::KvStatus::Unavailable, {}, p.index});
     }
-    writes_.emplace(p.index, pending_write{p.term, std::move(reply)});
 }
 
 void kv_service::read(const wire::KvCommand& c, messaging::pending_reply reply) {
@@ -178,15 +176,14 @@ void kv_service::answer(const messaging::pending_reply& to, const kv_result& r,
 
 void kv_service::apply(const replication::log_entry& entry) {
     const kv_result result = state_.apply(entry);
-    if (auto it = writes_.find(entry.index); it != writes_.end()) {
-        if (it->second.term == entry.term) {
+    if (auto settled = writes_.applied(entry.index, entry.term)) {
+        if (settled->committed) {
             ++stats_.writes_answered;
-            answer(it->second.reply, result);
+            answer(settled->reply, result);
         } else {
             ++stats_.writes_lost;  // another leader's entry took the index
-            answer(it->second.reply, {wire::KvStatus::Unavailable, {}, entry.index});
+            answer(settled->reply, {wire::KvStatus::Unavailable, {}, entry.index});
         }
-        writes_.erase(it);
     }
     serve_reads_up_to(state_.applied());
 }
@@ -204,11 +201,10 @@ void kv_service::restore(const replication::snapshot_meta& meta, std::span<const
     snapshot_at_ = state_.applied();
     // Writes waiting at indexes the snapshot covers: whether they are in it is not known
     // here; the client's retry (same sequence) gets the first answer if they are.
-    while (!writes_.empty() && writes_.begin()->first <= meta.index) {
+    writes_.covered_through(meta.index, [&](cluster::pending_proposals::settled s) {
         ++stats_.writes_lost;
-        answer(writes_.begin()->second.reply, {wire::KvStatus::Unavailable, {}, meta.index});
-        writes_.erase(writes_.begin());
-    }
+        answer(s.reply, {wire::KvStatus::Unavailable, {}, meta.index});
+    });
     serve_reads_up_to(state_.applied());
 }
 

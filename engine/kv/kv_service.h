@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/cluster/pending_proposals.h"
 #include "engine/cluster/raft_link.h"
 #include "engine/kv/kv_state.h"
 #include "engine/messaging/endpoint.h"
@@ -65,10 +66,6 @@ class kv_service {
     const kv_service_stats& stats() const noexcept { return stats_; }
 
   private:
-    struct pending_write {
-        replication::term_t term = 0;
-        messaging::pending_reply reply;
-    };
     struct pending_read {
         std::string key;
         messaging::pending_reply reply;
@@ -94,7 +91,7 @@ class kv_service {
     replication::raft_host* host_ = nullptr;
     kv_state state_;
     replication::log_index snapshot_at_ = 0;
-    std::map<replication::log_index, pending_write> writes_;             // by log index
+    cluster::pending_proposals writes_;
     std::unordered_map<std::uint64_t, pending_read> reads_;              // by read request id
     std::multimap<replication::log_index, pending_read> reads_waiting_;  // for `applied`
     std::uint64_t next_read_ = 1;
