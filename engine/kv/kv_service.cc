@@ -201,7 +201,7 @@ void kv_service::restore(const replication::snapshot_meta& meta, std::span<const
     snapshot_at_ = state_.applied();
     // Writes waiting at indexes the snapshot covers: whether they are in it is not known
     // here; the client's retry (same sequence) gets the first answer if they are.
-    writes_.covered_through(meta.index, [&](cluster::pending_proposals::settled s) {
+    writes_.covered_through(meta.index, [&](const cluster::pending_proposals::settled& s) {
         ++stats_.writes_lost;
         answer(s.reply, {wire::KvStatus::Unavailable, {}, meta.index});
     });

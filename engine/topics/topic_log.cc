@@ -60,10 +60,6 @@ std::vector<std::byte> stamped_entry(const wire::TopicPublish& p, std::uint64_t 
     return {data, data + b.GetSize()};
 }
 
-log_index topic_log::first_index() const noexcept {
-    return retained_.empty() ? applied_ + 1 : retained_.front().index;
-}
-
 append_result topic_log::apply(const replication::log_entry& entry) {
     applied_ = entry.index;
     if (entry.kind != replication::entry_kind::command) return {wire::TopicStatus::Ok, 0, false};
@@ -104,6 +100,7 @@ void topic_log::enforce_retention() {
             limits_.retention_ms != 0 && oldest.time_ms + limits_.retention_ms < newest_ms;
         if (!too_big && !too_old) break;
         retained_bytes_ -= oldest.payload.size();
+        dropped_through_ = oldest.index;
         retained_.pop_front();
         ++stats_.dropped_by_retention;
     }
@@ -126,7 +123,7 @@ std::vector<std::byte> topic_log::snapshot() const {
             producers.push_back(wire::CreateTopicProducer(b, producer, sequence, index));
         });
     b.Finish(wire::CreateTopicSnapshot(b, applied_, b.CreateVector(messages),
-                                       b.CreateVector(producers)));
+                                       b.CreateVector(producers), dropped_through_));
     const auto* p = reinterpret_cast<const std::byte*>(b.GetBufferPointer());
     return {p, p + b.GetSize()};
 }
@@ -140,12 +137,14 @@ result<void> topic_log::restore(std::span<const std::byte> bytes) {
     options.max_tables = 4 * (bytes.size() / 8 + 16);
     const auto* s = verified<wire::TopicSnapshot>(bytes, storage, options);
     if (s == nullptr) return damaged("malformed");
+    if (s->dropped_through() > s->applied()) return damaged("dropped past what was applied");
     std::deque<retained_message> retained;
     std::uint64_t retained_bytes = 0;
     if (s->messages() != nullptr) {
         for (const wire::TopicMessage* m : *s->messages()) {
             const std::string_view topic = view_of(m->topic());
-            if (!messaging::valid_topic(topic) || m->index() == 0 || m->index() > s->applied() ||
+            if (!messaging::valid_topic(topic) || m->index() <= s->dropped_through() ||
+                m->index() > s->applied() ||
                 (!retained.empty() && m->index() <= retained.back().index))
                 return damaged("a message out of order, or without a valid topic");
             const auto payload = bytes_of(m->payload());
@@ -166,6 +165,7 @@ result<void> topic_log::restore(std::span<const std::byte> bytes) {
     applied_ = s->applied();
     retained_ = std::move(retained);
     retained_bytes_ = retained_bytes;
+    dropped_through_ = s->dropped_through();
     producers_ = std::move(producers);
     return ok();
 }

@@ -77,8 +77,9 @@ class topic_log {
     /// Every committed entry, in log order (no-ops and configurations advance applied()).
     append_result apply(const replication::log_entry& entry);
     log_index applied() const noexcept { return applied_; }
-    /// The oldest retained offset; applied() + 1 when nothing is retained.
-    log_index first_index() const noexcept;
+    /// Where the retained log starts: every message at this offset or later is retained (the
+    /// offset after the newest one retention dropped; 1 when it dropped none).
+    log_index first_index() const noexcept { return dropped_through_ + 1; }
     /// The message the last apply appended (valid until the next apply).
     const retained_message& last() const { return retained_.back(); }
     /// fn(message) for each retained message at `from` or later, oldest first.
@@ -104,6 +105,7 @@ class topic_log {
     log_index applied_ = 0;
     std::deque<retained_message> retained_;
     std::uint64_t retained_bytes_ = 0;
+    log_index dropped_through_ = 0;
     replication::writer_sessions<log_index> producers_{limits_.max_producers};
     topic_log_stats stats_;
 };

@@ -76,6 +76,9 @@ TEST_F(TopicLogTest, RetentionBySizeAndByAgeDropsTheOldestFirst) {
     EXPECT_EQ(log_.retained(), 2u);  // 80 bytes; a third would be 120
     EXPECT_EQ(log_.first_index(), 4u);
     EXPECT_EQ(log_.stats().dropped_by_retention, 3u);
+    topic_log copy({.retention_bytes = 100});
+    ASSERT_TRUE(copy.restore(log_.snapshot()));
+    EXPECT_EQ(copy.first_index(), 4u) << "where the log starts survives a snapshot";
 
     log_ = topic_log({.retention_ms = 1000});
     index_ = 0;
