@@ -1,6 +1,7 @@
 #include "tools/node_config.h"
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <set>
 
 #include "engine/core/errc.h"
@@ -216,8 +217,16 @@ result<void> read_membership_section(const toml::table& t, node_settings& s) {
 result<void> read_replication_section(const toml::table& t, node_settings& s) {
     auto& r = s.replication;
     RM_TRY(check_keys(t, "replication",
-                      {"dir", "replicas", "groups", "heartbeat_ms", "election_timeout_min_ms",
-                       "election_timeout_max_ms", "snapshot_every", "segment_mb", "lease_reads"}));
+                      {"dir", "replicas", "groups", "topic_group", "retention_mb", "retention_s",
+                       "heartbeat_ms", "election_timeout_min_ms", "election_timeout_max_ms",
+                       "snapshot_every", "segment_mb", "lease_reads"}));
+    RM_TRY(read_int(t, "replication", "topic_group", r.topic_group, 0, 65535));
+    std::int64_t retention_mb = static_cast<std::int64_t>(r.retention_bytes >> 20);
+    RM_TRY(read_int(t, "replication", "retention_mb", retention_mb, 1, 1 << 20));
+    r.retention_bytes = static_cast<std::uint64_t>(retention_mb) << 20;
+    std::int64_t retention_s = static_cast<std::int64_t>(r.retention_ms / 1000);
+    RM_TRY(read_int(t, "replication", "retention_s", retention_s, 0, std::int64_t{1} << 32));
+    r.retention_ms = static_cast<std::uint64_t>(retention_s) * 1000;
     RM_TRY(read_string(t, "replication", "dir", r.dir));
     RM_TRY(read_strings(t, "replication", "replicas", r.replica_texts));
     if (const toml::node* n = t.get("groups")) {
@@ -272,6 +281,8 @@ result<void> finish_replication(replication_settings& r, const std::string& self
     }
     if (!names.contains(self))
         return bad("replication.replicas must list this node (" + self + ")");
+    if (std::find(r.groups.begin(), r.groups.end(), r.topic_group) != r.groups.end())
+        return bad("replication.topic_group must not be one of replication.groups (key-value)");
     if (r.election_timeout_min >= r.election_timeout_max || r.heartbeat >= r.election_timeout_min)
         return bad("replication: heartbeat_ms < election_timeout_min_ms < election_timeout_max_ms");
     return ok();

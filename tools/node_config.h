@@ -29,13 +29,17 @@ struct membership_settings {
 };
 
 /// Raft replication ([replication]); on when it names the replicas. Every replica runs every
-/// listed group, and each group serves the replicated key-value service (engine/kv): group
-/// 1 at the RPC method "kv", group g at "kv/g".
+/// listed group. Each of `groups` serves the replicated key-value service (engine/kv): group
+/// 1 at the RPC method "kv", group g at "kv/g"; `topic_group` (when not 0) carries the
+/// replicated topics (engine/topics) at "topics.publish".
 struct replication_settings {
     std::string dir = "ringmesh-data";         ///< one subdirectory per group
     std::vector<std::string> replica_texts;    ///< "name=id": every replica, this node too
     std::vector<cluster::raft_peer> replicas;  ///< parsed from replica_texts
     std::vector<std::uint32_t> groups{1};
+    std::uint32_t topic_group = 0;
+    std::uint64_t retention_bytes = 64ull << 20;  ///< replicated topics: kept per group
+    std::uint64_t retention_ms = 0;               ///< 0: no age limit
     time_ns heartbeat = 50 * ns_per_ms;
     time_ns election_timeout_min = 300 * ns_per_ms;
     time_ns election_timeout_max = 600 * ns_per_ms;

@@ -1,19 +1,12 @@
 #include "tools/node_replication.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "engine/core/errc.h"
 #include "engine/core/random.h"
 
 namespace ringmesh::tools {
-
-namespace {
-
-const char* role_name(replication::raft_role role) {
-    return replication::to_string(role);
-}
-
-}  // namespace
 
 result<std::unique_ptr<node_replication>> node_replication::start(
     shard& s, messaging::endpoint& e, const std::string& cluster_id,
@@ -37,13 +30,30 @@ result<std::unique_ptr<node_replication>> node_replication::start(
     hc.cluster_id = cluster_id;
     r->host_ = std::make_unique<replication::raft_host>(*r->ring_, r->link_->host_config(hc));
     r->link_->attach(*r->host_);
-    for (std::uint32_t g : settings.groups) {
-        kv::kv_service_config kc;
-        kc.group = g;
-        kc.method = g == 1 ? "kv" : "kv/" + std::to_string(g);
-        kc.snapshot_every = settings.snapshot_every;
-        kc.allow_lease_reads = settings.lease_reads;
-        auto service = std::make_unique<kv::kv_service>(e, *r->link_, kc);
+    std::vector<std::uint32_t> ids = settings.groups;
+    if (settings.topic_group != 0) ids.push_back(settings.topic_group);
+    std::sort(ids.begin(), ids.end());
+    for (std::uint32_t g : ids) {
+        group& grp = r->groups_.emplace_back();
+        grp.id = g;
+        replication::raft_application app;
+        if (g == settings.topic_group) {
+            topics::topic_service_config tc;
+            tc.group = g;
+            tc.snapshot_every = settings.snapshot_every;
+            tc.limits.retention_bytes = settings.retention_bytes;
+            tc.limits.retention_ms = settings.retention_ms;
+            grp.topics = std::make_unique<topics::topic_service>(e, *r->link_, tc);
+            app = grp.topics->application();
+        } else {
+            kv::kv_service_config kc;
+            kc.group = g;
+            kc.method = g == 1 ? "kv" : "kv/" + std::to_string(g);
+            kc.snapshot_every = settings.snapshot_every;
+            kc.allow_lease_reads = settings.lease_reads;
+            grp.kv = std::make_unique<kv::kv_service>(e, *r->link_, kc);
+            app = grp.kv->application();
+        }
         replication::raft_config c;
         c.id = self;
         c.group = g;
@@ -56,15 +66,14 @@ result<std::unique_ptr<node_replication>> node_replication::start(
         replication::log_store_config lc;
         lc.dir = settings.dir + "/group-" + std::to_string(g);
         lc.segment_bytes = settings.segment_bytes;
-        auto added = r->host_->add_group(c, lc, service->application(), s.now_ns());
+        auto added = r->host_->add_group(c, lc, std::move(app), s.now_ns());
         if (!added) {
             error failed = added.err();
             failed.detail = "group " + std::to_string(g) + ": " + failed.detail;
             return failed;
         }
-        service->attach(*r->host_);
-        r->services_.push_back(std::move(service));
-        r->groups_.push_back(g);
+        if (grp.kv) grp.kv->attach(*r->host_);
+        if (grp.topics) grp.topics->attach(*r->host_);
     }
     r->host_->attach(s);
     return r;
@@ -72,8 +81,32 @@ result<std::unique_ptr<node_replication>> node_replication::start(
 
 node_replication::~node_replication() {
     host_.reset();  // no more callbacks into the services
-    services_.clear();
+    groups_.clear();
     link_.reset();
+}
+
+topics::topic_service* node_replication::topic_service() const {
+    for (const group& g : groups_) {
+        if (g.topics) return g.topics.get();
+    }
+    return nullptr;
+}
+
+bool node_replication::subscribe(const std::string& pattern) {
+    topics::topic_service* t = topic_service();
+    if (t == nullptr) return false;
+    tally_ = std::make_unique<subscriber_tally>();
+    tally_->pattern = pattern;
+    subscriber_tally* tally = tally_.get();
+    return t->subscribe(
+               pattern, 1,
+               [tally](const topics::delivery& d) {
+                   if (d.index <= tally->last) ++tally->out_of_order;
+                   if (tally->first == 0) tally->first = d.index;
+                   tally->last = std::max(tally->last, d.index);
+                   ++tally->received;
+               },
+               [tally](topics::log_index first) { tally->truncated_to = first; }) != 0;
 }
 
 const std::string& node_replication::name_of(replication::node_id id) const {
@@ -84,66 +117,95 @@ const std::string& node_replication::name_of(replication::node_id id) const {
 
 void node_replication::write_status(std::FILE* f) const {
     std::fprintf(f, "# replication: %zu group(s)\n", groups_.size());
-    std::fprintf(f, "%-6s %-10s %6s %-12s %10s %10s %10s %8s\n", "group", "role", "term", "leader",
-                 "commit", "applied", "last", "keys");
-    for (std::size_t i = 0; i < groups_.size(); ++i) {
-        const replication::raft* r = host_->group(groups_[i]);
+    std::fprintf(f, "%-6s %-10s %6s %-12s %10s %10s %10s %-7s %8s\n", "group", "role", "term",
+                 "leader", "commit", "applied", "last", "serves", "size");
+    for (const group& g : groups_) {
+        const replication::raft* r = host_->group(g.id);
         if (r == nullptr) {
-            std::fprintf(f, "%-6u stopped (its storage failed)\n", groups_[i]);
+            std::fprintf(f, "%-6u stopped (its storage failed)\n", g.id);
             continue;
         }
+        const std::size_t size = g.kv ? g.kv->state().size() : g.topics->log().retained();
         std::fprintf(
-            f, "%-6u %-10s %6llu %-12s %10llu %10llu %10llu %8zu\n", groups_[i],
-            role_name(r->role()), static_cast<unsigned long long>(r->term()),
+            f, "%-6u %-10s %6llu %-12s %10llu %10llu %10llu %-7s %8zu\n", g.id,
+            replication::to_string(r->role()), static_cast<unsigned long long>(r->term()),
             name_of(r->leader()).c_str(), static_cast<unsigned long long>(r->commit_index()),
             static_cast<unsigned long long>(r->applied_index()),
-            static_cast<unsigned long long>(r->last_index()), services_[i]->state().size());
+            static_cast<unsigned long long>(r->last_index()), g.kv ? "kv" : "topics", size);
         if (!r->is_leader()) continue;
         for (replication::node_id id : r->members().voters) {
             if (id == r->id()) continue;
             const replication::follower_progress* p = r->progress_of(id);
             if (p == nullptr) continue;
+            const char* mode =
+                p->state == replication::follower_progress::mode::replicate  ? "replicate"
+                : p->state == replication::follower_progress::mode::snapshot ? "snapshot"
+                                                                             : "probe";
             std::fprintf(f, "       follower %-12s match %10llu lag %8llu %s\n",
                          name_of(id).c_str(), static_cast<unsigned long long>(p->match),
                          static_cast<unsigned long long>(r->last_index() -
                                                          std::min(p->match, r->last_index())),
-                         p->state == replication::follower_progress::mode::replicate  ? "replicate"
-                         : p->state == replication::follower_progress::mode::snapshot ? "snapshot"
-                                                                                      : "probe");
+                         mode);
         }
     }
 }
 
 void node_replication::report(const std::string& self) const {
-    for (std::size_t i = 0; i < groups_.size(); ++i) {
-        const replication::raft* r = host_->group(groups_[i]);
-        const kv::kv_service_stats& k = services_[i]->stats();
+    for (const group& g : groups_) {
+        const replication::raft* r = host_->group(g.id);
         if (r == nullptr) {
             std::printf("[%s] replication group %u: stopped (storage failed)\n", self.c_str(),
-                        groups_[i]);
+                        g.id);
             continue;
         }
-        const replication::raft_stats& rs = r->stats();
         std::printf(
-            "[%s] replication group %u: %s term %llu, commit %llu applied %llu, elections "
-            "won %llu; kv: %zu keys, %llu writes answered, %llu lost with a leader, reads %llu "
-            "(lease %llu), not-leader %llu, snapshots %llu saved %llu restored\n",
-            self.c_str(), groups_[i], role_name(r->role()),
+            "[%s] replication group %u: %s term %llu, commit %llu applied %llu, "
+            "elections won %llu; ",
+            self.c_str(), g.id, replication::to_string(r->role()),
             static_cast<unsigned long long>(r->term()),
             static_cast<unsigned long long>(r->commit_index()),
             static_cast<unsigned long long>(r->applied_index()),
-            static_cast<unsigned long long>(rs.elections_won), services_[i]->state().size(),
-            static_cast<unsigned long long>(k.writes_answered),
-            static_cast<unsigned long long>(k.writes_lost),
-            static_cast<unsigned long long>(k.reads_answered),
-            static_cast<unsigned long long>(k.reads_lease),
-            static_cast<unsigned long long>(k.not_leader),
-            static_cast<unsigned long long>(k.snapshots_saved),
-            static_cast<unsigned long long>(k.snapshots_restored));
+            static_cast<unsigned long long>(r->stats().elections_won));
+        if (g.kv) {
+            const kv::kv_service_stats& k = g.kv->stats();
+            std::printf(
+                "kv: %zu keys, %llu writes answered, %llu lost with a leader, reads %llu "
+                "(lease %llu), not-leader %llu, snapshots %llu saved %llu restored\n",
+                g.kv->state().size(), static_cast<unsigned long long>(k.writes_answered),
+                static_cast<unsigned long long>(k.writes_lost),
+                static_cast<unsigned long long>(k.reads_answered),
+                static_cast<unsigned long long>(k.reads_lease),
+                static_cast<unsigned long long>(k.not_leader),
+                static_cast<unsigned long long>(k.snapshots_saved),
+                static_cast<unsigned long long>(k.snapshots_restored));
+        } else {
+            const topics::topic_service_stats& t = g.topics->stats();
+            const topics::topic_log& log = g.topics->log();
+            std::printf(
+                "topics: %zu messages retained from offset %llu, %llu publishes "
+                "answered, %llu lost with a leader, not-leader %llu, %llu delivered here\n",
+                log.retained(), static_cast<unsigned long long>(log.first_index()),
+                static_cast<unsigned long long>(t.answered),
+                static_cast<unsigned long long>(t.lost),
+                static_cast<unsigned long long>(t.not_leader),
+                static_cast<unsigned long long>(t.delivered));
+        }
+    }
+    if (tally_) {
+        std::printf(
+            "[%s] replicated subscribe %s: %llu received, offsets %llu..%llu, %llu out of "
+            "order or repeated%s\n",
+            self.c_str(), tally_->pattern.c_str(),
+            static_cast<unsigned long long>(tally_->received),
+            static_cast<unsigned long long>(tally_->first),
+            static_cast<unsigned long long>(tally_->last),
+            static_cast<unsigned long long>(tally_->out_of_order),
+            tally_->truncated_to != 0 ? " (the log had been truncated)" : "");
     }
     const replication::raft_host_stats& h = host_->stats();
     std::printf(
-        "[%s] replication: %llu batches out, %llu in, %llu dropped, %llu refused, %llu impostors\n",
+        "[%s] replication: %llu batches out, %llu in, %llu dropped, %llu refused, %llu "
+        "impostors\n",
         self.c_str(), static_cast<unsigned long long>(h.batches_sent),
         static_cast<unsigned long long>(h.batches_received),
         static_cast<unsigned long long>(h.batches_dropped),

@@ -1,11 +1,14 @@
 // The daemon's replication ([replication]): its Raft groups on shard 0, next to the
 // messaging endpoint they talk through (raft_link, the priority lane), their logs in
 // log_stores under replication.dir on the shard's disk ring, each group serving the
-// replicated key-value service. Created, used and destroyed on shard 0.
+// replicated key-value service, or (replication.topic_group) replicated topics. With
+// --replicated-subscribe the node also reads the topics from offset 1 and reports what it
+// received: count, order, duplicates. Created, used and destroyed on shard 0.
 #pragma once
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,7 @@
 #include "engine/kv/kv_service.h"
 #include "engine/replication/disk_ring.h"
 #include "engine/replication/raft_host.h"
+#include "engine/topics/topic_service.h"
 #include "tools/node_config.h"
 
 namespace ringmesh::tools {
@@ -33,15 +37,32 @@ class node_replication {
     /// The exit report's lines.
     void report(const std::string& self) const;
 
+    /// Reads the replicated topics matching `pattern` from offset 1, counting what arrives
+    /// (false without a topic group, or for a bad pattern).
+    bool subscribe(const std::string& pattern);
+
   private:
+    struct group {
+        replication::group_id id = 0;
+        std::unique_ptr<kv::kv_service> kv;             // a key-value group, or
+        std::unique_ptr<topics::topic_service> topics;  // the topic group
+    };
+    struct subscriber_tally {
+        std::string pattern;
+        std::uint64_t received = 0, out_of_order = 0;
+        topics::log_index first = 0, last = 0;
+        topics::log_index truncated_to = 0;
+    };
+
     node_replication() = default;
     const std::string& name_of(replication::node_id id) const;
+    topics::topic_service* topic_service() const;
 
     std::unique_ptr<replication::disk_ring> ring_;
     std::unique_ptr<cluster::raft_link> link_;
     std::unique_ptr<replication::raft_host> host_;
-    std::vector<std::unique_ptr<kv::kv_service>> services_;  // one per group, in group order
-    std::vector<replication::group_id> groups_;
+    std::vector<group> groups_;  // in id order
+    std::unique_ptr<subscriber_tally> tally_;  // with --replicated-subscribe
 };
 
 }  // namespace ringmesh::tools

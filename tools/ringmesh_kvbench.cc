@@ -1,8 +1,9 @@
 // ringmesh_kvbench — a load client for the replicated key-value service (engine/kv) that
-// ringmesh_node serves with [replication]. N clients, one operation outstanding each, for a
-// bounded time: gets, puts and appends over a key space, reported as throughput and latency
-// percentiles per operation, with a progress line every second. The longest time no write
-// succeeded is reported too: across a leader's failure it is the failover time clients see.
+// ringmesh_node serves with [replication], and (--publish-topic) for its replicated topics. N
+// clients, one operation outstanding each, for a bounded time: gets, puts and appends over a key
+// space, reported as throughput and latency percentiles per operation, with a progress line every
+// second. The longest time no write succeeded is reported too: across a leader's failure it is the
+// failover time clients see.
 //
 // With --final-read FILE every key is read once after the run (JSON lines: key, value,
 // status), so a test can hold the history against the final state.
@@ -30,6 +31,7 @@
 #include "engine/kv/kv_client.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
+#include "engine/topics/topic_publisher.h"
 #include "transport/uring/uring_transport.h"
 
 namespace rm = ringmesh;
@@ -48,7 +50,8 @@ struct options {
     std::size_t value_bytes = 16;
     bool lease = false;
     std::string history;
-    std::string final_read;  // after the run: every key read once, written here
+    std::string publish_topic;  // publish to this replicated topic instead of key-value ops
+    std::string final_read;     // after the run: every key read once, written here
     int attempt_timeout_ms = 500;
     int deadline_ms = 5000;
 };
@@ -68,10 +71,11 @@ struct bench {
     options o;
     std::unique_ptr<rm::messaging::endpoint> endpoint;
     std::vector<std::unique_ptr<rm::kv::kv_client>> clients;
+    std::vector<std::unique_ptr<rm::topics::topic_publisher>> publishers;
     std::mt19937_64 rng{std::random_device{}()};
     bool started = false;
     rm::time_ns started_at = 0, stop_at = 0;
-    rm::latency_histogram get_ns, put_ns, append_ns;
+    rm::latency_histogram get_ns, put_ns, append_ns, publish_ns;
     std::uint64_t failed = 0, unknown = 0;
     rm::time_ns last_write_ok = 0, longest_write_gap = 0;
     std::vector<history_line> history;
@@ -119,9 +123,11 @@ void complete(bench& b, int c, history_line line, const rm::kv::kv_outcome& o) {
     if (std::string_view(line.op) == "get" && o.verdict == rm::kv::kv_verdict::ok)
         line.value.assign(reinterpret_cast<const char*>(o.value.data()), o.value.size());
     if (o.verdict == rm::kv::kv_verdict::ok) {
-        rm::latency_histogram& h = !write                               ? b.get_ns
-                                   : std::string_view(line.op) == "put" ? b.put_ns
-                                                                        : b.append_ns;
+        const std::string_view op(line.op);
+        rm::latency_histogram& h = !write            ? b.get_ns
+                                   : op == "put"     ? b.put_ns
+                                   : op == "publish" ? b.publish_ns
+                                                     : b.append_ns;
         h.record(now - line.call);
         if (write) {
             b.longest_write_gap = std::max(b.longest_write_gap, now - b.last_write_ok);
@@ -150,6 +156,19 @@ void next(bench& b, int c) {
         return;
     }
     b.open.fetch_add(1, std::memory_order_relaxed);
+    if (!b.o.publish_topic.empty()) {
+        history_line line{"publish", b.o.publish_topic,     token(b, c), now, 0,
+                          c,         rm::kv::kv_verdict::ok};
+        const auto bytes = std::as_bytes(std::span(line.value.data(), line.value.size()));
+        b.publishers[static_cast<std::size_t>(c)]->publish(
+            b.o.publish_topic, bytes, [&b, c, line](const rm::topics::publish_outcome& o) {
+                rm::kv::kv_outcome as_kv;
+                as_kv.verdict = o.verdict;
+                as_kv.index = o.index;
+                complete(b, c, line, as_kv);
+            });
+        return;
+    }
     rm::kv::kv_client& client = *b.clients[static_cast<std::size_t>(c)];
     const std::string key = "k" + std::to_string(b.rng() % static_cast<std::uint64_t>(b.o.keys));
     const int dice = static_cast<int>(b.rng() % 100);
@@ -231,6 +250,8 @@ int run(int argc, char** argv) {
         ->check(CLI::Range(8, 64 * 1024));
     app.add_flag("--lease", o.lease, "gets are lease reads (no read index round)");
     app.add_option("--history", o.history, "write every operation here, one JSON object a line");
+    app.add_option("--publish-topic", o.publish_topic,
+                   "publish to this replicated topic (the nodes' topic group) instead");
     app.add_option("--final-read", o.final_read,
                    "after the run, read every key once and write them here (JSON lines)");
     app.add_option("--attempt-timeout-ms", o.attempt_timeout_ms, "one attempt's deadline");
@@ -276,6 +297,7 @@ int run(int argc, char** argv) {
         }
         b.endpoint = std::move(e).value();
         s.on_stop([&b] {
+            b.publishers.clear();
             b.clients.clear();
             b.endpoint->shutdown();
             b.endpoint.reset();
@@ -293,6 +315,12 @@ int run(int argc, char** argv) {
             cc.deadline = b.o.deadline_ms * rm::ns_per_ms;
             for (int c = 0; c < b.o.clients; ++c)
                 b.clients.push_back(std::make_unique<rm::kv::kv_client>(*b.endpoint, cc));
+            rm::topics::topic_publisher_config pc;
+            pc.calls = {cc.servers, "topics.publish", cc.attempt_timeout, cc.retry_pause,
+                        cc.deadline};
+            for (int c = 0; c < b.o.clients && !b.o.publish_topic.empty(); ++c)
+                b.publishers.push_back(
+                    std::make_unique<rm::topics::topic_publisher>(*b.endpoint, pc));
             b.started_at = rm::monotonic_clock::read();
             b.last_write_ok = b.started_at;
             b.stop_at = b.started_at + static_cast<rm::time_ns>(b.o.seconds * 1e9);
@@ -329,13 +357,21 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "\n");
     (*node)->stop();
     const double seconds = static_cast<double>(b.stop_at - b.started_at) / 1e9;
-    std::printf(
-        "kvbench: %d clients, %.1f s, %d keys, %d%% gets%s, %d%% appends, %zu-byte values\n",
-        o.clients, seconds, o.keys, o.read_percent, o.lease ? " (lease)" : "", o.append_percent,
-        o.value_bytes);
+    if (o.publish_topic.empty()) {
+        std::printf(
+            "kvbench: %d clients, %.1f s, %d keys, %d%% gets%s, %d%% appends, %zu-byte values\n",
+            o.clients, seconds, o.keys, o.read_percent, o.lease ? " (lease)" : "", o.append_percent,
+            o.value_bytes);
+    } else {
+        std::printf(
+            "kvbench: %d publishers, %.1f s, replicated topic %s, %zu-byte messages, "
+            "each awaiting its commit\n",
+            o.clients, seconds, o.publish_topic.c_str(), o.value_bytes);
+    }
     print_latency("get", b.get_ns, seconds);
     print_latency("put", b.put_ns, seconds);
     print_latency("append", b.append_ns, seconds);
+    print_latency("publish", b.publish_ns, seconds);
     std::printf("  failed %llu, unknown %llu; longest time without a successful write %.1f ms\n",
                 static_cast<unsigned long long>(b.failed),
                 static_cast<unsigned long long>(b.unknown),

@@ -60,6 +60,7 @@ struct workload_options {
     double seconds = 0;        // 0: until a signal
     double drain_seconds = 10;
     bool linger = false;  // after --count, keep serving peers until --seconds or a signal
+    std::string replicated_subscribe;  // read the replicated topics matching this, from 1
 };
 
 /// Shard 0's workload state. Plain fields belong to shard 0; atomics are read by main.
@@ -379,13 +380,19 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
             return;
         }
         w.replication = std::move(started).value();
+        if (!w.options.replicated_subscribe.empty() &&
+            !w.replication->subscribe(w.options.replicated_subscribe)) {
+            failure = "--replicated-subscribe needs replication.topic_group and a valid pattern";
+            return;
+        }
         // Before the member (and its endpoint) goes: on_stop hooks run in reverse order.
         s.on_stop([&w] { w.replication.reset(); });
         const auto& r = settings.replication;
         std::fprintf(stderr,
-                     "ringmesh_node: replication: %zu group(s) of %zu replicas, logs in %s, "
-                     "key-value service on \"kv\"\n",
-                     r.groups.size(), r.replicas.size(), r.dir.c_str());
+                     "ringmesh_node: replication: %zu key-value group(s)%s of %zu replicas, logs "
+                     "in %s\n",
+                     r.groups.size(), r.topic_group != 0 ? " and a topic group" : "",
+                     r.replicas.size(), r.dir.c_str());
         if (!settings.membership.status_file.empty() && !settings.membership.enabled())
             schedule_status(w, settings.membership.status_file);
     }
@@ -608,6 +615,11 @@ int run_node(int argc, char** argv) {
                    "NAME=ID: a Raft replica (this node too); repeat for each. Turns replication "
                    "and the key-value service on");
     app.add_option("--data-dir", data_dir, "replication logs and snapshots (replication.dir)");
+    std::uint32_t topic_group = 0;
+    app.add_option("--topic-group", topic_group,
+                   "the Raft group that carries replicated topics (replication.topic_group)");
+    app.add_option("--replicated-subscribe", wo.replicated_subscribe,
+                   "read the replicated topics matching PATTERN from offset 1; report at exit");
     std::string backend, dpdk_ip, dpdk_port, eal;
     app.add_option("--transport", backend, "auto, dpdk or uring (overrides node.transport)");
     app.add_option("--dpdk-ip", dpdk_ip, "this node's IPv4 on the DPDK port (dpdk.ip)");
@@ -654,6 +666,7 @@ int run_node(int argc, char** argv) {
     if (!keys.empty()) settings.membership.key_texts = keys;
     if (!replicas.empty()) settings.replication.replica_texts = replicas;
     if (!data_dir.empty()) settings.replication.dir = data_dir;
+    if (topic_group != 0) settings.replication.topic_group = topic_group;
     if (!status_file.empty()) settings.membership.status_file = status_file;
     if (!cores.empty()) settings.node.cores = cores;
     if (!idle.empty()) {
