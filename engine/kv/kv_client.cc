@@ -52,12 +52,8 @@ void kv_client::start(wire::KvOp op, std::string_view key, std::span<const std::
         {p, p + b.GetSize()}, write,
         [outcome](std::span<const std::byte> answer, std::string& leader) {
             std::vector<std::uint64_t> storage;  // the reply sits inside the RPC body
-            const auto bytes = wire::aligned_for_flatbuffers(answer, storage);
-            const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
-            flatbuffers::Verifier verifier(data, bytes.size(), 8, 8);
-            if (bytes.empty() || !verifier.VerifyBuffer<wire::KvReply>(nullptr))
-                return cluster::answer_kind::retry;
-            const auto* reply = flatbuffers::GetRoot<wire::KvReply>(data);
+            const auto* reply = wire::verified_root<wire::KvReply>(answer, storage);
+            if (reply == nullptr) return cluster::answer_kind::retry;
             outcome->status = reply->status();
             outcome->index = reply->index();
             outcome->value.clear();

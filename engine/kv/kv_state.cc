@@ -4,29 +4,20 @@
 
 #include "engine/replication/disk_ring.h"
 #include "engine/wire/aligned.h"
+#include "engine/wire/frame_codec.h"
 
 namespace ringmesh::kv {
 
-namespace {
-
-std::span<const std::byte> bytes_of(const flatbuffers::Vector<std::uint8_t>* v) {
-    if (v == nullptr) return {};
-    return {reinterpret_cast<const std::byte*>(v->data()), v->size()};
-}
-
-std::string_view view_of(const flatbuffers::String* s) {
-    return s == nullptr ? std::string_view{} : s->string_view();
-}
-
-}  // namespace
+using wire::bytes_of;
+using wire::view_of;
 
 checked_command check_command(std::span<const std::byte> bytes, const kv_limits& limits) {
     checked_command out;
-    bytes = wire::aligned_for_flatbuffers(bytes, out.aligned);
-    flatbuffers::Verifier verifier(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                   bytes.size(), /*max_depth=*/8, /*max_tables=*/8);
-    if (bytes.empty() || !verifier.VerifyBuffer<wire::KvCommand>(nullptr)) return out;
-    const auto* c = flatbuffers::GetRoot<wire::KvCommand>(bytes.data());
+    flatbuffers::Verifier::Options options;
+    options.max_depth = 8;
+    options.max_tables = 8;
+    const auto* c = wire::verified_root<wire::KvCommand>(bytes, out.aligned, options);
+    if (c == nullptr) return out;
     const std::string_view key = view_of(c->key());
     if (c->op() > wire::KvOp::MAX || key.empty()) return out;
     const std::size_t value_bytes = bytes_of(c->value()).size();
@@ -144,13 +135,10 @@ result<void> kv_state::restore(std::span<const std::byte> bytes) {
         return make_error(replication::storage_errc::corrupted, "kv snapshot: " + what);
     };
     std::vector<std::uint64_t> aligned;
-    bytes = wire::aligned_for_flatbuffers(bytes, aligned);
     flatbuffers::Verifier::Options options;
     options.max_tables = 4 * (bytes.size() / 8 + 16);
-    flatbuffers::Verifier verifier(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                   bytes.size(), options);
-    if (!verifier.VerifyBuffer<wire::KvSnapshot>(nullptr)) return damaged("malformed");
-    const auto* s = flatbuffers::GetRoot<wire::KvSnapshot>(bytes.data());
+    const auto* s = wire::verified_root<wire::KvSnapshot>(bytes, aligned, options);
+    if (s == nullptr) return damaged("malformed");
     std::map<std::string, std::vector<std::byte>, std::less<>> data;
     if (s->pairs() != nullptr) {
         for (const wire::KvPair* p : *s->pairs()) {

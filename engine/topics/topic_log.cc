@@ -3,38 +3,19 @@
 #include "engine/messaging/topic.h"
 #include "engine/replication/disk_ring.h"
 #include "engine/wire/aligned.h"
+#include "engine/wire/frame_codec.h"
 
 namespace ringmesh::topics {
 
-namespace {
-
-std::span<const std::byte> bytes_of(const flatbuffers::Vector<std::uint8_t>* v) {
-    if (v == nullptr) return {};
-    return {reinterpret_cast<const std::byte*>(v->data()), v->size()};
-}
-
-std::string_view view_of(const flatbuffers::String* s) {
-    return s == nullptr ? std::string_view{} : s->string_view();
-}
-
-template <typename Table>
-const Table* verified(std::span<const std::byte> bytes, std::vector<std::uint64_t>& storage,
-                      flatbuffers::Verifier::Options options = {}) {
-    bytes = wire::aligned_for_flatbuffers(bytes, storage);
-    flatbuffers::Verifier verifier(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                   bytes.size(), options);
-    if (bytes.empty() || !verifier.VerifyBuffer<Table>(nullptr)) return nullptr;
-    return flatbuffers::GetRoot<Table>(bytes.data());
-}
-
-}  // namespace
+using wire::bytes_of;
+using wire::view_of;
 
 checked_publish check_publish(std::span<const std::byte> bytes, const topic_limits& limits) {
     checked_publish out;
     flatbuffers::Verifier::Options options;
     options.max_depth = 4;
     options.max_tables = 4;
-    const auto* p = verified<wire::TopicPublish>(bytes, out.aligned, options);
+    const auto* p = wire::verified_root<wire::TopicPublish>(bytes, out.aligned, options);
     if (p == nullptr) return out;
     const std::string_view topic = view_of(p->topic());
     if (!messaging::valid_topic(topic) || p->producer() == 0 || p->sequence() == 0) return out;
@@ -135,7 +116,7 @@ result<void> topic_log::restore(std::span<const std::byte> bytes) {
     std::vector<std::uint64_t> storage;
     flatbuffers::Verifier::Options options;
     options.max_tables = 4 * (bytes.size() / 8 + 16);
-    const auto* s = verified<wire::TopicSnapshot>(bytes, storage, options);
+    const auto* s = wire::verified_root<wire::TopicSnapshot>(bytes, storage, options);
     if (s == nullptr) return damaged("malformed");
     if (s->dropped_through() > s->applied()) return damaged("dropped past what was applied");
     std::deque<retained_message> retained;

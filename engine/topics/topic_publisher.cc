@@ -35,12 +35,8 @@ void topic_publisher::publish(std::string_view topic, std::span<const std::byte>
         {p, p + b.GetSize()}, true,
         [outcome](std::span<const std::byte> answer, std::string& leader) {
             std::vector<std::uint64_t> storage;  // the reply sits inside the RPC body
-            const auto bytes = wire::aligned_for_flatbuffers(answer, storage);
-            const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
-            flatbuffers::Verifier verifier(data, bytes.size(), 8, 8);
-            if (bytes.empty() || !verifier.VerifyBuffer<wire::TopicReply>(nullptr))
-                return cluster::answer_kind::retry;
-            const auto* reply = flatbuffers::GetRoot<wire::TopicReply>(data);
+            const auto* reply = wire::verified_root<wire::TopicReply>(answer, storage);
+            if (reply == nullptr) return cluster::answer_kind::retry;
             outcome->status = reply->status();
             outcome->index = reply->index();
             switch (reply->status()) {
