@@ -176,8 +176,8 @@ void node_replication::report(const std::string& self) const {
                 static_cast<unsigned long long>(k.reads_answered),
                 static_cast<unsigned long long>(k.reads_lease),
                 static_cast<unsigned long long>(k.not_leader),
-                static_cast<unsigned long long>(k.snapshots_saved),
-                static_cast<unsigned long long>(k.snapshots_restored));
+                static_cast<unsigned long long>(g.kv->group_stats().snapshots_saved),
+                static_cast<unsigned long long>(g.kv->group_stats().snapshots_restored));
         } else {
             const topics::topic_service_stats& t = g.topics->stats();
             const topics::topic_log& log = g.topics->log();

@@ -1,46 +1,14 @@
 #include "engine/kv/kv_service.h"
 
-#include <cstdio>
-
 namespace ringmesh::kv {
 
 using replication::raft_status;
 
 kv_service::kv_service(messaging::endpoint& endpoint, cluster::raft_link& link,
                        kv_service_config config)
-    : endpoint_(endpoint), link_(link), config_(std::move(config)), state_(config_.limits) {}
-
-kv_service::~kv_service() {
-    if (!attached_) return;
-    endpoint_.serve_deferred(config_.method, nullptr);
-    endpoint_.owner().remove_poller(poller_);
-}
-
-replication::raft_application kv_service::application() {
-    replication::raft_application app;
-    app.apply = [this](const replication::log_entry& e) { apply(e); };
-    app.restore = [this](const replication::snapshot_meta& meta, std::span<const std::byte> data) {
-        restore(meta, data);
-    };
-    app.read_ready = [this](const replication::read_result& r) { read_ready(r); };
-    return app;
-}
-
-void kv_service::attach(replication::raft_host& host) {
-    host_ = &host;
-    attached_ = true;
-    endpoint_.serve_deferred(config_.method,
-                             [this](const messaging::message& m, messaging::pending_reply reply) {
-                                 on_request(m, std::move(reply));
-                             });
-    // After the host's own step (both are protocol steps, registered in this order).
-    poller_ = endpoint_.owner().add_poller(poll_step::protocol,
-                                           [this](time_ns now) { return maybe_snapshot(now); });
-}
-
-replication::raft* kv_service::replica() const {
-    return host_ == nullptr ? nullptr : host_->group(config_.group);
-}
+    : group_service(endpoint, link, config.group, config.method, config.snapshot_every, "kv"),
+      config_(std::move(config)),
+      state_(config_.limits) {}
 
 // ---- requests ----
 
@@ -123,7 +91,7 @@ void kv_service::read(const wire::KvCommand& c, messaging::pending_reply reply) 
     reads_.emplace(id, std::move(pending));
 }
 
-void kv_service::read_ready(const replication::read_result& read) {
+void kv_service::on_read_ready(const replication::read_result& read) {
     auto it = reads_.find(read.request);
     if (it == reads_.end()) return;
     pending_read pending = std::move(it->second);
@@ -148,10 +116,8 @@ void kv_service::serve_reads_up_to(replication::log_index applied) {
 }
 
 void kv_service::refuse_not_leader(const messaging::pending_reply& to) {
-    replication::raft* r = replica();
-    const std::string* leader =
-        r == nullptr || r->leader() == replication::no_node ? nullptr : link_.name_of(r->leader());
-    if (leader == nullptr || *leader == endpoint_.node_id()) {
+    const std::string* leader = leader_elsewhere();
+    if (leader == nullptr) {
         ++stats_.unavailable;
         answer(to, {wire::KvStatus::Unavailable, {}, 0});
         return;
@@ -174,7 +140,7 @@ void kv_service::answer(const messaging::pending_reply& to, const kv_result& r,
 
 // ---- the log ----
 
-void kv_service::apply(const replication::log_entry& entry) {
+void kv_service::on_apply(const replication::log_entry& entry) {
     const kv_result result = state_.apply(entry);
     if (auto settled = writes_.applied(entry.index, entry.term)) {
         if (settled->committed) {
@@ -188,17 +154,9 @@ void kv_service::apply(const replication::log_entry& entry) {
     serve_reads_up_to(state_.applied());
 }
 
-void kv_service::restore(const replication::snapshot_meta& meta, std::span<const std::byte> data) {
-    if (result<void> r = state_.restore(data); !r) {
-        // The storage checked the file's checksum and the state its structure: this is a
-        // bug, not damage. Loud, and counted; the group keeps the state it had.
-        ++stats_.restore_failures;
-        std::fprintf(stderr, "ringmesh: kv group %u: snapshot at %llu refused: %s\n", config_.group,
-                     static_cast<unsigned long long>(meta.index), r.err().message().c_str());
-        return;
-    }
-    ++stats_.snapshots_restored;
-    snapshot_at_ = state_.applied();
+result<void> kv_service::on_restore(const replication::snapshot_meta& meta,
+                                    std::span<const std::byte> data) {
+    if (result<void> r = state_.restore(data); !r) return r;
     // Writes waiting at indexes the snapshot covers: whether they are in it is not known
     // here; the client's retry (same sequence) gets the first answer if they are.
     writes_.covered_through(meta.index, [&](const cluster::pending_proposals::settled& s) {
@@ -206,17 +164,7 @@ void kv_service::restore(const replication::snapshot_meta& meta, std::span<const
         answer(s.reply, {wire::KvStatus::Unavailable, {}, meta.index});
     });
     serve_reads_up_to(state_.applied());
-}
-
-std::size_t kv_service::maybe_snapshot(time_ns now) {
-    replication::raft* r = replica();
-    if (r == nullptr || state_.applied() < snapshot_at_ + config_.snapshot_every ||
-        state_.applied() != r->applied_index())
-        return 0;
-    snapshot_at_ = state_.applied();
-    ++stats_.snapshots_saved;
-    host_->save_snapshot(config_.group, state_.snapshot(), now);
-    return 1;
+    return ok();
 }
 
 }  // namespace ringmesh::kv

@@ -13,8 +13,10 @@
 //   - The service snapshots the state every snapshot_every applied entries; a follower far
 //     behind receives it through Raft and restores it.
 //
-// Owned by the shard that runs the endpoint and the group's raft_host; every call from it.
-// Create it, add the group with application(), then attach().
+// The plumbing every group service shares (application, attach, snapshots, the leader's
+// name) is cluster::group_service's. Owned by the shard that runs the endpoint and the
+// group's raft_host; every call from it. Create it, add the group with application(), then
+// attach().
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/cluster/group_service.h"
 #include "engine/cluster/pending_proposals.h"
 #include "engine/cluster/raft_link.h"
 #include "engine/kv/kv_state.h"
@@ -47,20 +50,11 @@ struct kv_service_stats {
     std::uint64_t writes_proposed = 0, writes_answered = 0, writes_lost = 0;
     std::uint64_t reads_index = 0, reads_lease = 0, reads_answered = 0, reads_failed = 0;
     std::uint64_t not_leader = 0, unavailable = 0, bad_requests = 0, too_large = 0;
-    std::uint64_t snapshots_saved = 0, snapshots_restored = 0, restore_failures = 0;
 };
 
-class kv_service {
+class kv_service final : public cluster::group_service {
   public:
     kv_service(messaging::endpoint& endpoint, cluster::raft_link& link, kv_service_config config);
-    ~kv_service();
-    kv_service(const kv_service&) = delete;
-    kv_service& operator=(const kv_service&) = delete;
-
-    /// The callbacks to pass to raft_host::add_group for config.group.
-    replication::raft_application application();
-    /// Serves the method and takes snapshots, from now on (the group must run on `host`).
-    void attach(replication::raft_host& host);
 
     const kv_state& state() const noexcept { return state_; }
     const kv_service_stats& stats() const noexcept { return stats_; }
@@ -72,32 +66,28 @@ class kv_service {
         replication::log_index index = 0;  ///< once known: serve when applied reaches it
     };
 
-    void on_request(const messaging::message& m, messaging::pending_reply reply);
+    // cluster::group_service
+    void on_request(const messaging::message& m, messaging::pending_reply reply) override;
+    void on_apply(const replication::log_entry& entry) override;
+    result<void> on_restore(const replication::snapshot_meta& meta,
+                            std::span<const std::byte> data) override;
+    void on_read_ready(const replication::read_result& read) override;
+    replication::log_index applied() const override { return state_.applied(); }
+    std::vector<std::byte> snapshot_state() const override { return state_.snapshot(); }
+
     void read(const wire::KvCommand& c, messaging::pending_reply reply);
     void write(std::span<const std::byte> command, messaging::pending_reply reply);
     void answer(const messaging::pending_reply& to, const kv_result& r,
                 std::string_view leader = {});
     void refuse_not_leader(const messaging::pending_reply& to);
-    void apply(const replication::log_entry& entry);
-    void restore(const replication::snapshot_meta& meta, std::span<const std::byte> data);
-    void read_ready(const replication::read_result& read);
     void serve_reads_up_to(replication::log_index applied);
-    std::size_t maybe_snapshot(time_ns now);
-    replication::raft* replica() const;
 
-    messaging::endpoint& endpoint_;
-    cluster::raft_link& link_;
     kv_service_config config_;
-    replication::raft_host* host_ = nullptr;
     kv_state state_;
-    replication::log_index snapshot_at_ = 0;
     cluster::pending_proposals writes_;
     std::unordered_map<std::uint64_t, pending_read> reads_;              // by read request id
     std::multimap<replication::log_index, pending_read> reads_waiting_;  // for `applied`
     std::uint64_t next_read_ = 1;
-    shard::poller_id poller_ = 0;
-    bool attached_ = false;
-    std::vector<std::byte> reply_buffer_;
     kv_service_stats stats_;
 };
 

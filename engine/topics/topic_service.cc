@@ -1,7 +1,6 @@
 #include "engine/topics/topic_service.h"
 
 #include <chrono>
-#include <cstdio>
 
 #include "engine/messaging/topic.h"
 
@@ -11,7 +10,9 @@ using replication::raft_status;
 
 topic_service::topic_service(messaging::endpoint& endpoint, cluster::raft_link& link,
                              topic_service_config config)
-    : endpoint_(endpoint), link_(link), config_(std::move(config)), log_(config_.limits) {
+    : group_service(endpoint, link, config.group, config.method, config.snapshot_every, "topics"),
+      config_(std::move(config)),
+      log_(config_.limits) {
     if (!config_.wall_clock_ms) {
         config_.wall_clock_ms = [] {
             return static_cast<std::uint64_t>(
@@ -22,39 +23,9 @@ topic_service::topic_service(messaging::endpoint& endpoint, cluster::raft_link& 
     }
 }
 
-topic_service::~topic_service() {
-    if (!attached_) return;
-    endpoint_.serve_deferred(config_.method, nullptr);
-    endpoint_.owner().remove_poller(poller_);
-}
-
-replication::raft_application topic_service::application() {
-    replication::raft_application app;
-    app.apply = [this](const replication::log_entry& e) { apply(e); };
-    app.restore = [this](const replication::snapshot_meta& meta, std::span<const std::byte> data) {
-        restore(meta, data);
-    };
-    return app;
-}
-
-void topic_service::attach(replication::raft_host& host) {
-    host_ = &host;
-    attached_ = true;
-    endpoint_.serve_deferred(config_.method,
-                             [this](const messaging::message& m, messaging::pending_reply reply) {
-                                 on_publish(m, std::move(reply));
-                             });
-    poller_ = endpoint_.owner().add_poller(poll_step::protocol,
-                                           [this](time_ns now) { return maybe_snapshot(now); });
-}
-
-replication::raft* topic_service::replica() const {
-    return host_ == nullptr ? nullptr : host_->group(config_.group);
-}
-
 // ---- publishing ----
 
-void topic_service::on_publish(const messaging::message& m, messaging::pending_reply reply) {
+void topic_service::on_request(const messaging::message& m, messaging::pending_reply reply) {
     ++stats_.publishes;
     const checked_publish checked = check_publish(m.bytes, config_.limits);
     if (checked.status != wire::TopicStatus::Ok) {
@@ -92,10 +63,8 @@ void topic_service::on_publish(const messaging::message& m, messaging::pending_r
 }
 
 void topic_service::refuse_not_leader(const messaging::pending_reply& to) {
-    replication::raft* r = replica();
-    const std::string* leader =
-        r == nullptr || r->leader() == replication::no_node ? nullptr : link_.name_of(r->leader());
-    if (leader == nullptr || *leader == endpoint_.node_id()) {
+    const std::string* leader = leader_elsewhere();
+    if (leader == nullptr) {
         ++stats_.unavailable;
         answer(to, wire::TopicStatus::Unavailable, 0);
         return;
@@ -116,7 +85,7 @@ void topic_service::answer(const messaging::pending_reply& to, wire::TopicStatus
 
 // ---- the log and the subscribers ----
 
-void topic_service::apply(const replication::log_entry& entry) {
+void topic_service::on_apply(const replication::log_entry& entry) {
     const append_result result = log_.apply(entry);
     if (auto settled = publishes_.applied(entry.index, entry.term)) {
         if (settled->committed) {
@@ -177,17 +146,9 @@ void topic_service::unsubscribe(subscription_id id) {
     subscribers_.erase(id);
 }
 
-void topic_service::restore(const replication::snapshot_meta& meta,
-                            std::span<const std::byte> data) {
-    if (result<void> r = log_.restore(data); !r) {
-        ++stats_.restore_failures;  // checksummed on disk, verified here: a bug, said loudly
-        std::fprintf(stderr, "ringmesh: topics group %u: snapshot at %llu refused: %s\n",
-                     config_.group, static_cast<unsigned long long>(meta.index),
-                     r.err().message().c_str());
-        return;
-    }
-    ++stats_.snapshots_restored;
-    snapshot_at_ = log_.applied();
+result<void> topic_service::on_restore(const replication::snapshot_meta& meta,
+                                       std::span<const std::byte> data) {
+    if (result<void> r = log_.restore(data); !r) return r;
     publishes_.covered_through(meta.index, [&](const cluster::pending_proposals::settled& s) {
         ++stats_.lost;
         answer(s.reply, wire::TopicStatus::Unavailable, meta.index);
@@ -199,17 +160,7 @@ void topic_service::restore(const replication::snapshot_meta& meta,
         id = it->first + 1;
         catch_up(it->second);
     }
-}
-
-std::size_t topic_service::maybe_snapshot(time_ns now) {
-    replication::raft* r = replica();
-    if (r == nullptr || log_.applied() < snapshot_at_ + config_.snapshot_every ||
-        log_.applied() != r->applied_index())
-        return 0;
-    snapshot_at_ = log_.applied();
-    ++stats_.snapshots_saved;
-    host_->save_snapshot(config_.group, log_.snapshot(), now);
-    return 1;
+    return ok();
 }
 
 }  // namespace ringmesh::topics

@@ -14,8 +14,10 @@
 //   - The service snapshots the log every snapshot_every applied entries (which is also
 //     when Raft may truncate its own log behind it).
 //
-// Owned by the shard that runs the endpoint and the group's raft_host; every call from it.
-// Create it, add the group with application(), then attach().
+// The plumbing every group service shares (application, attach, snapshots, the leader's
+// name) is cluster::group_service's. Owned by the shard that runs the endpoint and the
+// group's raft_host; every call from it. Create it, add the group with application(), then
+// attach().
 #pragma once
 
 #include <cstdint>
@@ -23,6 +25,7 @@
 #include <map>
 #include <string>
 
+#include "engine/cluster/group_service.h"
 #include "engine/cluster/pending_proposals.h"
 #include "engine/cluster/raft_link.h"
 #include "engine/messaging/endpoint.h"
@@ -53,10 +56,9 @@ struct topic_service_stats {
     std::uint64_t publishes = 0, proposed = 0, answered = 0, lost = 0;
     std::uint64_t not_leader = 0, unavailable = 0, refused = 0;
     std::uint64_t delivered = 0, truncated_notices = 0;
-    std::uint64_t snapshots_saved = 0, snapshots_restored = 0, restore_failures = 0;
 };
 
-class topic_service {
+class topic_service final : public cluster::group_service {
   public:
     using subscription_id = std::uint64_t;
     using message_handler = std::function<void(const delivery& d)>;
@@ -65,16 +67,10 @@ class topic_service {
 
     topic_service(messaging::endpoint& endpoint, cluster::raft_link& link,
                   topic_service_config config);
-    ~topic_service();
-    topic_service(const topic_service&) = delete;
-    topic_service& operator=(const topic_service&) = delete;
-
-    replication::raft_application application();
-    void attach(replication::raft_host& host);
 
     /// Messages of topics matching `pattern` (wildcards as in pub/sub), in log order, from
     /// offset `from` (0: those committed from now on). Retained ones from `from` are
-    /// delivered before this returns. invalid_topic for a bad pattern (id 0).
+    /// delivered before this returns. 0 for a bad pattern.
     subscription_id subscribe(std::string_view pattern, log_index from, message_handler on_message,
                               truncated_handler on_truncated = {});
     void unsubscribe(subscription_id id);
@@ -90,30 +86,27 @@ class topic_service {
         truncated_handler on_truncated;
     };
 
-    void on_publish(const messaging::message& m, messaging::pending_reply reply);
+    // cluster::group_service
+    void on_request(const messaging::message& m, messaging::pending_reply reply) override;
+    void on_apply(const replication::log_entry& entry) override;
+    result<void> on_restore(const replication::snapshot_meta& meta,
+                            std::span<const std::byte> data) override;
+    log_index applied() const override { return log_.applied(); }
+    std::vector<std::byte> snapshot_state() const override { return log_.snapshot(); }
+
     void answer(const messaging::pending_reply& to, wire::TopicStatus status, log_index index,
                 std::string_view leader = {});
     void refuse_not_leader(const messaging::pending_reply& to);
-    void apply(const replication::log_entry& entry);
-    void restore(const replication::snapshot_meta& meta, std::span<const std::byte> data);
     /// Brings `s` up to what the log holds: a truncation notice if its offset is gone, then
     /// every retained message from its offset.
     void catch_up(subscriber& s);
     void deliver(subscriber& s, const retained_message& m);
-    std::size_t maybe_snapshot(time_ns now);
-    replication::raft* replica() const;
 
-    messaging::endpoint& endpoint_;
-    cluster::raft_link& link_;
     topic_service_config config_;
-    replication::raft_host* host_ = nullptr;
     topic_log log_;
     cluster::pending_proposals publishes_;
     std::map<subscription_id, subscriber> subscribers_;
     subscription_id next_subscription_ = 1;
-    log_index snapshot_at_ = 0;
-    shard::poller_id poller_ = 0;
-    bool attached_ = false;
     topic_service_stats stats_;
 };
 

@@ -297,7 +297,7 @@ class kv_cluster {
         }
         for (int i = 0; i < servers; ++i) {
             duplicates_[i] = services_[i]->state().stats().duplicates;
-            snapshots_ += services_[i]->stats().snapshots_saved;
+            snapshots_ += services_[i]->group_stats().snapshots_saved;
         }
     }
 
