@@ -46,6 +46,13 @@ replication::raft* group_service::replica() const {
     return host_ == nullptr ? nullptr : host_->group(group_);
 }
 
+void group_service::send_answer(const messaging::pending_reply& to,
+                                const flatbuffers::FlatBufferBuilder& b) {
+    const std::span<const std::byte> body(reinterpret_cast<const std::byte*>(b.GetBufferPointer()),
+                                          b.GetSize());
+    endpoint_.reply(to, {wire::RpcStatus::Ok, body, {}});
+}
+
 const std::string* group_service::leader_elsewhere() const {
     const replication::raft* r = replica();
     if (r == nullptr || r->leader() == replication::no_node) return nullptr;

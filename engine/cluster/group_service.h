@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <flatbuffers/flatbuffers.h>
+
 #include "engine/cluster/raft_link.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/replication/raft_host.h"
@@ -56,6 +58,8 @@ class group_service {
     virtual std::vector<std::byte> snapshot_state() const = 0;
 
     replication::raft* replica() const;
+    /// Answers a deferred call with a finished flatbuffer (the service's reply table).
+    void send_answer(const messaging::pending_reply& to, const flatbuffers::FlatBufferBuilder& b);
     /// The node that leads the group, when it is known and not this one (a NotLeader
     /// answer's hint); nullptr otherwise (the answer is then Unavailable).
     const std::string* leader_elsewhere() const;

@@ -133,9 +133,7 @@ void kv_service::answer(const messaging::pending_reply& to, const kv_result& r,
         b.CreateVector(reinterpret_cast<const std::uint8_t*>(r.value.data()), r.value.size());
     const auto leader_name = leader.empty() ? 0 : b.CreateString(leader.data(), leader.size());
     b.Finish(wire::CreateKvReply(b, r.status, value, r.index, leader_name));
-    const std::span<const std::byte> body(reinterpret_cast<const std::byte*>(b.GetBufferPointer()),
-                                          b.GetSize());
-    endpoint_.reply(to, {wire::RpcStatus::Ok, body, {}});
+    send_answer(to, b);
 }
 
 // ---- the log ----

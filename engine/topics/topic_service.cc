@@ -78,9 +78,7 @@ void topic_service::answer(const messaging::pending_reply& to, wire::TopicStatus
     flatbuffers::FlatBufferBuilder b(64);
     const auto leader_name = leader.empty() ? 0 : b.CreateString(leader.data(), leader.size());
     b.Finish(wire::CreateTopicReply(b, status, index, leader_name));
-    const std::span<const std::byte> body(reinterpret_cast<const std::byte*>(b.GetBufferPointer()),
-                                          b.GetSize());
-    endpoint_.reply(to, {wire::RpcStatus::Ok, body, {}});
+    send_answer(to, b);
 }
 
 // ---- the log and the subscribers ----

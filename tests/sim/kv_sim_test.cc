@@ -25,14 +25,13 @@
 
 #include "engine/kv/kv_client.h"
 #include "engine/kv/kv_service.h"
-#include "tests/sim/harness/sim_raft_nodes.h"
+#include "tests/sim/harness/sim_service_cluster.h"
 
 namespace ringmesh {
 namespace {
 
 constexpr int servers = 3;
 constexpr int client_count = 4;
-constexpr int client_shard = servers;  // the shard after the servers'
 
 std::string text(std::span<const std::byte> b) {
     return {reinterpret_cast<const char*>(b.data()), b.size()};
@@ -51,68 +50,46 @@ struct appends {
 class kv_cluster {
   public:
     explicit kv_cluster(std::uint64_t seed)
-        : seed_(seed),
-          rng_(seed),
-          sim_(servers + 1, seed, lan(),
-               [this](int i) { return i == client_shard || nodes_.up(i); }),
-          nodes_(sim_, servers, false, seed, rng_),
-          restart_at_(servers) {
-        for (int i = 0; i < servers; ++i)
-            start(i);
-        start_client();
+        : c_(servers, seed, [this](int at, sim::sim_raft_node& n) { start_service(at, n); }) {
+        appends_.resize(client_count);
+        c_.on_client([&] {
+            for (int k = 0; k < client_count; ++k) {
+                kv::kv_client_config cc;
+                cc.servers = c_.server_names();
+                cc.client_id = static_cast<std::uint64_t>(k + 1);
+                cc.attempt_timeout = 300 * ns_per_ms;
+                cc.deadline = 3 * ns_per_s;
+                clients_.push_back(std::make_unique<kv::kv_client>(c_.client(), cc));
+            }
+            return 0;
+        });
     }
     ~kv_cluster() {
-        sim_.on(client_shard, [&] {
+        c_.on_client([&] {
             clients_.clear();
-            client_endpoint_.reset();
             return 0;
         });
     }
 
     void run(time_ns faults_for) {
-        time_ns next_crash = faults_for / 5, next_partition = faults_for / 3;
-        const time_ns end = sim_.now() + faults_for;
-        sim_.on(client_shard, [&] {
-            for (int c = 0; c < client_count; ++c)
-                issue(c);
+        c_.on_client([&] {
+            for (int k = 0; k < client_count; ++k)
+                issue(k);
             return 0;
         });
-        sim_.run_until(
-            [&] {
-                const time_ns now = sim_.now();
-                if (now >= next_crash) {
-                    crash_leader();
-                    next_crash = now + between(500 * ns_per_ms, 1500 * ns_per_ms);
-                }
-                if (now >= next_partition) {
-                    partition_some();
-                    next_partition = now + between(700 * ns_per_ms, 2000 * ns_per_ms);
-                }
-                for (int i = 0; i < servers; ++i) {
-                    if (!nodes_.up(i) && restart_at_[i] != 0 && now >= restart_at_[i]) {
-                        restart_at_[i] = 0;
-                        start(i);
-                    }
-                }
-                return !violation_.empty() || now >= end;
-            },
-            faults_for + ns_per_s);
+        c_.run_faults(faults_for);
         // Faults stop; the clients finish what they are doing, then read their keys.
         stopping_ = true;
-        sim_.net().heal();
-        for (int i = 0; i < servers; ++i) {
-            if (!nodes_.up(i)) start(i);
-        }
-        const bool quiet = sim_.run_until([&] { return open_ops_ == 0; }, 30 * ns_per_s);
-        if (!quiet) fail("operations still open 30 s after the faults stopped");
+        const bool quiet = c_.run_until([&] { return open_ops_ == 0; }, 30 * ns_per_s);
+        if (!quiet) c_.fail("operations still open 30 s after the faults stopped");
         final_reads();
     }
 
-    bool failed() const { return !violation_.empty(); }
-    const std::string& violation() const { return violation_; }
+    bool failed() const { return c_.failed(); }
+    const std::string& violation() const { return c_.violation(); }
     std::uint64_t acknowledged() const { return acknowledged_; }
     std::uint64_t reads() const { return reads_ok_; }
-    std::uint64_t crashes() const { return crashes_; }
+    std::uint64_t crashes() const { return c_.crashes(); }
     std::uint64_t retries_deduplicated() const {
         std::uint64_t n = 0;
         for (int i = 0; i < servers; ++i)
@@ -122,64 +99,16 @@ class kv_cluster {
     std::uint64_t snapshots() const { return snapshots_; }
 
   private:
-    static transport::sim::link_faults lan() {
-        transport::sim::link_faults f;
-        f.min_delay_ns = 100 * ns_per_us;
-        f.max_delay_ns = 1 * ns_per_ms;
-        return f;
-    }
-    time_ns between(time_ns lo, time_ns hi) {
-        return std::uniform_int_distribution<time_ns>(lo, hi)(rng_);
-    }
-    void fail(const std::string& what) {
-        if (violation_.empty()) {
-            violation_ = what + " (at " + std::to_string(sim_.now() / ns_per_ms) + " ms, seed " +
-                         std::to_string(seed_) + ")";
-        }
-    }
-
-    void start(int i) {
-        const std::string error = nodes_.start(i, [this](int at, sim::sim_raft_node& n) {
-            kv::kv_service_config sc;
-            sc.snapshot_every = 50;  // snapshots, and installs on nodes that fall behind
-            auto service = std::make_shared<kv::kv_service>(*n.endpoint, *n.link, sc);
-            auto added = n.host->add_group(nodes_.group_config(at, 1), nodes_.storage(at, 1),
-                                           service->application(), sim_.now());
-            if (!added) fail("add_group: " + added.err().message());
-            service->attach(*n.host);
-            services_[at] = service.get();
-            n.services.push_back(std::move(service));
-        });
-        if (!error.empty()) fail(error);
-    }
-
-    void start_client() {
-        sim_.on(client_shard, [&] {
-            messaging::endpoint_config ec;
-            ec.cluster_id = "sim";
-            ec.node_id = "client";
-            ec.listen = *transport::address::parse("10.0.9.1:7000");
-            ec.random_seed = seed_ + 99;
-            for (int i = 0; i < servers; ++i)
-                ec.peers.push_back(*transport::address::parse(sim::sim_raft_nodes::address(i)));
-            client_endpoint_ =
-                std::move(messaging::endpoint::create(
-                              sim_.at(client_shard),
-                              sim_.net().make_transport("10.0.9.1:7000", client_shard),
-                              std::move(ec)))
-                    .value();
-            for (int c = 0; c < client_count; ++c) {
-                kv::kv_client_config cc;
-                for (int i = 0; i < servers; ++i)
-                    cc.servers.push_back(sim::sim_raft_nodes::name(i));
-                cc.client_id = static_cast<std::uint64_t>(c + 1);
-                cc.attempt_timeout = 300 * ns_per_ms;
-                cc.deadline = 3 * ns_per_s;
-                clients_.push_back(std::make_unique<kv::kv_client>(*client_endpoint_, cc));
-            }
-            return 0;
-        });
-        appends_.resize(client_count);
+    void start_service(int at, sim::sim_raft_node& n) {
+        kv::kv_service_config sc;
+        sc.snapshot_every = 50;  // snapshots, and installs on nodes that fall behind
+        auto service = std::make_shared<kv::kv_service>(*n.endpoint, *n.link, sc);
+        auto added = n.host->add_group(c_.nodes().group_config(at, 1), c_.nodes().storage(at, 1),
+                                       service->application(), c_.now());
+        if (!added) c_.fail("add_group: " + added.err().message());
+        service->attach(*n.host);
+        services_[at] = service.get();
+        n.services.push_back(std::move(service));
     }
 
     static std::string key(int c) { return "key" + std::to_string(c); }
@@ -187,11 +116,11 @@ class kv_cluster {
     // The client's next operation: mostly an append to its own key, sometimes a read of
     // another client's key. Runs on the client's shard (from a completion, or bound by run).
     void issue(int c) {
-        if (stopping_ || !violation_.empty()) return;
+        if (stopping_ || c_.failed()) return;
         ++open_ops_;
         kv::kv_client& client = *clients_[static_cast<std::size_t>(c)];
-        if (rng_() % 4 == 0) {
-            const int other = static_cast<int>(rng_() % client_count);
+        if (c_.rng()() % 4 == 0) {
+            const int other = static_cast<int>(c_.rng()() % client_count);
             const std::size_t acked_before = appends_[other].acked_before_now;
             client.get(
                 key(other),
@@ -200,11 +129,11 @@ class kv_cluster {
                         ++reads_ok_;
                         const std::string error = check(other, text(o.value), acked_before);
                         if (!error.empty())
-                            fail("a read of key" + std::to_string(other) + ": " + error);
+                            c_.fail("a read of key" + std::to_string(other) + ": " + error);
                     }
                     done_op(c);
                 },
-                rng_() % 2 == 0);
+                c_.rng()() % 2 == 0);
             return;
         }
         appends& a = appends_[c];
@@ -267,11 +196,11 @@ class kv_cluster {
     }
 
     void final_reads() {
-        if (!violation_.empty()) return;
+        if (c_.failed()) return;
         std::vector<std::string> finals(client_count);
         std::vector<bool> done(client_count);
         for (int c = 0; c < client_count; ++c) {
-            sim_.on(client_shard, [&] {
+            c_.on_client([&] {
                 clients_[static_cast<std::size_t>(c)]->get(
                     key(c), [&finals, &done, c](const kv::kv_outcome& o) {
                         if (o.verdict == kv::kv_verdict::ok) finals[c] = text(o.value);
@@ -280,18 +209,18 @@ class kv_cluster {
                 return 0;
             });
         }
-        const bool read = sim_.run_until(
+        const bool read = c_.run_until(
             [&] { return std::all_of(done.begin(), done.end(), [](bool d) { return d; }); },
             20 * ns_per_s);
         if (!read) {
-            fail("the final reads did not succeed once the faults stopped");
+            c_.fail("the final reads did not succeed once the faults stopped");
             return;
         }
         for (int c = 0; c < client_count; ++c) {
             // Every acknowledged append is in the final value.
             const std::string error = check(c, finals[c], appends_[c].acked_before_now);
             if (!error.empty()) {
-                fail("key" + std::to_string(c) + " at the end: " + error);
+                c_.fail("key" + std::to_string(c) + " at the end: " + error);
                 return;
             }
         }
@@ -301,66 +230,20 @@ class kv_cluster {
         }
     }
 
-    void crash_leader() {
-        for (int i = 0; i < servers; ++i) {
-            if (!nodes_.up(i)) return;  // one down at a time: a majority stays
-        }
-        int victim = static_cast<int>(rng_() % servers);
-        for (int i = 0; i < servers; ++i) {
-            replication::raft* r = nodes_.at(i).host->group(1);
-            if (r != nullptr && r->is_leader()) victim = i;
-        }
-        nodes_.crash(victim, rng_() % 2 == 0);
-        ++crashes_;
-        restart_at_[victim] = sim_.now() + between(200 * ns_per_ms, 1000 * ns_per_ms);
-    }
-
-    void partition_some() {
-        sim_.net().heal();
-        if (rng_() % 2 == 0) return;
-        const int alone = static_cast<int>(rng_() % servers);
-        std::vector<std::string> a{sim::sim_raft_nodes::address(alone)}, b;
-        for (int i = 0; i < servers; ++i) {
-            if (i != alone) b.push_back(sim::sim_raft_nodes::address(i));
-        }
-        if (rng_() % 2 == 0) b.push_back("10.0.9.1:7000");  // the client on the majority side
-        sim_.net().partition(a, b);
-    }
-
-    std::uint64_t seed_;
-    std::mt19937_64 rng_;
-    sim::sim_shards sim_;
+    // Declared before the cluster: its nodes' setup fills them as the cluster starts.
     std::vector<appends> appends_;
     std::map<int, kv::kv_service*> services_;
     std::uint64_t duplicates_[servers] = {};
-    sim::sim_raft_nodes nodes_;
-    std::vector<time_ns> restart_at_;
-    std::unique_ptr<messaging::endpoint> client_endpoint_;
-    std::vector<std::unique_ptr<kv::kv_client>> clients_;
     int open_ops_ = 0;
     bool stopping_ = false;
-    std::uint64_t acknowledged_ = 0, reads_ok_ = 0, crashes_ = 0, snapshots_ = 0;
-    std::string violation_;
+    std::uint64_t acknowledged_ = 0, reads_ok_ = 0, snapshots_ = 0;
+    sim::sim_service_cluster c_;
+    std::vector<std::unique_ptr<kv::kv_client>> clients_;
 };
-
-std::vector<std::uint64_t> seeds() {
-    if (const char* env = std::getenv("RINGMESH_SIM_SEED"))
-        return {std::strtoull(env, nullptr, 10)};
-    std::uint64_t count = 10;
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    count = 2;
-#endif
-    if (const char* env = std::getenv("RINGMESH_SIM_SEEDS"))
-        count = std::strtoull(env, nullptr, 10);
-    std::vector<std::uint64_t> out;
-    for (std::uint64_t s = 1; s <= count; ++s)
-        out.push_back(s);
-    return out;
-}
 
 TEST(KvSimTest, AppendsAndReadsStayLinearizableThroughLeaderCrashes) {
     std::uint64_t acked = 0, reads = 0, crashes = 0, deduplicated = 0, snapshots = 0;
-    for (std::uint64_t seed : seeds()) {
+    for (std::uint64_t seed : sim::service_sim_seeds()) {
         kv_cluster c(seed);
         c.run(6 * ns_per_s);
         acked += c.acknowledged();

@@ -24,14 +24,13 @@
 
 #include "engine/topics/topic_publisher.h"
 #include "engine/topics/topic_service.h"
-#include "tests/sim/harness/sim_raft_nodes.h"
+#include "tests/sim/harness/sim_service_cluster.h"
 
 namespace ringmesh {
 namespace {
 
 constexpr int servers = 3;
 constexpr int producer_count = 3;
-constexpr int client_shard = servers;
 
 std::string text(std::span<const std::byte> b) {
     return {reinterpret_cast<const char*>(b.data()), b.size()};
@@ -46,71 +45,47 @@ struct published {
 class topics_cluster {
   public:
     explicit topics_cluster(std::uint64_t seed, std::uint64_t retention_bytes = 64ull << 20)
-        : seed_(seed),
-          retention_bytes_(retention_bytes),
-          rng_(seed),
-          sim_(servers + 1, seed, lan(),
-               [this](int i) { return i == client_shard || nodes_.up(i); }),
+        : retention_bytes_(retention_bytes),
           streams_(servers),
           next_offset_(servers, 1),
-          nodes_(sim_, servers, false, seed, rng_),
-          restart_at_(servers) {
-        for (int i = 0; i < servers; ++i)
-            start(i);
-        start_client();
+          c_(servers, seed, [this](int at, sim::sim_raft_node& n) { start_service(at, n); }) {
+        published_.resize(producer_count);
+        c_.on_client([&] {
+            for (int p = 0; p < producer_count; ++p) {
+                topics::topic_publisher_config pc;
+                pc.calls.servers = c_.server_names();
+                pc.calls.attempt_timeout = 300 * ns_per_ms;
+                pc.calls.deadline = 3 * ns_per_s;
+                pc.producer_id = static_cast<std::uint64_t>(p + 1);
+                publishers_.push_back(std::make_unique<topics::topic_publisher>(c_.client(), pc));
+            }
+            return 0;
+        });
     }
     ~topics_cluster() {
-        sim_.on(client_shard, [&] {
+        c_.on_client([&] {
             publishers_.clear();
-            client_endpoint_.reset();
             return 0;
         });
     }
 
     /// Publishes for `duration`, with crashes and partitions when `faults`.
     void run(time_ns duration, bool faults = true) {
-        const time_ns faults_for = duration;
-        time_ns next_crash = faults ? faults_for / 5 : INT64_MAX;
-        time_ns next_partition = faults ? faults_for / 3 : INT64_MAX;
-        const time_ns end = sim_.now() + faults_for;
-        sim_.on(client_shard, [&] {
+        c_.on_client([&] {
             for (int p = 0; p < producer_count; ++p)
                 publish_next(p);
             return 0;
         });
-        sim_.run_until(
-            [&] {
-                const time_ns now = sim_.now();
-                if (now >= next_crash) {
-                    crash_leader();
-                    next_crash = now + between(500 * ns_per_ms, 1500 * ns_per_ms);
-                }
-                if (now >= next_partition) {
-                    partition_some();
-                    next_partition = now + between(700 * ns_per_ms, 2000 * ns_per_ms);
-                }
-                for (int i = 0; i < servers; ++i) {
-                    if (!nodes_.up(i) && restart_at_[i] != 0 && now >= restart_at_[i]) {
-                        restart_at_[i] = 0;
-                        start(i);
-                    }
-                }
-                return !violation_.empty() || now >= end;
-            },
-            faults_for + ns_per_s);
+        c_.run_faults(duration, faults);
         stopping_ = true;
-        sim_.net().heal();
-        for (int i = 0; i < servers; ++i) {
-            if (!nodes_.up(i)) start(i);
-        }
         // Everything settles: publishes end, and every replica has delivered all the group
         // committed.
-        const bool settled = sim_.run_until(
+        const bool settled = c_.run_until(
             [&] {
                 if (open_ > 0) return false;
                 topics::log_index commit = 0;
                 for (int i = 0; i < servers; ++i) {
-                    if (auto* r = nodes_.at(i).host->group(1))
+                    if (auto* r = c_.nodes().at(i).host->group(1))
                         commit = std::max(commit, r->commit_index());
                 }
                 for (int i = 0; i < servers; ++i) {
@@ -119,8 +94,8 @@ class topics_cluster {
                 return true;
             },
             30 * ns_per_s);
-        if (!settled) fail("not settled 30 s after the faults stopped");
-        if (violation_.empty()) final_checks();
+        if (!settled) c_.fail("not settled 30 s after the faults stopped");
+        if (!c_.failed()) final_checks();
     }
 
     /// A consumer that starts on replica i from offset 1, after the run: what it is told.
@@ -130,7 +105,7 @@ class topics_cluster {
     };
     late_read subscribe_late(int i) {
         late_read out;
-        sim_.on(i, [&] {
+        c_.on_server(i, [&] {
             const auto id = services_[i]->subscribe(
                 "orders/**", 1, [&](const topics::delivery& d) { out.offsets.push_back(d.index); },
                 [&](topics::log_index first) { out.truncated_to = first; });
@@ -141,100 +116,49 @@ class topics_cluster {
     }
     const topics::topic_log& log_of(int i) { return services_[i]->log(); }
 
-    bool failed() const { return !violation_.empty(); }
-    const std::string& violation() const { return violation_; }
+    bool failed() const { return c_.failed(); }
+    const std::string& violation() const { return c_.violation(); }
     std::uint64_t acknowledged() const { return acknowledged_; }
-    std::uint64_t crashes() const { return crashes_; }
+    std::uint64_t crashes() const { return c_.crashes(); }
     std::uint64_t resumes() const { return resumes_; }
 
   private:
-    static transport::sim::link_faults lan() {
-        transport::sim::link_faults f;
-        f.min_delay_ns = 100 * ns_per_us;
-        f.max_delay_ns = 1 * ns_per_ms;
-        return f;
-    }
-    time_ns between(time_ns lo, time_ns hi) {
-        return std::uniform_int_distribution<time_ns>(lo, hi)(rng_);
-    }
-    void fail(const std::string& what) {
-        if (violation_.empty()) {
-            violation_ = what + " (at " + std::to_string(sim_.now() / ns_per_ms) + " ms, seed " +
-                         std::to_string(seed_) + ")";
-        }
-    }
-
-    void start(int i) {
-        const std::string error = nodes_.start(i, [this](int at, sim::sim_raft_node& n) {
-            topics::topic_service_config tc;
-            tc.snapshot_every = 40;  // snapshots, and installs on nodes that fall behind
-            tc.limits.retention_bytes = retention_bytes_;
-            tc.wall_clock_ms = [this] {
-                return static_cast<std::uint64_t>(sim_.now() / ns_per_ms);
-            };
-            auto service = std::make_shared<topics::topic_service>(*n.endpoint, *n.link, tc);
-            auto added = n.host->add_group(nodes_.group_config(at, 1), nodes_.storage(at, 1),
-                                           service->application(), sim_.now());
-            if (!added) fail("add_group: " + added.err().message());
-            service->attach(*n.host);
-            // A consumer that kept its offset: resume after the last message it saw.
-            if (n.starts > 1) ++resumes_;
-            service->subscribe(
-                "orders/**", next_offset_[at],
-                [this, at](const topics::delivery& d) { received(at, d); },
-                [this, at](topics::log_index first) {
-                    fail("replica " + std::to_string(at) + " was told its offset is gone (first " +
-                         std::to_string(first) + "): retention must keep everything here");
-                });
-            services_[at] = service.get();
-            n.services.push_back(std::move(service));
-        });
-        if (!error.empty()) fail(error);
+    void start_service(int at, sim::sim_raft_node& n) {
+        topics::topic_service_config tc;
+        tc.snapshot_every = 40;  // snapshots, and installs on nodes that fall behind
+        tc.limits.retention_bytes = retention_bytes_;
+        tc.wall_clock_ms = [this] { return static_cast<std::uint64_t>(c_.now() / ns_per_ms); };
+        auto service = std::make_shared<topics::topic_service>(*n.endpoint, *n.link, tc);
+        auto added = n.host->add_group(c_.nodes().group_config(at, 1), c_.nodes().storage(at, 1),
+                                       service->application(), c_.now());
+        if (!added) c_.fail("add_group: " + added.err().message());
+        service->attach(*n.host);
+        // A consumer that kept its offset: resume after the last message it saw.
+        if (n.starts > 1) ++resumes_;
+        service->subscribe(
+            "orders/**", next_offset_[at],
+            [this, at](const topics::delivery& d) { received(at, d); },
+            [this, at](topics::log_index first) {
+                c_.fail("replica " + std::to_string(at) + " was told its offset is gone (first " +
+                        std::to_string(first) + "): retention must keep everything here");
+            });
+        services_[at] = service.get();
+        n.services.push_back(std::move(service));
     }
 
     void received(int replica, const topics::delivery& d) {
         if (d.index < next_offset_[replica]) {
-            fail("replica " + std::to_string(replica) + " delivered offset " +
-                 std::to_string(d.index) + " again, or out of order");
+            c_.fail("replica " + std::to_string(replica) + " delivered offset " +
+                    std::to_string(d.index) + " again, or out of order");
             return;
         }
         next_offset_[replica] = d.index + 1;
         streams_[replica].emplace_back(d.index, text(d.payload));
     }
 
-    void start_client() {
-        sim_.on(client_shard, [&] {
-            messaging::endpoint_config ec;
-            ec.cluster_id = "sim";
-            ec.node_id = "client";
-            ec.listen = *transport::address::parse("10.0.9.1:7000");
-            ec.random_seed = seed_ + 99;
-            for (int i = 0; i < servers; ++i)
-                ec.peers.push_back(*transport::address::parse(sim::sim_raft_nodes::address(i)));
-            client_endpoint_ =
-                std::move(messaging::endpoint::create(
-                              sim_.at(client_shard),
-                              sim_.net().make_transport("10.0.9.1:7000", client_shard),
-                              std::move(ec)))
-                    .value();
-            for (int p = 0; p < producer_count; ++p) {
-                topics::topic_publisher_config pc;
-                for (int i = 0; i < servers; ++i)
-                    pc.calls.servers.push_back(sim::sim_raft_nodes::name(i));
-                pc.calls.attempt_timeout = 300 * ns_per_ms;
-                pc.calls.deadline = 3 * ns_per_s;
-                pc.producer_id = static_cast<std::uint64_t>(p + 1);
-                publishers_.push_back(
-                    std::make_unique<topics::topic_publisher>(*client_endpoint_, pc));
-            }
-            return 0;
-        });
-        published_.resize(producer_count);
-    }
-
     // On the client's shard: the producer's next message, once its last one has ended.
     void publish_next(int p) {
-        if (stopping_ || !violation_.empty()) return;
+        if (stopping_ || c_.failed()) return;
         ++open_;
         auto& mine = published_[p];
         const std::size_t k = mine.size();
@@ -255,9 +179,9 @@ class topics_cluster {
         // Every replica's stream, across its restarts, is the same committed sequence.
         for (int i = 1; i < servers; ++i) {
             if (streams_[i] != streams_[0]) {
-                fail("replicas 0 and " + std::to_string(i) + " delivered different streams (" +
-                     std::to_string(streams_[0].size()) + " and " +
-                     std::to_string(streams_[i].size()) + " messages)");
+                c_.fail("replicas 0 and " + std::to_string(i) + " delivered different streams (" +
+                        std::to_string(streams_[0].size()) + " and " +
+                        std::to_string(streams_[i].size()) + " messages)");
                 return;
             }
         }
@@ -271,21 +195,21 @@ class topics_cluster {
                 const std::size_t times = it == at.end() ? 0 : it->second.size();
                 if (m.verdict == cluster::call_verdict::ok) {
                     if (times != 1 || it->second.front() != m.index) {
-                        fail("acknowledged " + m.payload + " at " + std::to_string(m.index) +
-                             " was delivered " + std::to_string(times) + " time(s)");
+                        c_.fail("acknowledged " + m.payload + " at " + std::to_string(m.index) +
+                                " was delivered " + std::to_string(times) + " time(s)");
                         return;
                     }
                 } else if (m.verdict == cluster::call_verdict::fail && times != 0) {
-                    fail("failed publish " + m.payload + " was delivered");
+                    c_.fail("failed publish " + m.payload + " was delivered");
                     return;
                 } else if (times > 1) {
-                    fail("publish " + m.payload + " (unknown) was delivered twice");
+                    c_.fail("publish " + m.payload + " (unknown) was delivered twice");
                     return;
                 }
                 if (times == 1) {
                     if (it->second.front() <= last) {
-                        fail("producer " + std::to_string(p) + "'s messages out of order at " +
-                             m.payload);
+                        c_.fail("producer " + std::to_string(p) + "'s messages out of order at " +
+                                m.payload);
                         return;
                     }
                     last = it->second.front();
@@ -294,68 +218,22 @@ class topics_cluster {
         }
     }
 
-    void crash_leader() {
-        for (int i = 0; i < servers; ++i) {
-            if (!nodes_.up(i)) return;  // one down at a time: a majority stays
-        }
-        int victim = static_cast<int>(rng_() % servers);
-        for (int i = 0; i < servers; ++i) {
-            replication::raft* r = nodes_.at(i).host->group(1);
-            if (r != nullptr && r->is_leader()) victim = i;
-        }
-        nodes_.crash(victim, rng_() % 2 == 0);
-        ++crashes_;
-        restart_at_[victim] = sim_.now() + between(200 * ns_per_ms, 1000 * ns_per_ms);
-    }
-
-    void partition_some() {
-        sim_.net().heal();
-        if (rng_() % 2 == 0) return;
-        const int alone = static_cast<int>(rng_() % servers);
-        std::vector<std::string> a{sim::sim_raft_nodes::address(alone)}, b;
-        for (int i = 0; i < servers; ++i) {
-            if (i != alone) b.push_back(sim::sim_raft_nodes::address(i));
-        }
-        if (rng_() % 2 == 0) b.push_back("10.0.9.1:7000");
-        sim_.net().partition(a, b);
-    }
-
-    std::uint64_t seed_;
+    // Declared before the cluster: its nodes' setup fills them as the cluster starts.
     std::uint64_t retention_bytes_;
-    std::mt19937_64 rng_;
-    sim::sim_shards sim_;
     std::vector<std::vector<published>> published_;
     std::vector<std::vector<std::pair<topics::log_index, std::string>>> streams_;
     std::vector<topics::log_index> next_offset_;  // per replica: the consumer's kept offset
     std::map<int, topics::topic_service*> services_;
-    sim::sim_raft_nodes nodes_;
-    std::vector<time_ns> restart_at_;
-    std::unique_ptr<messaging::endpoint> client_endpoint_;
-    std::vector<std::unique_ptr<topics::topic_publisher>> publishers_;
     int open_ = 0;
     bool stopping_ = false;
-    std::uint64_t acknowledged_ = 0, crashes_ = 0, resumes_ = 0;
-    std::string violation_;
+    std::uint64_t acknowledged_ = 0, resumes_ = 0;
+    sim::sim_service_cluster c_;
+    std::vector<std::unique_ptr<topics::topic_publisher>> publishers_;
 };
-
-std::vector<std::uint64_t> seeds() {
-    if (const char* env = std::getenv("RINGMESH_SIM_SEED"))
-        return {std::strtoull(env, nullptr, 10)};
-    std::uint64_t count = 10;
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    count = 2;
-#endif
-    if (const char* env = std::getenv("RINGMESH_SIM_SEEDS"))
-        count = std::strtoull(env, nullptr, 10);
-    std::vector<std::uint64_t> out;
-    for (std::uint64_t s = 1; s <= count; ++s)
-        out.push_back(s);
-    return out;
-}
 
 TEST(TopicsSimTest, PublishesAreDeliveredOnceInOrderEverywhereThroughLeaderCrashes) {
     std::uint64_t acked = 0, crashes = 0, resumes = 0;
-    for (std::uint64_t seed : seeds()) {
+    for (std::uint64_t seed : sim::service_sim_seeds()) {
         topics_cluster c(seed);
         c.run(6 * ns_per_s);
         ASSERT_FALSE(c.failed()) << c.violation() << "\n  replay: RINGMESH_SIM_SEED=" << seed;
