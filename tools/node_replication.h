@@ -61,7 +61,7 @@ class node_replication {
     std::unique_ptr<replication::disk_ring> ring_;
     std::unique_ptr<cluster::raft_link> link_;
     std::unique_ptr<replication::raft_host> host_;
-    std::vector<group> groups_;  // in id order
+    std::vector<group> groups_;                // in id order
     std::unique_ptr<subscriber_tally> tally_;  // with --replicated-subscribe
 };
 
