@@ -63,7 +63,7 @@ TEST(DpdkProcessTest, TwoDaemonsOverMemifDeliverEverythingInOrderWhicheverStarts
                             "--seconds",
                             "30"});
     for (int i = 0; i < 200 && output_of(pub).find("is not up yet") == std::string::npos; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // paces the polling
     ASSERT_NE(output_of(pub).find("is not up yet"), std::string::npos) << output_of(pub);
     process sub =
         spawn("memif-sub", {"--id", "sub", "--transport", "dpdk", "--dpdk-ip", "10.245.0.1",

@@ -34,7 +34,7 @@ bool wait_for_output(const process& p, const std::string& text, int max_seconds)
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(max_seconds);
     while (std::chrono::steady_clock::now() < until) {
         if (output_of(p).find(text) != std::string::npos) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // paces the polling
     }
     return false;
 }

@@ -32,7 +32,7 @@ bool eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
     const auto until = clock_type::now() + limit;
     while (clock_type::now() < until) {
         if (done()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // paces the polling
     }
     return done();
 }

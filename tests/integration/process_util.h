@@ -131,7 +131,7 @@ inline bool wait_listening(int port, std::chrono::seconds limit = std::chrono::s
         const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
         ::close(fd);
         if (up) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // paces the polling
     }
     return false;
 }
@@ -172,7 +172,7 @@ inline bool wait_for_size(const std::string& path, off_t bytes, int max_seconds)
     for (int i = 0; i < max_seconds * 100; ++i) {
         struct stat st {};
         if (::stat(path.c_str(), &st) == 0 && st.st_size >= bytes) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // paces the polling
     }
     return false;
 }

@@ -26,7 +26,7 @@ bool wait_for(const std::function<bool()>& done,
               std::chrono::seconds limit = std::chrono::seconds(10)) {
     const auto until = std::chrono::steady_clock::now() + limit;
     while (!done() && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // paces the polling
     return done();
 }
 
