@@ -309,15 +309,15 @@ int run(int argc, char** argv) {
             if (peers.size() < b.o.servers.size()) return 0;
             b.started = true;
             b.connected.store(true);
-            rm::kv::kv_client_config cc;
-            cc.servers = peers;
-            cc.attempt_timeout = b.o.attempt_timeout_ms * rm::ns_per_ms;
-            cc.deadline = b.o.deadline_ms * rm::ns_per_ms;
+            rm::cluster::leader_caller_config calls;
+            calls.servers = peers;
+            calls.attempt_timeout = b.o.attempt_timeout_ms * rm::ns_per_ms;
+            calls.deadline = b.o.deadline_ms * rm::ns_per_ms;
             for (int c = 0; c < b.o.clients; ++c)
-                b.clients.push_back(std::make_unique<rm::kv::kv_client>(*b.endpoint, cc));
+                b.clients.push_back(std::make_unique<rm::kv::kv_client>(
+                    *b.endpoint, rm::kv::kv_client_config{calls, 0}));
             rm::topics::topic_publisher_config pc;
-            pc.calls = {cc.servers, "topics.publish", cc.attempt_timeout, cc.retry_pause,
-                        cc.deadline};
+            pc.calls = calls;
             for (int c = 0; c < b.o.clients && !b.o.publish_topic.empty(); ++c)
                 b.publishers.push_back(
                     std::make_unique<rm::topics::topic_publisher>(*b.endpoint, pc));

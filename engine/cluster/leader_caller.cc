@@ -25,8 +25,11 @@ struct leader_caller::operation {
     bool finished = false;
 };
 
-leader_caller::leader_caller(messaging::endpoint& endpoint, leader_caller_config config)
-    : endpoint_(endpoint), config_(std::move(config)) {}
+leader_caller::leader_caller(messaging::endpoint& endpoint, leader_caller_config config,
+                             std::string_view default_method)
+    : endpoint_(endpoint), config_(std::move(config)) {
+    if (config_.method.empty()) config_.method = default_method;
+}
 
 leader_caller::~leader_caller() {
     *alive_ = false;  // replies still in flight find no one

@@ -22,6 +22,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/messaging/endpoint.h"
@@ -30,7 +31,7 @@ namespace ringmesh::cluster {
 
 struct leader_caller_config {
     std::vector<std::string> servers;  ///< node names of the group's members
-    std::string method;
+    std::string method;                ///< empty: the client's default
     time_ns attempt_timeout = 500 * ns_per_ms;
     time_ns retry_pause = 20 * ns_per_ms;
     time_ns deadline = 5 * ns_per_s;  ///< per operation, all attempts together
@@ -58,7 +59,9 @@ class leader_caller {
         std::function<answer_kind(std::span<const std::byte> answer, std::string& leader)>;
     using done_fn = std::function<void(call_verdict verdict, int attempts)>;
 
-    leader_caller(messaging::endpoint& endpoint, leader_caller_config config);
+    /// `default_method` is called when config.method is empty.
+    leader_caller(messaging::endpoint& endpoint, leader_caller_config config,
+                  std::string_view default_method = {});
     ~leader_caller();
     leader_caller(const leader_caller&) = delete;
     leader_caller& operator=(const leader_caller&) = delete;

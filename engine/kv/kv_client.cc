@@ -10,8 +10,7 @@ namespace ringmesh::kv {
 kv_client::kv_client(messaging::endpoint& endpoint, kv_client_config config)
     : client_id_(config.client_id != 0 ? config.client_id
                                        : random_source(random_source::os_seed()).next_nonzero()),
-      caller_(endpoint, {std::move(config.servers), std::move(config.method),
-                         config.attempt_timeout, config.retry_pause, config.deadline}) {}
+      caller_(endpoint, std::move(config.calls), "kv") {}
 
 void kv_client::get(std::string_view key, done_fn done, bool lease_read) {
     start(wire::KvOp::Get, key, {}, {}, false, lease_read, std::move(done));

@@ -8,9 +8,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <optional>
-#include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/cluster/leader_caller.h"
@@ -20,11 +19,7 @@
 namespace ringmesh::kv {
 
 struct kv_client_config {
-    std::vector<std::string> servers;  ///< node names of the group's members
-    std::string method = "kv";
-    time_ns attempt_timeout = 500 * ns_per_ms;
-    time_ns retry_pause = 20 * ns_per_ms;
-    time_ns deadline = 5 * ns_per_s;  ///< per operation, all attempts together
+    cluster::leader_caller_config calls;  ///< servers, timeouts; method: "kv"
     /// This client's id in the service's sessions: unique per client process. 0: drawn.
     std::uint64_t client_id = 0;
 };

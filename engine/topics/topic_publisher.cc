@@ -7,20 +7,11 @@
 
 namespace ringmesh::topics {
 
-namespace {
-
-cluster::leader_caller_config with_method(cluster::leader_caller_config c) {
-    if (c.method.empty()) c.method = "topics.publish";
-    return c;
-}
-
-}  // namespace
-
 topic_publisher::topic_publisher(messaging::endpoint& endpoint, topic_publisher_config config)
     : producer_id_(config.producer_id != 0
                        ? config.producer_id
                        : random_source(random_source::os_seed()).next_nonzero()),
-      caller_(endpoint, with_method(std::move(config.calls))) {}
+      caller_(endpoint, std::move(config.calls), "topics.publish") {}
 
 void topic_publisher::publish(std::string_view topic, std::span<const std::byte> payload,
                               done_fn done) {

@@ -18,7 +18,7 @@
 namespace ringmesh::topics {
 
 struct topic_publisher_config {
-    cluster::leader_caller_config calls;  ///< servers; method defaults to "topics.publish"
+    cluster::leader_caller_config calls;  ///< servers, timeouts; method: "topics.publish"
     std::uint64_t producer_id = 0;        ///< unique per publishing process; 0: drawn
 };
 

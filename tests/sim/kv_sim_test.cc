@@ -55,10 +55,10 @@ class kv_cluster {
         c_.on_client([&] {
             for (int k = 0; k < client_count; ++k) {
                 kv::kv_client_config cc;
-                cc.servers = c_.server_names();
+                cc.calls.servers = c_.server_names();
+                cc.calls.attempt_timeout = 300 * ns_per_ms;
+                cc.calls.deadline = 3 * ns_per_s;
                 cc.client_id = static_cast<std::uint64_t>(k + 1);
-                cc.attempt_timeout = 300 * ns_per_ms;
-                cc.deadline = 3 * ns_per_s;
                 clients_.push_back(std::make_unique<kv::kv_client>(c_.client(), cc));
             }
             return 0;
