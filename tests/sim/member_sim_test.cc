@@ -44,7 +44,8 @@ struct node_log {
 class member_cluster {
   public:
     member_cluster(int nodes, std::uint64_t seed)
-        : sim_(nodes, seed, lan(), [this](int i) { return members_[i] && !paused_[i]; }),
+        : sim_(nodes, seed, sim::lan_faults(),
+               [this](int i) { return members_[i] && !paused_[i]; }),
           seed_(seed),
           members_(static_cast<std::size_t>(nodes)),
           paused_(static_cast<std::size_t>(nodes)),
@@ -129,14 +130,6 @@ class member_cluster {
     }
 
   private:
-    // A LAN: 0.1-1 ms one way, so timing is dominated by the protocols, not the wire.
-    static transport::sim::link_faults lan() {
-        transport::sim::link_faults f;
-        f.min_delay_ns = 100 * ns_per_us;
-        f.max_delay_ns = 1 * ns_per_ms;
-        return f;
-    }
-
     sim::sim_shards sim_;
     std::uint64_t seed_;
     std::uint64_t starts_ = 0;

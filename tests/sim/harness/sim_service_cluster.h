@@ -42,7 +42,7 @@ class sim_service_cluster {
         : servers_(servers),
           seed_(seed),
           rng_(seed),
-          shards_(servers + 1, seed, lan(),
+          shards_(servers + 1, seed, lan_faults(),
                   [this](int i) { return i == servers_ || nodes_.up(i); }),
           nodes_(shards_, servers, false, seed, rng_),
           restart_at_(static_cast<std::size_t>(servers)),
@@ -146,12 +146,6 @@ class sim_service_cluster {
     std::uint64_t crashes() const { return crashes_; }
 
   private:
-    static transport::sim::link_faults lan() {
-        transport::sim::link_faults f;
-        f.min_delay_ns = 100 * ns_per_us;
-        f.max_delay_ns = 1 * ns_per_ms;
-        return f;
-    }
     time_ns between(time_ns lo, time_ns hi) {
         return std::uniform_int_distribution<time_ns>(lo, hi)(rng_);
     }

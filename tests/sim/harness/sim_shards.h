@@ -16,6 +16,14 @@
 
 namespace ringmesh::sim {
 
+/// A LAN: 0.1-1 ms one way, so timing is dominated by the protocols, not the wire.
+inline transport::sim::link_faults lan_faults() {
+    transport::sim::link_faults f;
+    f.min_delay_ns = 100 * ns_per_us;
+    f.max_delay_ns = 1 * ns_per_ms;
+    return f;
+}
+
 class sim_shards {
   public:
     /// `running(i)`: whether shard i has a node to step now.
