@@ -1,5 +1,6 @@
 #include "engine/cluster/group_service.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace ringmesh::cluster {
@@ -76,8 +77,9 @@ void group_service::restore(const replication::snapshot_meta& meta,
 
 std::size_t group_service::maybe_snapshot(time_ns now) {
     replication::raft* r = replica();
-    if (r == nullptr || applied() < snapshot_at_ + snapshot_every_ ||
-        applied() != r->applied_index())
+    const replication::log_index spacing =
+        std::max<replication::log_index>(snapshot_every_, state_entries());
+    if (r == nullptr || applied() < snapshot_at_ + spacing || applied() != r->applied_index())
         return 0;
     snapshot_at_ = applied();
     ++group_stats_.snapshots_saved;

@@ -1,7 +1,8 @@
 // What every service on a Raft group does the same way (the key-value service, replicated
 // topics): it is the group's application (apply, restore, reads) on the raft_host, serves its
 // requests as a deferred RPC method on the endpoint, snapshots its state every
-// `snapshot_every` applied entries (after the host's step, at an index the replica applied),
+// `snapshot_every` applied entries, or every state_entries() when the state holds more
+// (after the host's step, at an index the replica applied),
 // and names the leader when it is not this node. A derived service supplies the state and
 // the requests.
 //
@@ -56,6 +57,11 @@ class group_service {
     /// The index the state has applied, and the state's bytes for a snapshot there.
     virtual replication::log_index applied() const = 0;
     virtual std::vector<std::byte> snapshot_state() const = 0;
+    /// How many entries the state holds (messages, keys). A snapshot copies all of them, so
+    /// snapshots are spaced at least this many applied entries apart: copying then costs a
+    /// bounded amount per applied entry however large the state grows, where a fixed spacing
+    /// would copy a large state over and over (and stall the group each time).
+    virtual std::uint64_t state_entries() const = 0;
 
     replication::raft* replica() const;
     /// Answers a deferred call with a finished flatbuffer (the service's reply table).

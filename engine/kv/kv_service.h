@@ -10,8 +10,9 @@
 //     that index; with lease_read set (and allowed), under the leader's lease instead.
 //   - On a follower, or a leader that cannot serve now: NotLeader naming the leader when it
 //     is known, Unavailable when not. Bad commands: BadRequest or TooLarge, nothing proposed.
-//   - The service snapshots the state every snapshot_every applied entries; a follower far
-//     behind receives it through Raft and restores it.
+//   - The service snapshots the state every snapshot_every applied entries (or every size()
+//     entries when it holds more keys: a snapshot copies them all); a follower far behind
+//     receives it through Raft and restores it.
 //
 // The plumbing every group service shares (application, attach, snapshots, the leader's
 // name) is cluster::group_service's. Owned by the shard that runs the endpoint and the
@@ -74,6 +75,7 @@ class kv_service final : public cluster::group_service {
     void on_read_ready(const replication::read_result& read) override;
     replication::log_index applied() const override { return state_.applied(); }
     std::vector<std::byte> snapshot_state() const override { return state_.snapshot(); }
+    std::uint64_t state_entries() const override { return state_.size(); }
 
     void read(const wire::KvCommand& c, messaging::pending_reply reply);
     void write(std::span<const std::byte> command, messaging::pending_reply reply);

@@ -11,8 +11,9 @@
 //     an offset (to resume after a restart): retained messages from there are delivered
 //     first; a subscriber whose offset retention has dropped is told where the log now
 //     starts, then continues from there.
-//   - The service snapshots the log every snapshot_every applied entries (which is also
-//     when Raft may truncate its own log behind it).
+//   - The service snapshots the log every snapshot_every applied entries, or every
+//     retained() entries when more are retained (a snapshot copies them all), which is also
+//     when Raft may truncate its own log behind it.
 //
 // The plumbing every group service shares (application, attach, snapshots, the leader's
 // name) is cluster::group_service's. Owned by the shard that runs the endpoint and the
@@ -93,6 +94,7 @@ class topic_service final : public cluster::group_service {
                             std::span<const std::byte> data) override;
     log_index applied() const override { return log_.applied(); }
     std::vector<std::byte> snapshot_state() const override { return log_.snapshot(); }
+    std::uint64_t state_entries() const override { return log_.retained(); }
 
     void answer(const messaging::pending_reply& to, wire::TopicStatus status, log_index index,
                 std::string_view leader = {});
