@@ -5,6 +5,7 @@
 
 #include "engine/core/errc.h"
 #include "engine/core/random.h"
+#include "engine/replication/log_store.h"
 
 namespace ringmesh::tools {
 
@@ -132,6 +133,16 @@ void node_replication::write_status(std::FILE* f) const {
             name_of(r->leader()).c_str(), static_cast<unsigned long long>(r->commit_index()),
             static_cast<unsigned long long>(r->applied_index()),
             static_cast<unsigned long long>(r->last_index()), g.kv ? "kv" : "topics", size);
+        // Group commits: how many entries each fdatasync carried, and how long it took.
+        if (const auto* store = dynamic_cast<const replication::log_store*>(host_->store(g.id))) {
+            const replication::log_store_stats& st = store->stats();
+            std::fprintf(
+                f, "       storage fsyncs %llu records %llu group-commit p50 %lld us p99 %lld us\n",
+                static_cast<unsigned long long>(st.fsyncs),
+                static_cast<unsigned long long>(st.records),
+                static_cast<long long>(st.group_commit_ns.quantile(0.5) / 1000),
+                static_cast<long long>(st.group_commit_ns.quantile(0.99) / 1000));
+        }
         if (!r->is_leader()) continue;
         for (replication::node_id id : r->members().voters) {
             if (id == r->id()) continue;

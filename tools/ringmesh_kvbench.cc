@@ -5,6 +5,9 @@
 // second. The longest time no write succeeded is reported too: across a leader's failure it is the
 // failover time clients see.
 //
+// With --summary FILE the figures are also written as "name value" lines (publish.count,
+// publish.p50_ns, ..., longest_write_gap_ns), for the bench harness to read.
+//
 // With --final-read FILE every key is read once after the run (JSON lines: key, value,
 // status), so a test can hold the history against the final state.
 //
@@ -52,6 +55,7 @@ struct options {
     std::string history;
     std::string publish_topic;  // publish to this replicated topic instead of key-value ops
     std::string final_read;     // after the run: every key read once, written here
+    std::string summary;        // the figures as "name value" lines
     int attempt_timeout_ms = 500;
     int deadline_ms = 5000;
 };
@@ -224,6 +228,26 @@ bool write_history(const bench& b) {
     return std::fclose(f) == 0;
 }
 
+bool write_summary(const bench& b, double seconds) {
+    std::FILE* f = std::fopen(b.o.summary.c_str(), "w");
+    if (f == nullptr) return false;
+    std::fprintf(f, "clients %d\nseconds %.6f\n", b.o.clients, seconds);
+    for (auto [op, h] : {std::pair{"get", &b.get_ns}, std::pair{"put", &b.put_ns},
+                         std::pair{"append", &b.append_ns}, std::pair{"publish", &b.publish_ns}}) {
+        std::fprintf(f, "%s.count %llu\n", op, static_cast<unsigned long long>(h->count()));
+        if (h->count() == 0) continue;
+        std::fprintf(
+            f, "%s.p50_ns %lld\n%s.p99_ns %lld\n%s.p999_ns %lld\n%s.max_ns %lld\n", op,
+            static_cast<long long>(h->quantile(0.5)), op, static_cast<long long>(h->quantile(0.99)),
+            op, static_cast<long long>(h->quantile(0.999)), op, static_cast<long long>(h->max()));
+    }
+    std::fprintf(f, "failed %llu\nunknown %llu\nlongest_write_gap_ns %lld\n",
+                 static_cast<unsigned long long>(b.failed),
+                 static_cast<unsigned long long>(b.unknown),
+                 static_cast<long long>(b.longest_write_gap));
+    return std::fclose(f) == 0;
+}
+
 void print_latency(const char* op, const rm::latency_histogram& h, double seconds) {
     if (h.count() == 0) return;
     std::printf(
@@ -254,6 +278,7 @@ int run(int argc, char** argv) {
                    "publish to this replicated topic (the nodes' topic group) instead");
     app.add_option("--final-read", o.final_read,
                    "after the run, read every key once and write them here (JSON lines)");
+    app.add_option("--summary", o.summary, "write the figures here as \"name value\" lines");
     app.add_option("--attempt-timeout-ms", o.attempt_timeout_ms, "one attempt's deadline");
     app.add_option("--deadline-ms", o.deadline_ms, "one operation's deadline, retries included");
     CLI11_PARSE(app, argc, argv);
@@ -376,6 +401,10 @@ int run(int argc, char** argv) {
                 static_cast<unsigned long long>(b.failed),
                 static_cast<unsigned long long>(b.unknown),
                 static_cast<double>(b.longest_write_gap) / 1e6);
+    if (!o.summary.empty() && !write_summary(b, seconds)) {
+        std::fprintf(stderr, "ringmesh_kvbench: cannot write %s\n", o.summary.c_str());
+        return 1;
+    }
     if (!o.history.empty()) {
         if (!write_history(b)) {
             std::fprintf(stderr, "ringmesh_kvbench: cannot write %s\n", o.history.c_str());

@@ -12,11 +12,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "bench/harness/harness.h"
+#ifdef RINGMESH_BENCH_REPLICATE
+#include "bench/replicate/replicate.h"
+#endif
 
 namespace rb = ringmesh::bench;
 
@@ -457,7 +461,9 @@ int run_bench(int argc, char** argv) {
     int repetitions = 3;
     bool block = false;
     std::string json = "bench-results.json", svg = "bench-results.svg";
-    app.add_option("--scenario", scenarios, "stream, pingpong, rpc, fanout, rate, idle")
+    app.add_option("--scenario", scenarios,
+                   "stream, pingpong, rpc, fanout, rate, idle; replicate (not by default: "
+                   "replicated logs next to NATS JetStream and etcd)")
         ->delimiter(',');
     app.add_option("--fanout", fanout, "subscribers in the fanout scenario")
         ->check(CLI::Range(1, 16));
@@ -473,6 +479,30 @@ int run_bench(int argc, char** argv) {
     app.add_option("--seconds", seconds, "per run")->check(CLI::Range(0.2, 60.0));
     app.add_option("--repetitions", repetitions, "median of this many")->check(CLI::Range(1, 20));
     app.add_flag("--block", block, "ringmesh idles in the kernel instead of busy-spinning");
+#ifdef RINGMESH_BENCH_REPLICATE
+    rb::replicate_options replicate;
+    std::string replicate_json = "bench-replicate.json";
+    app.add_option("--failovers", replicate.failovers, "replicate: leader kills (median of these)")
+        ->check(CLI::Range(0, 100));
+    app.add_option("--window", replicate.window, "replicate: publishes outstanding (throughput)")
+        ->check(CLI::Range(1, 4096));
+    app.add_option("--kv-clients", replicate.kv_clients, "replicate: clients (put throughput)")
+        ->check(CLI::Range(1, 4096));
+    app.add_option("--replicate-systems", replicate.systems, "replicate: ringmesh, jetstream, etcd")
+        ->delimiter(',');
+    app.add_option("--work-dir", replicate.work_dir,
+                   "replicate: data directories and logs (default: a fresh one here, removed "
+                   "afterwards; must be on the disk to measure)");
+    app.add_option("--tools-dir", replicate.tools_dir,
+                   "replicate: where ringmesh_node and ringmesh_kvbench are (default: the build's "
+                   "tools/)");
+    app.add_option("--election-timeout-ms", replicate.election_min_ms,
+                   "replicate: ringmesh's election timeout, from this to twice this")
+        ->check(CLI::Range(20, 10'000));
+    app.add_option("--heartbeat-ms", replicate.heartbeat_ms, "replicate: ringmesh's heartbeat")
+        ->check(CLI::Range(5, 5'000));
+    app.add_option("--replicate-json", replicate_json, "replicate: results file");
+#endif
     app.add_option("--json", json, "results file");
     app.add_option("--svg", svg, "chart file");
     CLI11_PARSE(app, argc, argv);
@@ -530,6 +560,30 @@ int run_bench(int argc, char** argv) {
     auto wants = [&](const char* s) {
         return std::find(scenarios.begin(), scenarios.end(), s) != scenarios.end();
     };
+    // The replicate scenario runs clusters of its own, after the point-to-point scenarios.
+    auto run_replicate_scenario = [&]() -> int {
+#ifdef RINGMESH_BENCH_REPLICATE
+        replicate.seconds = seconds;
+        replicate.election_max_ms = 2 * replicate.election_min_ms;
+        if (replicate.heartbeat_ms >= replicate.election_min_ms) {
+            std::fprintf(stderr,
+                         "ringmesh_bench: --heartbeat-ms must be under --election-timeout-ms\n");
+            return 2;
+        }
+        replicate.json = replicate_json;
+        if (replicate.tools_dir.empty()) {
+            std::error_code ec;
+            const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+            replicate.tools_dir = (self.parent_path().parent_path() / "tools").string();
+        }
+        return rb::run_replicate(replicate);
+#else
+        std::fprintf(stderr,
+                     "ringmesh_bench: replicate needs libnats-dev and libcurl4-openssl-dev at "
+                     "build time\n");
+        return 2;
+#endif
+    };
     // Alternate systems within every repetition, so that drift on a noisy machine hits all.
     for (int rep = 0; rep < repetitions; ++rep) {
         if (wants("stream"))
@@ -567,6 +621,7 @@ int run_bench(int argc, char** argv) {
         }
     }
     std::fprintf(stderr, "\r%60s\r", "");
+    if (samples.empty() && wants("replicate")) return run_replicate_scenario();
     const auto sums = summarize(samples);
     std::printf(
         "ringmesh bench: %d repetition(s) of %.1f s, sender on core 0, receiver on core %d, "
@@ -576,7 +631,7 @@ int run_bench(int argc, char** argv) {
     write_json(json, samples, sums);
     write_svg(svg, sums, systems);
     std::printf("\nwrote %s and %s\n", json.c_str(), svg.c_str());
-    return 0;
+    return wants("replicate") ? run_replicate_scenario() : 0;
 }
 
 int main(int argc, char** argv) {
