@@ -322,7 +322,11 @@ std::size_t log_store::flush(time_ns now) {
     if (g->installed) append_installed(queued_records_, *g->installed);
 
     // 2. The log records: into the active segment, or a fresh one when they do not fit.
-    g->records = std::move(queued_records_);
+    // The buffers take turns (one group commit is in flight at a time): the one the last
+    // commit wrote, with its capacity, collects the next records, so a busy log does not
+    // allocate (and fault in) a fresh megabyte buffer per commit.
+    g->records.swap(queued_records_);
+    queued_records_.swap(spare_records_);
     queued_records_.clear();
     if (!g->records.empty()) {
         segment* s = &segments_.back();
@@ -373,6 +377,7 @@ void log_store::complete(const std::shared_ptr<group>& g, time_ns submitted) {
         return;
     }
     ++stats_.groups;
+    if (g->records.capacity() > spare_records_.capacity()) spare_records_.swap(g->records);
     stats_.readies += g->seqs.size();
     stats_.group_commit_ns.record(monotonic_clock::read() - submitted);
     if (g->installed) {

@@ -134,6 +134,7 @@ class log_store final : public raft_storage {
 
     // The group being gathered.
     std::vector<std::byte> queued_records_;
+    std::vector<std::byte> spare_records_;  // the last commit's buffer, kept for reuse
     std::vector<std::uint64_t> queued_seqs_;
     std::vector<raft_message> queued_chunks_;
     log_index queued_compact_ = 0;
