@@ -1,6 +1,11 @@
 #include "tools/node_replication.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "engine/core/errc.h"
@@ -93,21 +98,59 @@ topics::topic_service* node_replication::topic_service() const {
     return nullptr;
 }
 
-bool node_replication::subscribe(const std::string& pattern) {
+/// The offset after the last one a resume file records (1 when it has none).
+topics::log_index resume_point(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) return 1;
+    topics::log_index last = 0;
+    char line[512];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+        // A line cut short by a kill has no newline: it was not recorded.
+        if (std::strchr(line, '\n') != nullptr) last = std::strtoull(line, nullptr, 10);
+    }
+    std::fclose(f);
+    return last + 1;
+}
+
+bool node_replication::subscribe(const std::string& pattern, const std::string& resume_file) {
     topics::topic_service* t = topic_service();
     if (t == nullptr) return false;
     tally_ = std::make_unique<subscriber_tally>();
     tally_->pattern = pattern;
+    topics::log_index from = 1;
+    if (!resume_file.empty()) {
+        from = resume_point(resume_file);
+        tally_->resume_fd =
+            ::open(resume_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (tally_->resume_fd < 0) return false;
+    }
     subscriber_tally* tally = tally_.get();
     return t->subscribe(
-               pattern, 1,
+               pattern, from,
                [tally](const topics::delivery& d) {
                    if (d.index <= tally->last) ++tally->out_of_order;
                    if (tally->first == 0) tally->first = d.index;
                    tally->last = std::max(tally->last, d.index);
                    ++tally->received;
+                   if (tally->resume_fd >= 0) tally->record(d);
                },
                [tally](topics::log_index first) { tally->truncated_to = first; }) != 0;
+}
+
+void node_replication::subscriber_tally::record(const topics::delivery& d) const {
+    // One write per delivery, so that a kill leaves whole lines behind (at most the last
+    // one cut short, which resume_point ignores and the restart delivers again).
+    std::string line = std::to_string(d.index);
+    line += ' ';
+    line.append(d.topic);
+    line += ' ';
+    line.append(reinterpret_cast<const char*>(d.payload.data()), d.payload.size());
+    line += '\n';
+    [[maybe_unused]] const ssize_t n = ::write(resume_fd, line.data(), line.size());
+}
+
+node_replication::subscriber_tally::~subscriber_tally() {
+    if (resume_fd >= 0) ::close(resume_fd);
 }
 
 const std::string& node_replication::name_of(replication::node_id id) const {

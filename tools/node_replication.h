@@ -3,7 +3,8 @@
 // log_stores under replication.dir on the shard's disk ring, each group serving the
 // replicated key-value service, or (replication.topic_group) replicated topics. With
 // --replicated-subscribe the node also reads the topics from offset 1 and reports what it
-// received: count, order, duplicates. Created, used and destroyed on shard 0.
+// received: count, order, duplicates (with --replicated-resume, into a file it resumes from
+// after a restart). Created, used and destroyed on shard 0.
 #pragma once
 
 #include <cstdio>
@@ -38,8 +39,10 @@ class node_replication {
     void report(const std::string& self) const;
 
     /// Reads the replicated topics matching `pattern` from offset 1, counting what arrives
-    /// (false without a topic group, or for a bad pattern).
-    bool subscribe(const std::string& pattern);
+    /// (false without a topic group, or for a bad pattern). With a `resume_file`, every
+    /// delivery is appended to it ("offset topic payload" lines) and reading starts after
+    /// the last offset it records: a subscriber that resumes where it stopped.
+    bool subscribe(const std::string& pattern, const std::string& resume_file = {});
 
   private:
     struct group {
@@ -52,6 +55,13 @@ class node_replication {
         std::uint64_t received = 0, out_of_order = 0;
         topics::log_index first = 0, last = 0;
         topics::log_index truncated_to = 0;
+        int resume_fd = -1;  // the resume file, appended to per delivery
+
+        subscriber_tally() = default;
+        ~subscriber_tally();
+        subscriber_tally(const subscriber_tally&) = delete;
+        subscriber_tally& operator=(const subscriber_tally&) = delete;
+        void record(const topics::delivery& d) const;
     };
 
     node_replication() = default;

@@ -61,6 +61,7 @@ struct workload_options {
     double drain_seconds = 10;
     bool linger = false;  // after --count, keep serving peers until --seconds or a signal
     std::string replicated_subscribe;  // read the replicated topics matching this, from 1
+    std::string replicated_resume;     // ... recording them here, resuming after its last
 };
 
 /// Shard 0's workload state. Plain fields belong to shard 0; atomics are read by main.
@@ -381,8 +382,11 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
         }
         w.replication = std::move(started).value();
         if (!w.options.replicated_subscribe.empty() &&
-            !w.replication->subscribe(w.options.replicated_subscribe)) {
-            failure = "--replicated-subscribe needs replication.topic_group and a valid pattern";
+            !w.replication->subscribe(w.options.replicated_subscribe,
+                                      w.options.replicated_resume)) {
+            failure =
+                "--replicated-subscribe needs replication.topic_group, a valid pattern and a "
+                "writable --replicated-resume file";
             return;
         }
         // Before the member (and its endpoint) goes: on_stop hooks run in reverse order.
@@ -620,6 +624,9 @@ int run_node(int argc, char** argv) {
                    "the Raft group that carries replicated topics (replication.topic_group)");
     app.add_option("--replicated-subscribe", wo.replicated_subscribe,
                    "read the replicated topics matching PATTERN from offset 1; report at exit");
+    app.add_option("--replicated-resume", wo.replicated_resume,
+                   "with --replicated-subscribe: append each delivery (offset topic payload) to "
+                   "FILE, and start after the last offset it records");
     std::string backend, dpdk_ip, dpdk_port, eal;
     app.add_option("--transport", backend, "auto, dpdk or uring (overrides node.transport)");
     app.add_option("--dpdk-ip", dpdk_ip, "this node's IPv4 on the DPDK port (dpdk.ip)");
