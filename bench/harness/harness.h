@@ -1,6 +1,6 @@
 // The comparison bench harness: each measurement runs the two sides of a scenario as two
 // forked processes pinned to their own cores, and the measuring side reports through a pipe.
-// Every system (ringmesh, ZeroMQ, the raw kernel floor) implements the same four roles.
+// Every system (ringmesh, ZeroMQ, NATS, the raw kernel floor) implements the same four roles.
 #pragma once
 
 #include <array>
@@ -35,6 +35,7 @@ struct run_config {
     bool block = false;      ///< ringmesh idle strategy: block instead of busy_spin
     bool udp = false;        ///< ringmesh over datagrams
     bool dpdk = false;       ///< ringmesh over the DPDK transport on a net_memif pair
+    int broker_port = 0;     ///< nats: the run's nats-server (0: none)
 };
 
 /// The memif pair of the DPDK systems: the receiver is the memif server (it creates the
@@ -184,6 +185,7 @@ struct system_roles {
 extern const system_roles raw_floor_roles;
 extern const system_roles raw_uring_roles;  ///< the io_uring floor (pingpong)
 extern const system_roles zmq_roles;
+extern const system_roles nats_roles;  ///< built with libnats only; needs a nats-server
 extern const system_roles ringmesh_tcp_roles;
 extern const system_roles ringmesh_udp_roles;
 extern const system_roles ringmesh_dpdk_roles;  ///< built with DPDK only

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench/harness/harness.h"
+#include "bench/replicate/child_process.h"
 #ifdef RINGMESH_BENCH_REPLICATE
 #include "bench/replicate/replicate.h"
 #endif
@@ -227,7 +228,7 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
             const auto have = [&](auto it) { return it != sums.end() && it->second.ok; };
             if (have(rm)) {
                 const char* sep = "   ";
-                for (const char* peer : {"zmq", "raw", "raw-uring"}) {
+                for (const char* peer : {"zmq", "nats", "raw", "raw-uring"}) {
                     auto other = get(peer);
                     if (!have(other)) continue;
                     if (what == rb::scenario::stream) {
@@ -446,6 +447,35 @@ void write_svg(const std::string& path, const std::map<key, summary>& sums,
     std::fclose(f);
 }
 
+/// The nats-server of the nats system, for the whole run (none when not wanted or not
+/// installed: the nats runs then say why).
+struct nats_broker {
+    rb::child_process server;
+    int port = 0;
+    std::string log;
+    explicit nats_broker(bool wanted) {
+        const std::string program = wanted ? rb::find_program("nats-server") : "";
+        if (program.empty()) return;
+        const int p = rb::reserve_ports(1);
+        log = rb::in_dir(std::filesystem::temp_directory_path().string(),
+                         "ringmesh-bench-nats." + std::to_string(::getpid()) + ".log");
+        server = rb::spawn_child("nats-server", program,
+                                 {"-a", "127.0.0.1", "-p", std::to_string(p)}, log);
+        if (rb::wait_listening(server, p, 10)) {
+            port = p;
+        } else {
+            std::fprintf(stderr, "ringmesh_bench: nats-server did not start: %s\n",
+                         rb::tail_of(log).c_str());
+        }
+    }
+    ~nats_broker() {
+        if (server.running()) rb::stop_child(server, SIGTERM);
+        if (!log.empty()) std::remove(log.c_str());
+    }
+    nats_broker(const nats_broker&) = delete;
+    nats_broker& operator=(const nats_broker&) = delete;
+};
+
 }  // namespace
 
 int run_bench(int argc, char** argv) {
@@ -454,6 +484,9 @@ int run_bench(int argc, char** argv) {
     int fanout = 2;
     std::vector<std::string> systems{"ringmesh-tcp", "ringmesh-udp", "zmq",
                                      "raw",          "raw-uring",    "ringmesh-tcp-block"};
+#ifdef RINGMESH_BENCH_NATS
+    systems.insert(systems.begin() + 3, "nats");
+#endif
     std::vector<std::size_t> stream_payloads{64, 1024, 65536};
     std::vector<std::size_t> ping_payloads{64, 1024};
     std::vector<double> rate_fractions{0.1, 0.5, 0.9};
@@ -468,7 +501,8 @@ int run_bench(int argc, char** argv) {
     app.add_option("--fanout", fanout, "subscribers in the fanout scenario")
         ->check(CLI::Range(1, 16));
     app.add_option("--system", systems,
-                   "ringmesh-tcp, ringmesh-udp, zmq, raw, raw-uring (the ping-pong through "
+                   "ringmesh-tcp, ringmesh-udp, zmq, nats (NATS core through a nats-server), raw, "
+                   "raw-uring (the ping-pong through "
                    "io_uring, no engine), ringmesh-tcp-block (idles in the kernel); with DPDK "
                    "also ringmesh-dpdk and raw-dpdk (a net_memif pair)")
         ->delimiter(',');
@@ -511,6 +545,9 @@ int run_bench(int argc, char** argv) {
         {"ringmesh-tcp", &rb::ringmesh_tcp_roles},
         {"ringmesh-udp", &rb::ringmesh_udp_roles},
         {"zmq", &rb::zmq_roles},
+#ifdef RINGMESH_BENCH_NATS
+        {"nats", &rb::nats_roles},
+#endif
         {"raw", &rb::raw_floor_roles},
         {"raw-uring", &rb::raw_uring_roles},
         {"ringmesh-tcp-block", &rb::ringmesh_tcp_roles},
@@ -525,6 +562,8 @@ int run_bench(int argc, char** argv) {
             return 2;
         }
     }
+    // NATS core needs its server: one for the run, started and ended here.
+    const nats_broker broker(std::find(systems.begin(), systems.end(), "nats") != systems.end());
     const int cores = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
     std::vector<sample> samples;
     int port = 23000 + static_cast<int>(::getpid() % 2000) * 10;
@@ -544,6 +583,7 @@ int run_bench(int argc, char** argv) {
         c.block = block || sys == "ringmesh-tcp-block" || what == rb::scenario::idle;
         c.udp = sys == "ringmesh-udp";
         c.dpdk = sys == "ringmesh-dpdk";
+        c.broker_port = broker.port;
         std::string why;
         ++done;
         if (!known[sys]->supports(c, &why)) {
