@@ -19,6 +19,7 @@ class latency_histogram {
         if (value < 0) value = 0;
         ++buckets_[index_of(static_cast<std::uint64_t>(value))];
         ++count_;
+        sum_ += static_cast<std::uint64_t>(value);
         if (value < min_) min_ = value;
         if (value > max_) max_ = value;
     }
@@ -27,6 +28,7 @@ class latency_histogram {
         for (std::size_t i = 0; i < bucket_count; ++i)
             buckets_[i] += other.buckets_[i];
         count_ += other.count_;
+        sum_ += other.sum_;
         if (other.min_ < min_) min_ = other.min_;
         if (other.max_ > max_) max_ = other.max_;
     }
@@ -47,6 +49,17 @@ class latency_histogram {
     }
 
     std::uint64_t count() const noexcept { return count_; }
+    /// The sum of every value recorded (for a mean, and Prometheus' _sum).
+    std::uint64_t sum() const noexcept { return sum_; }
+    /// How many values fell in buckets wholly at or below `v` (a cumulative bucket count, as
+    /// Prometheus exports; a value shares its bucket's upper edge).
+    std::uint64_t count_at_most(std::int64_t v) const noexcept {
+        std::uint64_t n = 0;
+        for (std::size_t i = 0;
+             i < bucket_count && v >= 0 && upper_edge(i) <= static_cast<std::uint64_t>(v); ++i)
+            n += buckets_[i];
+        return n;
+    }
     std::int64_t min() const noexcept { return count_ ? min_ : 0; }
     std::int64_t max() const noexcept { return max_; }
     void reset() noexcept { *this = latency_histogram{}; }
@@ -68,6 +81,7 @@ class latency_histogram {
   private:
     std::array<std::uint64_t, bucket_count> buckets_{};
     std::uint64_t count_ = 0;
+    std::uint64_t sum_ = 0;
     std::int64_t min_ = std::numeric_limits<std::int64_t>::max();
     std::int64_t max_ = 0;
 };
