@@ -299,13 +299,14 @@ result<node_settings> load_node_settings(const std::string& path) {
         return bad(path + ": " + std::string(e.description()) + " at line " +
                    std::to_string(e.source().begin.line));
     }
-    RM_TRY(
-        check_keys(root, "", {"node", "limits", "transport", "membership", "dpdk", "replication"}));
+    RM_TRY(check_keys(
+        root, "", {"node", "limits", "transport", "membership", "dpdk", "replication", "metrics"}));
     auto section = [&](const char* name) -> const toml::table* {
         const toml::node* n = root.get(name);
         return n ? n->as_table() : nullptr;
     };
-    for (const char* name : {"node", "limits", "transport", "membership", "dpdk", "replication"}) {
+    for (const char* name :
+         {"node", "limits", "transport", "membership", "dpdk", "replication", "metrics"}) {
         if (root.get(name) && !section(name)) return bad(std::string(name) + " must be a table");
     }
     if (const auto* t = section("node")) RM_TRY(read_node_section(*t, s));
@@ -314,6 +315,13 @@ result<node_settings> load_node_settings(const std::string& path) {
     if (const auto* t = section("membership")) RM_TRY(read_membership_section(*t, s));
     if (const auto* t = section("dpdk")) RM_TRY(read_dpdk_section(*t, s));
     if (const auto* t = section("replication")) RM_TRY(read_replication_section(*t, s));
+    if (const auto* t = section("metrics")) {
+        RM_TRY(check_keys(*t, "metrics", {"listen"}));
+        if (t->get("listen") != nullptr) {
+            RM_TRY(read_string(*t, "metrics", "listen", s.metrics_listen));
+            s.metrics_listen_explicit = true;
+        }
+    }
     return s;
 }
 
@@ -330,6 +338,10 @@ result<std::vector<membership::key_bytes>> parse_keyring(const std::vector<std::
 
 result<void> finish_node_settings(node_settings& s) {
     if (s.endpoint.node_id.empty()) return bad("node.id is required (or --id)");
+    if (s.metrics_listen != "off") {
+        if (auto a = transport::address::parse(s.metrics_listen); !a)
+            return bad("metrics.listen: " + a.err().message() + " (or \"off\")");
+    }
     auto listen = transport::address::parse(s.listen_text);
     if (!listen) return bad("node.listen: " + listen.err().message());
     s.endpoint.listen = *listen;

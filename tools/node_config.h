@@ -61,6 +61,11 @@ struct node_settings {
     std::vector<std::string> udp_peer_texts;
     membership_settings membership;
     replication_settings replication;
+    /// [metrics] listen: /metrics, /healthz and /readyz over HTTP; "off" for none. The
+    /// default is on; when its port is taken the node runs on without metrics (and says so),
+    /// while a listen address set explicitly must work.
+    std::string metrics_listen = "127.0.0.1:9464";
+    bool metrics_listen_explicit = false;
 };
 
 /// Reads `path` (TOML). Unknown keys are errors: a typo must not silently fall back to a default.

@@ -204,6 +204,58 @@ void node_replication::write_status(std::FILE* f) const {
     }
 }
 
+void node_replication::write_metrics(metrics::metric_sink& sink) const {
+    auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+    for (const group& g : groups_) {
+        const replication::raft* r = host_->group(g.id);
+        const std::string id = std::to_string(g.id);
+        if (r == nullptr) {
+            sink.gauge("ringmesh_raft_group_failed", "1: the group stopped (its storage failed).",
+                       1, {{"group", id}});
+            continue;
+        }
+        sink.gauge("ringmesh_raft_term", "The group's current term.", d(r->term()),
+                   {{"group", id}});
+        sink.gauge("ringmesh_raft_leader", "1 when this node leads the group.",
+                   r->is_leader() ? 1 : 0, {{"group", id}});
+        sink.gauge("ringmesh_raft_commit_index", "The highest index known committed.",
+                   d(r->commit_index()), {{"group", id}});
+        sink.gauge("ringmesh_raft_applied_index", "The highest index applied here.",
+                   d(r->applied_index()), {{"group", id}});
+        sink.gauge("ringmesh_raft_last_index", "The last index in the local log.",
+                   d(r->last_index()), {{"group", id}});
+        sink.counter("ringmesh_raft_elections_won_total", "Elections this node won.",
+                     d(r->stats().elections_won), {{"group", id}});
+        if (const auto* store = dynamic_cast<const replication::log_store*>(host_->store(g.id))) {
+            const replication::log_store_stats& st = store->stats();
+            sink.counter("ringmesh_raft_fsyncs_total", "Group commits made durable (fdatasync).",
+                         d(st.fsyncs), {{"group", id}});
+            sink.counter("ringmesh_raft_log_bytes_written_total", "Bytes written to the log.",
+                         d(st.bytes_written), {{"group", id}});
+            sink.latency("ringmesh_raft_group_commit_seconds",
+                         "A group commit, from submission to durable (write + fdatasync).",
+                         st.group_commit_ns, {{"group", id}});
+        }
+    }
+    const replication::raft_host_stats& h = host_->stats();
+    sink.counter("ringmesh_raft_batches_total", "Replication batches, by direction.",
+                 d(h.batches_sent), {{"direction", "sent"}});
+    sink.counter("ringmesh_raft_batches_total", "Replication batches, by direction.",
+                 d(h.batches_received), {{"direction", "received"}});
+    sink.counter("ringmesh_raft_batches_refused_total",
+                 "Inbound replication batches refused (bad, forged or from an impostor).",
+                 d(h.refused.total() + h.impostors));
+}
+
+std::string node_replication::not_ready_reason() const {
+    for (const group& g : groups_) {
+        const replication::raft* r = host_->group(g.id);
+        if (r == nullptr || r->leader() == replication::no_node)
+            return "no_leader_group_" + std::to_string(g.id);
+    }
+    return {};
+}
+
 void node_replication::report(const std::string& self) const {
     for (const group& g : groups_) {
         const replication::raft* r = host_->group(g.id);

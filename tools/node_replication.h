@@ -15,6 +15,7 @@
 
 #include "engine/cluster/raft_link.h"
 #include "engine/kv/kv_service.h"
+#include "engine/metrics/metric_sink.h"
 #include "engine/replication/disk_ring.h"
 #include "engine/replication/raft_host.h"
 #include "engine/topics/topic_service.h"
@@ -37,6 +38,11 @@ class node_replication {
     void write_status(std::FILE* f) const;
     /// The exit report's lines.
     void report(const std::string& self) const;
+    /// Per group (label group="N"): term, commit/applied/last index, leadership, elections,
+    /// and the log's group commits (fsync latency); the host's batches.
+    void write_metrics(metrics::metric_sink& sink) const;
+    /// Empty when every group has a leader; otherwise why not ("no_leader_group_N").
+    std::string not_ready_reason() const;
 
     /// Reads the replicated topics matching `pattern` from offset 1, counting what arrives
     /// (false without a topic group, or for a bad pattern). With a `resume_file`, every

@@ -40,6 +40,7 @@
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
 #include "tools/node_config.h"
+#include "tools/node_metrics.h"
 #include "tools/node_replication.h"
 #include "transport/uring/uring_transport.h"
 
@@ -98,6 +99,7 @@ struct workload {
     std::unique_ptr<rm::cluster::member> member;
     rm::membership::gossip_agent* gossip = nullptr;
     std::unique_ptr<rm::tools::node_replication> replication;  // [replication], on shard 0
+    rm::tools::node_metrics* metrics = nullptr;                // every shard's, main's
     std::atomic<bool> leave_requested{false};
     std::uint64_t lost_to = 0, lost_from = 0;  // loss reports, summed
     // SIGHUP re-reads the keyring from the config file (main thread); shard 0 applies it.
@@ -325,6 +327,7 @@ rm::membership::agent_config gossip_config(const rm::tools::node_settings& setti
 }
 
 void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std::string& failure) {
+    w.metrics->install(s);
     if (s.id() != 0) return;
     auto opened = rm::transport::open_transport(settings.backend, settings.dpdk_configured(),
                                                 settings.dpdk, settings.uring, s.id(), &s);
@@ -428,6 +431,9 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
             rm::poll_step::protocol, [&w](rm::time_ns) { return membership_chores(w); },
             1 * rm::ns_per_ms);
     }
+    w.metrics->watch(*w.ep, w.gossip, w.replication.get(),
+                     !settings.peer_texts.empty() || !settings.udp_peer_texts.empty() ||
+                         !settings.membership.seeds.empty());
     workload* wp = &w;
     s.add_poller(rm::poll_step::protocol, [wp](rm::time_ns now) -> std::size_t {
         if (wp->shutdown_requested.load(std::memory_order_relaxed)) {
@@ -628,6 +634,10 @@ int run_node(int argc, char** argv) {
                    "with --replicated-subscribe: append each delivery (offset topic payload) to "
                    "FILE, and start after the last offset it records");
     std::string backend, dpdk_ip, dpdk_port, eal;
+    std::string metrics_listen;
+    app.add_option("--metrics", metrics_listen,
+                   "host:port for /metrics, /healthz and /readyz, or off (overrides "
+                   "metrics.listen; default 127.0.0.1:9464)");
     app.add_option("--transport", backend, "auto, dpdk or uring (overrides node.transport)");
     app.add_option("--dpdk-ip", dpdk_ip, "this node's IPv4 on the DPDK port (dpdk.ip)");
     app.add_option("--dpdk-port", dpdk_port, "DPDK port name or PCI address (dpdk.port)");
@@ -673,6 +683,10 @@ int run_node(int argc, char** argv) {
     if (!keys.empty()) settings.membership.key_texts = keys;
     if (!replicas.empty()) settings.replication.replica_texts = replicas;
     if (!data_dir.empty()) settings.replication.dir = data_dir;
+    if (!metrics_listen.empty()) {
+        settings.metrics_listen = metrics_listen;
+        settings.metrics_listen_explicit = true;
+    }
     if (topic_group != 0) settings.replication.topic_group = topic_group;
     if (!status_file.empty()) settings.membership.status_file = status_file;
     if (!cores.empty()) settings.node.cores = cores;
@@ -717,12 +731,30 @@ int run_node(int argc, char** argv) {
         return 2;
     }
     std::string failure;
+    rm::tools::node_metrics node_metrics(settings.node.shard_count);
+    w.metrics = &node_metrics;
     if (auto started = (*node)->start([&](rm::shard& s) { install(s, w, settings, failure); });
         !started || !failure.empty()) {
         std::fprintf(stderr, "ringmesh_node: %s\n",
                      failure.empty() ? started.err().message().c_str() : failure.c_str());
         (*node)->stop();
         return 1;
+    }
+    if (settings.metrics_listen != "off") {
+        auto serving = node_metrics.serve(settings.metrics_listen);
+        if (serving) {
+            std::fprintf(stderr,
+                         "ringmesh_node: metrics on http://%s/metrics (and /healthz, /readyz), "
+                         "port %d\n",
+                         settings.metrics_listen.c_str(), *serving);
+        } else if (settings.metrics_listen_explicit) {
+            std::fprintf(stderr, "ringmesh_node: %s\n", serving.err().message().c_str());
+            (*node)->stop();
+            return 1;
+        } else {
+            std::fprintf(stderr, "ringmesh_node: %s; running without metrics (--metrics sets it)\n",
+                         serving.err().message().c_str());
+        }
     }
     std::fprintf(stderr,
                  "ringmesh_node: %s listening on %s (cluster %s, %u shard(s), idle %s, transport "
@@ -776,6 +808,7 @@ int run_node(int argc, char** argv) {
         if (w.replication) w.replication->report(settings.endpoint.node_id);
         reported.store(true);
     });
+    node_metrics.stop_serving();  // no scrape reads the shards while they stop
     (*node)->stop();
     if (w.log_fd >= 0) ::close(w.log_fd);
     return reported.load() ? 0 : 1;

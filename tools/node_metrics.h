@@ -1,0 +1,55 @@
+// The daemon's metrics ([metrics] listen, --metrics): a shard_metrics on every shard (its loop
+// figures), and on shard 0 the sources for what runs there — messaging and its sessions per
+// peer, the transport, gossip membership, replication — plus the readiness gauge /readyz reads;
+// served over HTTP by engine/metrics/metrics_http.h.
+//
+// Owned by the daemon's main(): install() on each shard's thread while the node starts (the
+// shard's part goes on its own thread when it stops), serve() and stop_serving() on the main
+// thread between start and stop.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/core/result.h"
+#include "engine/core/shard.h"
+#include "engine/membership/gossip_agent.h"
+#include "engine/messaging/endpoint.h"
+#include "engine/metrics/shard_metrics.h"
+
+namespace ringmesh::metrics {
+class metrics_http;
+}
+
+namespace ringmesh::tools {
+
+class node_replication;
+
+class node_metrics {
+  public:
+    explicit node_metrics(unsigned shard_count);
+    ~node_metrics();
+    node_metrics(const node_metrics&) = delete;
+    node_metrics& operator=(const node_metrics&) = delete;
+
+    /// On shard `s`'s thread, as the node starts.
+    void install(shard& s);
+    /// Shard 0, after install(): what it runs. `gossip` and `replication` may be null;
+    /// `expects_peers`: the node is not ready until it is connected to one.
+    void watch(messaging::endpoint& ep, const membership::gossip_agent* gossip,
+               const node_replication* replication, bool expects_peers);
+
+    /// Main thread, after the node started: serves /metrics, /healthz and /readyz on
+    /// `listen`; the port it got. An error when it cannot listen (or was built without
+    /// prometheus-cpp and civetweb).
+    result<int> serve(const std::string& listen);
+    /// Main thread, before the node stops.
+    void stop_serving();
+
+  private:
+    std::vector<std::unique_ptr<metrics::shard_metrics>> shards_;
+    std::unique_ptr<metrics::metrics_http> http_;
+};
+
+}  // namespace ringmesh::tools
