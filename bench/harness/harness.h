@@ -36,6 +36,7 @@ struct run_config {
     bool udp = false;        ///< ringmesh over datagrams
     bool dpdk = false;       ///< ringmesh over the DPDK transport on a net_memif pair
     int broker_port = 0;     ///< nats: the run's nats-server (0: none)
+    bool scraped = false;    ///< ringmesh with /metrics served and scraped every 100 ms
 };
 
 /// The memif pair of the DPDK systems: the receiver is the memif server (it creates the

@@ -245,6 +245,15 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
                                 rm->second.latency_us[3] / raw->second.latency_us[3]);
                 }
             }
+            // The same with its metrics scraped every 100 ms: what observability costs.
+            if (auto sc = get("ringmesh-tcp-scraped"); have(rm) && have(sc)) {
+                if (what == rb::scenario::stream) {
+                    std::printf("   scraped %.3fx", sc->second.msgs_per_s / rm->second.msgs_per_s);
+                } else {
+                    std::printf("   scraped p50 %.3fx",
+                                sc->second.latency_us[0] / rm->second.latency_us[0]);
+                }
+            }
             // DPDK over memif, next to ringmesh over io_uring TCP and the raw memif floor.
             auto dp = get("ringmesh-dpdk"), rd = get("raw-dpdk");
             if (dp != sums.end() && rm != sums.end() && dp->second.ok && rm->second.ok) {
@@ -503,7 +512,8 @@ int run_bench(int argc, char** argv) {
     app.add_option("--system", systems,
                    "ringmesh-tcp, ringmesh-udp, zmq, nats (NATS core through a nats-server), raw, "
                    "raw-uring (the ping-pong through "
-                   "io_uring, no engine), ringmesh-tcp-block (idles in the kernel); with DPDK "
+                   "io_uring, no engine), ringmesh-tcp-block (idles in the kernel), "
+                   "ringmesh-tcp-scraped (its metrics scraped every 100 ms); with DPDK "
                    "also ringmesh-dpdk and raw-dpdk (a net_memif pair)")
         ->delimiter(',');
     app.add_option("--stream-payloads", stream_payloads, "bytes")->delimiter(',');
@@ -551,6 +561,9 @@ int run_bench(int argc, char** argv) {
         {"raw", &rb::raw_floor_roles},
         {"raw-uring", &rb::raw_uring_roles},
         {"ringmesh-tcp-block", &rb::ringmesh_tcp_roles},
+#ifdef RINGMESH_BENCH_SCRAPE
+        {"ringmesh-tcp-scraped", &rb::ringmesh_tcp_roles},
+#endif
 #ifdef RINGMESH_BENCH_DPDK
         {"ringmesh-dpdk", &rb::ringmesh_dpdk_roles},
         {"raw-dpdk", &rb::raw_dpdk_roles},
@@ -584,6 +597,7 @@ int run_bench(int argc, char** argv) {
         c.udp = sys == "ringmesh-udp";
         c.dpdk = sys == "ringmesh-dpdk";
         c.broker_port = broker.port;
+        c.scraped = sys == "ringmesh-tcp-scraped";
         std::string why;
         ++done;
         if (!known[sys]->supports(c, &why)) {

@@ -1,6 +1,8 @@
 // ringmesh through its public API: a one-shard node per process, the endpoint's send() on a
 // user stream for stream/rate (back-pressure honoured: a full window waits), and a closed
 // loop of send() and an echo for ping-pong. TCP (a dialed peer) or UDP (a datagram peer).
+// ringmesh-tcp-scraped is ringmesh-tcp with each process serving its metrics over HTTP and a
+// thread of its own scraping them every 100 ms, as Prometheus would: what observability costs.
 #include <sys/resource.h>
 
 #include <atomic>
@@ -16,12 +18,64 @@
 #include "engine/node.h"
 #include "transport/select.h"
 #include "transport/uring/uring_transport.h"
+#ifdef RINGMESH_BENCH_SCRAPE
+#include <curl/curl.h>
+
+#include "engine/metrics/messaging_figures.h"
+#include "engine/metrics/metrics_http.h"
+#endif
 
 namespace ringmesh::bench {
 namespace {
 
 constexpr std::uint32_t bench_stream = 16;
 constexpr const char* receiver_id = "bench-recv";
+
+#ifdef RINGMESH_BENCH_SCRAPE
+std::size_t discard(char*, std::size_t size, std::size_t n, void*) {
+    return size * n;
+}
+
+/// Serves a shard's metrics on an ephemeral port and scrapes them every 100 ms from a thread
+/// of the process, until destroyed.
+class scraper {
+  public:
+    explicit scraper(metrics::shard_metrics& m) {
+        auto http =
+            metrics::metrics_http::start({"127.0.0.1:0", std::chrono::milliseconds(250)}, {&m});
+        if (!http) return;
+        http_ = std::move(http).value();
+        thread_ = std::thread([this] {
+            CURL* curl = curl_easy_init();
+            const std::string url =
+                "http://127.0.0.1:" + std::to_string(http_->port()) + "/metrics";
+            curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+            curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+            curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 2000L);
+            while (!stop_.load()) {
+                if (curl_easy_perform(curl) == CURLE_OK) ++scrapes_;
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));  // paces the scrapes
+            }
+            curl_easy_cleanup(curl);
+        });
+    }
+    ~scraper() {
+        stop_.store(true);
+        if (thread_.joinable()) thread_.join();
+        http_.reset();
+    }
+    scraper(const scraper&) = delete;
+    scraper& operator=(const scraper&) = delete;
+
+  private:
+    std::unique_ptr<metrics::metrics_http> http_;
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+    std::uint64_t scrapes_ = 0;
+};
+#else
+class scraper {};
+#endif
 
 /// One process's state; plain fields belong to its shard, atomics are read by main.
 struct side {
@@ -40,6 +94,10 @@ struct side {
     int outstanding = 0;  // rpc
     std::uint64_t replies = 0;
     std::atomic<bool> connected{false};  // idle: the pair found each other
+#ifdef RINGMESH_BENCH_SCRAPE
+    std::unique_ptr<metrics::shard_metrics> metrics;  // ringmesh-tcp-scraped, on the shard
+#endif
+    std::unique_ptr<scraper> scrape;  // main's
 };
 
 double cpu_seconds() {
@@ -97,6 +155,15 @@ std::unique_ptr<node> start_node(side& s, const std::string& id, bool receiving,
         }
         s.ep = std::move(e).value();
         side* sp = &s;
+#ifdef RINGMESH_BENCH_SCRAPE
+        if (s.config.scraped) {
+            s.metrics = std::make_unique<metrics::shard_metrics>(sh);
+            messaging::endpoint* ep = s.ep.get();
+            s.metrics->add_source(
+                [ep](metrics::metric_sink& m) { metrics::write_messaging_figures(*ep, m); });
+            sh.on_stop([sp] { sp->metrics.reset(); });
+        }
+#endif
         s.ep->on_peer_event([sp](std::string_view, messaging::peer_event event) {
             if (event == messaging::peer_event::connected) sp->connected.store(true);
         });
@@ -107,6 +174,9 @@ std::unique_ptr<node> start_node(side& s, const std::string& id, bool receiving,
         (*n)->stop();
         return nullptr;
     }
+#ifdef RINGMESH_BENCH_SCRAPE
+    if (s.metrics) s.scrape = std::make_unique<scraper>(*s.metrics);
+#endif
     return std::move(n).value();
 }
 
@@ -117,6 +187,7 @@ void finish(node& n, side& s, double timeout_s) {
     while (!s.finished.load() && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    s.scrape.reset();  // no scrape reads the shard while it stops
     n.stop();
     detail::bind_thread_to_shard(&n.shard_at(0));  // the endpoint's buffers go home here
     s.ep.reset();

@@ -1,0 +1,105 @@
+#include "engine/metrics/messaging_figures.h"
+
+#include "transport/uring/uring_transport.h"
+
+namespace ringmesh::metrics {
+
+namespace {
+
+double d(std::uint64_t v) {
+    return static_cast<double>(v);
+}
+
+void endpoint_figures(const messaging::endpoint& ep, metric_sink& m) {
+    const messaging::endpoint_stats& s = ep.stats();
+    m.counter("ringmesh_connections_accepted_total", "Connections accepted.",
+              d(s.connections_accepted));
+    m.counter("ringmesh_connections_dialed_total", "Connections dialed.", d(s.connections_dialed));
+    m.counter("ringmesh_handshakes_total", "Handshakes completed.", d(s.handshakes));
+    m.counter("ringmesh_reconnect_attempts_total", "Reconnection attempts.",
+              d(s.reconnect_attempts));
+    m.counter("ringmesh_peer_restarts_total", "Peers seen restarted.", d(s.peer_restarts));
+    m.counter("ringmesh_frames_received_total", "Frames received.", d(s.frames_received));
+    for (std::size_t i = 1; i < s.refused_by.size(); ++i) {
+        m.counter("ringmesh_frames_refused_total", "Frames refused, by reason.", d(s.refused_by[i]),
+                  {{"reason", std::string(wire::to_string(static_cast<wire::frame_error>(i)))}});
+    }
+    for (auto [reason, v] : {std::pair{"wrong_cluster", s.wrong_cluster},
+                             std::pair{"protocol_violation", s.protocol_violations},
+                             std::pair{"handshake_timeout", s.handshake_timeouts},
+                             std::pair{"duplicate_connection", s.duplicate_connections}}) {
+        m.counter("ringmesh_connections_refused_total", "Connections refused, by reason.", d(v),
+                  {{"reason", reason}});
+    }
+    m.counter("ringmesh_published_total", "Messages published.", d(s.published));
+    m.counter("ringmesh_delivered_total", "Messages delivered to subscribers, by origin.",
+              d(s.delivered_local), {{"origin", "local"}});
+    m.counter("ringmesh_delivered_total", "Messages delivered to subscribers, by origin.",
+              d(s.delivered_remote), {{"origin", "remote"}});
+    m.counter("ringmesh_transport_back_pressure_total",
+              "Sends the transport refused (queue full): back-pressure seen by callers.",
+              d(s.transport_full));
+    m.counter("ringmesh_rpc_calls_total", "RPC calls made.", d(s.rpc_calls));
+    m.counter("ringmesh_rpc_served_total", "RPC calls served.", d(s.rpc_served));
+    m.counter("ringmesh_rpc_timeouts_total", "RPC calls that timed out.", d(s.rpc_timeouts));
+    m.counter("ringmesh_rpc_no_such_method_total", "RPC calls to a method nobody serves.",
+              d(s.rpc_no_such_method));
+    m.counter("ringmesh_messages_lost_total",
+              "Messages a peer never acknowledged (it restarted or stayed away).",
+              d(s.messages_lost_to));
+    m.counter("ringmesh_replication_batches_total", "Replication lane batches, by direction.",
+              d(s.replication_sent), {{"direction", "sent"}});
+    m.counter("ringmesh_replication_batches_total", "Replication lane batches, by direction.",
+              d(s.replication_received), {{"direction", "received"}});
+    m.gauge("ringmesh_peers_connected", "Peers with an established session.",
+            d(ep.connected_peers().size()));
+    // Per peer (bounded: the cluster's members).
+    for (const std::string& peer : ep.connected_peers()) {
+        const messaging::session_stats* ss = ep.peer_session_stats(peer);
+        if (ss == nullptr) continue;
+        auto per_peer = [&](const char* name, const char* help, std::uint64_t v) {
+            m.counter(name, help, d(v), {{"peer", peer}});
+        };
+        per_peer("ringmesh_session_frames_sent_total", "Frames transmitted to the peer.",
+                 ss->frames_transmitted);
+        per_peer("ringmesh_session_frames_retransmitted_total", "Frames sent again to the peer.",
+                 ss->frames_retransmitted);
+        per_peer("ringmesh_session_frames_acked_total", "Frames the peer acknowledged.",
+                 ss->frames_acked);
+        per_peer("ringmesh_session_frames_delivered_total", "Frames from the peer delivered.",
+                 ss->frames_delivered);
+        per_peer("ringmesh_session_duplicates_dropped_total", "Duplicate frames from the peer.",
+                 ss->duplicates_dropped);
+        per_peer("ringmesh_session_credit_stalls_total",
+                 "Sends to the peer refused for want of window (back-pressure).",
+                 ss->back_pressure);
+        m.gauge("ringmesh_session_unacked_frames", "Frames in flight to the peer.",
+                d(ep.unacked(peer)), {{"peer", peer}});
+    }
+}
+
+void uring_figures(const transport::uring_stats& s, metric_sink& m) {
+    m.counter("ringmesh_transport_bytes_total", "Bytes through the transport, by direction.",
+              d(s.bytes_sent), {{"direction", "sent"}});
+    m.counter("ringmesh_transport_bytes_total", "Bytes through the transport, by direction.",
+              d(s.bytes_received), {{"direction", "received"}});
+    m.counter("ringmesh_transport_sends_total", "Send operations submitted.", d(s.sends));
+    m.counter("ringmesh_transport_zero_copy_sends_total", "SEND_ZC operations.", d(s.send_zc));
+    m.counter("ringmesh_transport_gso_sends_total", "Datagram batches sent with UDP_SEGMENT.",
+              d(s.gso_sends));
+    m.counter("ringmesh_transport_recv_no_buffers_total",
+              "Receives that found the provided-buffer ring empty (ENOBUFS).",
+              d(s.recv_no_buffers));
+    m.counter("ringmesh_transport_submits_total", "io_uring submissions.", d(s.submits));
+    m.counter("ringmesh_transport_io_errors_total", "Operations that failed.", d(s.io_errors));
+}
+
+}  // namespace
+
+void write_messaging_figures(messaging::endpoint& ep, metric_sink& sink) {
+    endpoint_figures(ep, sink);
+    if (const auto* u = dynamic_cast<const transport::uring_transport*>(&ep.transport()))
+        uring_figures(u->stats(), sink);
+}
+
+}  // namespace ringmesh::metrics
