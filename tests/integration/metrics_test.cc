@@ -2,7 +2,8 @@
 // scraped over HTTP like Prometheus would; the exposition checked by Prometheus' own
 // `promtool check metrics`; counters rising between scrapes; /healthz and /readyz answering
 // with their status codes (not ready while a peer is unreachable, or while a replication
-// group has no leader); a metrics address that cannot be had refused at start-up.
+// group has no leader); a metrics address that cannot be had refused at start-up; and the live
+// view (ringmesh_top, argv[2]) reading a node under load.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -141,6 +142,17 @@ TEST(MetricsTest, AScrapeUnderLoadPassesPromtoolAndItsCountersRise) {
           "ringmesh_session_frames_delivered_total{peer=\"pub\"", "ringmesh_peers_connected",
           "ringmesh_node_ready{reason=\"ready\"", "ringmesh_metrics_stale_shards"}) {
         EXPECT_NE(second.body.find(family), std::string::npos) << family << " missing";
+    }
+    // The live view, as a script reads it: one JSON object per refresh.
+    if (!tool_binary.empty()) {
+        process top =
+            spawn_program("top", tool_binary,
+                          {addr(metrics_port), "--json", "--count", "1", "--interval", "0.5"});
+        EXPECT_EQ(wait_exit(top), 0) << output_of(top);
+        const std::string view = output_of(top);
+        EXPECT_NE(view.find("\"ready\": true"), std::string::npos) << view;
+        EXPECT_NE(view.find("{\"peer\": \"pub\""), std::string::npos) << view;
+        EXPECT_NE(view.find("\"shard\": 0"), std::string::npos) << view;
     }
     EXPECT_EQ(wait_exit(pub), 0) << output_of(pub);
     ::kill(sub.pid, SIGTERM);

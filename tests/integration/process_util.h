@@ -27,6 +27,7 @@ namespace ringmesh::it {
 
 inline std::string node_binary;     // set from argv[1] by run_with_node_binary
 inline std::string kvbench_binary;  // argv[2], for the tests that drive the key-value service
+inline std::string tool_binary;     // argv[2] too: the second program a test drives
 
 /// The main() of the node-process test binaries: argv[1] is the ringmesh_node they run,
 /// argv[2] (where a test needs it) the ringmesh_kvbench.
@@ -38,7 +39,7 @@ inline int run_with_node_binary(int argc, char** argv) {
         return 2;
     }
     node_binary = argv[1];
-    if (argc > 2) kvbench_binary = argv[2];
+    if (argc > 2) kvbench_binary = tool_binary = argv[2];
     return RUN_ALL_TESTS();
 }
 

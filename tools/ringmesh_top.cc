@@ -1,0 +1,269 @@
+// ringmesh_top — a live view of a running node, refreshed like top: readiness, per-shard loop
+// utilisation and stalls, members, the sessions per peer (frames each way per second,
+// retransmissions, in flight), traffic, and replication groups (term, leadership, commit and
+// applied index, group-commit latency). It reads the node's metrics endpoint ([metrics]
+// listen), which each shard answers between two iterations of its loop, so it works while the
+// shards busy-spin and costs the node one snapshot per refresh. --json prints one object per
+// refresh instead, for scripts; --count bounds the refreshes.
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+/// One scrape: every sample by series ("name{labels}") and, for the views, by name and the
+/// value of one label.
+struct scrape {
+    std::map<std::string, double> series;
+    bool ok = false;
+    std::string error;
+
+    /// Sum over the series of `name` whose labels contain `having` (e.g. peer="n2").
+    double sum(const std::string& name, const std::string& having = {}) const {
+        double total = 0;
+        for (auto it = series.lower_bound(name); it != series.end(); ++it) {
+            if (it->first.compare(0, name.size(), name) != 0) break;
+            const char next = it->first.size() > name.size() ? it->first[name.size()] : '\0';
+            if (next != '{' && next != '\0') continue;
+            if (having.empty() || it->first.find(having) != std::string::npos) total += it->second;
+        }
+        return total;
+    }
+    /// The values of label `label` among the series of `name`.
+    std::set<std::string> label_values(const std::string& name, const std::string& label) const {
+        std::set<std::string> out;
+        const std::string tag = label + "=\"";
+        for (auto it = series.lower_bound(name + "{"); it != series.end(); ++it) {
+            if (it->first.compare(0, name.size() + 1, name + "{") != 0) break;
+            const std::size_t at = it->first.find(tag);
+            if (at == std::string::npos) continue;
+            const std::size_t from = at + tag.size();
+            out.insert(it->first.substr(from, it->first.find('"', from) - from));
+        }
+        return out;
+    }
+};
+
+std::size_t keep(char* data, std::size_t size, std::size_t n, void* out) {
+    static_cast<std::string*>(out)->append(data, size * n);
+    return size * n;
+}
+
+scrape fetch(CURL* curl, const std::string& url) {
+    scrape s;
+    std::string body;
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    const CURLcode rc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK || status != 200) {
+        s.error = rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP " + std::to_string(status);
+        return s;
+    }
+    std::size_t at = 0;
+    while (at < body.size()) {
+        std::size_t end = body.find('\n', at);
+        if (end == std::string::npos) end = body.size();
+        const std::string line = body.substr(at, end - at);
+        at = end + 1;
+        if (line.empty() || line[0] == '#') continue;
+        const std::size_t space = line.rfind(' ');
+        if (space == std::string::npos) continue;
+        s.series[line.substr(0, space)] = std::strtod(line.c_str() + space + 1, nullptr);
+    }
+    s.ok = true;
+    return s;
+}
+
+struct view_options {
+    std::string address = "127.0.0.1:9464";
+    double interval = 1;
+    int count = 0;  // 0: until interrupted
+    bool json = false;
+};
+
+/// Per-second rate of a counter between two scrapes.
+double rate(const scrape& now, const scrape& before, double seconds, const std::string& name,
+            const std::string& having = {}) {
+    if (seconds <= 0) return 0;
+    return (now.sum(name, having) - before.sum(name, having)) / seconds;
+}
+
+void print_view(const view_options& o, const scrape& now, const scrape& before, double seconds,
+                bool first) {
+    const bool ready = now.sum("ringmesh_node_ready", "reason=\"ready\"") >= 1;
+    std::string reason;
+    for (const std::string& r : now.label_values("ringmesh_node_ready", "reason"))
+        reason = r;
+    std::printf("\x1b[H\x1b[2Jringmesh node %s - %s%s; refresh %.1f s\n\n", o.address.c_str(),
+                ready ? "ready" : "NOT READY: ", ready ? "" : reason.c_str(), o.interval);
+    std::printf("%-6s %12s %8s %10s %10s %14s\n", "shard", "iterations/s", "busy %", "stalls",
+                "parks/s", "max iteration");
+    for (const std::string& shard : now.label_values("ringmesh_loop_iterations_total", "shard")) {
+        const std::string having = "shard=\"" + shard + "\"";
+        const double it = rate(now, before, seconds, "ringmesh_loop_iterations_total", having);
+        const double busy =
+            rate(now, before, seconds, "ringmesh_loop_busy_iterations_total", having);
+        std::printf("%-6s %12.0f %8.1f %10.0f %10.0f %11.2f ms\n", shard.c_str(), it,
+                    it > 0 ? 100 * busy / it : 0, now.sum("ringmesh_loop_stalls_total", having),
+                    rate(now, before, seconds, "ringmesh_loop_parks_total", having),
+                    1e3 * now.sum("ringmesh_loop_max_iteration_seconds", having));
+    }
+    std::printf(
+        "\nmembers alive %.0f, Lifeguard health %.0f; peers connected %.0f; in %.1f MB/s, "
+        "out %.1f MB/s\n",
+        now.sum("ringmesh_membership_alive_members"), now.sum("ringmesh_membership_health_score"),
+        now.sum("ringmesh_peers_connected"),
+        rate(now, before, seconds, "ringmesh_transport_bytes_total", "direction=\"received\"") /
+            1e6,
+        rate(now, before, seconds, "ringmesh_transport_bytes_total", "direction=\"sent\"") / 1e6);
+    std::printf("\n%-14s %12s %12s %12s %10s %10s\n", "peer", "frames out/s", "frames in/s",
+                "retransmit/s", "in flight", "stalls/s");
+    for (const std::string& peer : now.label_values("ringmesh_session_frames_sent_total", "peer")) {
+        const std::string having = "peer=\"" + peer + "\"";
+        std::printf(
+            "%-14s %12.0f %12.0f %12.0f %10.0f %10.0f\n", peer.c_str(),
+            rate(now, before, seconds, "ringmesh_session_frames_sent_total", having),
+            rate(now, before, seconds, "ringmesh_session_frames_delivered_total", having),
+            rate(now, before, seconds, "ringmesh_session_frames_retransmitted_total", having),
+            now.sum("ringmesh_session_unacked_frames", having),
+            rate(now, before, seconds, "ringmesh_session_credit_stalls_total", having));
+    }
+    std::printf(
+        "\npublished/s %.0f, delivered/s %.0f, rpc calls/s %.0f served/s %.0f, refused "
+        "frames %.0f\n",
+        rate(now, before, seconds, "ringmesh_published_total"),
+        rate(now, before, seconds, "ringmesh_delivered_total"),
+        rate(now, before, seconds, "ringmesh_rpc_calls_total"),
+        rate(now, before, seconds, "ringmesh_rpc_served_total"),
+        now.sum("ringmesh_frames_refused_total"));
+    const auto groups = now.label_values("ringmesh_raft_term", "group");
+    if (!groups.empty()) {
+        std::printf("\n%-6s %-8s %6s %12s %12s %10s %12s\n", "group", "role", "term", "commit",
+                    "applied", "commits/s", "fsyncs/s");
+        for (const std::string& g : groups) {
+            const std::string having = "group=\"" + g + "\"";
+            std::printf("%-6s %-8s %6.0f %12.0f %12.0f %10.0f %12.0f\n", g.c_str(),
+                        now.sum("ringmesh_raft_leader", having) >= 1 ? "leader" : "follower",
+                        now.sum("ringmesh_raft_term", having),
+                        now.sum("ringmesh_raft_commit_index", having),
+                        now.sum("ringmesh_raft_applied_index", having),
+                        rate(now, before, seconds, "ringmesh_raft_commit_index", having),
+                        rate(now, before, seconds, "ringmesh_raft_fsyncs_total", having));
+        }
+    }
+    if (first) std::printf("\n(rates from the next refresh on)\n");
+    std::fflush(stdout);
+}
+
+void print_json(const scrape& now, const scrape& before, double seconds) {
+    std::printf("{\"ready\": %s, \"shards\": [",
+                now.sum("ringmesh_node_ready", "reason=\"ready\"") >= 1 ? "true" : "false");
+    const char* sep = "";
+    for (const std::string& shard : now.label_values("ringmesh_loop_iterations_total", "shard")) {
+        const std::string having = "shard=\"" + shard + "\"";
+        const double it = rate(now, before, seconds, "ringmesh_loop_iterations_total", having);
+        const double busy =
+            rate(now, before, seconds, "ringmesh_loop_busy_iterations_total", having);
+        std::printf(
+            "%s{\"shard\": %s, \"iterations_per_s\": %.0f, \"utilisation\": %.4f, "
+            "\"stalls\": %.0f}",
+            sep, shard.c_str(), it, it > 0 ? busy / it : 0,
+            now.sum("ringmesh_loop_stalls_total", having));
+        sep = ", ";
+    }
+    std::printf("], \"peers\": [");
+    sep = "";
+    for (const std::string& peer : now.label_values("ringmesh_session_frames_sent_total", "peer")) {
+        const std::string having = "peer=\"" + peer + "\"";
+        std::printf(
+            "%s{\"peer\": \"%s\", \"frames_out_per_s\": %.0f, \"frames_in_per_s\": %.0f, "
+            "\"retransmits_per_s\": %.0f, \"in_flight\": %.0f}",
+            sep, peer.c_str(),
+            rate(now, before, seconds, "ringmesh_session_frames_sent_total", having),
+            rate(now, before, seconds, "ringmesh_session_frames_delivered_total", having),
+            rate(now, before, seconds, "ringmesh_session_frames_retransmitted_total", having),
+            now.sum("ringmesh_session_unacked_frames", having));
+        sep = ", ";
+    }
+    std::printf("], \"groups\": [");
+    sep = "";
+    for (const std::string& g : now.label_values("ringmesh_raft_term", "group")) {
+        const std::string having = "group=\"" + g + "\"";
+        std::printf(
+            "%s{\"group\": %s, \"leader\": %s, \"term\": %.0f, \"commit\": %.0f, "
+            "\"applied\": %.0f}",
+            sep, g.c_str(), now.sum("ringmesh_raft_leader", having) >= 1 ? "true" : "false",
+            now.sum("ringmesh_raft_term", having), now.sum("ringmesh_raft_commit_index", having),
+            now.sum("ringmesh_raft_applied_index", having));
+        sep = ", ";
+    }
+    std::printf(
+        "], \"members_alive\": %.0f, \"published_per_s\": %.0f, \"delivered_per_s\": %.0f}\n",
+        now.sum("ringmesh_membership_alive_members"),
+        rate(now, before, seconds, "ringmesh_published_total"),
+        rate(now, before, seconds, "ringmesh_delivered_total"));
+    std::fflush(stdout);
+}
+
+int run(int argc, char** argv) {
+    CLI::App app{"ringmesh top: a live view of a running node, from its metrics endpoint"};
+    view_options o;
+    app.add_option("address", o.address, "the node's metrics address (host:port)");
+    app.add_option("--interval", o.interval, "seconds between refreshes")
+        ->check(CLI::Range(0.1, 3600.0));
+    app.add_option("--count", o.count, "refreshes, then exit (0: until interrupted)")
+        ->check(CLI::Range(0, 1'000'000));
+    app.add_flag("--json", o.json, "one JSON object per refresh instead of the view");
+    CLI11_PARSE(app, argc, argv);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURL* curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+    const std::string url = "http://" + o.address + "/metrics";
+    scrape before;
+    auto before_at = std::chrono::steady_clock::now();
+    int exit_code = 0;
+    for (int i = 0; o.count == 0 || i <= o.count; ++i) {
+        const auto at = std::chrono::steady_clock::now();
+        scrape now = fetch(curl, url);
+        if (!now.ok) {
+            std::fprintf(stderr, "ringmesh top: %s: %s\n", url.c_str(), now.error.c_str());
+            exit_code = 1;
+            break;
+        }
+        const double seconds = std::chrono::duration<double>(at - before_at).count();
+        // The first scrape only sets the baseline for rates (shown, without them, in the view).
+        if (o.json) {
+            if (i > 0) print_json(now, before, seconds);
+        } else {
+            print_view(o, now, i > 0 ? before : now, i > 0 ? seconds : 0, i == 0);
+        }
+        before = std::move(now);
+        before_at = at;
+        if (o.count != 0 && i == o.count) break;
+        std::this_thread::sleep_for(std::chrono::duration<double>(o.interval));  // the refresh
+    }
+    curl_easy_cleanup(curl);
+    return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ringmesh top: %s\n", e.what());
+        return 1;
+    }
+}
