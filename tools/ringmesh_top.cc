@@ -126,17 +126,21 @@ void print_view(const view_options& o, const scrape& now, const scrape& before, 
         rate(now, before, seconds, "ringmesh_transport_bytes_total", "direction=\"received\"") /
             1e6,
         rate(now, before, seconds, "ringmesh_transport_bytes_total", "direction=\"sent\"") / 1e6);
-    std::printf("\n%-14s %12s %12s %12s %10s %10s\n", "peer", "frames out/s", "frames in/s",
-                "retransmit/s", "in flight", "stalls/s");
+    std::printf("\n%-14s %12s %12s %12s %10s %10s %9s %8s %8s\n", "peer", "frames out/s",
+                "frames in/s", "retransmit/s", "in flight", "stalls/s", "srtt us", "resent",
+                "quality");
     for (const std::string& peer : now.label_values("ringmesh_session_frames_sent_total", "peer")) {
         const std::string having = "peer=\"" + peer + "\"";
         std::printf(
-            "%-14s %12.0f %12.0f %12.0f %10.0f %10.0f\n", peer.c_str(),
+            "%-14s %12.0f %12.0f %12.0f %10.0f %10.0f %9.0f %7.1f%% %8.2f\n", peer.c_str(),
             rate(now, before, seconds, "ringmesh_session_frames_sent_total", having),
             rate(now, before, seconds, "ringmesh_session_frames_delivered_total", having),
             rate(now, before, seconds, "ringmesh_session_frames_retransmitted_total", having),
             now.sum("ringmesh_session_unacked_frames", having),
-            rate(now, before, seconds, "ringmesh_session_credit_stalls_total", having));
+            rate(now, before, seconds, "ringmesh_session_credit_stalls_total", having),
+            1e6 * now.sum("ringmesh_link_smoothed_rtt_seconds", having),
+            100 * now.sum("ringmesh_link_resent_ratio", having),
+            now.sum("ringmesh_link_quality", having));
     }
     std::printf(
         "\npublished/s %.0f, delivered/s %.0f, rpc calls/s %.0f served/s %.0f, refused "
@@ -187,12 +191,16 @@ void print_json(const scrape& now, const scrape& before, double seconds) {
         const std::string having = "peer=\"" + peer + "\"";
         std::printf(
             "%s{\"peer\": \"%s\", \"frames_out_per_s\": %.0f, \"frames_in_per_s\": %.0f, "
-            "\"retransmits_per_s\": %.0f, \"in_flight\": %.0f}",
+            "\"retransmits_per_s\": %.0f, \"in_flight\": %.0f, \"smoothed_rtt_us\": %.1f, "
+            "\"resent_ratio\": %.4f, \"quality\": %.3f}",
             sep, peer.c_str(),
             rate(now, before, seconds, "ringmesh_session_frames_sent_total", having),
             rate(now, before, seconds, "ringmesh_session_frames_delivered_total", having),
             rate(now, before, seconds, "ringmesh_session_frames_retransmitted_total", having),
-            now.sum("ringmesh_session_unacked_frames", having));
+            now.sum("ringmesh_session_unacked_frames", having),
+            1e6 * now.sum("ringmesh_link_smoothed_rtt_seconds", having),
+            now.sum("ringmesh_link_resent_ratio", having),
+            now.sum("ringmesh_link_quality", having));
         sep = ", ";
     }
     std::printf("], \"groups\": [");

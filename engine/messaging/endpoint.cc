@@ -279,6 +279,12 @@ const session_stats* endpoint::peer_session_stats(std::string_view peer) const {
     return p ? &p->s.stats() : nullptr;
 }
 
+std::optional<session::link_health> endpoint::peer_link_health(std::string_view peer) const {
+    const peer_state* p = find_peer(peer);
+    if (p == nullptr) return std::nullopt;
+    return p->s.health();
+}
+
 void endpoint::shutdown() {
     shutting_down_ = true;
     for (auto& target : dial_targets_)

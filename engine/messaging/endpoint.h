@@ -259,6 +259,9 @@ class endpoint final : transport::event_handler {
 
     const endpoint_stats& stats() const noexcept { return stats_; }
     const session_stats* peer_session_stats(std::string_view peer) const;
+    /// Round trips, resends and a quality score from the peer's acknowledgements (null when
+    /// the peer is unknown).
+    std::optional<session::link_health> peer_link_health(std::string_view peer) const;
     const std::string& node_id() const noexcept { return config_.node_id; }
     const wire::codec_limits& limits() const noexcept { return config_.limits; }
     transport::transport& transport() noexcept { return *transport_; }

@@ -100,7 +100,7 @@ void session::append_frame(stream_state& s, const wire::FrameHeader& header,
     const std::size_t size = wire::wire_size(body.size());
     std::span<std::byte> out = tx.frames.reserve(size);
     wire::write_frame(out, header, body);
-    tx.refs.push_back({tx.frames.commit(size), static_cast<std::uint32_t>(size), -1});
+    tx.refs.push_back({tx.frames.commit(size), static_cast<std::uint32_t>(size), -1, 0});
     tx.unacked_bytes += size;
     ++tx.next_seq;
     ++unacked_total_;
@@ -108,7 +108,17 @@ void session::append_frame(stream_state& s, const wire::FrameHeader& header,
     ++pending_streams_;
 }
 
-void session::on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit) {
+session::link_health session::health() const noexcept {
+    link_health h;
+    h.rtt = rtt_.get();
+    h.smoothed_rtt_ns = smoothed_rtt_ns_;
+    h.retransmitted_ratio = retransmitted_ratio_;
+    const double delivery = std::max(0.0, 1.0 - 10.0 * retransmitted_ratio_);
+    h.quality = delivery / (1.0 + static_cast<double>(smoothed_rtt_ns_) / 1e6);
+    return h;
+}
+
+void session::on_ack(time_ns now, stream_state& s, std::uint64_t ack, std::uint32_t credit) {
     tx_state& tx = s.tx;
     tx.peer_credit = credit;
     if (tx.skip_to != 0 && ack >= tx.skip_to) {  // the peer is past the gap: Skip done
@@ -118,8 +128,21 @@ void session::on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit) {
     if (ack <= tx.acked) return;
     // An ack beyond what we sent is a broken or forged peer: clamp, never trust it.
     ack = std::min(ack, tx.next_seq - 1);
+    // Link health: the newest frame this ack covers gives the round trip (if it was sent
+    // once); the share of covered frames that were sent more than once, the resend ratio.
+    const frame_ref& newest = tx.refs[ack - tx.acked - 1];
+    if (newest.transmissions == 1 && newest.sent_ns >= 0 && now >= newest.sent_ns) {
+        const time_ns sample = now - newest.sent_ns;
+        if (!rtt_) rtt_ = std::make_unique<latency_histogram>();
+        rtt_->record(sample);
+        smoothed_rtt_ns_ =
+            smoothed_rtt_ns_ == 0 ? sample : smoothed_rtt_ns_ + (sample - smoothed_rtt_ns_) / 8;
+    }
+    std::uint64_t covered = 0, resent = 0;
     while (tx.acked < ack) {
         const frame_ref& ref = tx.refs.front();
+        ++covered;
+        resent += ref.transmissions > 1 ? 1 : 0;
         tx.acked_inside_message = is_open_fragment(ref.bytes());
         tx.frames.pop_front(ref.size);
         tx.unacked_bytes -= ref.size;
@@ -128,6 +151,8 @@ void session::on_ack(stream_state& s, std::uint64_t ack, std::uint32_t credit) {
         --unacked_total_;
         ++stats_.frames_acked;
     }
+    retransmitted_ratio_ +=
+        (static_cast<double>(resent) / static_cast<double>(covered) - retransmitted_ratio_) / 16;
     tx.next_to_send = std::max(tx.next_to_send, tx.acked + 1);
     tx.rto_ns = config_.retransmit_timeout_ns;  // progress: reset the backoff
 }

@@ -75,6 +75,23 @@ void endpoint_figures(const messaging::endpoint& ep, metric_sink& m) {
                  ss->back_pressure);
         m.gauge("ringmesh_session_unacked_frames", "Frames in flight to the peer.",
                 d(ep.unacked(peer)), {{"peer", peer}});
+        // Link health, from the session's acknowledgements (session::link_health).
+        if (const auto h = ep.peer_link_health(peer)) {
+            if (h->rtt != nullptr) {
+                m.latency("ringmesh_link_rtt_seconds",
+                          "Round trips to the peer, from the last send of a frame to its ack "
+                          "(frames sent once).",
+                          *h->rtt, {{"peer", peer}});
+            }
+            m.gauge("ringmesh_link_smoothed_rtt_seconds", "Smoothed round trip (EWMA 1/8).",
+                    static_cast<double>(h->smoothed_rtt_ns) / 1e9, {{"peer", peer}});
+            m.gauge("ringmesh_link_resent_ratio",
+                    "Share of acknowledged frames sent more than once (EWMA 1/16 per ack).",
+                    h->retransmitted_ratio, {{"peer", peer}});
+            m.gauge("ringmesh_link_quality",
+                    "0..1: max(0, 1 - 10 * resent ratio) / (1 + smoothed RTT / 1 ms).", h->quality,
+                    {{"peer", peer}});
+        }
     }
 }
 

@@ -140,7 +140,8 @@ TEST(MetricsTest, AScrapeUnderLoadPassesPromtoolAndItsCountersRise) {
          {"ringmesh_loop_iterations_total{shard=\"0\"}", "ringmesh_loop_busy_iterations_total",
           "ringmesh_transport_bytes_total{direction=\"received\"",
           "ringmesh_session_frames_delivered_total{peer=\"pub\"", "ringmesh_peers_connected",
-          "ringmesh_node_ready{reason=\"ready\"", "ringmesh_metrics_stale_shards"}) {
+          "ringmesh_node_ready{reason=\"ready\"", "ringmesh_metrics_stale_shards",
+          "ringmesh_link_quality{peer=\"pub\""}) {
         EXPECT_NE(second.body.find(family), std::string::npos) << family << " missing";
     }
     // The live view, as a script reads it: one JSON object per refresh.
@@ -153,6 +154,7 @@ TEST(MetricsTest, AScrapeUnderLoadPassesPromtoolAndItsCountersRise) {
         EXPECT_NE(view.find("\"ready\": true"), std::string::npos) << view;
         EXPECT_NE(view.find("{\"peer\": \"pub\""), std::string::npos) << view;
         EXPECT_NE(view.find("\"shard\": 0"), std::string::npos) << view;
+        EXPECT_NE(view.find("\"quality\": "), std::string::npos) << view;
     }
     EXPECT_EQ(wait_exit(pub), 0) << output_of(pub);
     ::kill(sub.pid, SIGTERM);

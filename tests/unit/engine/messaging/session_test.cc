@@ -159,6 +159,51 @@ TEST(SessionTest, LossDuplicationAndReorderOverDatagramsStillDeliverInOrderExact
     }
 }
 
+TEST(SessionTest, LinkHealthTimesRoundTripsFromAcksAndCountsNoResendsOnACleanPath) {
+    SessionPair pair({}, {}, 3);
+    EXPECT_EQ(pair.a().s.health().rtt, nullptr) << "no sample before any ack";
+    for (std::uint64_t i = 0; i < 100; ++i) {
+        pair.send(pair.a(), i);
+        pair.run(10);  // 50 us a round: the ack comes after the peer's ack delay (200 us)
+    }
+    const session::link_health h = pair.a().s.health();
+    ASSERT_NE(h.rtt, nullptr);
+    EXPECT_EQ(h.rtt->count(), 100u) << "one sample per ack covering new frames";
+    // Virtual time: sent in one round, acked a delay later, read the round after.
+    EXPECT_GE(h.rtt->quantile(0.5), 200 * ns_per_us);
+    EXPECT_LE(h.rtt->quantile(0.5), 400 * ns_per_us);
+    EXPECT_GT(h.smoothed_rtt_ns, 0);
+    EXPECT_EQ(h.retransmitted_ratio, 0);
+    const double expected = 1.0 / (1.0 + static_cast<double>(h.smoothed_rtt_ns) / 1e6);
+    EXPECT_DOUBLE_EQ(h.quality, expected);
+    EXPECT_GT(h.quality, 0.7);
+}
+
+TEST(SessionTest, LinkHealthSeesResendsOnALossyPathAndScoresItLower) {
+    session_config config;
+    config.datagram = true;
+    config.receive_window_frames = 256;
+    config.max_in_flight_frames = 256;
+    SessionPair lossy(config, {.loss = 0.2}, 4);
+    SessionPair clean(config, {}, 4);
+    for (SessionPair* pair : {&lossy, &clean}) {
+        std::uint64_t next = 0;
+        for (int round = 0; round < 20000 && pair->b().delivered.size() < 2000; ++round) {
+            while (next < 2000 && pair->send(pair->a(), next) == outcome::accepted)
+                ++next;
+            pair->step(ns_per_ms);
+        }
+        ASSERT_EQ(pair->b().delivered.size(), 2000u);
+    }
+    const session::link_health bad = lossy.a().s.health(), good = clean.a().s.health();
+    EXPECT_GT(bad.retransmitted_ratio, 0.0);
+    EXPECT_EQ(good.retransmitted_ratio, 0.0);
+    EXPECT_LT(bad.quality, good.quality);
+    // Karn: only frames sent once were timed, so resends never pass for fast round trips.
+    ASSERT_NE(bad.rtt, nullptr);
+    EXPECT_LT(bad.rtt->count(), lossy.a().s.stats().frames_acked);
+}
+
 TEST(SessionTest, FullWindowIsBackPressureUntilThePeerAcknowledges) {
     session_config config;
     config.max_in_flight_frames = 16;
