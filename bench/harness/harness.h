@@ -174,6 +174,27 @@ run_result windowed_round_trips(const run_config& c, int window, std::vector<std
     return r;
 }
 
+/// The stream and rate sender of a system driven by blocking calls: stamps and sends
+/// messages until `seconds` pass (open loop at rate_per_s when set, reading the clock once per
+/// batch), then the end marker. send(msg) returns false when the system failed (it stops).
+template <typename Send>
+bool send_stream(const run_config& c, std::vector<std::byte>& msg, Send&& send) {
+    const time_ns start = monotonic_clock::read();
+    const time_ns end = start + static_cast<time_ns>(c.seconds * 1e9);
+    const rate_schedule schedule{start, c.rate_per_s > 0 ? 1e9 / c.rate_per_s : 0};
+    std::uint64_t seq = 0;
+    for (time_ns now = start; now < end; now = monotonic_clock::read()) {
+        for (int i = 0; i < batch_size; ++i) {
+            const time_ns due = schedule.due(seq);
+            if (c.rate_per_s > 0 && due > now) break;
+            stamp(msg.data(), msg_data, seq++, c.rate_per_s > 0 ? due : now);
+            if (!send(msg)) return false;
+        }
+    }
+    stamp(msg.data(), msg_end, seq, 0);
+    return send(msg);
+}
+
 // Each system: the receiving/serving side and the sending/calling side. The measuring side
 // returns the result: the receiver for stream and rate, the client for pingpong.
 struct system_roles {

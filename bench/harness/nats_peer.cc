@@ -149,22 +149,10 @@ run_result sender(const run_config& c) {
         return windowed_round_trips(c, 1, msg, send, receive);
     }
     const std::string data = subject(c, "data");
-    const time_ns start = monotonic_clock::read();
-    const time_ns end = start + static_cast<time_ns>(c.seconds * 1e9);
-    const rate_schedule schedule{start, c.rate_per_s > 0 ? 1e9 / c.rate_per_s : 0};
-    std::uint64_t seq = 0;
-    for (time_ns now = start; now < end; now = monotonic_clock::read()) {
-        // One clock read per batch, as every sender here (see harness.h: batch_size).
-        for (int i = 0; i < batch_size; ++i) {
-            const time_ns due = schedule.due(seq);
-            if (c.rate_per_s > 0 && due > now) break;
-            stamp(msg.data(), msg_data, seq++, c.rate_per_s > 0 ? due : now);
-            if (natsConnection_Publish(conn.nc, data.c_str(), msg.data(), len) != NATS_OK)
-                return run_result::failed("publish failed");
-        }
-    }
-    stamp(msg.data(), msg_end, seq, 0);
-    natsConnection_Publish(conn.nc, data.c_str(), msg.data(), len);
+    if (!send_stream(c, msg, [&](std::vector<std::byte>& m) {
+            return natsConnection_Publish(conn.nc, data.c_str(), m.data(), len) == NATS_OK;
+        }))
+        return run_result::failed("publish failed");
     natsConnection_FlushTimeout(conn.nc, 10'000);
     run_result r;
     r.ok = true;

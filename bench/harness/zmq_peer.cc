@@ -136,8 +136,6 @@ run_result sender(const run_config& c) {
     void* sock = zmq_socket(ctx, c.what == scenario::pingpong ? ZMQ_REQ : ZMQ_PUSH);
     zmq_connect(sock, endpoint_of(c.port).c_str());  // connects (and reconnects) in background
     std::vector<std::byte> msg(c.payload_bytes);
-    const time_ns start = monotonic_clock::read();
-    const time_ns end = start + static_cast<time_ns>(c.seconds * 1e9);
     run_result r;
     r.ok = true;
     if (c.what == scenario::pingpong) {
@@ -145,19 +143,10 @@ run_result sender(const run_config& c) {
             c, 1, msg, [sock](auto& m) { return zmq_send(sock, m.data(), m.size(), 0) >= 0; },
             [sock](auto& m) { return zmq_recv(sock, m.data(), m.size(), 0) >= 0; });
     } else {
-        const rate_schedule schedule{start, c.rate_per_s > 0 ? 1e9 / c.rate_per_s : 0};
-        std::uint64_t seq = 0;
-        for (time_ns now = start; now < end; now = monotonic_clock::read()) {
-            // One clock read per batch, as every sender here (see harness.h: batch_size).
-            for (int i = 0; i < batch_size; ++i) {
-                const time_ns due = schedule.due(seq);
-                if (c.rate_per_s > 0 && due > now) break;
-                stamp(msg.data(), msg_data, seq++, c.rate_per_s > 0 ? due : now);
-                zmq_send(sock, msg.data(), msg.size(), 0);
-            }
-        }
-        stamp(msg.data(), msg_end, seq, 0);
-        zmq_send(sock, msg.data(), msg.size(), 0);
+        send_stream(c, msg, [sock](auto& m) {
+            zmq_send(sock, m.data(), m.size(), 0);
+            return true;
+        });
     }
     int linger = 5000;  // deliver what is queued before closing
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);

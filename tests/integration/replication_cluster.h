@@ -188,6 +188,32 @@ class replica_cluster {
         return found != other_than ? found : -1;
     }
 
+    /// kill -9 of node `i` `after_ms` into a run, its data directory wiped if asked, and its
+    /// restart a second later (the fault's timing, not a synchronisation); false when it did
+    /// not come back.
+    bool kill_and_restart(int i, int after_ms, bool wipe_it = false) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));  // paces the fault
+        kill(i);
+        if (wipe_it) wipe(i);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // paces the fault
+        start(i);
+        return listening(i);
+    }
+    /// Waits until node `i` has applied everything `group`'s leader has committed; that
+    /// commit index, or 0 when there is no leader or it did not catch up.
+    unsigned long long wait_caught_up(int i, int group) const {
+        const int l = wait_for_leader(group);
+        if (l < 0) return 0;
+        const auto lv = view(l, group);
+        if (!lv) return 0;
+        const unsigned long long commit = lv->commit;
+        const bool caught_up = wait_for([&] {
+            const auto v = view(i, group);
+            return v && v->applied >= commit;
+        });
+        return caught_up ? commit : 0;
+    }
+
     /// --server arguments for ringmesh_kvbench.
     std::vector<std::string> servers() const {
         std::vector<std::string> out;

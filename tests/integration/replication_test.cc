@@ -215,23 +215,12 @@ TEST(ReplicationTest, AWipedFollowerCatchesUpBySnapshotUnderLoad) {
 
     const std::string history = c.dir() + "/history.jsonl";
     process bench = start_kvbench("kvbench", load_args(c, 8, history));
-    std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // paces the fault
-    c.kill(wiped);
-    c.wipe(wiped);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // paces the fault
-    c.start(wiped);
-    ASSERT_TRUE(c.listening(wiped));
+    ASSERT_TRUE(c.kill_and_restart(wiped, 2000, /*wipe_it=*/true));
     ASSERT_EQ(wait_exit(bench), 0) << output_of(bench);
 
     // It holds everything the group committed.
-    const int now_leading = c.wait_for_leader(kv_group);
-    ASSERT_GE(now_leading, 0);
-    const unsigned long long commit = c.view(now_leading, kv_group)->commit;
-    EXPECT_TRUE(c.wait_for([&] {
-        const auto v = c.view(wiped, kv_group);
-        return v && v->applied >= commit;
-    })) << "the wiped follower did not catch up to "
-        << commit;
+    const unsigned long long commit = c.wait_caught_up(wiped, kv_group);
+    EXPECT_GT(commit, 0u) << "the wiped follower did not catch up";
     const auto state = read_back(c, c.dir() + "/finals.jsonl");
     const history_counts counts = check_history(read_history(history), state);
     EXPECT_GT(counts.appends_acknowledged, 50u);
@@ -266,20 +255,9 @@ TEST(ReplicationTest, ASubscriberKilledAndRestartedResumesWithoutGapOrDuplicate)
     const auto servers = c.servers();
     args.insert(args.end(), servers.begin(), servers.end());
     process bench = start_kvbench("publisher", args);
-    std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // paces the fault
-    c.kill(subscriber);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // paces the fault
-    c.start(subscriber);
-    ASSERT_TRUE(c.listening(subscriber));
+    ASSERT_TRUE(c.kill_and_restart(subscriber, 2500));
     ASSERT_EQ(wait_exit(bench), 0) << output_of(bench);
-
-    const int leader = c.wait_for_leader(topic_group);
-    ASSERT_GE(leader, 0);
-    const unsigned long long commit = c.view(leader, topic_group)->commit;
-    EXPECT_TRUE(c.wait_for([&] {
-        const auto v = c.view(subscriber, topic_group);
-        return v && v->applied >= commit;
-    }));
+    EXPECT_GT(c.wait_caught_up(subscriber, topic_group), 0u) << "the subscriber did not catch up";
     c.stop_all();
 
     // What the subscriber recorded, across its kill: offsets rising, each payload once.
