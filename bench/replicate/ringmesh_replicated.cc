@@ -26,7 +26,7 @@ constexpr int topic_group = 2;
 /// One group's line of a node's status file.
 struct group_status {
     bool leader = false;
-    std::uint64_t term = 0, commit = 0, fsyncs = 0;
+    std::uint64_t term = 0, commit = 0, applied = 0, fsyncs = 0;
 };
 
 std::optional<group_status> read_group_status(const std::string& path, int group) {
@@ -40,7 +40,7 @@ std::optional<group_status> read_group_status(const std::string& path, int group
         if (first == std::to_string(group)) {
             group_status g;
             std::string role, leader;
-            words >> role >> g.term >> leader >> g.commit;
+            words >> role >> g.term >> leader >> g.commit >> g.applied;
             g.leader = role == "leader";
             out = g;
             in_group = true;
@@ -174,6 +174,23 @@ class ringmesh_cluster {
         return -1;
     }
 
+    /// Waits until node `i` has applied what `group`'s leader had committed when asked (the
+    /// status files are rewritten every second); false after `seconds`.
+    bool wait_caught_up(int i, int group, double seconds) const {
+        const int l = wait_for_leader(group, seconds);
+        if (l < 0) return false;
+        const auto lv = read_group_status(status(l), group);
+        if (!lv) return false;
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+        while (std::chrono::steady_clock::now() < until) {
+            const auto v = read_group_status(status(i), group);
+            if (v && v->applied >= lv->commit) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));  // paces the polling
+        }
+        return false;
+    }
+
     /// Runs ringmesh_kvbench against the cluster; its summary (empty when it failed).
     std::map<std::string, double> kvbench(std::vector<std::string> args, const std::string& tag,
                                           double seconds, std::string* error) {
@@ -212,12 +229,13 @@ class ringmesh_cluster {
 };
 
 /// Kills the topic group's leader `o.failovers` times under a steady publish load, restarting
-/// it from its data directory each time once a new leader is up. Each failover is the time from
-/// the kill to the first publish acknowledged whose call began after the kill: it includes the
-/// new leader's first commit, so it is an upper bound of kill-to-first-commit.
+/// it from its data directory each time once a new leader is up, and waiting for it to catch
+/// up before the next kill. Each failover is the time from the kill to the first publish
+/// acknowledged whose call began after the kill: it includes the new leader's first commit, so
+/// it is an upper bound of kill-to-first-commit.
 std::vector<double> measure_failovers(const replicate_options& o, ringmesh_cluster& c,
                                       std::string* error) {
-    const double per_kill_s = 3.5;
+    const double per_kill_s = 5;
     const double seconds = 2 + per_kill_s * o.failovers;
     const std::string history = c.dir() + "/failover-history.jsonl";
     std::vector<time_ns> kills;
@@ -240,8 +258,9 @@ std::vector<double> measure_failovers(const replicate_options& o, ringmesh_clust
         std::remove(c.status(victim).c_str());  // its last words said "leader"
         if (c.wait_for_leader(topic_group, 10, victim) < 0) break;
         c.start_node(victim);
-        // The restarted replica catches up before the next kill (a status rewrite or two).
-        std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // paces the fault
+        // A healthy cluster before the next kill: the restarted replica has recovered its log
+        // and caught up (else the next election waits for it, and measures its recovery).
+        if (!c.wait_caught_up(victim, topic_group, 20)) break;
     }
     bench.join();
     {
