@@ -243,7 +243,7 @@ std::vector<double> measure_failovers(const replicate_options& o, ringmesh_clust
     std::thread bench([&] {
         c.kvbench({"--publish-topic", "bench/failover", "--clients", "4", "--value-bytes",
                    std::to_string(o.payload_bytes), "--history", history, "--attempt-timeout-ms",
-                   "200", "--deadline-ms", "10000"},
+                   "50", "--deadline-ms", "10000"},
                   "failover", seconds, &bench_error);
     });
     const auto started = std::chrono::steady_clock::now();
