@@ -128,6 +128,7 @@ void session::on_ack(time_ns now, stream_state& s, std::uint64_t ack, std::uint3
     if (ack <= tx.acked) return;
     // An ack beyond what we sent is a broken or forged peer: clamp, never trust it.
     ack = std::min(ack, tx.next_seq - 1);
+    if (ack <= tx.acked) return;  // nothing in flight to acknowledge
     // Link health: the newest frame this ack covers gives the round trip (if it was sent
     // once); the share of covered frames that were sent more than once, the resend ratio.
     const frame_ref& newest = tx.refs[ack - tx.acked - 1];

@@ -477,6 +477,13 @@ TEST(SessionTest, ForgedAckBeyondWhatWasSentIsClamped) {
     EXPECT_TRUE(sender.on_frame(0, wire::parse_frame(bytes, {}).value, [](auto, auto&) {}));
     EXPECT_EQ(sender.unacked_frames(), 0u);
     EXPECT_EQ(sender.stats().frames_acked, 1u);
+    // Again, with nothing left in flight, and on a stream that never sent: ignored.
+    EXPECT_TRUE(sender.on_frame(0, wire::parse_frame(bytes, {}).value, [](auto, auto&) {}));
+    std::vector<std::byte> other(wire::wire_size(0));
+    wire::write_frame(other, wire::make_header(FrameKind::Ack, 0, 17, 0, 5, 8), {});
+    EXPECT_TRUE(sender.on_frame(0, wire::parse_frame(other, {}).value, [](auto, auto&) {}));
+    EXPECT_EQ(sender.stats().frames_acked, 1u);
+    EXPECT_EQ(sender.health().rtt, nullptr) << "no frame was sent: nothing to time";
 }
 
 TEST(SessionTest, StreamsAreIndependentSequenceSpaces) {
