@@ -98,6 +98,8 @@ topics::topic_service* node_replication::topic_service() const {
     return nullptr;
 }
 
+namespace {
+
 /// The offset after the last one a resume file records (1 when it has none).
 topics::log_index resume_point(const std::string& path) {
     std::FILE* f = std::fopen(path.c_str(), "r");
@@ -111,6 +113,8 @@ topics::log_index resume_point(const std::string& path) {
     std::fclose(f);
     return last + 1;
 }
+
+}  // namespace
 
 bool node_replication::subscribe(const std::string& pattern, const std::string& resume_file) {
     topics::topic_service* t = topic_service();

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstdint>
 #include <limits>
+#include <span>
 
 namespace ringmesh {
 
@@ -51,14 +52,20 @@ class latency_histogram {
     std::uint64_t count() const noexcept { return count_; }
     /// The sum of every value recorded (for a mean, and Prometheus' _sum).
     std::uint64_t sum() const noexcept { return sum_; }
-    /// How many values fell in buckets wholly at or below `v` (a cumulative bucket count, as
-    /// Prometheus exports; a value shares its bucket's upper edge).
-    std::uint64_t count_at_most(std::int64_t v) const noexcept {
+    /// Cumulative counts at the ascending bounds `at_most`, as Prometheus exports them:
+    /// out[k] counts the values in buckets wholly at or below at_most[k] (a value shares its
+    /// bucket's upper edge). One pass over the buckets for all the bounds.
+    void cumulative_counts(std::span<const std::int64_t> at_most,
+                           std::span<std::uint64_t> out) const noexcept {
         std::uint64_t n = 0;
-        for (std::size_t i = 0;
-             i < bucket_count && v >= 0 && upper_edge(i) <= static_cast<std::uint64_t>(v); ++i)
-            n += buckets_[i];
-        return n;
+        std::size_t i = 0;
+        for (std::size_t k = 0; k < at_most.size() && k < out.size(); ++k) {
+            for (; i < bucket_count && at_most[k] >= 0 &&
+                   upper_edge(i) <= static_cast<std::uint64_t>(at_most[k]);
+                 ++i)
+                n += buckets_[i];
+            out[k] = n;
+        }
     }
     std::int64_t min() const noexcept { return count_ ? min_ : 0; }
     std::int64_t max() const noexcept { return max_; }

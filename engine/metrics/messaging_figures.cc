@@ -51,10 +51,10 @@ void endpoint_figures(const messaging::endpoint& ep, metric_sink& m) {
               d(s.replication_sent), {{"direction", "sent"}});
     m.counter("ringmesh_replication_batches_total", "Replication lane batches, by direction.",
               d(s.replication_received), {{"direction", "received"}});
-    m.gauge("ringmesh_peers_connected", "Peers with an established session.",
-            d(ep.connected_peers().size()));
+    const std::vector<std::string> peers = ep.connected_peers();
+    m.gauge("ringmesh_peers_connected", "Peers with an established session.", d(peers.size()));
     // Per peer (bounded: the cluster's members).
-    for (const std::string& peer : ep.connected_peers()) {
+    for (const std::string& peer : peers) {
         const messaging::session_stats* ss = ep.peer_session_stats(peer);
         if (ss == nullptr) continue;
         auto per_peer = [&](const char* name, const char* help, std::uint64_t v) {

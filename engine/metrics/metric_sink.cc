@@ -1,12 +1,16 @@
 #include "engine/metrics/metric_sink.h"
 
+#include <array>
+
 namespace ringmesh::metrics {
 
 namespace {
-// Histogram bucket bounds, in seconds: 10 us to 10 s, 1-2-5 per decade.
-constexpr double latency_bounds[] = {10e-6,  20e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3,
-                                     2e-3,   5e-3,  10e-3, 20e-3,  50e-3,  100e-3, 200e-3,
-                                     500e-3, 1,     2,     5,      10};
+// Histogram bucket bounds, in nanoseconds: 10 us to 10 s, 1-2-5 per decade.
+constexpr std::array<std::int64_t, 19> latency_bounds_ns = {
+    10'000,        20'000,        50'000,        100'000,       200'000,
+    500'000,       1'000'000,     2'000'000,     5'000'000,     10'000'000,
+    20'000'000,    50'000'000,    100'000'000,   200'000'000,   500'000'000,
+    1'000'000'000, 2'000'000'000, 5'000'000'000, 10'000'000'000};
 }  // namespace
 
 sample& metric_sink::add(std::string_view name, std::string_view help, metric_kind kind,
@@ -35,9 +39,11 @@ void metric_sink::gauge(std::string_view name, std::string_view help, double val
 void metric_sink::latency(std::string_view name, std::string_view help, const latency_histogram& ns,
                           std::initializer_list<label> labels) {
     sample& s = add(name, help, metric_kind::histogram, labels);
-    s.buckets.reserve(std::size(latency_bounds));
-    for (double bound : latency_bounds)
-        s.buckets.emplace_back(bound, ns.count_at_most(static_cast<std::int64_t>(bound * 1e9)));
+    std::array<std::uint64_t, latency_bounds_ns.size()> cumulative{};
+    ns.cumulative_counts(latency_bounds_ns, cumulative);
+    s.buckets.reserve(latency_bounds_ns.size());
+    for (std::size_t k = 0; k < latency_bounds_ns.size(); ++k)
+        s.buckets.emplace_back(static_cast<double>(latency_bounds_ns[k]) / 1e9, cumulative[k]);
     s.count = ns.count();
     s.sum = static_cast<double>(ns.sum()) / 1e9;
 }
