@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/core/errc.h"
+#include "engine/core/log.h"
 
 namespace ringmesh {
 
@@ -172,10 +173,8 @@ void node::stop() {
     if (threads_.empty()) return;
     stopping_.store(true, std::memory_order_release);
     if (!wait_for_quiescence()) {
-        std::fprintf(stderr,
-                     "ringmesh: node stop: cross-core work still moving after %lld ms; "
-                     "stopping anyway\n",
-                     static_cast<long long>(config_.drain_timeout_ns / ns_per_ms));
+        log::warn("node", "stop: cross-core work still moving after {} ms; stopping anyway",
+                  config_.drain_timeout_ns / ns_per_ms);
     }
     exit_loops_.store(true, std::memory_order_release);
     for (auto& s : shards_)

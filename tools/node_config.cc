@@ -300,13 +300,14 @@ result<node_settings> load_node_settings(const std::string& path) {
                    std::to_string(e.source().begin.line));
     }
     RM_TRY(check_keys(
-        root, "", {"node", "limits", "transport", "membership", "dpdk", "replication", "metrics"}));
+        root, "",
+        {"node", "limits", "transport", "membership", "dpdk", "replication", "metrics", "log"}));
     auto section = [&](const char* name) -> const toml::table* {
         const toml::node* n = root.get(name);
         return n ? n->as_table() : nullptr;
     };
     for (const char* name :
-         {"node", "limits", "transport", "membership", "dpdk", "replication", "metrics"}) {
+         {"node", "limits", "transport", "membership", "dpdk", "replication", "metrics", "log"}) {
         if (root.get(name) && !section(name)) return bad(std::string(name) + " must be a table");
     }
     if (const auto* t = section("node")) RM_TRY(read_node_section(*t, s));
@@ -320,6 +321,16 @@ result<node_settings> load_node_settings(const std::string& path) {
         if (t->get("listen") != nullptr) {
             RM_TRY(read_string(*t, "metrics", "listen", s.metrics_listen));
             s.metrics_listen_explicit = true;
+        }
+    }
+    if (const auto* t = section("log")) {
+        RM_TRY(check_keys(*t, "log", {"level"}));
+        if (t->get("level") != nullptr) {
+            std::string level;
+            RM_TRY(read_string(*t, "log", "level", level));
+            const auto parsed = log::parse_level(level);
+            if (!parsed) return bad("log.level must be trace, debug, info, warn, error or off");
+            s.log_level = *parsed;
         }
     }
     return s;

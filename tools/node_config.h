@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/cluster/raft_link.h"
+#include "engine/core/log.h"
 #include "engine/core/result.h"
 #include "engine/membership/keyring.h"
 #include "engine/membership/swim.h"
@@ -65,6 +66,8 @@ struct node_settings {
     /// default is on; when its port is taken the node runs on without metrics (and says so),
     /// while a listen address set explicitly must work.
     std::string metrics_listen = "127.0.0.1:9464";
+    /// [log] level: lines below it are not written (engine and daemon alike).
+    log::level log_level = log::level::info;
     bool metrics_listen_explicit = false;
 };
 

@@ -36,6 +36,7 @@
 #include "engine/cluster/cluster_member.h"
 #include "engine/core/errc.h"
 #include "engine/core/histogram.h"
+#include "engine/core/log.h"
 #include "engine/membership/gossip_agent.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
@@ -249,10 +250,10 @@ std::size_t publish_step(workload& w, rm::time_ns now) {
         if (r.status != msg::outcome::accepted && !msg::retryable(r.status)) {
             // Retrying cannot help: say it once, count it, and stop publishing.
             if (w.publish_refused++ == 0) {
-                std::fprintf(stderr,
-                             "ringmesh_node: publish refused (%s): a %zu B message on %s; the "
-                             "frame limit is limits.max_body_bytes; not publishing\n",
-                             msg::to_string(r.status), o.payload_bytes, o.publish_topic.c_str());
+                rm::log::error("node",
+                               "publish refused ({}): a {} B message on {}; the frame limit is "
+                               "limits.max_body_bytes; not publishing",
+                               msg::to_string(r.status), o.payload_bytes, o.publish_topic);
             }
             w.stop_sending.store(true);
             break;
@@ -282,8 +283,8 @@ std::size_t rpc_step(workload& w) {
     w.call_outstanding = outcome == msg::outcome::accepted;
     if (outcome != msg::outcome::accepted && !msg::retryable(outcome) &&
         outcome != msg::outcome::unknown_peer) {  // (unknown until it first connects)
-        std::fprintf(stderr, "ringmesh_node: call to %s refused (%s); not calling\n",
-                     w.options.rpc_peer.c_str(), msg::to_string(outcome));
+        rm::log::error("node", "call to {} refused ({}); not calling", w.options.rpc_peer,
+                       msg::to_string(outcome));
         w.calls_refused = true;  // said once; no call is counted
     }
     return 1;
@@ -335,7 +336,7 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
         failure = opened.err().message();
         return;
     }
-    if (!opened->note.empty()) std::fprintf(stderr, "ringmesh_node: %s\n", opened->note.c_str());
+    if (!opened->note.empty()) rm::log::info("transport", "{}", opened->note);
     w.transport_name = rm::transport::to_string(opened->chosen);
     rm::cluster::member_config mc;
     mc.messaging = settings.endpoint;
@@ -395,11 +396,9 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
         // Before the member (and its endpoint) goes: on_stop hooks run in reverse order.
         s.on_stop([&w] { w.replication.reset(); });
         const auto& r = settings.replication;
-        std::fprintf(stderr,
-                     "ringmesh_node: replication: %zu key-value group(s)%s of %zu replicas, logs "
-                     "in %s\n",
-                     r.groups.size(), r.topic_group != 0 ? " and a topic group" : "",
-                     r.replicas.size(), r.dir.c_str());
+        rm::log::info("replication", "{} key-value group(s){} of {} replicas, logs in {}",
+                      r.groups.size(), r.topic_group != 0 ? " and a topic group" : "",
+                      r.replicas.size(), r.dir);
         if (!settings.membership.status_file.empty() && !settings.membership.enabled())
             schedule_status(w, settings.membership.status_file);
     }
@@ -420,10 +419,10 @@ void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std:
                         static_cast<unsigned long long>(e.incarnation));
         });
         const auto& m = settings.membership;
-        std::fprintf(stderr, "ringmesh_node: gossip on %s, %zu seed(s), %s, Lifeguard %s\n",
-                     m.listen_text.c_str(), m.seeds.size(),
-                     m.keys.empty() ? "UNENCRYPTED (no keyring)" : "AES-GCM keyring",
-                     m.swim.lifeguard ? "on" : "off");
+        rm::log::write(m.keys.empty() ? rm::log::level::warn : rm::log::level::info, "membership",
+                       "gossip on {}, {} seed(s), {}, Lifeguard {}", m.listen_text, m.seeds.size(),
+                       m.keys.empty() ? "UNENCRYPTED (no keyring)" : "AES-GCM keyring",
+                       m.swim.lifeguard ? "on" : "off");
         if (!m.status_file.empty()) schedule_status(w, m.status_file);
         // Key rotation and the leave request come from the main thread; looked at on a
         // duty cycle, and at once when the main thread wakes the shard.
@@ -543,20 +542,18 @@ void print_endpoint_stats(const msg::endpoint& ep) {
 
 void reload_keyring(const std::string& config_path, workload& w) {
     if (config_path.empty() || w.gossip == nullptr) {
-        std::fprintf(stderr, "ringmesh_node: SIGHUP: no config file with a keyring to reload\n");
+        rm::log::warn("node", "SIGHUP: no config file with a keyring to reload");
         return;
     }
     auto loaded = rm::tools::load_node_settings(config_path);
     auto keys = loaded ? rm::tools::parse_keyring(loaded->membership.key_texts)
                        : rm::result<std::vector<rm::membership::key_bytes>>(loaded.err());
     if (!keys) {
-        std::fprintf(stderr, "ringmesh_node: SIGHUP: %s; keeping the current keys\n",
-                     keys.err().message().c_str());
+        rm::log::error("node", "SIGHUP: {}; keeping the current keys", keys.err().message());
         return;
     }
     if (keys->empty()) {
-        std::fprintf(stderr,
-                     "ringmesh_node: SIGHUP: the new keyring is empty; keeping the current keys\n");
+        rm::log::error("node", "SIGHUP: the new keyring is empty; keeping the current keys");
         return;
     }
     std::lock_guard lock(w.keyring_mutex);
@@ -634,7 +631,9 @@ int run_node(int argc, char** argv) {
                    "with --replicated-subscribe: append each delivery (offset topic payload) to "
                    "FILE, and start after the last offset it records");
     std::string backend, dpdk_ip, dpdk_port, eal;
-    std::string metrics_listen;
+    std::string metrics_listen, log_level;
+    app.add_option("--log-level", log_level,
+                   "trace, debug, info, warn, error or off (overrides log.level; default info)");
     app.add_option("--metrics", metrics_listen,
                    "host:port for /metrics, /healthz and /readyz, or off (overrides "
                    "metrics.listen; default 127.0.0.1:9464)");
@@ -702,6 +701,18 @@ int run_node(int argc, char** argv) {
         std::fprintf(stderr, "ringmesh_node: %s\n", finished.err().message().c_str());
         return 2;
     }
+    if (!log_level.empty()) {
+        const auto parsed = rm::log::parse_level(log_level);
+        if (!parsed) {
+            std::fprintf(stderr,
+                         "ringmesh_node: --log-level must be trace, debug, info, warn, error or "
+                         "off\n");
+            return 2;
+        }
+        settings.log_level = *parsed;
+    }
+    rm::log::set_level(settings.log_level);
+    rm::log::set_tag(settings.endpoint.node_id);  // several nodes may share one terminal
 
     // Signals are taken by sigtimedwait on the main thread; shard threads inherit the mask.
     sigset_t signals;
@@ -727,7 +738,7 @@ int run_node(int argc, char** argv) {
     }
     auto node = rm::node::create(settings.node);
     if (!node) {
-        std::fprintf(stderr, "ringmesh_node: %s\n", node.err().message().c_str());
+        rm::log::error("node", "{}", node.err().message());
         return 2;
     }
     std::string failure;
@@ -735,34 +746,28 @@ int run_node(int argc, char** argv) {
     w.metrics = &node_metrics;
     if (auto started = (*node)->start([&](rm::shard& s) { install(s, w, settings, failure); });
         !started || !failure.empty()) {
-        std::fprintf(stderr, "ringmesh_node: %s\n",
-                     failure.empty() ? started.err().message().c_str() : failure.c_str());
+        rm::log::error("node", "{}", failure.empty() ? started.err().message() : failure);
         (*node)->stop();
         return 1;
     }
     if (settings.metrics_listen != "off") {
         auto serving = node_metrics.serve(settings.metrics_listen);
         if (serving) {
-            std::fprintf(stderr,
-                         "ringmesh_node: metrics on http://%s/metrics (and /healthz, /readyz), "
-                         "port %d\n",
-                         settings.metrics_listen.c_str(), *serving);
+            rm::log::info("metrics", "on http://{}/metrics (and /healthz, /readyz), port {}",
+                          settings.metrics_listen, *serving);
         } else if (settings.metrics_listen_explicit) {
-            std::fprintf(stderr, "ringmesh_node: %s\n", serving.err().message().c_str());
+            rm::log::error("node", "{}", serving.err().message());
             (*node)->stop();
             return 1;
         } else {
-            std::fprintf(stderr, "ringmesh_node: %s; running without metrics (--metrics sets it)\n",
-                         serving.err().message().c_str());
+            rm::log::warn("node", "{}; running without metrics (--metrics sets it)",
+                          serving.err().message());
         }
     }
-    std::fprintf(stderr,
-                 "ringmesh_node: %s listening on %s (cluster %s, %u shard(s), idle %s, transport "
-                 "%s)\n",
-                 settings.endpoint.node_id.c_str(), settings.listen_text.c_str(),
-                 settings.endpoint.cluster_id.c_str(), settings.node.shard_count,
-                 std::string(rm::to_string(settings.node.shard.idle.kind)).c_str(),
-                 w.transport_name.c_str());
+    rm::log::info("node", "{} listening on {} (cluster {}, {} shard(s), idle {}, transport {})",
+                  settings.endpoint.node_id, settings.listen_text, settings.endpoint.cluster_id,
+                  settings.node.shard_count, rm::to_string(settings.node.shard.idle.kind),
+                  w.transport_name);
 
     // Run until a signal, the --seconds deadline, or (with --count) everything acknowledged.
     const auto deadline = std::chrono::steady_clock::now() +

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/core/log.h"
+
 namespace ringmesh::cluster {
 
 group_service::group_service(messaging::endpoint& endpoint, raft_link& link,
@@ -67,8 +69,8 @@ void group_service::restore(const replication::snapshot_meta& meta,
         // The storage checked the file's checksum and the state its structure: this is a
         // bug, not damage. Loud, and counted; the group keeps the state it had.
         ++group_stats_.restore_failures;
-        std::fprintf(stderr, "ringmesh: %s group %u: snapshot at %llu refused: %s\n", kind_, group_,
-                     static_cast<unsigned long long>(meta.index), r.err().message().c_str());
+        log::error("replication", "{} group {}: snapshot at {} refused: {}", kind_, group_,
+                   meta.index, r.err().message());
         return;
     }
     ++group_stats_.snapshots_restored;

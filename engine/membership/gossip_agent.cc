@@ -4,6 +4,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "engine/core/log.h"
+
 namespace ringmesh::membership {
 
 namespace {
@@ -89,11 +91,17 @@ bool gossip_agent::accept_message(std::span<const std::byte> sealed, gossip_mess
     const open_status opened = keys_.open(sealed, plain_);
     if (opened != open_status::ok) {
         ++stats_.refused_by_keyring[static_cast<std::size_t>(opened)];
+        static thread_local log::site_limit keyring_refusals;
+        log::limited(keyring_refusals, log::level::warn, "membership",
+                     "gossip refused by the keyring: {}", to_string(opened));
         return false;
     }
     const gossip_error decoded = decode(plain_, config_.cluster_id, out);
     if (decoded != gossip_error::none) {
         ++stats_.refused_by_codec[static_cast<std::size_t>(decoded)];
+        static thread_local log::site_limit codec_refusals;
+        log::limited(codec_refusals, log::level::warn, "membership", "gossip refused: {}",
+                     to_string(decoded));
         return false;
     }
     return true;

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 
+#include "engine/core/log.h"
+
 namespace ringmesh::messaging {
 
 void endpoint::on_datagram(const transport::address& from, std::span<const std::byte> payload,
@@ -23,6 +25,11 @@ void endpoint::on_datagram(const transport::address& from, std::span<const std::
         const frame_intake::verdict v = intake_.next(rest, frame_intake::input::datagram);
         if (v.status != wire::parse_status::frame) {
             ++stats_.datagrams_dropped;
+            static thread_local log::site_limit bad_datagrams;
+            log::limited(bad_datagrams, log::level::warn, "messaging",
+                         "{}: datagram from {} dropped: {}", config_.node_id, from.to_string(),
+                         v.status == wire::parse_status::error ? wire::to_string(v.error)
+                                                               : "truncated frame");
             return;
         }
         const wire::frame& f = v.frame;

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/core/log.h"
+
 namespace ringmesh::messaging {
 
 namespace {
@@ -116,9 +118,10 @@ bool endpoint::handle_frame(conn_state& c, const wire::frame& f, const buffer_ha
             return false;
         case wire::FrameKind::Error: {
             const auto* e = wire::body_as<wire::Error>(f);
-            std::fprintf(stderr, "ringmesh: %s: peer %s closes: %.*s\n", config_.node_id.c_str(),
-                         c.peer.c_str(), static_cast<int>(wire::view_of(e->message()).size()),
-                         wire::view_of(e->message()).data());
+            // A peer's words, printed: bounded per second, however often it says them.
+            static thread_local log::site_limit peer_closes;
+            log::limited(peer_closes, log::level::warn, "messaging", "{}: peer {} closes: {}",
+                         config_.node_id, c.peer, wire::view_of(e->message()));
             return true;
         }
         default:
@@ -191,6 +194,13 @@ void endpoint::bind(conn_state& c, const std::string& peer_id, std::uint64_t inc
 void endpoint::refuse(conn_state& c, wire::ErrorCode code, std::string_view why) {
     if (c.closing) return;
     c.closing = true;
+    // Counted by the caller; said here, at most 10 lines a second however hard a stranger
+    // or a broken peer pushes.
+    static thread_local log::site_limit refusals;
+    log::limited(refusals, log::level::warn, "messaging", "{}: refusing connection {} ({}): {}",
+                 config_.node_id,
+                 c.peer.empty() ? std::string_view("from an unknown peer") : c.peer, c.id.index,
+                 why);
     const auto body = builder_.error(code, why);
     const std::vector<std::byte> frame = control_frame(wire::FrameKind::Error, body);
     transport_->send(c.id, frame);

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "engine/core/errc.h"
+#include "engine/core/log.h"
 
 namespace ringmesh::metrics {
 
@@ -127,6 +128,24 @@ std::vector<family> metrics_http::collect() const {
              {}};
     f.samples.push_back({{}, static_cast<double>(stale), {}, 0, 0});
     all.push_back(std::move(f));
+    // The process's log lines (engine/core/log.h): one figure for all shards.
+    const log::totals lines = log::counted();
+    family written{
+        "ringmesh_log_lines_total", "Log lines written, by level.", metric_kind::counter, {}};
+    for (std::size_t i = 0; i < log::level_count; ++i) {
+        written.samples.push_back({{{"level", std::string(log::name(static_cast<log::level>(i)))}},
+                                   static_cast<double>(lines.lines[i]),
+                                   {},
+                                   0,
+                                   0});
+    }
+    all.push_back(std::move(written));
+    family held{"ringmesh_log_lines_suppressed_total",
+                "Log lines a call site's rate limit held back (added when the site next writes).",
+                metric_kind::counter,
+                {}};
+    held.samples.push_back({{}, static_cast<double>(lines.suppressed), {}, 0, 0});
+    all.push_back(std::move(held));
     return all;
 }
 

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "engine/core/errc.h"
+#include "engine/core/log.h"
 #include "transport/dpdk/dpdk_impl.h"
 
 namespace ringmesh::transport {
@@ -88,10 +89,10 @@ int start_port(std::uint16_t port, const std::string& name, bool dials, time_ns 
     const auto say = [&](const char* why) {
         if (said) return;
         said = true;
-        std::fprintf(stderr,
-                     "ringmesh: DPDK: %s is not up yet (%s); retrying for up to %.0f s "
-                     "(a memif client waits for its server)\n",
-                     name.c_str(), why, static_cast<double>(timeout_ns) / 1e9);
+        log::info("dpdk",
+                  "{} is not up yet ({}); retrying for up to {:.0f} s (a memif client waits "
+                  "for its server)",
+                  name, why, static_cast<double>(timeout_ns) / 1e9);
     };
     for (;;) {
         const int rc = rte_eth_dev_start(port);
