@@ -1,7 +1,8 @@
 // ringmesh_top — a live view of a running node, refreshed like top: readiness, per-shard loop
-// utilisation and stalls, members, the sessions per peer (frames each way per second,
-// retransmissions, in flight), traffic, and replication groups (term, leadership, commit and
-// applied index, group-commit latency). It reads the node's metrics endpoint ([metrics]
+// utilisation and stalls, members, the sessions per peer (frames and bytes each way per
+// second, retransmissions, in flight, link health), traffic, RPC latency over the last
+// refresh, the busiest topics, and replication groups (term, leadership, commit and applied
+// index, fsyncs). It reads the node's metrics endpoint ([metrics]
 // listen), which each shard answers between two iterations of its loop, so it works while the
 // shards busy-spin and costs the node one snapshot per refresh. --json prints one object per
 // refresh instead, for scripts; --count bounds the refreshes.
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -98,6 +100,52 @@ double rate(const scrape& now, const scrape& before, double seconds, const std::
     return (now.sum(name, having) - before.sum(name, having)) / seconds;
 }
 
+/// Quantile `q` of the values a histogram (`name`, in seconds) took between two scrapes: the
+/// upper bound of the first bucket whose count reaches it, as Prometheus' buckets allow. A
+/// negative result: nothing was recorded in between.
+double window_quantile(const scrape& now, const scrape& before, const std::string& name, double q) {
+    std::vector<std::pair<double, double>> buckets;  // (le, count in the window)
+    const std::string prefix = name + "_bucket{";
+    for (auto it = now.series.lower_bound(prefix); it != now.series.end(); ++it) {
+        if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+        const std::size_t at = it->first.find("le=\"");
+        if (at == std::string::npos) continue;
+        const double le = std::strtod(it->first.c_str() + at + 4, nullptr);  // "+Inf" parses
+        const auto then = before.series.find(it->first);
+        buckets.emplace_back(le, it->second - (then == before.series.end() ? 0 : then->second));
+    }
+    std::sort(buckets.begin(), buckets.end());
+    if (buckets.empty() || buckets.back().second <= 0) return -1;
+    const double rank = q * buckets.back().second;
+    for (const auto& [le, cumulative] : buckets) {
+        if (cumulative >= rank) return le;
+    }
+    return buckets.back().first;
+}
+
+/// A duration in seconds as text in µs for the view ("-" when there is none).
+std::string micros(double seconds) {
+    if (seconds < 0) return "-";
+    char text[32];
+    std::snprintf(text, sizeof text, "%.0f", seconds * 1e6);
+    return text;
+}
+
+/// The topics with the highest message rate (published and received) in the window, busiest
+/// first, at most `limit`.
+std::vector<std::pair<std::string, double>> busiest_topics(const scrape& now, const scrape& before,
+                                                           double seconds, std::size_t limit) {
+    std::vector<std::pair<std::string, double>> topics;
+    for (const std::string& t : now.label_values("ringmesh_topic_messages_total", "topic")) {
+        topics.emplace_back(
+            t, rate(now, before, seconds, "ringmesh_topic_messages_total", "topic=\"" + t + "\""));
+    }
+    std::sort(topics.begin(), topics.end(),
+              [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (topics.size() > limit) topics.resize(limit);
+    return topics;
+}
+
 void print_view(const view_options& o, const scrape& now, const scrape& before, double seconds,
                 bool first) {
     const bool ready = now.sum("ringmesh_node_ready", "reason=\"ready\"") >= 1;
@@ -126,15 +174,21 @@ void print_view(const view_options& o, const scrape& now, const scrape& before, 
         rate(now, before, seconds, "ringmesh_transport_bytes_total", "direction=\"received\"") /
             1e6,
         rate(now, before, seconds, "ringmesh_transport_bytes_total", "direction=\"sent\"") / 1e6);
-    std::printf("\n%-14s %12s %12s %12s %10s %10s %9s %8s %8s\n", "peer", "frames out/s",
-                "frames in/s", "retransmit/s", "in flight", "stalls/s", "srtt us", "resent",
-                "quality");
+    std::printf("\n%-14s %12s %12s %8s %8s %12s %10s %10s %9s %8s %8s\n", "peer", "frames out/s",
+                "frames in/s", "MB/s out", "MB/s in", "retransmit/s", "in flight", "stalls/s",
+                "srtt us", "resent", "quality");
     for (const std::string& peer : now.label_values("ringmesh_session_frames_sent_total", "peer")) {
         const std::string having = "peer=\"" + peer + "\"";
         std::printf(
-            "%-14s %12.0f %12.0f %12.0f %10.0f %10.0f %9.0f %7.1f%% %8.2f\n", peer.c_str(),
-            rate(now, before, seconds, "ringmesh_session_frames_sent_total", having),
+            "%-14s %12.0f %12.0f %8.1f %8.1f %12.0f %10.0f %10.0f %9.0f %7.1f%% %8.2f\n",
+            peer.c_str(), rate(now, before, seconds, "ringmesh_session_frames_sent_total", having),
             rate(now, before, seconds, "ringmesh_session_frames_delivered_total", having),
+            rate(now, before, seconds, "ringmesh_session_bytes_total",
+                 having + ",direction=\"sent\"") /
+                1e6,
+            rate(now, before, seconds, "ringmesh_session_bytes_total",
+                 having + ",direction=\"received\"") /
+                1e6,
             rate(now, before, seconds, "ringmesh_session_frames_retransmitted_total", having),
             now.sum("ringmesh_session_unacked_frames", having),
             rate(now, before, seconds, "ringmesh_session_credit_stalls_total", having),
@@ -150,6 +204,24 @@ void print_view(const view_options& o, const scrape& now, const scrape& before, 
         rate(now, before, seconds, "ringmesh_rpc_calls_total"),
         rate(now, before, seconds, "ringmesh_rpc_served_total"),
         now.sum("ringmesh_frames_refused_total"));
+    std::printf(
+        "rpc round trip over the refresh: p50 %s us, p99 %s us; log lines %.0f (%.0f "
+        "suppressed)\n",
+        micros(window_quantile(now, before, "ringmesh_rpc_latency_seconds", 0.5)).c_str(),
+        micros(window_quantile(now, before, "ringmesh_rpc_latency_seconds", 0.99)).c_str(),
+        now.sum("ringmesh_log_lines_total"), now.sum("ringmesh_log_lines_suppressed_total"));
+    const auto topics = busiest_topics(now, before, seconds, 8);
+    if (!topics.empty()) {
+        std::printf("\n%-32s %12s %12s\n", "topic", "published/s", "received/s");
+        for (const auto& [topic, total] : topics) {
+            const std::string having = "topic=\"" + topic + "\"";
+            std::printf("%-32s %12.0f %12.0f\n", topic.c_str(),
+                        rate(now, before, seconds, "ringmesh_topic_messages_total",
+                             having + ",direction=\"published\""),
+                        rate(now, before, seconds, "ringmesh_topic_messages_total",
+                             having + ",direction=\"received\""));
+        }
+    }
     const auto groups = now.label_values("ringmesh_raft_term", "group");
     if (!groups.empty()) {
         std::printf("\n%-6s %-8s %6s %12s %12s %10s %12s\n", "group", "role", "term", "commit",
@@ -191,11 +263,16 @@ void print_json(const scrape& now, const scrape& before, double seconds) {
         const std::string having = "peer=\"" + peer + "\"";
         std::printf(
             "%s{\"peer\": \"%s\", \"frames_out_per_s\": %.0f, \"frames_in_per_s\": %.0f, "
+            "\"bytes_out_per_s\": %.0f, \"bytes_in_per_s\": %.0f, "
             "\"retransmits_per_s\": %.0f, \"in_flight\": %.0f, \"smoothed_rtt_us\": %.1f, "
             "\"resent_ratio\": %.4f, \"quality\": %.3f}",
             sep, peer.c_str(),
             rate(now, before, seconds, "ringmesh_session_frames_sent_total", having),
             rate(now, before, seconds, "ringmesh_session_frames_delivered_total", having),
+            rate(now, before, seconds, "ringmesh_session_bytes_total",
+                 having + ",direction=\"sent\""),
+            rate(now, before, seconds, "ringmesh_session_bytes_total",
+                 having + ",direction=\"received\""),
             rate(now, before, seconds, "ringmesh_session_frames_retransmitted_total", having),
             now.sum("ringmesh_session_unacked_frames", having),
             1e6 * now.sum("ringmesh_link_smoothed_rtt_seconds", having),
@@ -215,11 +292,28 @@ void print_json(const scrape& now, const scrape& before, double seconds) {
             now.sum("ringmesh_raft_applied_index", having));
         sep = ", ";
     }
+    std::printf("], \"topics\": [");
+    sep = "";
+    for (const auto& [topic, total] : busiest_topics(now, before, seconds, 64)) {
+        const std::string having = "topic=\"" + topic + "\"";
+        std::printf("%s{\"topic\": \"%s\", \"published_per_s\": %.0f, \"received_per_s\": %.0f}",
+                    sep, topic.c_str(),
+                    rate(now, before, seconds, "ringmesh_topic_messages_total",
+                         having + ",direction=\"published\""),
+                    rate(now, before, seconds, "ringmesh_topic_messages_total",
+                         having + ",direction=\"received\""));
+        sep = ", ";
+    }
+    const double rpc_p50 = window_quantile(now, before, "ringmesh_rpc_latency_seconds", 0.5);
+    const double rpc_p99 = window_quantile(now, before, "ringmesh_rpc_latency_seconds", 0.99);
     std::printf(
-        "], \"members_alive\": %.0f, \"published_per_s\": %.0f, \"delivered_per_s\": %.0f}\n",
+        "], \"members_alive\": %.0f, \"published_per_s\": %.0f, \"delivered_per_s\": %.0f, "
+        "\"rpc_p50_us\": %s, \"rpc_p99_us\": %s}\n",
         now.sum("ringmesh_membership_alive_members"),
         rate(now, before, seconds, "ringmesh_published_total"),
-        rate(now, before, seconds, "ringmesh_delivered_total"));
+        rate(now, before, seconds, "ringmesh_delivered_total"),
+        rpc_p50 < 0 ? "null" : micros(rpc_p50).c_str(),
+        rpc_p99 < 0 ? "null" : micros(rpc_p99).c_str());
     std::fflush(stdout);
 }
 

@@ -20,12 +20,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/core/histogram.h"
 #include "engine/core/random.h"
 #include "engine/core/shard.h"
 #include "engine/messaging/frame_intake.h"
 #include "engine/messaging/outcome.h"
 #include "engine/messaging/session.h"
 #include "engine/messaging/topic.h"
+#include "engine/messaging/topic_counts.h"
 #include "engine/wire/body_builder.h"
 #include "engine/wire/frame_codec.h"
 #include "transport/transport.h"
@@ -72,6 +74,9 @@ struct endpoint_config {
     /// Priority-lane bytes (replication batches) that may wait for one peer's next flush;
     /// beyond it send_replication says back_pressure.
     std::size_t priority_queue_bytes = 8u << 20;
+    /// Distinct topics counted apart in the metrics (topic_counts.h); later ones are counted
+    /// together as "_other". 0: no per-topic counts.
+    std::size_t topic_metrics_limit = 64;
 };
 
 /// A received message. `bytes` is valid while the handler runs; retain() keeps it longer.
@@ -258,6 +263,12 @@ class endpoint final : transport::event_handler {
     void dial(const transport::address& address);
 
     const endpoint_stats& stats() const noexcept { return stats_; }
+    /// Messages published and received per topic (bounded: endpoint_config::
+    /// topic_metrics_limit).
+    const topic_counts& per_topic() const noexcept { return topic_counts_; }
+    /// Round trips of the calls that were answered (by a reply of any status; calls that
+    /// timed out are rpc_timeouts), in ns; null before the first answer.
+    const latency_histogram* rpc_latency() const noexcept { return rpc_latency_.get(); }
     const session_stats* peer_session_stats(std::string_view peer) const;
     /// Round trips, resends and a quality score from the peer's acknowledgements (null when
     /// the peer is unknown).
@@ -343,7 +354,8 @@ class endpoint final : transport::event_handler {
     time_ns jittered(time_ns backoff_ns) { return random_.between(backoff_ns / 2, backoff_ns); }
     void send_subscriptions(peer_state& p);
     void propagate(wire::FrameKind kind, std::string_view pattern);
-    void finish_call(std::uint64_t call_id, const rpc_result& result);
+    /// `answered`: a reply came (false: the deadline passed first).
+    void finish_call(std::uint64_t call_id, const rpc_result& result, bool answered);
     /// Calls fn(handler) for each local subscription matching `topic`. A handler may
     /// unsubscribe (itself or others) and subscribe while this runs.
     template <typename Fn>
@@ -390,6 +402,8 @@ class endpoint final : transport::event_handler {
     loss_handler loss_handler_;
     replication_handler replication_handler_;
     endpoint_stats stats_;
+    topic_counts topic_counts_{config_.topic_metrics_limit};
+    std::unique_ptr<latency_histogram> rpc_latency_;  // 30 KiB: made at the first answer
     frame_intake intake_{config_.limits, stats_};
     bool shutting_down_ = false;
     std::array<shard::poller_id, 2> pollers_{};

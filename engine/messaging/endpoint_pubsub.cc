@@ -18,6 +18,7 @@ publish_result endpoint::publish(std::string_view topic, std::span<const std::by
         return result;
     }
     ++stats_.published;
+    if (topic_counts::counts* c = topic_counts_.at(topic)) ++c->published;
     std::span<const std::byte> body;
     for (auto& [id, p] : peers_) {
         if (!wants(*p, topic)) continue;
@@ -96,6 +97,7 @@ void endpoint::deliver_publish(peer_state& p, const wire::frame& f, const buffer
         ++stats_.protocol_violations;
         return;
     }
+    if (topic_counts::counts* c = topic_counts_.at(m.topic)) ++c->received;
     for_each_subscriber(m.topic, [&](const topic_handler& handler) {
         ++stats_.delivered_remote;
         handler(m);

@@ -51,7 +51,8 @@ outcome endpoint::call(std::string_view peer, std::string_view method,
             if (it == calls_.end()) return;
             it->second.deadline = {};  // firing now: nothing to cancel
             ++stats_.rpc_timeouts;
-            finish_call(call_id, {wire::RpcStatus::DeadlineExceeded, {}, "deadline exceeded", 0});
+            finish_call(call_id, {wire::RpcStatus::DeadlineExceeded, {}, "deadline exceeded", 0},
+                        false);
         });
     calls_.emplace(call_id, pending_call{std::move(on_reply), deadline, now});
     return outcome::accepted;
@@ -82,11 +83,13 @@ void endpoint::serve_request(peer_state& p, const wire::frame& f, const buffer_h
 
 void endpoint::take_response(const wire::frame& f) {
     const auto* response = wire::body_as<wire::RpcResponse>(f);
-    finish_call(response->call_id(), {response->status(), wire::bytes_of(response->payload()),
-                                      wire::view_of(response->message()), 0});
+    finish_call(response->call_id(),
+                {response->status(), wire::bytes_of(response->payload()),
+                 wire::view_of(response->message()), 0},
+                true);
 }
 
-void endpoint::finish_call(std::uint64_t call_id, const rpc_result& result) {
+void endpoint::finish_call(std::uint64_t call_id, const rpc_result& result, bool answered) {
     auto it = calls_.find(call_id);
     if (it == calls_.end()) return;  // late reply after the deadline: dropped
     pending_call call = std::move(it->second);
@@ -94,6 +97,10 @@ void endpoint::finish_call(std::uint64_t call_id, const rpc_result& result) {
     shard_.timers().cancel(call.deadline);
     rpc_result with_rtt = result;
     with_rtt.rtt_ns = shard_.read_clock() - call.sent_ns;
+    if (answered) {
+        if (!rpc_latency_) rpc_latency_ = std::make_unique<latency_histogram>();
+        rpc_latency_->record(with_rtt.rtt_ns);
+    }
     if (call.on_reply) call.on_reply(with_rtt);
 }
 

@@ -59,6 +59,9 @@ struct session_stats {
     std::uint64_t frames_transmitted = 0;
     std::uint64_t frames_retransmitted = 0;  ///< datagram timeouts and reconnect resends
     std::uint64_t frames_delivered = 0;
+    /// Bytes each way, frame headers included (retransmissions count again when sent): the
+    /// link's throughput, as a rate of these.
+    std::uint64_t bytes_transmitted = 0, bytes_delivered = 0;
     std::uint64_t frames_acked = 0;  ///< by the peer
     std::uint64_t duplicates_dropped = 0;
     std::uint64_t out_of_window_dropped = 0;
@@ -305,6 +308,7 @@ void session::deliver_in_order(stream_state& s, const wire::frame& f, Deliver& d
     rx_state& rx = s.rx;
     ++rx.delivered;
     ++stats_.frames_delivered;
+    stats_.bytes_delivered += wire::header_size + f.body.size();
     deliver_or_reassemble(s, f, deliver);
     while (!rx.early.empty() && rx.early.begin()->first == rx.delivered + 1) {
         std::vector<std::byte> bytes = std::move(rx.early.begin()->second);
@@ -312,6 +316,7 @@ void session::deliver_in_order(stream_state& s, const wire::frame& f, Deliver& d
         const auto parsed = wire::parse_frame(bytes, limits_);
         ++rx.delivered;
         ++stats_.frames_delivered;
+        stats_.bytes_delivered += wire::header_size + parsed.value.body.size();
         deliver_or_reassemble(s, parsed.value, deliver);
     }
 }
@@ -402,6 +407,7 @@ std::size_t session::poll_transmit(time_ns now, Emit&& emit) {
             const std::uint64_t count = last - first + 1;
             tx.next_to_send = last + 1;
             stats_.frames_transmitted += count;
+            stats_.bytes_transmitted += run_bytes;
             emitted += count;
         }
         if (tx.next_to_send < tx.next_seq && tx.next_to_send <= limit) ++pending_streams_;

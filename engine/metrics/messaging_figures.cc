@@ -1,5 +1,6 @@
 #include "engine/metrics/messaging_figures.h"
 
+#include "transport/dpdk/dpdk_transport.h"
 #include "transport/uring/uring_transport.h"
 
 namespace ringmesh::metrics {
@@ -44,6 +45,23 @@ void endpoint_figures(const messaging::endpoint& ep, metric_sink& m) {
     m.counter("ringmesh_rpc_timeouts_total", "RPC calls that timed out.", d(s.rpc_timeouts));
     m.counter("ringmesh_rpc_no_such_method_total", "RPC calls to a method nobody serves.",
               d(s.rpc_no_such_method));
+    if (const latency_histogram* rtt = ep.rpc_latency()) {
+        m.latency("ringmesh_rpc_latency_seconds",
+                  "Round trips of the calls made here that were answered (by a reply of any "
+                  "status), from the call to its reply.",
+                  *rtt);
+    }
+    // Per topic: bounded by endpoint_config::topic_metrics_limit, the rest as "_other".
+    ep.per_topic().for_each([&](std::string_view topic, const messaging::topic_counts::counts& c) {
+        m.counter("ringmesh_topic_messages_total",
+                  "Messages per topic: published here, or received from peers (the first "
+                  "topic_metrics_limit topics by name, the rest as _other).",
+                  d(c.published), {{"topic", std::string(topic)}, {"direction", "published"}});
+        m.counter("ringmesh_topic_messages_total",
+                  "Messages per topic: published here, or received from peers (the first "
+                  "topic_metrics_limit topics by name, the rest as _other).",
+                  d(c.received), {{"topic", std::string(topic)}, {"direction", "received"}});
+    });
     m.counter("ringmesh_messages_lost_total",
               "Messages a peer never acknowledged (it restarted or stayed away).",
               d(s.messages_lost_to));
@@ -70,6 +88,14 @@ void endpoint_figures(const messaging::endpoint& ep, metric_sink& m) {
                  ss->frames_delivered);
         per_peer("ringmesh_session_duplicates_dropped_total", "Duplicate frames from the peer.",
                  ss->duplicates_dropped);
+        m.counter("ringmesh_session_bytes_total",
+                  "Session bytes by direction, frame headers included (sent: every "
+                  "transmission; received: delivered in order).",
+                  d(ss->bytes_transmitted), {{"peer", peer}, {"direction", "sent"}});
+        m.counter("ringmesh_session_bytes_total",
+                  "Session bytes by direction, frame headers included (sent: every "
+                  "transmission; received: delivered in order).",
+                  d(ss->bytes_delivered), {{"peer", peer}, {"direction", "received"}});
         per_peer("ringmesh_session_credit_stalls_total",
                  "Sends to the peer refused for want of window (back-pressure).",
                  ss->back_pressure);
@@ -111,12 +137,53 @@ void uring_figures(const transport::uring_stats& s, metric_sink& m) {
     m.counter("ringmesh_transport_io_errors_total", "Operations that failed.", d(s.io_errors));
 }
 
+void dpdk_figures(const transport::dpdk_stats& s, metric_sink& m) {
+    const auto packets = [&](const char* direction, std::uint64_t v) {
+        m.counter("ringmesh_dpdk_datagrams_total", "UDP datagrams through the DPDK port.", d(v),
+                  {{"direction", direction}});
+    };
+    packets("received", s.rx_datagrams);
+    packets("sent", s.tx_datagrams);
+    m.counter("ringmesh_dpdk_rx_packets_total", "Packets taken from the port's RX queue.",
+              d(s.rx_packets));
+    m.counter("ringmesh_dpdk_bursts_total", "RX bursts that returned packets.", d(s.bursts));
+    for (auto [reason, v] :
+         {std::pair{"not_ours", s.rx_dropped_not_ours},
+          std::pair{"bad_checksum", s.rx_bad_checksum}, std::pair{"malformed", s.rx_malformed},
+          std::pair{"ip_fragment", s.rx_fragments}, std::pair{"no_holder", s.rx_no_holder},
+          std::pair{"handoff_ring_full", s.rx_handoff_dropped}}) {
+        m.counter("ringmesh_dpdk_rx_dropped_total", "Received packets dropped, by reason.", d(v),
+                  {{"reason", reason}});
+    }
+    for (auto [reason, v] :
+         {std::pair{"no_mbuf", s.tx_no_mbuf}, std::pair{"oversized", s.tx_oversized},
+          std::pair{"tx_ring_full", s.tx_ring_full},
+          std::pair{"arp_unresolved", s.arp_unresolved_drops},
+          std::pair{"arp_pending_full", s.arp_pending_full}}) {
+        m.counter("ringmesh_dpdk_tx_dropped_total", "Datagrams not sent, by reason.", d(v),
+                  {{"reason", reason}});
+    }
+    m.counter("ringmesh_dpdk_tx_external_total",
+              "Datagrams sent from the caller's memory as external mbufs (uncopied).",
+              d(s.tx_external));
+    m.counter("ringmesh_dpdk_rx_handed_off_total",
+              "Datagrams for another shard's queue, handed to it over the cross-core ring.",
+              d(s.rx_handed_off));
+    m.counter("ringmesh_dpdk_arp_total", "ARP packets, by direction.", d(s.rx_arp),
+              {{"direction", "received"}});
+    m.counter("ringmesh_dpdk_arp_total", "ARP packets, by direction.", d(s.tx_arp),
+              {{"direction", "sent"}});
+}
+
 }  // namespace
 
 void write_messaging_figures(messaging::endpoint& ep, metric_sink& sink) {
     endpoint_figures(ep, sink);
-    if (const auto* u = dynamic_cast<const transport::uring_transport*>(&ep.transport()))
+    if (const auto* u = dynamic_cast<const transport::uring_transport*>(&ep.transport())) {
         uring_figures(u->stats(), sink);
+    } else if (const auto* p = dynamic_cast<const transport::dpdk_transport*>(&ep.transport())) {
+        dpdk_figures(p->stats(), sink);
+    }
 }
 
 }  // namespace ringmesh::metrics

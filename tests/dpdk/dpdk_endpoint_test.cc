@@ -12,6 +12,7 @@
 
 #include "engine/core/shard.h"
 #include "engine/messaging/endpoint.h"
+#include "engine/metrics/messaging_figures.h"
 #include "engine/smp/ring_mesh.h"
 #include "tests/support/backend_skip.h"
 #include "tests/support/bytes.h"
@@ -145,6 +146,18 @@ TEST_F(DpdkEndpointTest, PublishAndRpcOverMemifAreCompleteAndInOrder) {
     // Its full-size pieces left from the session's blocks as external buffers, uncopied.
     EXPECT_GT(transports_[0]->stats().tx_external, 0u);
     EXPECT_GT(transports_[1]->stats().tx_external, 0u);  // and the echo's, on the way back
+
+    // The port's figures reach the metrics, as the daemon exports them.
+    metrics::metric_sink sink;
+    metrics::write_messaging_figures(*endpoints_[1], sink);
+    double received = -1;
+    for (const metrics::family& f : sink.take()) {
+        if (f.name != "ringmesh_dpdk_datagrams_total") continue;
+        for (const metrics::sample& s : f.samples) {
+            if (s.labels.size() == 1 && s.labels[0].value == "received") received = s.value;
+        }
+    }
+    EXPECT_EQ(received, static_cast<double>(transports_[1]->stats().rx_datagrams));
 }
 
 struct collector final : transport::event_handler {

@@ -110,7 +110,7 @@ TEST(MetricsTest, AScrapeUnderLoadPassesPromtoolAndItsCountersRise) {
     const int sub_port = free_port(), pub_port = free_port(), metrics_port = free_port();
     process sub =
         spawn("metrics-sub", {"--id", "sub", "--listen", addr(sub_port), "--subscribe", "it/**",
-                              "--metrics", addr(metrics_port), "--seconds", "30"});
+                              "--rpc", "pub", "--metrics", addr(metrics_port), "--seconds", "30"});
     ASSERT_TRUE(wait_listening(sub_port)) << output_of(sub);
     process pub = spawn("metrics-pub", {"--id", "pub", "--listen", addr(pub_port), "--peer",
                                         addr(sub_port), "--publish", "it/load", "--rate", "20000",
@@ -129,8 +129,11 @@ TEST(MetricsTest, AScrapeUnderLoadPassesPromtoolAndItsCountersRise) {
     ASSERT_EQ(first.status, 200);
     const double before = sample_value(first.body, delivered).value_or(0);
     ASSERT_GT(before, 0) << first.body;
+    // (and an answered call: the subscriber calls the publisher once it has connected)
+    const std::string answered = "ringmesh_rpc_latency_seconds_count{shard=\"0\"}";
     const http_answer second = wait_for_answer(metrics_port, "/metrics", [&](const http_answer& a) {
-        return sample_value(a.body, delivered).value_or(0) > before;
+        return sample_value(a.body, delivered).value_or(0) > before &&
+               sample_value(a.body, answered).value_or(0) > 0;
     });
     EXPECT_GT(sample_value(second.body, delivered).value_or(0), before) << "no deliveries counted";
 
@@ -141,7 +144,11 @@ TEST(MetricsTest, AScrapeUnderLoadPassesPromtoolAndItsCountersRise) {
           "ringmesh_transport_bytes_total{direction=\"received\"",
           "ringmesh_session_frames_delivered_total{peer=\"pub\"", "ringmesh_peers_connected",
           "ringmesh_node_ready{reason=\"ready\"", "ringmesh_metrics_stale_shards",
-          "ringmesh_link_quality{peer=\"pub\""}) {
+          "ringmesh_link_quality{peer=\"pub\"",
+          "ringmesh_session_bytes_total{peer=\"pub\",direction=\"received\"",
+          "ringmesh_topic_messages_total{topic=\"it/load\",direction=\"received\"",
+          "ringmesh_rpc_latency_seconds_count", "ringmesh_log_lines_total{level=\"info\"}",
+          "ringmesh_log_lines_suppressed_total"}) {
         EXPECT_NE(second.body.find(family), std::string::npos) << family << " missing";
     }
     // The live view, as a script reads it: one JSON object per refresh.
@@ -155,6 +162,8 @@ TEST(MetricsTest, AScrapeUnderLoadPassesPromtoolAndItsCountersRise) {
         EXPECT_NE(view.find("{\"peer\": \"pub\""), std::string::npos) << view;
         EXPECT_NE(view.find("\"shard\": 0"), std::string::npos) << view;
         EXPECT_NE(view.find("\"quality\": "), std::string::npos) << view;
+        EXPECT_NE(view.find("{\"topic\": \"it/load\""), std::string::npos) << view;
+        EXPECT_NE(view.find("\"bytes_in_per_s\": "), std::string::npos) << view;
     }
     EXPECT_EQ(wait_exit(pub), 0) << output_of(pub);
     ::kill(sub.pid, SIGTERM);
