@@ -33,6 +33,13 @@ void gossip_figures(const membership::gossip_agent& g, metric_sink& m) {
             static_cast<double>(g.state().health_score()));
     m.gauge("ringmesh_membership_alive_members", "Members this node believes alive.",
             d(g.state().alive_count()));
+    // One series per member (bounded by the cluster's size), its state as a label: the view's
+    // member table.
+    for (const membership::member_record& r : g.state().members()) {
+        m.gauge("ringmesh_membership_member_state",
+                "1 for each member this node knows, with the state it believes it in.", 1,
+                {{"member", r.name}, {"state", membership::to_string(r.state)}});
+    }
     const membership::agent_stats& a = g.stats();
     for (int i = 1; i < static_cast<int>(a.refused_by_keyring.size()); ++i) {
         m.counter("ringmesh_membership_refused_total", "Gossip refused, by reason.",

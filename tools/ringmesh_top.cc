@@ -123,6 +123,24 @@ double window_quantile(const scrape& now, const scrape& before, const std::strin
     return buckets.back().first;
 }
 
+/// Each member's name and state, from ringmesh_membership_member_state{member,state}.
+std::vector<std::pair<std::string, std::string>> members(const scrape& now) {
+    std::vector<std::pair<std::string, std::string>> out;
+    const std::string prefix = "ringmesh_membership_member_state{";
+    const auto label = [](const std::string& series, const std::string& name) {
+        const std::string tag = name + "=\"";
+        const std::size_t at = series.find(tag);
+        if (at == std::string::npos) return std::string();
+        const std::size_t from = at + tag.size();
+        return series.substr(from, series.find('"', from) - from);
+    };
+    for (auto it = now.series.lower_bound(prefix); it != now.series.end(); ++it) {
+        if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+        out.emplace_back(label(it->first, "member"), label(it->first, "state"));
+    }
+    return out;
+}
+
 /// A duration in seconds as text in µs for the view ("-" when there is none).
 std::string micros(double seconds) {
     if (seconds < 0) return "-";
@@ -174,6 +192,12 @@ void print_view(const view_options& o, const scrape& now, const scrape& before, 
         rate(now, before, seconds, "ringmesh_transport_bytes_total", "direction=\"received\"") /
             1e6,
         rate(now, before, seconds, "ringmesh_transport_bytes_total", "direction=\"sent\"") / 1e6);
+    if (const auto known = members(now); !known.empty()) {
+        std::printf("members:");
+        for (const auto& [name, state] : known)
+            std::printf(" %s %s;", name.c_str(), state.c_str());
+        std::printf("\n");
+    }
     std::printf("\n%-14s %12s %12s %8s %8s %12s %10s %10s %9s %8s %8s\n", "peer", "frames out/s",
                 "frames in/s", "MB/s out", "MB/s in", "retransmit/s", "in flight", "stalls/s",
                 "srtt us", "resent", "quality");
@@ -290,6 +314,12 @@ void print_json(const scrape& now, const scrape& before, double seconds) {
             sep, g.c_str(), now.sum("ringmesh_raft_leader", having) >= 1 ? "true" : "false",
             now.sum("ringmesh_raft_term", having), now.sum("ringmesh_raft_commit_index", having),
             now.sum("ringmesh_raft_applied_index", having));
+        sep = ", ";
+    }
+    std::printf("], \"members\": [");
+    sep = "";
+    for (const auto& [name, state] : members(now)) {
+        std::printf("%s{\"member\": \"%s\", \"state\": \"%s\"}", sep, name.c_str(), state.c_str());
         sep = ", ";
     }
     std::printf("], \"topics\": [");

@@ -101,8 +101,11 @@ void endpoint_figures(const messaging::endpoint& ep, metric_sink& m) {
                  ss->back_pressure);
         m.gauge("ringmesh_session_unacked_frames", "Frames in flight to the peer.",
                 d(ep.unacked(peer)), {{"peer", peer}});
-        // Link health, from the session's acknowledgements (session::link_health).
-        if (const auto h = ep.peer_link_health(peer)) {
+        // Link health, from the session's acknowledgements (session::link_health); only once an
+        // ack timed a round trip or told of a resend: before that there is no health to tell
+        // (a quality of 1 would be a guess).
+        const auto h = ep.peer_link_health(peer);
+        if (h && ((h->rtt != nullptr && h->rtt->count() > 0) || h->retransmitted_ratio > 0)) {
             if (h->rtt != nullptr) {
                 m.latency("ringmesh_link_rtt_seconds",
                           "Round trips to the peer, from the last send of a frame to its ack "
