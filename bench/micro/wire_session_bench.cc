@@ -3,9 +3,11 @@
 #include <benchmark/benchmark.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "engine/messaging/session.h"
+#include "engine/messaging/topic_counts.h"
 #include "engine/wire/body_builder.h"
 #include "engine/wire/frame_codec.h"
 
@@ -133,5 +135,22 @@ void BM_SessionPair(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * 256);
 }
 BENCHMARK(BM_SessionPair)->Name("session/pair_frames")->Arg(64)->Arg(1024);
+
+// What the per-topic metrics add to a publish: the same topic again (a string compare), and
+// topics taking turns (a hash lookup each).
+void BM_TopicCounts(benchmark::State& state) {
+    rm::messaging::topic_counts counts(64);
+    const std::vector<std::string> topics = {"md/eq/AAPL", "md/eq/MSFT", "md/eq/GOOG",
+                                             "md/eq/AMZN"};
+    const std::size_t turns = static_cast<std::size_t>(state.range(0));
+    std::size_t i = 0;
+    for (auto _ : state) {
+        ++counts.at(topics[i])->published;
+        i = (i + 1) % turns;
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TopicCounts)->Name("metrics/topic_count/same_topic")->Arg(1);
+BENCHMARK(BM_TopicCounts)->Name("metrics/topic_count/four_topics_in_turn")->Arg(4);
 
 }  // namespace
