@@ -91,6 +91,7 @@ struct view_options {
     double interval = 1;
     int count = 0;  // 0: until interrupted
     bool json = false;
+    bool terminal = false;  // stdout is a terminal: each refresh redraws the screen
 };
 
 /// Per-second rate of a counter between two scrapes.
@@ -170,7 +171,8 @@ void print_view(const view_options& o, const scrape& now, const scrape& before, 
     std::string reason;
     for (const std::string& r : now.label_values("ringmesh_node_ready", "reason"))
         reason = r;
-    std::printf("\x1b[H\x1b[2Jringmesh node %s - %s%s; refresh %.1f s\n\n", o.address.c_str(),
+    if (o.terminal) std::printf("\x1b[H\x1b[2J");  // home, clear
+    std::printf("ringmesh node %s - %s%s; refresh %.1f s\n\n", o.address.c_str(),
                 ready ? "ready" : "NOT READY: ", ready ? "" : reason.c_str(), o.interval);
     std::printf("%-6s %12s %8s %10s %10s %14s\n", "shard", "iterations/s", "busy %", "stalls",
                 "parks/s", "max iteration");
@@ -357,6 +359,7 @@ int run(int argc, char** argv) {
         ->check(CLI::Range(0, 1'000'000));
     app.add_flag("--json", o.json, "one JSON object per refresh instead of the view");
     CLI11_PARSE(app, argc, argv);
+    o.terminal = ::isatty(STDOUT_FILENO) != 0;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURL* curl = curl_easy_init();
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep);
@@ -378,7 +381,10 @@ int run(int argc, char** argv) {
         if (o.json) {
             if (i > 0) print_json(now, before, seconds);
         } else {
-            print_view(o, now, i > 0 ? before : now, i > 0 ? seconds : 0, i == 0);
+            // On a terminal the baseline is shown at once; into a pipe or a file only views
+            // with rates are written, one after another.
+            if (o.terminal || i > 0)
+                print_view(o, now, i > 0 ? before : now, i > 0 ? seconds : 0, i == 0);
         }
         before = std::move(now);
         before_at = at;
