@@ -197,6 +197,9 @@ class endpoint final : transport::event_handler {
 
     // ---- pub/sub ----
     publish_result publish(std::string_view topic, std::span<const std::byte> bytes);
+    /// Like publish, to the remote subscribers only: for a node whose local subscribers
+    /// (on every shard) are reached another way (shard_messaging.h).
+    publish_result publish_to_peers(std::string_view topic, std::span<const std::byte> bytes);
     /// How many connected peers subscribe to a pattern matching `topic`.
     std::size_t subscribers(std::string_view topic) const;
     /// Whether every peer that wants `topic` has room in its window: a publish now would be
@@ -354,6 +357,8 @@ class endpoint final : transport::event_handler {
     time_ns jittered(time_ns backoff_ns) { return random_.between(backoff_ns / 2, backoff_ns); }
     void send_subscriptions(peer_state& p);
     void propagate(wire::FrameKind kind, std::string_view pattern);
+    publish_result publish(std::string_view topic, std::span<const std::byte> bytes,
+                           bool deliver_locally);
     /// `answered`: a reply came (false: the deadline passed first).
     void finish_call(std::uint64_t call_id, const rpc_result& result, bool answered);
     /// Calls fn(handler) for each local subscription matching `topic`. A handler may

@@ -11,6 +11,16 @@
 namespace ringmesh::messaging {
 
 publish_result endpoint::publish(std::string_view topic, std::span<const std::byte> bytes) {
+    return publish(topic, bytes, true);
+}
+
+publish_result endpoint::publish_to_peers(std::string_view topic,
+                                          std::span<const std::byte> bytes) {
+    return publish(topic, bytes, false);
+}
+
+publish_result endpoint::publish(std::string_view topic, std::span<const std::byte> bytes,
+                                 bool deliver_locally) {
     publish_result result;
     if (!valid_topic(topic)) {
         ++stats_.publish_invalid_topic;
@@ -41,6 +51,7 @@ publish_result endpoint::publish(std::string_view topic, std::span<const std::by
     } else if (result.peers_back_pressure > 0) {
         result.status = outcome::back_pressure;
     }
+    if (!deliver_locally) return result;
     message m{config_.node_id, pubsub_stream, topic, bytes, nullptr};
     for_each_subscriber(topic, [&](const topic_handler& handler) {
         ++result.local_deliveries;

@@ -1,0 +1,675 @@
+#include "engine/messaging/shard_messaging.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/core/log.h"
+#include "engine/messaging/endpoint_state.h"
+#include "engine/messaging/topic.h"
+
+namespace ringmesh::messaging {
+
+// ---- the directory ----
+
+messaging_directory::messaging_directory(std::string node_id, std::vector<shard_id> members)
+    : node_id_(std::move(node_id)), members_(std::move(members)) {
+    for (shard_id id : members_)
+        max_id_ = std::max(max_id_, id);
+    by_shard_ = std::make_unique<std::atomic<shard_messaging*>[]>(max_id_ + 1);
+    for (shard_id i = 0; i <= max_id_; ++i)
+        by_shard_[i].store(nullptr, std::memory_order_relaxed);
+}
+
+shard_messaging* messaging_directory::at(shard_id id) const noexcept {
+    return id <= max_id_ ? by_shard_[id].load(std::memory_order_acquire) : nullptr;
+}
+
+void messaging_directory::set(shard_id id, shard_messaging* m) noexcept {
+    by_shard_[id].store(m, std::memory_order_release);
+}
+
+// ---- records ----
+//
+// A batch is a run of records, each [u32 length][u8 kind][fields]: integers in host order
+// (both ends are one process), byte strings as [u32 length][bytes].
+
+namespace {
+
+enum class record_kind : std::uint8_t {
+    send,          // peer, stream, bytes                         -> the peer's owner
+    publish,       // topic, bytes                                -> every shard it concerns
+    deliver,       // stream, pattern, topic, peer, bytes         -> a subscriber's shard
+    call,          // call id, peer, method, timeout, bytes       -> the peer's owner
+    call_result,   // call id, status, message, rtt, bytes        -> the caller's shard
+    request,       // token, method, peer, bytes                  -> the serving shard
+    response,      // token, status, message, bytes               -> the endpoint's shard
+    peer_state,    // peer, owner, connected                      -> every shard
+    pattern,       // shard, added, pattern                       -> every shard
+    stream_claim,  // stream, shard                               -> every shard
+    method_claim,  // method, shard                               -> every shard
+};
+
+class record_writer {
+  public:
+    record_writer(std::vector<std::byte>& out, record_kind kind) : out_(out), start_(out.size()) {
+        put<std::uint32_t>(0);  // the length, set by the destructor
+        put(static_cast<std::uint8_t>(kind));
+    }
+    ~record_writer() {
+        const auto length = static_cast<std::uint32_t>(out_.size() - start_);
+        std::memcpy(out_.data() + start_, &length, sizeof length);
+    }
+    record_writer(const record_writer&) = delete;
+    record_writer& operator=(const record_writer&) = delete;
+
+    template <typename T>
+    record_writer& put(T v) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        const std::size_t at = out_.size();
+        out_.resize(at + sizeof v);
+        std::memcpy(out_.data() + at, &v, sizeof v);
+        return *this;
+    }
+    record_writer& bytes(std::span<const std::byte> b) {
+        put(static_cast<std::uint32_t>(b.size()));
+        out_.insert(out_.end(), b.begin(), b.end());
+        return *this;
+    }
+    record_writer& text(std::string_view s) {
+        return bytes({reinterpret_cast<const std::byte*>(s.data()), s.size()});
+    }
+
+  private:
+    std::vector<std::byte>& out_;
+    std::size_t start_;
+};
+
+/// Reads a record written by record_writer (one process wrote it: trusted, never short).
+class record_reader {
+  public:
+    explicit record_reader(std::span<const std::byte> record) : rest_(record) {}
+    template <typename T>
+    T get() {
+        T v;
+        std::memcpy(&v, rest_.data(), sizeof v);
+        rest_ = rest_.subspan(sizeof v);
+        return v;
+    }
+    std::span<const std::byte> bytes() {
+        const auto n = get<std::uint32_t>();
+        const auto b = rest_.first(n);
+        rest_ = rest_.subspan(n);
+        return b;
+    }
+    std::string_view text() {
+        const auto b = bytes();
+        return {reinterpret_cast<const char*>(b.data()), b.size()};
+    }
+
+  private:
+    std::span<const std::byte> rest_;
+};
+
+constexpr std::size_t string_field(std::string_view s) {
+    return sizeof(std::uint32_t) + s.size();
+}
+constexpr std::size_t record_header = sizeof(std::uint32_t) + 1;
+
+}  // namespace
+
+// ---- batches and their flow ----
+
+struct shard_messaging::batch {
+    std::vector<std::byte> bytes;
+};
+
+struct shard_messaging::outbound {
+    batch* staging = nullptr;   // records written this iteration, not yet handed over
+    std::size_t in_flight = 0;  // bytes handed over and not yet given back
+    std::vector<batch*> spare;  // given back, ready for reuse
+};
+
+struct shard_messaging::inbound {
+    std::deque<batch*> pending;  // in arrival order; the front one is being worked through
+    std::size_t offset = 0;      // into pending.front()
+    std::vector<batch*> done;    // worked through; their return found the ring full
+};
+
+shard_messaging::shard_messaging(shard& owner, messaging_directory& directory, endpoint* ep,
+                                 shard_messaging_config config)
+    : shard_(owner), self_(owner.id()), directory_(directory), ep_(ep), config_(config) {
+    shard_id max_id = 0;
+    for (shard_id id : directory_.members())
+        max_id = std::max(max_id, id);
+    out_.resize(max_id + 1);
+    in_.resize(max_id + 1);
+    patterns_by_shard_.resize(max_id + 1);
+    for (shard_id id : directory_.members()) {
+        out_[id] = std::make_unique<outbound>();
+        in_[id] = std::make_unique<inbound>();
+    }
+    flush_poller_ = shard_.add_poller(poll_step::flush, [this](time_ns) { return flush(); });
+    work_poller_ =
+        shard_.add_poller(poll_step::protocol, [this](time_ns) { return work_inbound(); });
+    if (ep_ != nullptr) {
+        ep_->on_peer_event([this](std::string_view peer, peer_event event) {
+            if (event == peer_event::restarted) {
+                if (peer_handler_) peer_handler_(peer, event);
+                return;
+            }
+            announce_peer(peer, event == peer_event::connected);
+        });
+        for (const std::string& peer : ep_->connected_peers())
+            announce_peer(peer, true);
+    }
+    directory_.set(self_, this);
+}
+
+shard_messaging::~shard_messaging() {
+    directory_.set(self_, nullptr);
+    shard_.remove_poller(flush_poller_);
+    shard_.remove_poller(work_poller_);
+    // Every batch this shard holds: its own (staged, spare) and other shards' (pending, done).
+    for (auto& o : out_) {
+        if (!o) continue;
+        delete o->staging;
+        for (batch* b : o->spare)
+            delete b;
+    }
+    for (auto& i : in_) {
+        if (!i) continue;
+        for (batch* b : i->pending)
+            delete b;
+        for (batch* b : i->done)
+            delete b;
+    }
+}
+
+std::vector<std::byte>& shard_messaging::record_to(shard_id to) {
+    outbound& o = *out_[to];
+    if (o.staging == nullptr) {
+        if (o.spare.empty()) {
+            o.staging = new batch();
+        } else {
+            o.staging = o.spare.back();
+            o.spare.pop_back();
+        }
+    }
+    ++stats_.records_out;
+    return o.staging->bytes;
+}
+
+bool shard_messaging::room_for(shard_id to, std::size_t bytes) const {
+    const outbound& o = *out_[to];
+    const std::size_t staged = o.staging == nullptr ? 0 : o.staging->bytes.size();
+    // A record larger than the bound still goes, alone: else it never could.
+    if (o.in_flight == 0 && staged == 0) return true;
+    return o.in_flight + staged + bytes <= config_.max_bytes_in_flight;
+}
+
+void shard_messaging::broadcast(const std::function<void(std::vector<std::byte>&)>& write) {
+    for (shard_id id : directory_.members()) {
+        if (id != self_) write(record_to(id));
+    }
+}
+
+std::size_t shard_messaging::flush() {
+    std::size_t work = 0;
+    for (shard_id to : directory_.members()) {
+        if (to == self_) continue;
+        // Batches given back to their senders when the ring had no room.
+        inbound& in = *in_[to];
+        while (!in.done.empty()) {
+            shard_messaging* sender = directory_.at(to);
+            if (sender == nullptr) break;
+            batch* b = in.done.back();
+            const shard_id from = self_;
+            if (shard_.submit_to(to, [sender, b, from] { sender->recycle(from, b); }) !=
+                submit_outcome::accepted) {
+                ++stats_.ring_full_retries;
+                break;
+            }
+            in.done.pop_back();
+        }
+        outbound& o = *out_[to];
+        if (o.staging == nullptr || o.staging->bytes.empty()) continue;
+        shard_messaging* target = directory_.at(to);
+        if (target == nullptr) continue;  // not started yet: the batch waits here
+        batch* b = o.staging;
+        const shard_id from = self_;
+        if (shard_.submit_to(to, [target, b, from] { target->take(from, b); }) !=
+            submit_outcome::accepted) {
+            ++stats_.ring_full_retries;
+            continue;  // stays staged; later records join it
+        }
+        o.in_flight += b->bytes.size();
+        o.staging = nullptr;
+        ++stats_.batches_out;
+        ++work;
+    }
+    return work;
+}
+
+void shard_messaging::recycle(shard_id from, batch* b) {
+    outbound& o = *out_[from];
+    o.in_flight -= b->bytes.size();
+    b->bytes.clear();
+    o.spare.push_back(b);
+}
+
+void shard_messaging::take(shard_id from, batch* b) {
+    ++stats_.batches_in;
+    in_[from]->pending.push_back(b);
+    work_inbound();
+}
+
+std::size_t shard_messaging::work_inbound() {
+    std::size_t work = 0;
+    for (shard_id from : directory_.members()) {
+        if (from == self_) continue;
+        inbound& in = *in_[from];
+        while (!in.pending.empty()) {
+            batch* b = in.pending.front();
+            const std::span<const std::byte> all(b->bytes);
+            bool blocked = false;
+            while (in.offset < all.size()) {
+                std::uint32_t length = 0;
+                std::memcpy(&length, all.data() + in.offset, sizeof length);
+                if (!apply(from, all.subspan(in.offset + sizeof length, length - sizeof length))) {
+                    blocked = true;  // a window is full: this record, and what follows, wait
+                    ++stats_.blocked_retries;
+                    break;
+                }
+                in.offset += length;
+                ++stats_.records_in;
+                ++work;
+            }
+            if (blocked) break;
+            in.pending.pop_front();
+            in.offset = 0;
+            shard_messaging* sender = directory_.at(from);
+            const shard_id self = self_;
+            if (sender == nullptr || shard_.submit_to(from, [sender, b, self] {
+                    sender->recycle(self, b);
+                }) != submit_outcome::accepted) {
+                in.done.push_back(b);  // given back by the flush step
+            }
+        }
+    }
+    return work;
+}
+
+// ---- applying a record from another shard ----
+
+bool shard_messaging::apply(shard_id from, std::span<const std::byte> record) {
+    record_reader r(record);
+    switch (static_cast<record_kind>(r.get<std::uint8_t>())) {
+        case record_kind::send: {
+            const std::string_view peer = r.text();
+            const auto stream = r.get<std::uint32_t>();
+            const auto bytes = r.bytes();
+            const outcome o =
+                ep_ == nullptr ? outcome::unknown_peer : ep_->send(peer, stream, bytes);
+            if (o == outcome::back_pressure) return false;
+            if (o != outcome::accepted) {
+                ++stats_.undeliverable;
+                static thread_local log::site_limit undeliverable;
+                log::limited(undeliverable, log::level::warn, "messaging",
+                             "a send to {} from shard {} was accepted there and is refused by "
+                             "its owner here: {}",
+                             peer, from, to_string(o));
+            }
+            return true;
+        }
+        case record_kind::publish: {
+            const std::string_view topic = r.text();
+            return publish_here(topic, r.bytes());
+        }
+        case record_kind::deliver: {
+            const auto stream = r.get<std::uint32_t>();
+            const std::string_view pattern = r.text();
+            const std::string_view topic = r.text();
+            const std::string_view peer = r.text();
+            const message m{peer, stream, topic, r.bytes(), nullptr};
+            if (pattern.empty()) {
+                if (auto it = stream_handlers_.find(stream); it != stream_handlers_.end())
+                    it->second(m);
+            } else {
+                deliver_local(pattern, m);
+            }
+            return true;
+        }
+        case record_kind::call: {
+            const auto call_id = r.get<std::uint64_t>();
+            const std::string_view peer = r.text();
+            const std::string_view method = r.text();
+            const auto timeout = r.get<time_ns>();
+            const auto request = r.bytes();
+            const auto answer = [this, from, call_id](const rpc_result& result) {
+                record_writer(record_to(from), record_kind::call_result)
+                    .put(call_id)
+                    .put(result.status)
+                    .text(result.message)
+                    .put(result.rtt_ns)
+                    .bytes(result.payload);
+            };
+            const outcome o = ep_ == nullptr ? outcome::unknown_peer
+                                             : ep_->call(peer, method, request, timeout, answer);
+            if (o == outcome::back_pressure) return false;
+            if (o != outcome::accepted) {
+                answer({wire::RpcStatus::Unavailable, {}, to_string(o), 0});
+            }
+            return true;
+        }
+        case record_kind::call_result: {
+            const auto call_id = r.get<std::uint64_t>();
+            rpc_result result;
+            result.status = r.get<wire::RpcStatus>();
+            result.message = r.text();
+            result.rtt_ns = r.get<time_ns>();
+            result.payload = r.bytes();
+            auto it = calls_.find(call_id);
+            if (it == calls_.end()) return true;
+            reply_handler handler = std::move(it->second);
+            calls_.erase(it);
+            if (handler) handler(result);
+            return true;
+        }
+        case record_kind::request: {
+            const auto token = r.get<std::uint64_t>();
+            const std::string_view method = r.text();
+            const std::string_view peer = r.text();
+            const message m{peer, 0, {}, r.bytes(), nullptr};
+            rpc_reply reply{wire::RpcStatus::NoSuchMethod, {}, "no such method"};
+            if (auto it = rpc_handlers_.find(std::string(method)); it != rpc_handlers_.end())
+                reply = it->second(m);
+            record_writer(record_to(from), record_kind::response)
+                .put(token)
+                .put(reply.status)
+                .text(reply.message)
+                .bytes(reply.payload);
+            return true;
+        }
+        case record_kind::response: {
+            const auto token = r.get<std::uint64_t>();
+            rpc_reply reply;
+            reply.status = r.get<wire::RpcStatus>();
+            reply.message = r.text();
+            reply.payload = r.bytes();
+            auto it = served_.find(token);
+            if (it == served_.end()) return true;
+            if (ep_ != nullptr) ep_->reply(it->second, reply);
+            served_.erase(it);
+            return true;
+        }
+        case record_kind::peer_state: {
+            const std::string_view peer = r.text();
+            const auto owner = r.get<shard_id>();
+            const bool connected = r.get<std::uint8_t>() != 0;
+            peers_[std::string(peer)] = {owner, connected};
+            if (peer_handler_)
+                peer_handler_(peer, connected ? peer_event::connected : peer_event::disconnected);
+            return true;
+        }
+        case record_kind::pattern: {
+            const auto subscriber = r.get<shard_id>();
+            const bool added = r.get<std::uint8_t>() != 0;
+            claim_pattern(subscriber, std::string(r.text()), added);
+            return true;
+        }
+        case record_kind::stream_claim: {
+            const auto stream = r.get<std::uint32_t>();
+            const auto claimant = r.get<shard_id>();
+            if (ep_ != nullptr) {
+                ep_->on_stream(stream, [this, claimant](const message& m) {
+                    record_writer(record_to(claimant), record_kind::deliver)
+                        .put(m.stream)
+                        .text({})
+                        .text({})
+                        .text(m.peer)
+                        .bytes(m.bytes);
+                });
+            }
+            return true;
+        }
+        case record_kind::method_claim: {
+            const std::string method(r.text());
+            const auto server = r.get<shard_id>();
+            if (ep_ != nullptr) {
+                ep_->serve_deferred(method,
+                                    [this, server, method](const message& m, pending_reply reply) {
+                                        const std::uint64_t token = next_served_++;
+                                        served_.emplace(token, std::move(reply));
+                                        record_writer(record_to(server), record_kind::request)
+                                            .put(token)
+                                            .text(method)
+                                            .text(m.peer)
+                                            .bytes(m.bytes);
+                                    });
+            }
+            return true;
+        }
+    }
+    return true;
+}
+
+// ---- peers ----
+
+void shard_messaging::announce_peer(std::string_view peer, bool connected) {
+    peers_[std::string(peer)] = {self_, connected};
+    const shard_id self = self_;
+    broadcast([&](std::vector<std::byte>& out) {
+        record_writer(out, record_kind::peer_state)
+            .text(peer)
+            .put(self)
+            .put(static_cast<std::uint8_t>(connected));
+    });
+    if (peer_handler_)
+        peer_handler_(peer, connected ? peer_event::connected : peer_event::disconnected);
+}
+
+bool shard_messaging::connected(std::string_view peer) const {
+    auto it = peers_.find(std::string(peer));
+    return it != peers_.end() && it->second.connected;
+}
+
+std::optional<shard_id> shard_messaging::owner_of(std::string_view peer) const {
+    auto it = peers_.find(std::string(peer));
+    if (it == peers_.end()) return std::nullopt;
+    return it->second.owner;
+}
+
+// ---- point to point ----
+
+outcome shard_messaging::send(std::string_view peer, std::uint32_t stream,
+                              std::span<const std::byte> bytes) {
+    const auto owner = owner_of(peer);
+    if (!owner) return outcome::unknown_peer;
+    if (*owner == self_)
+        return ep_ != nullptr ? ep_->send(peer, stream, bytes) : outcome::unknown_peer;
+    const std::size_t size = record_header + string_field(peer) + 4 + 4 + bytes.size();
+    if (!room_for(*owner, size)) {
+        ++stats_.back_pressure;
+        return outcome::back_pressure;
+    }
+    record_writer(record_to(*owner), record_kind::send).text(peer).put(stream).bytes(bytes);
+    return outcome::accepted;
+}
+
+void shard_messaging::on_stream(std::uint32_t stream, stream_handler handler) {
+    stream_handlers_[stream] = std::move(handler);
+    const shard_id self = self_;
+    broadcast([&](std::vector<std::byte>& out) {
+        record_writer(out, record_kind::stream_claim).put(stream).put(self);
+    });
+    if (ep_ != nullptr) {
+        ep_->on_stream(stream, [this, stream](const message& m) {
+            if (auto it = stream_handlers_.find(stream); it != stream_handlers_.end())
+                it->second(m);
+        });
+    }
+}
+
+// ---- pub/sub ----
+
+bool shard_messaging::wanted_by(shard_id other, std::string_view topic) const {
+    for (const auto& [pattern, count] : patterns_by_shard_[other]) {
+        if (count > 0 && topic_matches(pattern, topic)) return true;
+    }
+    return false;
+}
+
+void shard_messaging::deliver_local(std::string_view pattern, const message& m) {
+    for (const auto& [id, sub] : subscriptions_) {
+        if (sub.pattern == pattern) sub.handler(m);
+    }
+}
+
+void shard_messaging::deliver_to_shard(shard_id to, std::string_view pattern, const message& m) {
+    if (to == self_) {
+        deliver_local(pattern, m);
+        return;
+    }
+    // Owed (the endpoint already acknowledged it): never refused, counted past the bound.
+    const std::size_t size = record_header + 4 + string_field(pattern) + string_field(m.topic) +
+                             string_field(m.peer) + 4 + m.bytes.size();
+    if (!room_for(to, size)) ++stats_.over_limit_records;
+    record_writer(record_to(to), record_kind::deliver)
+        .put(m.stream)
+        .text(pattern)
+        .text(m.topic)
+        .text(m.peer)
+        .bytes(m.bytes);
+}
+
+bool shard_messaging::publish_here(std::string_view topic, std::span<const std::byte> bytes) {
+    if (ep_ != nullptr && !ep_->publish_ready(topic)) return false;  // a peer's window is full
+    const message m{directory_.node_id(), pubsub_stream, topic, bytes, nullptr};
+    for (const auto& [id, sub] : subscriptions_) {
+        if (topic_matches(sub.pattern, topic)) sub.handler(m);
+    }
+    if (ep_ != nullptr) ep_->publish_to_peers(topic, bytes);
+    return true;
+}
+
+outcome shard_messaging::publish(std::string_view topic, std::span<const std::byte> bytes) {
+    if (!valid_topic(topic)) return outcome::invalid_topic;
+    if (ep_ != nullptr && !ep_->publish_ready(topic)) {
+        ++stats_.back_pressure;
+        return outcome::back_pressure;
+    }
+    // The other shards it concerns: those that subscribe to it, and those that run an
+    // endpoint (its peers may). All or none: a retry must not deliver twice.
+    const std::size_t size = record_header + string_field(topic) + 4 + bytes.size();
+    std::vector<shard_id> targets;
+    for (shard_id id : directory_.members()) {
+        if (id == self_) continue;
+        const shard_messaging* other = directory_.at(id);
+        if (other != nullptr && !other->runs_endpoint() && !wanted_by(id, topic)) continue;
+        if (!room_for(id, size)) {
+            ++stats_.back_pressure;
+            return outcome::back_pressure;
+        }
+        targets.push_back(id);
+    }
+    for (shard_id id : targets)
+        record_writer(record_to(id), record_kind::publish).text(topic).bytes(bytes);
+    publish_here(topic, bytes);
+    return outcome::accepted;
+}
+
+void shard_messaging::claim_pattern(shard_id subscriber, const std::string& pattern, bool add) {
+    std::uint32_t& count = patterns_by_shard_[subscriber][pattern];
+    count = add ? count + 1 : (count > 0 ? count - 1 : 0);
+    if (count == 0) patterns_by_shard_[subscriber].erase(pattern);
+    if (ep_ == nullptr) return;
+    const auto key = std::pair{subscriber, pattern};
+    auto it = endpoint_subscriptions_.find(key);
+    if (add && it == endpoint_subscriptions_.end()) {
+        const auto made = ep_->subscribe(pattern, [this, subscriber, pattern](const message& m) {
+            deliver_to_shard(subscriber, pattern, m);
+        });
+        if (made.status == outcome::accepted) endpoint_subscriptions_.emplace(key, made.id);
+    } else if (!add && count == 0 && it != endpoint_subscriptions_.end()) {
+        ep_->unsubscribe(it->second);
+        endpoint_subscriptions_.erase(it);
+    }
+}
+
+endpoint::subscribe_result shard_messaging::subscribe(std::string_view pattern,
+                                                      topic_handler handler) {
+    if (!valid_pattern(pattern)) return {outcome::invalid_topic, 0};
+    const subscription_id id = next_subscription_++;
+    const bool first = patterns_by_shard_[self_].count(std::string(pattern)) == 0;
+    subscriptions_[id] = {std::string(pattern), std::move(handler)};
+    claim_pattern(self_, std::string(pattern), true);
+    if (first) {
+        const shard_id self = self_;
+        broadcast([&](std::vector<std::byte>& out) {
+            record_writer(out, record_kind::pattern).put(self).put(std::uint8_t{1}).text(pattern);
+        });
+    }
+    return {outcome::accepted, id};
+}
+
+void shard_messaging::unsubscribe(subscription_id id) {
+    auto it = subscriptions_.find(id);
+    if (it == subscriptions_.end()) return;
+    const std::string pattern = std::move(it->second.pattern);
+    subscriptions_.erase(it);
+    claim_pattern(self_, pattern, false);
+    if (patterns_by_shard_[self_].count(pattern) == 0) {
+        const shard_id self = self_;
+        broadcast([&](std::vector<std::byte>& out) {
+            record_writer(out, record_kind::pattern).put(self).put(std::uint8_t{0}).text(pattern);
+        });
+    }
+}
+
+// ---- rpc ----
+
+outcome shard_messaging::call(std::string_view peer, std::string_view method,
+                              std::span<const std::byte> request, time_ns timeout_ns,
+                              reply_handler on_reply) {
+    const auto owner = owner_of(peer);
+    if (!owner) return outcome::unknown_peer;
+    if (*owner == self_) {
+        return ep_ != nullptr ? ep_->call(peer, method, request, timeout_ns, std::move(on_reply))
+                              : outcome::unknown_peer;
+    }
+    const std::size_t size = record_header + 8 + string_field(peer) + string_field(method) +
+                             sizeof(time_ns) + 4 + request.size();
+    if (!room_for(*owner, size)) {
+        ++stats_.back_pressure;
+        return outcome::back_pressure;
+    }
+    const std::uint64_t call_id = next_call_++;
+    calls_.emplace(call_id, std::move(on_reply));
+    record_writer(record_to(*owner), record_kind::call)
+        .put(call_id)
+        .text(peer)
+        .text(method)
+        .put(timeout_ns)
+        .bytes(request);
+    return outcome::accepted;
+}
+
+void shard_messaging::serve(std::string_view method, rpc_handler handler) {
+    rpc_handlers_[std::string(method)] = std::move(handler);
+    const shard_id self = self_;
+    broadcast([&](std::vector<std::byte>& out) {
+        record_writer(out, record_kind::method_claim).text(method).put(self);
+    });
+    if (ep_ != nullptr) {
+        const std::string name(method);
+        ep_->serve(method, [this, name](const message& m) {
+            auto it = rpc_handlers_.find(name);
+            return it != rpc_handlers_.end()
+                       ? it->second(m)
+                       : rpc_reply{wire::RpcStatus::NoSuchMethod, {}, "no such method"};
+        });
+        ep_->serve_deferred(method, nullptr);  // a deferred claim by another shard is replaced
+    }
+}
+
+}  // namespace ringmesh::messaging

@@ -1,0 +1,198 @@
+// The messaging API on every shard of a node: send, publish, subscribe, call, serve and
+// on_stream callable on any shard, whichever shard runs the endpoint that holds a peer's
+// session.
+//
+// A peer's session lives on one shard (its owner: the shard whose endpoint holds the
+// connection), and every shard learns who owns which peer from the owner's announcements.
+// Work for a peer owned elsewhere crosses exactly one cross-core ring: a shard writes what it
+// hands to another shard (a send, a publish, a call, a delivery for a subscriber there) into a
+// batch per destination during its iteration, and the flush step passes each batch over the
+// ring mesh as one task. The receiver works through batches in order and hands each back
+// when done, so the bytes a shard has in flight to another are known, and bounded: over
+// `max_bytes_in_flight`, send, publish and call answer back_pressure, as a full session window
+// does. Order per (sending shard, peer, stream) is the batch order.
+//
+// Where a message from a non-owner shard waits: in its batch on the owner, when the peer's
+// window (or a subscriber's) is full. The owner takes the batch's records in order and stops
+// at the first that cannot go yet, retrying each iteration; what follows it from the same
+// shard waits behind it, whichever peer it is for (order is kept per sending shard, not per
+// peer). The sender's in-flight bytes then stop shrinking, and its callers see back_pressure.
+//
+// Local subscribers on every shard are reached without the network: a publish is delivered
+// to the publishing shard's subscribers at once and passed to each shard that subscribes to
+// a matching pattern or runs an endpoint. Each shard's patterns are subscribed on every
+// endpoint of the node (so peers learn them), and remote publishes they match are passed to
+// the subscribing shard.
+//
+// Owned by its shard: created, used and destroyed on that shard's thread, after the endpoint
+// it is given (whose handlers point into it) has gone. The directory is
+// node-wide and is filled as the shards start; a batch for a shard whose shard_messaging
+// does not exist yet waits at its sender until it does.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/core/shard.h"
+#include "engine/messaging/endpoint.h"
+
+namespace ringmesh::messaging {
+
+class shard_messaging;
+
+/// Which shard_messaging runs on each member shard of a node. Each shard registers its own
+/// (on its thread, as it starts); any shard reads the entries.
+class messaging_directory {
+  public:
+    /// `node_id`: the node's name, the `peer` of a message published on one of its shards.
+    messaging_directory(std::string node_id, std::vector<shard_id> members);
+
+    const std::string& node_id() const noexcept { return node_id_; }
+    const std::vector<shard_id>& members() const noexcept { return members_; }
+    /// Null until `id`'s shard_messaging exists (and after it is gone).
+    shard_messaging* at(shard_id id) const noexcept;
+
+  private:
+    friend class shard_messaging;
+    void set(shard_id id, shard_messaging* m) noexcept;
+
+    std::string node_id_;
+    std::vector<shard_id> members_;
+    std::unique_ptr<std::atomic<shard_messaging*>[]> by_shard_;
+    shard_id max_id_ = 0;
+};
+
+struct shard_messaging_config {
+    /// Bytes one shard may have handed to another and not yet seen taken: beyond it send,
+    /// publish and call answer back_pressure. Deliveries and replies the engine owes are never
+    /// refused (counted in over_limit_records when they go past it).
+    std::size_t max_bytes_in_flight = 4u << 20;
+};
+
+struct shard_messaging_stats {
+    std::uint64_t records_out = 0, records_in = 0;  ///< crossed the ring mesh, each way
+    std::uint64_t batches_out = 0, batches_in = 0;
+    std::uint64_t back_pressure = 0;       ///< calls refused: the destination's bound
+    std::uint64_t ring_full_retries = 0;   ///< a flush found the task ring full
+    std::uint64_t blocked_retries = 0;     ///< iterations a batch waited for a peer's window
+    std::uint64_t over_limit_records = 0;  ///< owed records sent past the bound
+    std::uint64_t undeliverable = 0;       ///< accepted, then the owner knew no such peer
+};
+
+class shard_messaging {
+  public:
+    using stream_handler = endpoint::stream_handler;
+    using topic_handler = endpoint::topic_handler;
+    using rpc_handler = endpoint::rpc_handler;
+    using reply_handler = endpoint::reply_handler;
+    using peer_handler = endpoint::peer_handler;
+    using subscription_id = endpoint::subscription_id;
+
+    /// On `owner`'s thread, before its shard exchanges messages. `ep` is the endpoint this
+    /// shard runs (null: none); shard_messaging takes its peer-event handler, and offers
+    /// on_peer_event instead.
+    shard_messaging(shard& owner, messaging_directory& directory, endpoint* ep,
+                    shard_messaging_config config = {});
+    ~shard_messaging();
+    shard_messaging(const shard_messaging&) = delete;
+    shard_messaging& operator=(const shard_messaging&) = delete;
+
+    // ---- the API, as endpoint.h has it ----
+    /// accepted; back_pressure (the owner's bound, or its window when the owner is this
+    /// shard); too_large; unknown_peer (no shard has announced the peer).
+    outcome send(std::string_view peer, std::uint32_t stream, std::span<const std::byte> bytes);
+    /// Messages on `stream` from any peer, on this shard (the last shard to ask gets them).
+    void on_stream(std::uint32_t stream, stream_handler handler);
+    /// Delivered to matching subscribers on every shard of the node and to the peers that
+    /// subscribe. back_pressure when a destination shard is over its bound or a subscribing
+    /// peer's window here is full (nothing was published then: retry).
+    outcome publish(std::string_view topic, std::span<const std::byte> bytes);
+    endpoint::subscribe_result subscribe(std::string_view pattern, topic_handler handler);
+    void unsubscribe(subscription_id id);
+    /// The reply (or DeadlineExceeded, Unavailable when the owner knows no such peer) comes
+    /// back to this shard.
+    outcome call(std::string_view peer, std::string_view method, std::span<const std::byte> request,
+                 time_ns timeout_ns, reply_handler on_reply);
+    /// Calls to `method` from any peer run here (the last shard to serve it gets them).
+    void serve(std::string_view method, rpc_handler handler);
+    /// Connected and disconnected peers, as their owners announce them.
+    void on_peer_event(peer_handler handler) { peer_handler_ = std::move(handler); }
+    bool connected(std::string_view peer) const;
+    /// The shard that holds `peer`'s session, once announced.
+    std::optional<shard_id> owner_of(std::string_view peer) const;
+
+    const shard_messaging_stats& stats() const noexcept { return stats_; }
+    shard_id id() const noexcept { return self_; }
+    bool runs_endpoint() const noexcept { return ep_ != nullptr; }
+
+  private:
+    struct batch;
+    struct inbound;
+    struct outbound;
+    struct local_subscription {
+        std::string pattern;
+        topic_handler handler;
+    };
+    struct peer_entry {
+        shard_id owner = 0;
+        bool connected = false;
+    };
+
+    // Writing records for other shards.
+    std::vector<std::byte>& record_to(shard_id to);
+    bool room_for(shard_id to, std::size_t bytes) const;
+    void broadcast(const std::function<void(std::vector<std::byte>&)>& write);
+    std::size_t flush();
+    void recycle(shard_id from, batch* b);
+
+    // Reading them.
+    void take(shard_id from, batch* b);
+    std::size_t work_inbound();
+    bool apply(shard_id from, std::span<const std::byte> record);
+
+    // The endpoint side (ep_ != null).
+    void announce_peer(std::string_view peer, bool connected);
+    void claim_pattern(shard_id subscriber, const std::string& pattern, bool add);
+    void deliver_local(std::string_view pattern, const message& m);
+    void deliver_to_shard(shard_id to, std::string_view pattern, const message& m);
+    bool publish_here(std::string_view topic, std::span<const std::byte> bytes);
+    bool wanted_by(shard_id other, std::string_view topic) const;
+
+    shard& shard_;
+    shard_id self_;
+    messaging_directory& directory_;
+    endpoint* ep_;
+    shard_messaging_config config_;
+    shard_messaging_stats stats_;
+    shard::poller_id flush_poller_ = 0, work_poller_ = 0;
+
+    std::vector<std::unique_ptr<outbound>> out_;  // by destination shard id
+    std::vector<std::unique_ptr<inbound>> in_;    // by source shard id
+
+    std::unordered_map<std::string, peer_entry> peers_;
+    peer_handler peer_handler_;
+    std::map<subscription_id, local_subscription> subscriptions_;
+    subscription_id next_subscription_ = 1;
+    /// Every member shard's patterns (with counts), this one's included: where publishes go.
+    std::vector<std::map<std::string, std::uint32_t>> patterns_by_shard_;
+    /// (endpoint shards) The endpoint subscription made for (shard, pattern).
+    std::map<std::pair<shard_id, std::string>, subscription_id> endpoint_subscriptions_;
+    std::unordered_map<std::uint32_t, stream_handler> stream_handlers_;
+    std::unordered_map<std::string, rpc_handler> rpc_handlers_;
+    std::unordered_map<std::uint64_t, reply_handler> calls_;  // issued here, answered by owners
+    std::uint64_t next_call_ = 1;
+    std::unordered_map<std::uint64_t, pending_reply> served_;  // (endpoint) awaiting a server
+    std::uint64_t next_served_ = 1;
+};
+
+}  // namespace ringmesh::messaging

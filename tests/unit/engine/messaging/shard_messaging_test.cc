@@ -1,0 +1,377 @@
+// The messaging API on every shard: node "a" runs two shards (its endpoint on shard 0), node
+// "b" one shard with its own endpoint, on the simulated transport and a virtual clock. Every
+// shard is stepped from the test thread, so each scenario is a sequence of loop iterations.
+// Delivery is checked as the engine promises it: per (sending shard, peer, stream) in order,
+// each message exactly once, nothing accepted ever lost.
+#include "engine/messaging/shard_messaging.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tests/support/bytes.h"
+#include "transport/sim/sim_network.h"
+
+namespace ringmesh::messaging {
+namespace {
+
+using test_support::bytes_of;
+using test_support::text_of;
+
+constexpr shard_id a0 = 0, a1 = 1, b0 = 2;
+
+class ShardMessagingTest : public ::testing::Test {
+  protected:
+    // Runs `fn` as code on shard `id`.
+    template <typename Fn>
+    auto on_shard(shard_id id, Fn&& fn) {
+        detail::bind_thread_to_shard(shards_[id].get());
+        struct unbind {
+            ~unbind() { detail::bind_thread_to_shard(nullptr); }
+        } guard;
+        return fn();
+    }
+    void SetUp() override {
+        mesh_ = std::make_unique<ring_mesh>(3, 64);
+        for (shard_id id = 0; id < 3; ++id)
+            shards_.push_back(std::move(shard::create(id, *mesh_, clock_, {})).value());
+    }
+    void TearDown() override {
+        // Endpoints first: their handlers point into the shard_messaging objects.
+        for (shard_id id = 0; id < 3; ++id) {
+            on_shard(id, [&] {
+                endpoints_[id].reset();
+                return 0;
+            });
+        }
+        for (shard_id id = 0; id < 3; ++id) {
+            on_shard(id, [&] {
+                messaging_[id].reset();
+                return 0;
+            });
+        }
+    }
+
+    static std::string address(shard_id id) {
+        return id == b0 ? "127.0.0.2:7000" : "127.0.0.1:7000";
+    }
+
+    // Node a (shards 0 and 1, its endpoint on 0) dials node b (shard 2).
+    void start(shard_messaging_config config = {}) {
+        start_endpoint(b0, "b", {});
+        start_endpoint(a0, "a", {address(b0)});
+        on_shard(a0, [&] {
+            messaging_[a0] = std::make_unique<shard_messaging>(*shards_[a0], dir_a_,
+                                                               endpoints_[a0].get(), config);
+            return 0;
+        });
+        on_shard(a1, [&] {
+            messaging_[a1] =
+                std::make_unique<shard_messaging>(*shards_[a1], dir_a_, nullptr, config);
+            return 0;
+        });
+        on_shard(b0, [&] {
+            messaging_[b0] = std::make_unique<shard_messaging>(*shards_[b0], dir_b_,
+                                                               endpoints_[b0].get(), config);
+            return 0;
+        });
+        ASSERT_TRUE(pump_until([&] { return on(a1).connected("b") && on(b0).connected("a"); }));
+    }
+
+    void start_endpoint(shard_id id, std::string name, std::vector<std::string> dial) {
+        endpoint_config config;
+        config.cluster_id = "test";
+        config.node_id = std::move(name);
+        config.listen = *transport::address::parse(address(id));
+        config.random_seed = id + 1;
+        for (const auto& d : dial)
+            config.peers.push_back(*transport::address::parse(d));
+        on_shard(id, [&] {
+            auto e = endpoint::create(*shards_[id], net_.make_transport(address(id), id),
+                                      std::move(config));
+            EXPECT_TRUE(e) << e.err().message();
+            endpoints_[id] = std::move(e).value();
+            return 0;
+        });
+    }
+
+    // The shard_messaging of `id`, for a call made as code on that shard.
+    shard_messaging& on(shard_id id) {
+        detail::bind_thread_to_shard(shards_[id].get());
+        return *messaging_[id];
+    }
+    void release() { detail::bind_thread_to_shard(nullptr); }
+
+    // One iteration of each shard not paused; simulated time jumps to the next event when
+    // nothing moved.
+    void step() {
+        std::size_t work = 0;
+        for (shard_id id = 0; id < 3; ++id) {
+            if (paused_[id]) continue;
+            work += on_shard(id, [&] { return shards_[id]->run_once(); });
+        }
+        if (work > 0) return;
+        const time_ns now = clock_.now_ns();
+        time_ns next = net_.next_event_ns();
+        for (shard_id id = 0; id < 3; ++id) {
+            if (!paused_[id]) next = std::min(next, shards_[id]->timers().next_wakeup_ns());
+        }
+        clock_.set(next > now && next != INT64_MAX ? next : now + 100 * ns_per_us);
+    }
+    bool pump_until(const std::function<bool()>& done, int max_rounds = 400000) {
+        for (int i = 0; i < max_rounds && !done(); ++i) {
+            release();
+            step();
+        }
+        release();
+        return done();
+    }
+
+    void run_steps(int n) {
+        release();
+        for (int i = 0; i < n; ++i)
+            step();
+    }
+
+    virtual_clock clock_{ns_per_s};
+    transport::sim::sim_network net_{7};
+    std::unique_ptr<ring_mesh> mesh_;
+    std::vector<std::unique_ptr<shard>> shards_;
+    std::unique_ptr<endpoint> endpoints_[3];
+    std::unique_ptr<shard_messaging> messaging_[3];
+    messaging_directory dir_a_{"a", {a0, a1}};
+    messaging_directory dir_b_{"b", {b0}};
+    bool paused_[3] = {false, false, false};
+};
+
+// Numbers each received text must follow in order, once each.
+void expect_sequence(const std::vector<std::string>& got, int count, const std::string& prefix) {
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(count)) << prefix;
+    for (int i = 0; i < count; ++i)
+        ASSERT_EQ(got[i], prefix + std::to_string(i)) << "out of order or duplicated at " << i;
+}
+
+TEST_F(ShardMessagingTest, SendsFromBothShardsArriveInOrderOncePerStream) {
+    start();
+    EXPECT_EQ(on(a1).owner_of("b"), a0);
+    release();
+    std::vector<std::string> stream5, stream6;
+    on_shard(b0, [&] {
+        endpoints_[b0]->on_stream(25,
+                                  [&](const message& m) { stream5.push_back(text_of(m.bytes)); });
+        endpoints_[b0]->on_stream(26,
+                                  [&](const message& m) { stream6.push_back(text_of(m.bytes)); });
+        return 0;
+    });
+    constexpr int count = 5000;
+    int next1 = 0, next0 = 0;
+    ASSERT_TRUE(pump_until([&] {
+        while (next1 < count &&
+               on(a1).send("b", 25, bytes_of("s1-" + std::to_string(next1))) == outcome::accepted)
+            ++next1;
+        while (next0 < count &&
+               on(a0).send("b", 26, bytes_of("s0-" + std::to_string(next0))) == outcome::accepted)
+            ++next0;
+        release();
+        return stream5.size() == count && stream6.size() == count;
+    }));
+    expect_sequence(stream5, count, "s1-");
+    expect_sequence(stream6, count, "s0-");
+    EXPECT_GT(on(a1).stats().records_out, 0u);
+    EXPECT_EQ(on(a0).stats().undeliverable, 0u);
+    release();
+}
+
+TEST_F(ShardMessagingTest, APublishOnShardOneReachesEveryShardAndThePeerOnce) {
+    start();
+    std::vector<std::string> at_a0, at_a1, at_b;
+    on(a0).subscribe("md/**", [&](const message& m) { at_a0.push_back(text_of(m.bytes)); });
+    on(a1).subscribe("md/*", [&](const message& m) { at_a1.push_back(text_of(m.bytes)); });
+    on(b0).subscribe("md/**", [&](const message& m) { at_b.push_back(text_of(m.bytes)); });
+    release();
+    // b's subscription reached a's endpoint, and shard 1 learned it runs there.
+    ASSERT_TRUE(pump_until(
+        [&] { return on_shard(a0, [&] { return endpoints_[a0]->subscribers("md/x"); }) == 1; }));
+    constexpr int count = 3000;
+    int next = 0;
+    ASSERT_TRUE(pump_until([&] {
+        while (next < count &&
+               on(a1).publish("md/x", bytes_of("p" + std::to_string(next))) == outcome::accepted)
+            ++next;
+        release();
+        return at_b.size() == count && at_a0.size() == count && at_a1.size() == count;
+    }));
+    expect_sequence(at_a0, count, "p");
+    expect_sequence(at_a1, count, "p");
+    expect_sequence(at_b, count, "p");
+}
+
+TEST_F(ShardMessagingTest, ARemotePublishReachesTheSubscriberOnTheShardWithoutTheEndpoint) {
+    start();
+    std::vector<std::string> at_a1;
+    std::string peer_seen;
+    on(a1).subscribe("feed/**", [&](const message& m) {
+        at_a1.push_back(text_of(m.bytes));
+        peer_seen = std::string(m.peer);
+    });
+    release();
+    ASSERT_TRUE(pump_until(
+        [&] { return on_shard(b0, [&] { return endpoints_[b0]->subscribers("feed/1"); }) == 1; }));
+    constexpr int count = 2000;
+    int next = 0;
+    ASSERT_TRUE(pump_until([&] {
+        while (next < count &&
+               on_shard(b0, [&] { return endpoints_[b0]->publish_ready("feed/1"); })) {
+            on_shard(b0, [&] {
+                return endpoints_[b0]->publish("feed/1", bytes_of("f" + std::to_string(next)));
+            });
+            ++next;
+        }
+        return at_a1.size() == count;
+    }));
+    expect_sequence(at_a1, count, "f");
+    EXPECT_EQ(peer_seen, "b");
+    // Unsubscribed on shard 1: the endpoint on shard 0 drops the pattern, and b learns it.
+    on(a1).unsubscribe(1);
+    release();
+    EXPECT_TRUE(pump_until(
+        [&] { return on_shard(b0, [&] { return endpoints_[b0]->subscribers("feed/1"); }) == 0; }));
+}
+
+TEST_F(ShardMessagingTest, CallsAndServedMethodsWorkFromTheShardWithoutTheEndpoint) {
+    start();
+    on_shard(b0, [&] {
+        endpoints_[b0]->serve("echo", [](const message& m) {
+            return rpc_reply{wire::RpcStatus::Ok, m.bytes, {}};
+        });
+        return 0;
+    });
+    // a's shard 1 calls b; b calls a method served on a's shard 1.
+    std::vector<std::string> replies;
+    constexpr int calls = 200;
+    int issued = 0;
+    ASSERT_TRUE(pump_until([&] {
+        if (issued < calls && replies.size() == static_cast<std::size_t>(issued)) {
+            const outcome o = on(a1).call("b", "echo", bytes_of("c" + std::to_string(issued)),
+                                          ns_per_s, [&](const rpc_result& r) {
+                                              EXPECT_EQ(r.status, wire::RpcStatus::Ok);
+                                              replies.push_back(text_of(r.payload));
+                                          });
+            if (o == outcome::accepted) ++issued;
+        }
+        release();
+        return replies.size() == calls;
+    }));
+    expect_sequence(replies, calls, "c");
+
+    int served_on = -1;
+    on(a1).serve("whoami", [&](const message& m) {
+        served_on = static_cast<int>(this_shard()->id());
+        EXPECT_EQ(m.peer, "b");
+        static const std::string answer = "shard one";
+        return rpc_reply{wire::RpcStatus::Ok, bytes_of(answer), {}};
+    });
+    release();
+    run_steps(50);  // the claim reaches the endpoint
+    std::string answer;
+    ASSERT_EQ(on_shard(b0,
+                       [&] {
+                           return endpoints_[b0]->call(
+                               "a", "whoami", {}, ns_per_s, [&](const rpc_result& r) {
+                                   answer = r.status == wire::RpcStatus::Ok ? text_of(r.payload)
+                                                                            : "error";
+                               });
+                       }),
+              outcome::accepted);
+    ASSERT_TRUE(pump_until([&] { return !answer.empty(); }));
+    EXPECT_EQ(answer, "shard one");
+    EXPECT_EQ(served_on, static_cast<int>(a1));
+}
+
+TEST_F(ShardMessagingTest, AFullBoundIsBackPressureAndNothingAcceptedIsLost) {
+    shard_messaging_config small;
+    small.max_bytes_in_flight = 4096;
+    start(small);
+    std::vector<std::string> got;
+    on_shard(b0, [&] {
+        endpoints_[b0]->on_stream(29, [&](const message& m) { got.push_back(text_of(m.bytes)); });
+        return 0;
+    });
+    // The owner shard stands still: shard 1's batches wait there, and its bound fills.
+    paused_[a0] = true;
+    int accepted = 0;
+    outcome last = outcome::accepted;
+    for (int round = 0; round < 100 && last == outcome::accepted; ++round) {
+        while ((last = on(a1).send("b", 29, bytes_of("m" + std::to_string(accepted)))) ==
+               outcome::accepted)
+            ++accepted;
+        release();
+        step();
+    }
+    EXPECT_EQ(last, outcome::back_pressure);
+    EXPECT_GT(accepted, 0);
+    EXPECT_GT(on(a1).stats().back_pressure, 0u);
+    release();
+    // The owner runs again: every accepted message arrives, in order, once; then more fit.
+    paused_[a0] = false;
+    ASSERT_TRUE(pump_until([&] { return got.size() == static_cast<std::size_t>(accepted); }));
+    expect_sequence(got, accepted, "m");
+    EXPECT_EQ(on(a1).send("b", 29, bytes_of("m" + std::to_string(accepted))), outcome::accepted);
+    release();
+}
+
+TEST_F(ShardMessagingTest, APublishWaitsOnTheOwnerWhileThePeersWindowIsFull) {
+    shard_messaging_config small;
+    small.max_bytes_in_flight = 16384;
+    start(small);
+    std::vector<std::string> at_b;
+    on(b0).subscribe("q/**", [&](const message& m) { at_b.push_back(text_of(m.bytes)); });
+    release();
+    ASSERT_TRUE(pump_until(
+        [&] { return on_shard(a0, [&] { return endpoints_[a0]->subscribers("q/x"); }) == 1; }));
+    // b stands still: its window fills, shard 0 holds shard 1's publishes, then shard 1's
+    // bound fills and its caller is told.
+    paused_[b0] = true;
+    int accepted = 0, refused_rounds = 0;
+    for (int round = 0; round < 20000 && refused_rounds < 50; ++round) {
+        const int before = accepted;
+        outcome last;
+        while ((last = on(a1).publish("q/x", bytes_of("q" + std::to_string(accepted)))) ==
+               outcome::accepted)
+            ++accepted;
+        ASSERT_EQ(last, outcome::back_pressure);
+        refused_rounds = accepted == before ? refused_rounds + 1 : 0;
+        release();
+        step();
+    }
+    ASSERT_EQ(refused_rounds, 50) << "shard 1 never stayed refused";
+    EXPECT_GT(on(a0).stats().blocked_retries, 0u);
+    release();
+    paused_[b0] = false;
+    ASSERT_TRUE(pump_until([&] { return at_b.size() == static_cast<std::size_t>(accepted); }));
+    expect_sequence(at_b, accepted, "q");
+}
+
+TEST_F(ShardMessagingTest, AStreamClaimedOnShardOneGetsThePeersMessagesThere) {
+    start();
+    std::vector<std::string> got;
+    on(a1).on_stream(32, [&](const message& m) { got.push_back(text_of(m.bytes)); });
+    release();
+    run_steps(50);  // the claim reaches the endpoint
+    constexpr int count = 1000;
+    int next = 0;
+    ASSERT_TRUE(pump_until([&] {
+        while (next < count && on_shard(b0, [&] {
+                                   return endpoints_[b0]->send(
+                                       "a", 32, bytes_of("t" + std::to_string(next)));
+                               }) == outcome::accepted)
+            ++next;
+        return got.size() == count;
+    }));
+    expect_sequence(got, count, "t");
+}
+
+}  // namespace
+}  // namespace ringmesh::messaging
