@@ -519,6 +519,13 @@ bool shard_messaging::wanted_by(shard_id other, std::string_view topic) const {
     return false;
 }
 
+bool shard_messaging::subscribed_on_node(std::string_view topic) const {
+    for (shard_id id : directory_.members()) {
+        if (wanted_by(id, topic)) return true;
+    }
+    return false;
+}
+
 void shard_messaging::deliver_local(std::string_view pattern, const message& m) {
     for (const auto& [id, sub] : subscriptions_) {
         if (sub.pattern == pattern) sub.handler(m);

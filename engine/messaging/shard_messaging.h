@@ -128,6 +128,9 @@ class shard_messaging {
     /// Connected and disconnected peers, as their owners announce them.
     void on_peer_event(peer_handler handler) { peer_handler_ = std::move(handler); }
     bool connected(std::string_view peer) const;
+    /// Whether a subscriber on some shard of this node (as far as this shard has heard)
+    /// matches `topic`.
+    bool subscribed_on_node(std::string_view topic) const;
     /// The shard that holds `peer`'s session, once announced.
     std::optional<shard_id> owner_of(std::string_view peer) const;
 
