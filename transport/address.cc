@@ -87,6 +87,21 @@ result<address> address::parse(std::string_view text) {
     return a;
 }
 
+std::uint16_t address::port() const noexcept {
+    if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+    if (family() == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+    return 0;
+}
+
+address address::with_port(std::uint16_t new_port) const noexcept {
+    address a = *this;
+    if (family() == AF_INET) reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(new_port);
+    if (family() == AF_INET6)
+        reinterpret_cast<sockaddr_in6*>(&a.storage)->sin6_port = htons(new_port);
+    return a;
+}
+
 std::string address::to_string() const {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,9 @@ struct address {
     static result<address> parse(std::string_view text);
     std::string to_string() const;
     int family() const noexcept { return storage.ss_family; }
+    std::uint16_t port() const noexcept;
+    /// The same host with another port.
+    address with_port(std::uint16_t port) const noexcept;
     const sockaddr* sa() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
     friend bool operator==(const address& a, const address& b) noexcept;
 };

@@ -77,7 +77,19 @@ struct endpoint_config {
     /// Distinct topics counted apart in the metrics (topic_counts.h); later ones are counted
     /// together as "_other". 0: no per-topic counts.
     std::size_t topic_metrics_limit = 64;
+    /// A node that runs an endpoint on each of several shards: how many (node_shards) and
+    /// this one's place among them (node_shard, 0-based). A peer's session belongs to the
+    /// endpoint shard_for_peer() names, on both nodes; endpoint k listens on the port of
+    /// `listen` minus node_shard plus k, a peer that dials another endpoint is told which
+    /// port to use (WrongShard), and a connection this endpoint dialed to a peer it does not
+    /// own is handed to the owner (on_misplaced_peer). Give every endpoint of a node the same
+    /// `incarnation`: a peer sees one process.
+    std::uint32_t node_shards = 1, node_shard = 0;
 };
+
+/// Which of `shards` endpoints of a node holds the session with `peer` (a stable hash of the
+/// name: every node computes it the same way).
+std::uint32_t shard_for_peer(std::string_view peer, std::uint32_t shards) noexcept;
 
 /// A received message. `bytes` is valid while the handler runs; retain() keeps it longer.
 struct message {
@@ -161,6 +173,9 @@ struct endpoint_stats : intake_counters {
     std::uint64_t peers_gone = 0;         ///< membership said dead or left
     std::uint64_t sessions_given_up = 0;  ///< retention expired, or the peer left
     std::uint64_t peer_restarts = 0;
+    /// Multi-shard nodes: peers told to dial another of our endpoints, and connections we
+    /// dialed from the wrong one, handed to the owner.
+    std::uint64_t redirected = 0, handed_to_owner = 0;
     std::uint64_t messages_lost_to = 0, frames_lost_from = 0;  ///< reported as peer_loss
     std::uint64_t publish_too_large = 0, publish_invalid_topic = 0, subscribe_invalid_pattern = 0;
     // The priority lane.
@@ -244,6 +259,11 @@ class endpoint final : transport::event_handler {
 
     // ---- peers ----
     void on_peer_event(peer_handler handler) { peer_handler_ = std::move(handler); }
+    /// (node_shards > 1) A peer this endpoint dialed belongs to endpoint `node_shard` of this
+    /// node: that endpoint should dial `address` (this one forgets it).
+    using misplaced_handler =
+        std::function<void(std::uint32_t node_shard, const transport::address& address)>;
+    void on_misplaced_peer(misplaced_handler handler) { misplaced_handler_ = std::move(handler); }
     bool connected(std::string_view peer) const;
     std::vector<std::string> connected_peers() const;
     /// Whether `peer` subscribes to a pattern matching `topic`.
@@ -359,6 +379,10 @@ class endpoint final : transport::event_handler {
     void propagate(wire::FrameKind kind, std::string_view pattern);
     publish_result publish(std::string_view topic, std::span<const std::byte> bytes,
                            bool deliver_locally);
+    /// A Hello from a peer another of this node's endpoints owns: redirect it, or hand the
+    /// dial to the owner. Returns false (the connection closes).
+    bool misplaced(conn_state& c, std::uint32_t owner);
+    void take_error(conn_state& c, const wire::frame& f);
     /// `answered`: a reply came (false: the deadline passed first).
     void finish_call(std::uint64_t call_id, const rpc_result& result, bool answered);
     /// Calls fn(handler) for each local subscription matching `topic`. A handler may
@@ -406,6 +430,7 @@ class endpoint final : transport::event_handler {
     peer_handler peer_handler_;
     loss_handler loss_handler_;
     replication_handler replication_handler_;
+    misplaced_handler misplaced_handler_;
     endpoint_stats stats_;
     topic_counts topic_counts_{config_.topic_metrics_limit};
     std::unique_ptr<latency_histogram> rpc_latency_;  // 30 KiB: made at the first answer

@@ -72,7 +72,8 @@ struct endpoint::dial_target {
     transport::connection_id conn;  // the connect in progress
     time_ns backoff_ns = 0;
     timer_id redial;
-    std::string known_peer;  // learned from its Hello
+    std::string known_peer;   // learned from its Hello
+    bool handed_off = false;  // its peer belongs to another endpoint of this node: never dialed
 };
 
 }  // namespace ringmesh::messaging

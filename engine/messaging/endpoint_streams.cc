@@ -44,7 +44,9 @@ void endpoint::on_connected(transport::connection_id id, bool inbound) {
         }
     }
     const auto body = builder_.hello(config_.cluster_id, config_.node_id, incarnation_,
-                                     static_cast<std::uint16_t>(shard_.shard_count()));
+                                     static_cast<std::uint16_t>(shard_.shard_count()), false,
+                                     static_cast<std::uint16_t>(config_.node_shards),
+                                     static_cast<std::uint16_t>(config_.node_shard));
     const std::vector<std::byte> frame = control_frame(wire::FrameKind::Hello, body);
     transport_->send(id, frame);
     conn_state* raw = c.get();
@@ -103,6 +105,10 @@ void endpoint::on_closed(transport::connection_id id, transport::close_reason, i
 }
 
 bool endpoint::handle_frame(conn_state& c, const wire::frame& f, const buffer_handle* owner) {
+    if (f.kind() == wire::FrameKind::Error) {  // before or after the Hello: the peer closes
+        take_error(c, f);
+        return true;
+    }
     if (!c.handshaken) {
         if (f.kind() != wire::FrameKind::Hello) {
             ++stats_.protocol_violations;
@@ -116,14 +122,6 @@ bool endpoint::handle_frame(conn_state& c, const wire::frame& f, const buffer_ha
             ++stats_.protocol_violations;
             refuse(c, wire::ErrorCode::ProtocolViolation, "second Hello");
             return false;
-        case wire::FrameKind::Error: {
-            const auto* e = wire::body_as<wire::Error>(f);
-            // A peer's words, printed: bounded per second, however often it says them.
-            static thread_local log::site_limit peer_closes;
-            log::limited(peer_closes, log::level::warn, "messaging", "{}: peer {} closes: {}",
-                         config_.node_id, c.peer, wire::view_of(e->message()));
-            return true;
-        }
         default:
             break;
     }
@@ -135,6 +133,59 @@ bool endpoint::handle_frame(conn_state& c, const wire::frame& f, const buffer_ha
         return false;
     }
     return true;
+}
+
+void endpoint::take_error(conn_state& c, const wire::frame& f) {
+    const auto* e = wire::body_as<wire::Error>(f);
+    if (e->code() == wire::ErrorCode::WrongShard && e->redirect_port() != 0 && c.dial_index >= 0) {
+        // Its owner endpoint listens on another port of the same host: redial there at once.
+        dial_target& target = dial_targets_[static_cast<std::size_t>(c.dial_index)];
+        target.address = target.address.with_port(e->redirect_port());
+        target.backoff_ns = config_.reconnect_min_ns;
+        c.closing = true;
+        transport_->close(c.id);  // on_closed schedules the redial
+        return;
+    }
+    if (e->code() == wire::ErrorCode::WrongShard) return;  // placement, not trouble (quiet)
+    // A peer's words, printed: bounded per second, however often it says them.
+    static thread_local log::site_limit peer_closes;
+    log::limited(peer_closes, log::level::warn, "messaging", "{}: peer {} closes: {}",
+                 config_.node_id, c.peer.empty() ? std::string_view("(before its Hello)") : c.peer,
+                 wire::view_of(e->message()));
+}
+
+bool endpoint::misplaced(conn_state& c, std::uint32_t owner) {
+    shard_.timers().cancel(c.handshake_timer);
+    c.closing = true;
+    if (c.inbound) {
+        ++stats_.redirected;
+        const auto port =
+            static_cast<std::uint16_t>(config_.listen->port() - config_.node_shard + owner);
+        const auto body = builder_.error(wire::ErrorCode::WrongShard, "dial the owner", port);
+        transport_->send(c.id, control_frame(wire::FrameKind::Error, body));
+        transport_->close(c.id);
+        return false;
+    }
+    ++stats_.handed_to_owner;
+    if (c.dial_index >= 0) {
+        dial_target& target = dial_targets_[static_cast<std::size_t>(c.dial_index)];
+        target.handed_off = true;
+        shard_.timers().cancel(target.redial);
+        c.dial_index = -1;
+        if (misplaced_handler_) misplaced_handler_(owner, target.address);
+    }
+    transport_->close(c.id);
+    return false;
+}
+
+std::uint32_t shard_for_peer(std::string_view peer, std::uint32_t shards) noexcept {
+    if (shards <= 1) return 0;
+    std::uint64_t h = 14695981039346656037ull;  // FNV-1a: the same on every node and build
+    for (char ch : peer) {
+        h ^= static_cast<unsigned char>(ch);
+        h *= 1099511628211ull;
+    }
+    return static_cast<std::uint32_t>(h % shards);
 }
 
 bool endpoint::handle_hello(conn_state& c, const wire::frame& f) {
@@ -151,6 +202,22 @@ bool endpoint::handle_hello(conn_state& c, const wire::frame& f) {
             return false;
         case hello_check::ok:
             break;
+    }
+    if (c.inbound && hello->endpoints() > 1 &&
+        shard_for_peer(config_.node_id, hello->endpoints()) != hello->endpoint_index()) {
+        // Dialed from an endpoint of its node that does not own us: it hands the dial to the
+        // one that does (on our Hello). Refused before anything binds, so nothing flaps.
+        shard_.timers().cancel(c.handshake_timer);
+        c.closing = true;
+        const auto body = builder_.error(wire::ErrorCode::WrongShard, "dial from the owner", 0);
+        transport_->send(c.id, control_frame(wire::FrameKind::Error, body));
+        transport_->close(c.id);
+        return false;
+    }
+    if (config_.node_shards > 1 && config_.listen) {
+        const std::uint32_t owner =
+            shard_for_peer(wire::view_of(hello->node_id()), config_.node_shards);
+        if (owner != config_.node_shard) return misplaced(c, owner);
     }
     shard_.timers().cancel(c.handshake_timer);
     bind(c, std::string(wire::view_of(hello->node_id())), hello->incarnation());
@@ -211,7 +278,7 @@ void endpoint::refuse(conn_state& c, wire::ErrorCode code, std::string_view why)
 
 void endpoint::dial(std::size_t index) {
     dial_target& target = dial_targets_[index];
-    if (shutting_down_ || target.in_progress) return;
+    if (shutting_down_ || target.in_progress || target.handed_off) return;
     if (!target.known_peer.empty() && connected(target.known_peer)) return;
     ++stats_.reconnect_attempts;
     auto conn = transport_->connect(target.address);
@@ -224,8 +291,13 @@ void endpoint::dial(std::size_t index) {
 }
 
 void endpoint::dial(const transport::address& address) {
-    for (const dial_target& target : dial_targets_) {
-        if (target.address == address) return;
+    for (dial_target& target : dial_targets_) {
+        if (target.address != address) continue;
+        if (target.handed_off) {  // handed here again: this endpoint owns it after all
+            target.handed_off = false;
+            dial(static_cast<std::size_t>(&target - dial_targets_.data()));
+        }
+        return;
     }
     dial_target& target = dial_targets_.emplace_back();
     target.address = address;
@@ -235,7 +307,7 @@ void endpoint::dial(const transport::address& address) {
 
 void endpoint::schedule_redial(std::size_t index) {
     dial_target& target = dial_targets_[index];
-    if (shutting_down_ || shard_.timers().pending(target.redial)) return;
+    if (shutting_down_ || target.handed_off || shard_.timers().pending(target.redial)) return;
     const time_ns delay = jittered(target.backoff_ns);
     target.backoff_ns = std::min(target.backoff_ns * 2, config_.reconnect_max_ns);
     target.redial =

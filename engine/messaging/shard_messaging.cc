@@ -47,6 +47,7 @@ enum class record_kind : std::uint8_t {
     pattern,       // shard, added, pattern                       -> every shard
     stream_claim,  // stream, shard                               -> every shard
     method_claim,  // method, shard                               -> every shard
+    dial,          // address                                     -> a peer's owner
 };
 
 class record_writer {
@@ -161,6 +162,13 @@ shard_messaging::shard_messaging(shard& owner, messaging_directory& directory, e
         });
         for (const std::string& peer : ep_->connected_peers())
             announce_peer(peer, true);
+        // A peer this endpoint dialed belongs to another endpoint of the node: that one
+        // dials it (endpoint k of the node runs on the directory's k-th member shard).
+        ep_->on_misplaced_peer([this](std::uint32_t node_shard, const transport::address& a) {
+            if (node_shard >= directory_.members().size()) return;
+            const shard_id owner_shard = directory_.members()[node_shard];
+            record_writer(record_to(owner_shard), record_kind::dial).text(a.to_string());
+        });
     }
     directory_.set(self_, this);
 }
@@ -430,6 +438,11 @@ bool shard_messaging::apply(shard_id from, std::span<const std::byte> record) {
                         .bytes(m.bytes);
                 });
             }
+            return true;
+        }
+        case record_kind::dial: {
+            if (ep_ == nullptr) return true;
+            if (auto address = transport::address::parse(r.text())) ep_->dial(*address);
             return true;
         }
         case record_kind::method_claim: {

@@ -9,12 +9,14 @@ std::span<const std::byte> body_builder::finish(flatbuffers::uoffset_t root) {
 
 std::span<const std::byte> body_builder::hello(std::string_view cluster_id,
                                                std::string_view node_id, std::uint64_t incarnation,
-                                               std::uint16_t shard_count, bool seen_you) {
+                                               std::uint16_t shard_count, bool seen_you,
+                                               std::uint16_t endpoints,
+                                               std::uint16_t endpoint_index) {
     fbb_.Clear();
     const auto cluster = string(cluster_id);
     const auto node = string(node_id);
     return finish(CreateHello(fbb_, protocol_version, protocol_version, cluster, node, incarnation,
-                              shard_count, seen_you)
+                              shard_count, seen_you, endpoints, endpoint_index)
                       .o);
 }
 
@@ -50,10 +52,11 @@ std::span<const std::byte> body_builder::rpc_response(std::uint64_t call_id, Rpc
     return finish(CreateRpcResponse(fbb_, call_id, status, m, p).o);
 }
 
-std::span<const std::byte> body_builder::error(ErrorCode code, std::string_view message) {
+std::span<const std::byte> body_builder::error(ErrorCode code, std::string_view message,
+                                               std::uint16_t redirect_port) {
     fbb_.Clear();
     const auto m = string(message);
-    return finish(CreateError(fbb_, code, m).o);
+    return finish(CreateError(fbb_, code, m, redirect_port).o);
 }
 
 }  // namespace ringmesh::wire

@@ -19,7 +19,8 @@ class body_builder {
 
     std::span<const std::byte> hello(std::string_view cluster_id, std::string_view node_id,
                                      std::uint64_t incarnation, std::uint16_t shard_count,
-                                     bool seen_you = false);
+                                     bool seen_you = false, std::uint16_t endpoints = 1,
+                                     std::uint16_t endpoint_index = 0);
     std::span<const std::byte> publish(std::string_view topic, std::span<const std::byte> payload);
     std::span<const std::byte> subscription(std::string_view pattern);
     std::span<const std::byte> rpc_request(std::uint64_t call_id, std::string_view method,
@@ -28,7 +29,8 @@ class body_builder {
     std::span<const std::byte> rpc_response(std::uint64_t call_id, RpcStatus status,
                                             std::string_view message,
                                             std::span<const std::byte> payload);
-    std::span<const std::byte> error(ErrorCode code, std::string_view message);
+    std::span<const std::byte> error(ErrorCode code, std::string_view message,
+                                     std::uint16_t redirect_port = 0);
 
   private:
     std::span<const std::byte> finish(flatbuffers::uoffset_t root);

@@ -189,24 +189,25 @@ sharded_run sharded_pubsub(std::uint64_t seed) {
     faults.duplicate = 0.02;
     faults.min_delay_ns = 20 * ns_per_us;
     faults.max_delay_ns = 2 * ns_per_ms;
-    std::unique_ptr<endpoint> endpoints[3];
-    std::unique_ptr<messaging::shard_messaging> api[3];
-    bool started[3] = {false, false, false};
-    sim::sim_shards sim(3, seed, faults, [&](int i) { return started[i]; });
+    std::vector<std::unique_ptr<endpoint>> endpoints(3);
+    std::vector<std::unique_ptr<messaging::shard_messaging>> api(3);
+    std::vector<bool> started(3, false);
+    sim::sim_shards sim(3, seed, faults,
+                        [&](int i) { return started.at(static_cast<std::size_t>(i)); });
     messaging::messaging_directory n0("n0", {0, 1}), n1("n1", {2});
     struct teardown {  // endpoints first: their handlers point into the shard_messaging
         sim::sim_shards& sim;
-        std::unique_ptr<endpoint>* endpoints;
-        std::unique_ptr<messaging::shard_messaging>* api;
+        std::vector<std::unique_ptr<endpoint>>& endpoints;
+        std::vector<std::unique_ptr<messaging::shard_messaging>>& api;
         ~teardown() {
             for (int i = 0; i < 3; ++i)
                 sim.on(i, [&] {
-                    endpoints[i].reset();
+                    endpoints.at(static_cast<std::size_t>(i)).reset();
                     return 0;
                 });
             for (int i = 0; i < 3; ++i)
                 sim.on(i, [&] {
-                    api[i].reset();
+                    api.at(static_cast<std::size_t>(i)).reset();
                     return 0;
                 });
         }
@@ -228,34 +229,37 @@ sharded_run sharded_pubsub(std::uint64_t seed) {
                                     config);
         });
         EXPECT_TRUE(e) << e.err().message();
-        endpoints[shard] = std::move(e).value();
+        endpoints.at(static_cast<std::size_t>(shard)) = std::move(e).value();
     };
     start(2, "n1", {}, 31);
     start(0, "n0", {2}, 30);
     for (int i : {0, 1, 2}) {
         sim.on(i, [&] {
-            api[i] = std::make_unique<messaging::shard_messaging>(sim.at(i), i == 2 ? n1 : n0,
-                                                                  endpoints[i].get());
+            api.at(static_cast<std::size_t>(i)) = std::make_unique<messaging::shard_messaging>(
+                sim.at(i), i == 2 ? n1 : n0, endpoints.at(static_cast<std::size_t>(i)).get());
             return 0;
         });
-        started[i] = true;
+        started.at(static_cast<std::size_t>(i)) = true;
     }
     sharded_run run;
     sim.on(2, [&] {
-        return api[2]->subscribe("sim/**", [&](const message& m) {
+        return api.at(static_cast<std::size_t>(2))->subscribe("sim/**", [&](const message& m) {
             run.at_n1.emplace_back(reinterpret_cast<const char*>(m.bytes.data()), m.bytes.size());
         });
     });
     sim.on(1, [&] {
-        return api[1]->subscribe("sim/**", [&](const message& m) {
+        return api.at(static_cast<std::size_t>(1))->subscribe("sim/**", [&](const message& m) {
             run.at_n0_shard1.emplace_back(reinterpret_cast<const char*>(m.bytes.data()),
                                           m.bytes.size());
         });
     });
     const bool ready = sim.run_until(
         [&] {
-            return sim.on(0, [&] { return endpoints[0]->subscribers("sim/x") == 1; }) &&
-                   sim.on(0, [&] { return api[0]->subscribed_on_node("sim/x"); });
+            return sim.on(0, [&] {
+                return endpoints.at(static_cast<std::size_t>(0))->subscribers("sim/x") == 1;
+            }) && sim.on(0, [&] {
+                return api.at(static_cast<std::size_t>(0))->subscribed_on_node("sim/x");
+            });
         },
         60 * ns_per_s);
     if (!ready) return run;
@@ -265,9 +269,9 @@ sharded_run sharded_pubsub(std::uint64_t seed) {
         [&] {
             for (int s : {0, 1}) {
                 while (next[s] < per_shard && sim.on(s, [&] {
-                    return api[s]->publish(
-                        s == 0 ? "sim/a" : "sim/b",
-                        bytes_of(std::to_string(s) + ":" + std::to_string(next[s])));
+                    return api.at(static_cast<std::size_t>(s))
+                        ->publish(s == 0 ? "sim/a" : "sim/b",
+                                  bytes_of(std::to_string(s) + ":" + std::to_string(next[s])));
                 }) == messaging::outcome::accepted) {
                     ++next[s];
                 }

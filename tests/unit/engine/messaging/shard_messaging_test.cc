@@ -373,5 +373,190 @@ TEST_F(ShardMessagingTest, AStreamClaimedOnShardOneGetsThePeersMessagesThere) {
     expect_sequence(got, count, "t");
 }
 
+// Connections spread over shards: node "a" runs an endpoint on each of its two shards
+// (ports 7000 and 7001); "b" and "c" run one each. Every session settles on the shard
+// shard_for_peer() names on both sides, whoever dialed whom first.
+class SpreadPeersTest : public ::testing::Test {
+  protected:
+    static constexpr shard_id a_0 = 0, a_1 = 1, b = 2, c = 3;
+
+    template <typename Fn>
+    auto on_shard(shard_id id, Fn&& fn) {
+        detail::bind_thread_to_shard(shards_[id].get());
+        struct unbind {
+            ~unbind() { detail::bind_thread_to_shard(nullptr); }
+        } guard;
+        return fn();
+    }
+
+    void SetUp() override {
+        mesh_ = std::make_unique<ring_mesh>(4, 64);
+        for (shard_id id = 0; id < 4; ++id)
+            shards_.push_back(std::move(shard::create(id, *mesh_, clock_, {})).value());
+    }
+    void TearDown() override {
+        for (shard_id id = 0; id < 4; ++id)
+            on_shard(id, [&] {
+                endpoints_[id].reset();
+                return 0;
+            });
+        for (shard_id id = 0; id < 4; ++id)
+            on_shard(id, [&] {
+                api_[id].reset();
+                return 0;
+            });
+    }
+    static std::string address(shard_id id) {
+        switch (id) {
+            case a_0:
+                return "127.0.0.1:7000";
+            case a_1:
+                return "127.0.0.1:7001";
+            case b:
+                return "127.0.0.2:7000";
+            default:
+                return "127.0.0.3:7000";
+        }
+    }
+    void start_endpoint(shard_id id, std::string name, std::vector<shard_id> dial,
+                        std::uint32_t node_shards, std::uint32_t node_shard,
+                        messaging_directory& dir) {
+        endpoint_config config;
+        config.cluster_id = "test";
+        config.node_id = std::move(name);
+        config.listen = *transport::address::parse(address(id));
+        config.incarnation = 100 + (id == a_1 ? a_0 : id);  // one per node
+        config.random_seed = id + 1;
+        config.node_shards = node_shards;
+        config.node_shard = node_shard;
+        for (shard_id d : dial)
+            config.peers.push_back(*transport::address::parse(address(d)));
+        on_shard(id, [&] {
+            auto e = endpoint::create(*shards_[id], net_.make_transport(address(id), id),
+                                      std::move(config));
+            EXPECT_TRUE(e) << e.err().message();
+            endpoints_[id] = std::move(e).value();
+            api_[id] = std::make_unique<shard_messaging>(*shards_[id], dir, endpoints_[id].get());
+            return 0;
+        });
+    }
+    bool pump_until(const std::function<bool()>& done, int max_rounds = 400000) {
+        for (int i = 0; i < max_rounds && !done(); ++i) {
+            std::size_t work = 0;
+            for (shard_id id = 0; id < 4; ++id)
+                work += on_shard(id, [&] { return shards_[id]->run_once(); });
+            if (work > 0) continue;
+            const time_ns now = clock_.now_ns();
+            time_ns next = net_.next_event_ns();
+            for (shard_id id = 0; id < 4; ++id)
+                next = std::min(next, shards_[id]->timers().next_wakeup_ns());
+            clock_.set(next > now && next != INT64_MAX ? next : now + 100 * ns_per_us);
+        }
+        return done();
+    }
+    template <typename Fn>
+    auto with(shard_id id, Fn&& fn) {
+        return on_shard(id, [&] { return fn(*api_[id]); });
+    }
+
+    virtual_clock clock_{ns_per_s};
+    transport::sim::sim_network net_{11};
+    std::unique_ptr<ring_mesh> mesh_;
+    std::vector<std::unique_ptr<shard>> shards_;
+    std::unique_ptr<endpoint> endpoints_[4];
+    std::unique_ptr<shard_messaging> api_[4];
+    messaging_directory dir_a_{"a", {a_0, a_1}}, dir_b_{"b", {b}}, dir_c_{"c", {c}};
+};
+
+TEST_F(SpreadPeersTest, EachSessionSettlesOnItsOwnerShardAndEveryShardReachesIt) {
+    ASSERT_EQ(shard_for_peer("b", 2), 1u);  // the names are chosen for one peer per shard
+    ASSERT_EQ(shard_for_peer("c", 2), 0u);
+    start_endpoint(c, "c", {}, 1, 0, dir_c_);
+    start_endpoint(a_0, "a", {b, c}, 2, 0, dir_a_);  // a's shard 0 dials both; b is not up yet
+    start_endpoint(a_1, "a", {}, 2, 1, dir_a_);
+    ASSERT_TRUE(
+        pump_until([&] { return with(a_1, [](shard_messaging& m) { return m.connected("c"); }); }));
+    start_endpoint(b, "b", {a_0}, 1, 0, dir_b_);  // b dials a's first port: sent to the second
+    // ... and a's shard 0, redialing b, hands that dial to shard 1.
+    ASSERT_TRUE(pump_until([&] {
+        return with(a_0, [](shard_messaging& m) { return m.connected("b") && m.connected("c"); }) &&
+               with(a_1, [](shard_messaging& m) { return m.connected("b") && m.connected("c"); }) &&
+               endpoints_[a_0]->stats().handed_to_owner >= 1;
+    }));
+    EXPECT_EQ(with(a_0, [](shard_messaging& m) { return m.owner_of("b"); }), a_1);
+    EXPECT_EQ(with(a_1, [](shard_messaging& m) { return m.owner_of("c"); }), a_0);
+    EXPECT_TRUE(on_shard(a_1, [&] { return endpoints_[a_1]->connected("b"); }));
+    EXPECT_FALSE(on_shard(a_0, [&] { return endpoints_[a_0]->connected("b"); }));
+    EXPECT_TRUE(on_shard(a_0, [&] { return endpoints_[a_0]->connected("c"); }));
+    // b reached a's shard 0 first and was sent to shard 1; a's shard 0 dialed b and handed
+    // the dial to shard 1.
+    EXPECT_GE(endpoints_[a_0]->stats().redirected, 1u);
+    EXPECT_GE(endpoints_[a_0]->stats().handed_to_owner, 1u);
+    // One incarnation for the node: moving between a's endpoints is no restart to b.
+    EXPECT_EQ(endpoints_[b]->stats().peer_restarts, 0u);
+    EXPECT_EQ(endpoints_[b]->stats().messages_lost_to, 0u);
+
+    // Sends from both shards to both peers, each in order once.
+    std::vector<std::string> at_b, at_c;
+    on_shard(b, [&] {
+        endpoints_[b]->on_stream(40, [&](const message& m) { at_b.push_back(text_of(m.bytes)); });
+        return 0;
+    });
+    on_shard(c, [&] {
+        endpoints_[c]->on_stream(40, [&](const message& m) { at_c.push_back(text_of(m.bytes)); });
+        return 0;
+    });
+    constexpr int count = 2000;
+    int next[2][2] = {{0, 0}, {0, 0}};  // [from shard][to b, c]
+    ASSERT_TRUE(pump_until([&] {
+        for (shard_id from : {a_0, a_1}) {
+            for (int to = 0; to < 2; ++to) {
+                int& n = next[from][to];
+                while (n < count &&
+                       with(from, [&](shard_messaging& m) {
+                           return m.send(to == 0 ? "b" : "c", 40,
+                                         bytes_of(std::to_string(from) + ":" + std::to_string(n)));
+                       }) == outcome::accepted)
+                    ++n;
+            }
+        }
+        return at_b.size() == 2 * count && at_c.size() == 2 * count;
+    }));
+    for (const auto* got : {&at_b, &at_c}) {
+        int expected[2] = {0, 0};
+        for (const std::string& text : *got) {
+            const int from = text[0] - '0';
+            ASSERT_EQ(std::stoi(text.substr(2)), expected[from]) << "from shard " << from;
+            ++expected[from];
+        }
+    }
+
+    // b publishes; subscribers on both of a's shards get every message once.
+    std::vector<std::string> at_a0, at_a1;
+    with(a_0, [&](shard_messaging& m) {
+        return m.subscribe("x/**",
+                           [&](const message& msg) { at_a0.push_back(text_of(msg.bytes)); });
+    });
+    with(a_1, [&](shard_messaging& m) {
+        return m.subscribe("x/**",
+                           [&](const message& msg) { at_a1.push_back(text_of(msg.bytes)); });
+    });
+    ASSERT_TRUE(pump_until(
+        [&] { return on_shard(b, [&] { return endpoints_[b]->subscribers("x/y"); }) == 1; }));
+    int published = 0;
+    ASSERT_TRUE(pump_until([&] {
+        while (published < count &&
+               on_shard(b, [&] { return endpoints_[b]->publish_ready("x/y"); })) {
+            on_shard(b, [&] {
+                return endpoints_[b]->publish("x/y", bytes_of("p" + std::to_string(published)));
+            });
+            ++published;
+        }
+        return at_a0.size() == count && at_a1.size() == count;
+    }));
+    expect_sequence(at_a0, count, "p");
+    expect_sequence(at_a1, count, "p");
+}
+
 }  // namespace
 }  // namespace ringmesh::messaging
