@@ -48,6 +48,7 @@ enum class record_kind : std::uint8_t {
     stream_claim,  // stream, shard                               -> every shard
     method_claim,  // method, shard                               -> every shard
     dial,          // address                                     -> a peer's owner
+    verdict,       // peer, gone, left                            -> every shard
 };
 
 class record_writer {
@@ -440,6 +441,18 @@ bool shard_messaging::apply(shard_id from, std::span<const std::byte> record) {
             }
             return true;
         }
+        case record_kind::verdict: {
+            const std::string_view peer = r.text();
+            const bool gone = r.get<std::uint8_t>() != 0;
+            const bool left = r.get<std::uint8_t>() != 0;
+            if (ep_ == nullptr) return true;
+            if (gone) {
+                ep_->member_gone(peer, left);
+            } else {
+                ep_->member_alive(peer);
+            }
+            return true;
+        }
         case record_kind::dial: {
             if (ep_ == nullptr) return true;
             if (auto address = transport::address::parse(r.text())) ep_->dial(*address);
@@ -479,6 +492,15 @@ void shard_messaging::announce_peer(std::string_view peer, bool connected) {
     });
     if (peer_handler_)
         peer_handler_(peer, connected ? peer_event::connected : peer_event::disconnected);
+}
+
+void shard_messaging::share_member_verdict(std::string_view peer, bool gone, bool left) {
+    broadcast([&](std::vector<std::byte>& out) {
+        record_writer(out, record_kind::verdict)
+            .text(peer)
+            .put(static_cast<std::uint8_t>(gone))
+            .put(static_cast<std::uint8_t>(left));
+    });
 }
 
 bool shard_messaging::connected(std::string_view peer) const {

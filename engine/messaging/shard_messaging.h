@@ -131,6 +131,12 @@ class shard_messaging {
     /// Whether a subscriber on some shard of this node (as far as this shard has heard)
     /// matches `topic`.
     bool subscribed_on_node(std::string_view topic) const;
+    /// Membership's verdict on `peer` (it runs on one shard; its view must reach every
+    /// endpoint): gone (dead, or `left`) or alive again, applied to the endpoints of every
+    /// other shard — the one holding the peer's session acts on it (endpoint::member_gone,
+    /// member_alive), the others know no such session. This shard's own endpoint is left to
+    /// the caller (cluster::member applies its verdicts to its own).
+    void share_member_verdict(std::string_view peer, bool gone, bool left);
     /// The shard that holds `peer`'s session, once announced.
     std::optional<shard_id> owner_of(std::string_view peer) const;
 

@@ -492,6 +492,16 @@ TEST_F(SpreadPeersTest, EachSessionSettlesOnItsOwnerShardAndEveryShardReachesIt)
     // the dial to shard 1.
     EXPECT_GE(endpoints_[a_0]->stats().redirected, 1u);
     EXPECT_GE(endpoints_[a_0]->stats().handed_to_owner, 1u);
+    // Membership runs on shard 0: its verdict on b reaches the endpoint that holds b.
+    with(a_0, [](shard_messaging& m) {
+        m.share_member_verdict("b", true, false);
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return endpoints_[a_1]->stats().peers_gone == 1; }));
+    with(a_0, [](shard_messaging& m) {
+        m.share_member_verdict("b", false, false);  // alive again: its retention clock stops
+        return 0;
+    });
     // One incarnation for the node: moving between a's endpoints is no restart to b.
     EXPECT_EQ(endpoints_[b]->stats().peer_restarts, 0u);
     EXPECT_EQ(endpoints_[b]->stats().messages_lost_to, 0u);
