@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/micro/micro_support.h"
 #include "engine/core/buffer_pool.h"
 #include "engine/core/spsc_ring.h"
 #include "engine/core/timer_wheel.h"
@@ -154,18 +155,12 @@ std::size_t drive_round_trips(rm::shard& s, round_trip_probe* p) {
 }
 
 void BM_SubmitToRoundTrip(benchmark::State& state) {
-    rm::node_config config;
-    config.shard_count = 2;
-    config.shard.idle.kind = rm::idle_kind::busy_spin;
-    auto n = rm::node::create(config);
-    if (!n) {
-        state.SkipWithError(n.err().message().c_str());
-        return;
-    }
+    auto n = rm::bench::busy_node(state, 2);
+    if (!n) return;
     round_trip_probe probe;
     probe.samples.reserve(10'000'000);
     auto* p = &probe;
-    if (auto started = (*n)->start([p](rm::shard& s) {
+    if (auto started = n->start([p](rm::shard& s) {
             if (s.id() == 0) {
                 s.add_poller(rm::poll_step::protocol,
                              [&s, p](rm::time_ns) { return drive_round_trips(s, p); });
@@ -185,15 +180,11 @@ void BM_SubmitToRoundTrip(benchmark::State& state) {
         state.SetIterationTime(static_cast<double>(probe.batch_ns) / 1e9);
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * per_iteration));
-    (*n)->stop();
+    n->stop();
     std::sort(probe.samples.begin(), probe.samples.end());
-    auto pct = [&](double q) {
-        return static_cast<double>(probe.samples[static_cast<std::size_t>(
-            q * static_cast<double>(probe.samples.size() - 1))]);
-    };
-    state.counters["p50_ns"] = pct(0.5);
-    state.counters["p99_ns"] = pct(0.99);
-    state.counters["p99.9_ns"] = pct(0.999);
+    state.counters["p50_ns"] = rm::bench::percentile(probe.samples, 0.5);
+    state.counters["p99_ns"] = rm::bench::percentile(probe.samples, 0.99);
+    state.counters["p99.9_ns"] = rm::bench::percentile(probe.samples, 0.999);
 }
 BENCHMARK(BM_SubmitToRoundTrip)->Name("submit_to/round_trip")->UseManualTime();
 

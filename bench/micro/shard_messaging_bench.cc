@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench/micro/micro_support.h"
 #include "engine/core/clock.h"
 #include "engine/messaging/shard_messaging.h"
 #include "engine/node.h"
@@ -68,21 +69,15 @@ void on_delivery(const msg::message& m, hop_probe* p) {
 
 void BM_PublishHop(benchmark::State& state) {
     const auto publisher = static_cast<rm::shard_id>(state.range(0));
-    rm::node_config config;
-    config.shard_count = 2;
-    config.shard.idle.kind = rm::idle_kind::busy_spin;
-    auto n = rm::node::create(config);
-    if (!n) {
-        state.SkipWithError(n.err().message().c_str());
-        return;
-    }
+    auto n = rm::bench::busy_node(state, 2);
+    if (!n) return;
     hop_probe probe;
     probe.one_outstanding = state.range(1) == 1;
     probe.latencies.reserve(50'000'000);
     msg::messaging_directory directory("bench", {0, 1});
     std::unique_ptr<msg::shard_messaging> per_shard[2];
     auto* p = &probe;
-    if (auto started = (*n)->start([&, p](rm::shard& s) {
+    if (auto started = n->start([&, p](rm::shard& s) {
             auto& mine = per_shard[s.id()];
             mine = std::make_unique<msg::shard_messaging>(s, directory, nullptr);
             s.on_stop([&mine] { mine.reset(); });
@@ -113,15 +108,11 @@ void BM_PublishHop(benchmark::State& state) {
         const rm::time_ns took = probe.last_delivered_ns - start;
         state.SetIterationTime(static_cast<double>(took) / 1e9);
     }
-    (*n)->stop();
+    n->stop();
     state.SetItemsProcessed(static_cast<std::int64_t>(expected));
     std::sort(probe.latencies.begin(), probe.latencies.end());
-    auto pct = [&](double q) {
-        return static_cast<double>(probe.latencies[static_cast<std::size_t>(
-            q * static_cast<double>(probe.latencies.size() - 1))]);
-    };
-    state.counters["p50_ns"] = pct(0.5);
-    state.counters["p99_ns"] = pct(0.99);
+    state.counters["p50_ns"] = rm::bench::percentile(probe.latencies, 0.5);
+    state.counters["p99_ns"] = rm::bench::percentile(probe.latencies, 0.99);
 }
 
 // Args: publishing shard (0: the subscriber's own, 1: across the hop), outstanding (0: as

@@ -22,7 +22,10 @@ using test_support::text_of;
 
 constexpr shard_id a0 = 0, a1 = 1, b0 = 2;
 
-class ShardMessagingTest : public ::testing::Test {
+// `Count` shards on one virtual clock and one simulated network, stepped from the test
+// thread; each may run an endpoint and a shard_messaging (api_).
+template <shard_id Count>
+class stepped_shards : public ::testing::Test {
   protected:
     // Runs `fn` as code on shard `id`.
     template <typename Fn>
@@ -34,73 +37,50 @@ class ShardMessagingTest : public ::testing::Test {
         return fn();
     }
     void SetUp() override {
-        mesh_ = std::make_unique<ring_mesh>(3, 64);
-        for (shard_id id = 0; id < 3; ++id)
+        mesh_ = std::make_unique<ring_mesh>(Count, 64);
+        for (shard_id id = 0; id < Count; ++id)
             shards_.push_back(std::move(shard::create(id, *mesh_, clock_, {})).value());
     }
     void TearDown() override {
         // Endpoints first: their handlers point into the shard_messaging objects.
-        for (shard_id id = 0; id < 3; ++id) {
+        for (shard_id id = 0; id < Count; ++id) {
             on_shard(id, [&] {
                 endpoints_[id].reset();
                 return 0;
             });
         }
-        for (shard_id id = 0; id < 3; ++id) {
+        for (shard_id id = 0; id < Count; ++id) {
             on_shard(id, [&] {
-                messaging_[id].reset();
+                api_[id].reset();
                 return 0;
             });
         }
     }
-
-    static std::string address(shard_id id) {
-        return id == b0 ? "127.0.0.2:7000" : "127.0.0.1:7000";
-    }
-
-    // Node a (shards 0 and 1, its endpoint on 0) dials node b (shard 2).
-    void start(shard_messaging_config config = {}) {
-        start_endpoint(b0, "b", {});
-        start_endpoint(a0, "a", {address(b0)});
-        on_shard(a0, [&] {
-            messaging_[a0] = std::make_unique<shard_messaging>(*shards_[a0], dir_a_,
-                                                               endpoints_[a0].get(), config);
-            return 0;
-        });
-        on_shard(a1, [&] {
-            messaging_[a1] =
-                std::make_unique<shard_messaging>(*shards_[a1], dir_a_, nullptr, config);
-            return 0;
-        });
-        on_shard(b0, [&] {
-            messaging_[b0] = std::make_unique<shard_messaging>(*shards_[b0], dir_b_,
-                                                               endpoints_[b0].get(), config);
-            return 0;
-        });
-        ASSERT_TRUE(pump_until([&] { return on(a1).connected("b") && on(b0).connected("a"); }));
-    }
-
-    void start_endpoint(shard_id id, std::string name, std::vector<std::string> dial) {
-        endpoint_config config;
-        config.cluster_id = "test";
-        config.node_id = std::move(name);
-        config.listen = *transport::address::parse(address(id));
-        config.random_seed = id + 1;
-        for (const auto& d : dial)
-            config.peers.push_back(*transport::address::parse(d));
+    void make_endpoint(shard_id id, endpoint_config config, const std::string& address) {
         on_shard(id, [&] {
-            auto e = endpoint::create(*shards_[id], net_.make_transport(address(id), id),
-                                      std::move(config));
+            auto e =
+                endpoint::create(*shards_[id], net_.make_transport(address, id), std::move(config));
             EXPECT_TRUE(e) << e.err().message();
             endpoints_[id] = std::move(e).value();
             return 0;
         });
     }
-
-    // The shard_messaging of `id`, for a call made as code on that shard.
+    void make_api(shard_id id, messaging_directory& dir, shard_messaging_config config = {}) {
+        on_shard(id, [&] {
+            api_[id] =
+                std::make_unique<shard_messaging>(*shards_[id], dir, endpoints_[id].get(), config);
+            return 0;
+        });
+    }
+    // Runs `fn(api)` as code on shard `id`.
+    template <typename Fn>
+    auto with(shard_id id, Fn&& fn) {
+        return on_shard(id, [&] { return fn(*api_[id]); });
+    }
+    // The shard_messaging of `id`, for one call made as code on that shard (release() after).
     shard_messaging& on(shard_id id) {
         detail::bind_thread_to_shard(shards_[id].get());
-        return *messaging_[id];
+        return *api_[id];
     }
     void release() { detail::bind_thread_to_shard(nullptr); }
 
@@ -108,14 +88,14 @@ class ShardMessagingTest : public ::testing::Test {
     // nothing moved.
     void step() {
         std::size_t work = 0;
-        for (shard_id id = 0; id < 3; ++id) {
+        for (shard_id id = 0; id < Count; ++id) {
             if (paused_[id]) continue;
             work += on_shard(id, [&] { return shards_[id]->run_once(); });
         }
         if (work > 0) return;
         const time_ns now = clock_.now_ns();
         time_ns next = net_.next_event_ns();
-        for (shard_id id = 0; id < 3; ++id) {
+        for (shard_id id = 0; id < Count; ++id) {
             if (!paused_[id]) next = std::min(next, shards_[id]->timers().next_wakeup_ns());
         }
         clock_.set(next > now && next != INT64_MAX ? next : now + 100 * ns_per_us);
@@ -128,7 +108,6 @@ class ShardMessagingTest : public ::testing::Test {
         release();
         return done();
     }
-
     void run_steps(int n) {
         release();
         for (int i = 0; i < n; ++i)
@@ -139,11 +118,41 @@ class ShardMessagingTest : public ::testing::Test {
     transport::sim::sim_network net_{7};
     std::unique_ptr<ring_mesh> mesh_;
     std::vector<std::unique_ptr<shard>> shards_;
-    std::unique_ptr<endpoint> endpoints_[3];
-    std::unique_ptr<shard_messaging> messaging_[3];
+    std::unique_ptr<endpoint> endpoints_[Count];
+    std::unique_ptr<shard_messaging> api_[Count];
+    bool paused_[Count] = {};
+};
+
+// Node a runs shards 0 and 1 (its endpoint on 0); node b shard 2.
+class ShardMessagingTest : public stepped_shards<3> {
+  protected:
+    static std::string address(shard_id id) {
+        return id == b0 ? "127.0.0.2:7000" : "127.0.0.1:7000";
+    }
+
+    // Node a (its endpoint on shard 0) dials node b.
+    void start(shard_messaging_config config = {}) {
+        start_endpoint(b0, "b", {});
+        start_endpoint(a0, "a", {address(b0)});
+        make_api(a0, dir_a_, config);
+        make_api(a1, dir_a_, config);
+        make_api(b0, dir_b_, config);
+        ASSERT_TRUE(pump_until([&] { return on(a1).connected("b") && on(b0).connected("a"); }));
+    }
+
+    void start_endpoint(shard_id id, std::string name, std::vector<std::string> dial) {
+        endpoint_config config;
+        config.cluster_id = "test";
+        config.node_id = std::move(name);
+        config.listen = *transport::address::parse(address(id));
+        config.random_seed = id + 1;
+        for (const auto& d : dial)
+            config.peers.push_back(*transport::address::parse(d));
+        make_endpoint(id, std::move(config), address(id));
+    }
+
     messaging_directory dir_a_{"a", {a0, a1}};
     messaging_directory dir_b_{"b", {b0}};
-    bool paused_[3] = {false, false, false};
 };
 
 // Numbers each received text must follow in order, once each.
@@ -376,36 +385,10 @@ TEST_F(ShardMessagingTest, AStreamClaimedOnShardOneGetsThePeersMessagesThere) {
 // Connections spread over shards: node "a" runs an endpoint on each of its two shards
 // (ports 7000 and 7001); "b" and "c" run one each. Every session settles on the shard
 // shard_for_peer() names on both sides, whoever dialed whom first.
-class SpreadPeersTest : public ::testing::Test {
+class SpreadPeersTest : public stepped_shards<4> {
   protected:
     static constexpr shard_id a_0 = 0, a_1 = 1, b = 2, c = 3;
 
-    template <typename Fn>
-    auto on_shard(shard_id id, Fn&& fn) {
-        detail::bind_thread_to_shard(shards_[id].get());
-        struct unbind {
-            ~unbind() { detail::bind_thread_to_shard(nullptr); }
-        } guard;
-        return fn();
-    }
-
-    void SetUp() override {
-        mesh_ = std::make_unique<ring_mesh>(4, 64);
-        for (shard_id id = 0; id < 4; ++id)
-            shards_.push_back(std::move(shard::create(id, *mesh_, clock_, {})).value());
-    }
-    void TearDown() override {
-        for (shard_id id = 0; id < 4; ++id)
-            on_shard(id, [&] {
-                endpoints_[id].reset();
-                return 0;
-            });
-        for (shard_id id = 0; id < 4; ++id)
-            on_shard(id, [&] {
-                api_[id].reset();
-                return 0;
-            });
-    }
     static std::string address(shard_id id) {
         switch (id) {
             case a_0:
@@ -431,40 +414,10 @@ class SpreadPeersTest : public ::testing::Test {
         config.node_shard = node_shard;
         for (shard_id d : dial)
             config.peers.push_back(*transport::address::parse(address(d)));
-        on_shard(id, [&] {
-            auto e = endpoint::create(*shards_[id], net_.make_transport(address(id), id),
-                                      std::move(config));
-            EXPECT_TRUE(e) << e.err().message();
-            endpoints_[id] = std::move(e).value();
-            api_[id] = std::make_unique<shard_messaging>(*shards_[id], dir, endpoints_[id].get());
-            return 0;
-        });
-    }
-    bool pump_until(const std::function<bool()>& done, int max_rounds = 400000) {
-        for (int i = 0; i < max_rounds && !done(); ++i) {
-            std::size_t work = 0;
-            for (shard_id id = 0; id < 4; ++id)
-                work += on_shard(id, [&] { return shards_[id]->run_once(); });
-            if (work > 0) continue;
-            const time_ns now = clock_.now_ns();
-            time_ns next = net_.next_event_ns();
-            for (shard_id id = 0; id < 4; ++id)
-                next = std::min(next, shards_[id]->timers().next_wakeup_ns());
-            clock_.set(next > now && next != INT64_MAX ? next : now + 100 * ns_per_us);
-        }
-        return done();
-    }
-    template <typename Fn>
-    auto with(shard_id id, Fn&& fn) {
-        return on_shard(id, [&] { return fn(*api_[id]); });
+        make_endpoint(id, std::move(config), address(id));
+        make_api(id, dir);
     }
 
-    virtual_clock clock_{ns_per_s};
-    transport::sim::sim_network net_{11};
-    std::unique_ptr<ring_mesh> mesh_;
-    std::vector<std::unique_ptr<shard>> shards_;
-    std::unique_ptr<endpoint> endpoints_[4];
-    std::unique_ptr<shard_messaging> api_[4];
     messaging_directory dir_a_{"a", {a_0, a_1}}, dir_b_{"b", {b}}, dir_c_{"c", {c}};
 };
 
