@@ -77,6 +77,16 @@ class sim_cluster {
     std::vector<std::unique_ptr<endpoint>> endpoints_;
 };
 
+// Datagram links that drop and duplicate, with delays of 20 us to 2 ms (so they reorder).
+transport::sim::link_faults lossy(double drop, double duplicate) {
+    transport::sim::link_faults faults;
+    faults.drop = drop;
+    faults.duplicate = duplicate;
+    faults.min_delay_ns = 20 * ns_per_us;
+    faults.max_delay_ns = 2 * ns_per_ms;
+    return faults;
+}
+
 struct lossy_run {
     std::vector<std::vector<int>> received;
     std::uint64_t trace = 0;
@@ -86,12 +96,7 @@ struct lossy_run {
 
 // n0 publishes 1000 messages to n1 and n2 over datagrams with loss, duplication and reordering.
 lossy_run lossy_pubsub(std::uint64_t seed) {
-    transport::sim::link_faults faults;
-    faults.drop = 0.10;
-    faults.duplicate = 0.05;
-    faults.min_delay_ns = 20 * ns_per_us;
-    faults.max_delay_ns = 2 * ns_per_ms;
-    sim_cluster c(3, seed, faults);
+    sim_cluster c(3, seed, lossy(0.10, 0.05));
     lossy_run run;
     run.received.resize(3);
     c.start(1, {}, true, 11);
@@ -184,11 +189,7 @@ struct sharded_run {
 };
 
 sharded_run sharded_pubsub(std::uint64_t seed) {
-    transport::sim::link_faults faults;
-    faults.drop = 0.05;
-    faults.duplicate = 0.02;
-    faults.min_delay_ns = 20 * ns_per_us;
-    faults.max_delay_ns = 2 * ns_per_ms;
+    const transport::sim::link_faults faults = lossy(0.05, 0.02);
     std::vector<std::unique_ptr<endpoint>> endpoints(3);
     std::vector<std::unique_ptr<messaging::shard_messaging>> api(3);
     std::vector<bool> started(3, false);
