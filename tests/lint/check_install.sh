@@ -22,11 +22,12 @@ read -r -a libs <<<"$(pkg-config --libs ringmesh)"
 cxx=${CXX:-c++}
 # 1. The embedding example, out of tree, with nothing but what was installed.
 "$cxx" "${cflags[@]}" "$source_root/tools/embed_example.cc" "${libs[@]}" -o "$scratch/embed_example"
-# 2. Every installed header on its own (two at a time).
+# 2. Every installed header on its own (two at a time), warnings on: the public headers
+#    include what they use, and nothing private.
 include_root=$(dirname "$(find "$scratch/root" -path '*/include/ringmesh/engine' -type d | head -1)")
 mapfile -t headers < <(cd "$include_root" && find . -name '*.h' | sed 's|^\./||' | sort)
 printf '%s\n' "${headers[@]}" | xargs -P 2 -I{} sh -c \
-  'printf "#include \"%s\"\n" "$1" | "$0" -fsyntax-only -x c++ - '"${cflags[*]}"' ||
+  'printf "#include \"%s\"\n" "$1" | "$0" -fsyntax-only -Wall -Wextra -x c++ - '"${cflags[*]}"' ||
    { echo "install: $1 does not compile on its own from the installed tree"; exit 255; }' \
   "$cxx" {}
 # 3. As a meson subproject: dependency('ringmesh', fallback : ...) resolves (configure only;
