@@ -182,6 +182,7 @@ void session::stamp_ack(stream_state& s, std::span<std::byte> wire_bytes) {
 }
 
 session_loss session::on_connected(time_ns now, std::uint64_t peer_incarnation) {
+    ++stats_.connections;
     session_loss loss;
     loss.first_contact = peer_incarnation_ == 0;
     loss.peer_restarted = peer_incarnation_ != 0 && peer_incarnation != peer_incarnation_;

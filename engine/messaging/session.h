@@ -62,6 +62,9 @@ struct session_stats {
     /// Bytes each way, frame headers included (retransmissions count again when sent): the
     /// link's throughput, as a rate of these.
     std::uint64_t bytes_transmitted = 0, bytes_delivered = 0;
+    /// Connections (or datagram introductions) the session was resumed on: reconnects are
+    /// one less.
+    std::uint64_t connections = 0;
     std::uint64_t frames_acked = 0;  ///< by the peer
     std::uint64_t duplicates_dropped = 0;
     std::uint64_t out_of_window_dropped = 0;

@@ -96,6 +96,9 @@ void endpoint_figures(const messaging::endpoint& ep, metric_sink& m) {
                   "Session bytes by direction, frame headers included (sent: every "
                   "transmission; received: delivered in order).",
                   d(ss->bytes_delivered), {{"peer", peer}, {"direction", "received"}});
+        per_peer("ringmesh_session_connections_total",
+                 "Connections the session with the peer ran on (reconnects: one less).",
+                 ss->connections);
         per_peer("ringmesh_session_credit_stalls_total",
                  "Sends to the peer refused for want of window (back-pressure).",
                  ss->back_pressure);

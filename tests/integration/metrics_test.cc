@@ -146,6 +146,7 @@ TEST(MetricsTest, AScrapeUnderLoadPassesPromtoolAndItsCountersRise) {
           "ringmesh_node_ready{reason=\"ready\"", "ringmesh_metrics_stale_shards",
           "ringmesh_link_quality{peer=\"pub\"",
           "ringmesh_session_bytes_total{peer=\"pub\",direction=\"received\"",
+          "ringmesh_session_connections_total{peer=\"pub\"",
           "ringmesh_topic_messages_total{topic=\"it/load\",direction=\"received\"",
           "ringmesh_rpc_latency_seconds_count", "ringmesh_log_lines_total{level=\"info\"}",
           "ringmesh_log_lines_suppressed_total"}) {

@@ -381,6 +381,7 @@ TEST(SessionTest, ResendsUnackedFramesAfterReconnectWithoutDuplicates) {
     EXPECT_EQ(pair.b().delivered, iota(20));
     EXPECT_EQ(pair.b().s.stats().duplicates_dropped, 10u);
     EXPECT_EQ(pair.a().s.unacked_frames(), 0u);
+    EXPECT_EQ(pair.a().s.stats().connections, 2u);  // one reconnect
 }
 
 TEST(SessionTest, RestartedPeerLosesTheUnackedTailAndTheLossIsCounted) {
