@@ -178,27 +178,17 @@ shard_messaging::~shard_messaging() {
     directory_.set(self_, nullptr);
     shard_.remove_poller(flush_poller_);
     shard_.remove_poller(work_poller_);
-    // Every batch this shard holds: its own (staged, spare) and other shards' (pending, done).
-    for (auto& o : out_) {
-        if (!o) continue;
-        delete o->staging;
-        for (batch* b : o->spare)
-            delete b;
-    }
-    for (auto& i : in_) {
-        if (!i) continue;
-        for (batch* b : i->pending)
-            delete b;
-        for (batch* b : i->done)
-            delete b;
-    }
+    // The batches this shard made go with owned_, wherever they are: staged, spare, in a ring
+    // (a task that will not run once the node has stopped), or held by another shard (which
+    // drops its pointers without touching them).
 }
 
 std::vector<std::byte>& shard_messaging::record_to(shard_id to) {
     outbound& o = *out_[to];
     if (o.staging == nullptr) {
         if (o.spare.empty()) {
-            o.staging = new batch();
+            owned_.push_back(std::make_unique<batch>());
+            o.staging = owned_.back().get();
         } else {
             o.staging = o.spare.back();
             o.spare.pop_back();
@@ -621,8 +611,9 @@ outcome shard_messaging::publish(std::string_view topic, std::span<const std::by
 }
 
 void shard_messaging::claim_pattern(shard_id subscriber, const std::string& pattern, bool add) {
-    std::uint32_t& count = patterns_by_shard_[subscriber][pattern];
-    count = add ? count + 1 : (count > 0 ? count - 1 : 0);
+    std::uint32_t& counted = patterns_by_shard_[subscriber][pattern];
+    counted = add ? counted + 1 : (counted > 0 ? counted - 1 : 0);
+    const std::uint32_t count = counted;  // the entry may go next
     if (count == 0) patterns_by_shard_[subscriber].erase(pattern);
     if (ep_ == nullptr) return;
     const auto key = std::pair{subscriber, pattern};

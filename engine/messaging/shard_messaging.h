@@ -187,6 +187,7 @@ class shard_messaging {
 
     std::vector<std::unique_ptr<outbound>> out_;  // by destination shard id
     std::vector<std::unique_ptr<inbound>> in_;    // by source shard id
+    std::vector<std::unique_ptr<batch>> owned_;   // every batch this shard made (it reuses them)
 
     std::unordered_map<std::string, peer_entry> peers_;
     peer_handler peer_handler_;
