@@ -16,6 +16,7 @@ messaging_directory::messaging_directory(std::string node_id, std::vector<shard_
     for (shard_id id : members_)
         max_id_ = std::max(max_id_, id);
     by_shard_ = std::make_unique<std::atomic<shard_messaging*>[]>(max_id_ + 1);
+    batches_.resize(max_id_ + 1);
     for (shard_id i = 0; i <= max_id_; ++i)
         by_shard_[i].store(nullptr, std::memory_order_relaxed);
 }
@@ -26,6 +27,12 @@ shard_messaging* messaging_directory::at(shard_id id) const noexcept {
 
 void messaging_directory::set(shard_id id, shard_messaging* m) noexcept {
     by_shard_[id].store(m, std::memory_order_release);
+}
+
+cross_shard_batch* messaging_directory::make_batch(shard_id maker) {
+    auto& made = batches_[maker];
+    made.push_back(std::make_unique<cross_shard_batch>());
+    return made.back().get();
 }
 
 // ---- records ----
@@ -121,10 +128,6 @@ constexpr std::size_t record_header = sizeof(std::uint32_t) + 1;
 
 // ---- batches and their flow ----
 
-struct shard_messaging::batch {
-    std::vector<std::byte> bytes;
-};
-
 struct shard_messaging::outbound {
     batch* staging = nullptr;   // records written this iteration, not yet handed over
     std::size_t in_flight = 0;  // bytes handed over and not yet given back
@@ -178,17 +181,15 @@ shard_messaging::~shard_messaging() {
     directory_.set(self_, nullptr);
     shard_.remove_poller(flush_poller_);
     shard_.remove_poller(work_poller_);
-    // The batches this shard made go with owned_, wherever they are: staged, spare, in a ring
-    // (a task that will not run once the node has stopped), or held by another shard (which
-    // drops its pointers without touching them).
+    // The batches this shard made belong to the directory (make_batch): wherever they are now
+    // — staged, spare, in a ring, held by another shard — they stay valid until it goes.
 }
 
 std::vector<std::byte>& shard_messaging::record_to(shard_id to) {
     outbound& o = *out_[to];
     if (o.staging == nullptr) {
         if (o.spare.empty()) {
-            owned_.push_back(std::make_unique<batch>());
-            o.staging = owned_.back().get();
+            o.staging = directory_.make_batch(self_);
         } else {
             o.staging = o.spare.back();
             o.spare.pop_back();

@@ -50,6 +50,11 @@ namespace ringmesh::messaging {
 
 class shard_messaging;
 
+/// Records from one shard for another, handed over as one cross-core task (and back).
+struct cross_shard_batch {
+    std::vector<std::byte> bytes;
+};
+
 /// Which shard_messaging runs on each member shard of a node. Each shard registers its own
 /// (on its thread, as it starts); any shard reads the entries.
 class messaging_directory {
@@ -65,6 +70,13 @@ class messaging_directory {
   private:
     friend class shard_messaging;
     void set(shard_id id, shard_messaging* m) noexcept;
+    /// A new batch made by shard `maker` (its thread only). Batches are kept here, not by the
+    /// shard that made them, so that one another shard still holds, or a task in a ring still
+    /// names, stays valid until the directory goes: after the whole node has stopped, not when
+    /// the first shard tears down.
+    cross_shard_batch* make_batch(shard_id maker);
+
+    std::vector<std::vector<std::unique_ptr<cross_shard_batch>>> batches_;  // by maker
 
     std::string node_id_;
     std::vector<shard_id> members_;
@@ -145,7 +157,7 @@ class shard_messaging {
     bool runs_endpoint() const noexcept { return ep_ != nullptr; }
 
   private:
-    struct batch;
+    using batch = cross_shard_batch;
     struct inbound;
     struct outbound;
     struct local_subscription {
@@ -187,7 +199,6 @@ class shard_messaging {
 
     std::vector<std::unique_ptr<outbound>> out_;  // by destination shard id
     std::vector<std::unique_ptr<inbound>> in_;    // by source shard id
-    std::vector<std::unique_ptr<batch>> owned_;   // every batch this shard made (it reuses them)
 
     std::unordered_map<std::string, peer_entry> peers_;
     peer_handler peer_handler_;
