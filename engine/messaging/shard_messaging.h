@@ -27,7 +27,9 @@
 // Owned by its shard: created, used and destroyed on that shard's thread, after the endpoint
 // it is given (whose handlers point into it) has gone. The directory is
 // node-wide and is filled as the shards start; a batch for a shard whose shard_messaging
-// does not exist yet waits at its sender until it does.
+// does not exist yet waits at its sender until it does. The directory holds the batches, so
+// it must outlive every shard's loop (create it before the node starts, destroy it after the
+// node has stopped).
 #pragma once
 
 #include <atomic>
