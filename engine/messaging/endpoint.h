@@ -383,6 +383,10 @@ class endpoint final : transport::event_handler {
     /// dial to the owner. Returns false (the connection closes).
     bool misplaced(conn_state& c, std::uint32_t owner);
     void take_error(conn_state& c, const wire::frame& f);
+    /// Sends an Error frame and closes once it is flushed (refuse() logs first; placement
+    /// redirects are quiet).
+    void close_with_error(conn_state& c, wire::ErrorCode code, std::string_view why,
+                          std::uint16_t redirect_port = 0);
     /// `answered`: a reply came (false: the deadline passed first).
     void finish_call(std::uint64_t call_id, const rpc_result& result, bool answered);
     /// Calls fn(handler) for each local subscription matching `topic`. A handler may

@@ -161,9 +161,7 @@ bool endpoint::misplaced(conn_state& c, std::uint32_t owner) {
         ++stats_.redirected;
         const auto port =
             static_cast<std::uint16_t>(config_.listen->port() - config_.node_shard + owner);
-        const auto body = builder_.error(wire::ErrorCode::WrongShard, "dial the owner", port);
-        transport_->send(c.id, control_frame(wire::FrameKind::Error, body));
-        transport_->close(c.id);
+        close_with_error(c, wire::ErrorCode::WrongShard, "dial the owner", port);
         return false;
     }
     ++stats_.handed_to_owner;
@@ -208,10 +206,7 @@ bool endpoint::handle_hello(conn_state& c, const wire::frame& f) {
         // Dialed from an endpoint of its node that does not own us: it hands the dial to the
         // one that does (on our Hello). Refused before anything binds, so nothing flaps.
         shard_.timers().cancel(c.handshake_timer);
-        c.closing = true;
-        const auto body = builder_.error(wire::ErrorCode::WrongShard, "dial from the owner", 0);
-        transport_->send(c.id, control_frame(wire::FrameKind::Error, body));
-        transport_->close(c.id);
+        close_with_error(c, wire::ErrorCode::WrongShard, "dial from the owner");
         return false;
     }
     if (config_.node_shards > 1 && config_.listen) {
@@ -268,9 +263,14 @@ void endpoint::refuse(conn_state& c, wire::ErrorCode code, std::string_view why)
                  config_.node_id,
                  c.peer.empty() ? std::string_view("from an unknown peer") : c.peer, c.id.index,
                  why);
-    const auto body = builder_.error(code, why);
-    const std::vector<std::byte> frame = control_frame(wire::FrameKind::Error, body);
-    transport_->send(c.id, frame);
+    close_with_error(c, code, why);
+}
+
+void endpoint::close_with_error(conn_state& c, wire::ErrorCode code, std::string_view why,
+                                std::uint16_t redirect_port) {
+    c.closing = true;
+    const auto body = builder_.error(code, why, redirect_port);
+    transport_->send(c.id, control_frame(wire::FrameKind::Error, body));
     transport_->close(c.id);  // after the Error frame is flushed
 }
 
