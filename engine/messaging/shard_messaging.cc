@@ -219,18 +219,8 @@ std::size_t shard_messaging::flush() {
         if (to == self_) continue;
         // Batches given back to their senders when the ring had no room.
         inbound& in = *in_[to];
-        while (!in.done.empty()) {
-            shard_messaging* sender = directory_.at(to);
-            if (sender == nullptr) break;
-            batch* b = in.done.back();
-            const shard_id from = self_;
-            if (shard_.submit_to(to, [sender, b, from] { sender->recycle(from, b); }) !=
-                submit_outcome::accepted) {
-                ++stats_.ring_full_retries;
-                break;
-            }
+        while (!in.done.empty() && give_back(to, in.done.back()))
             in.done.pop_back();
-        }
         outbound& o = *out_[to];
         if (o.staging == nullptr || o.staging->bytes.empty()) continue;
         shard_messaging* target = directory_.at(to);
@@ -248,6 +238,18 @@ std::size_t shard_messaging::flush() {
         ++work;
     }
     return work;
+}
+
+bool shard_messaging::give_back(shard_id maker, batch* b) {
+    shard_messaging* sender = directory_.at(maker);
+    if (sender == nullptr) return false;
+    const shard_id self = self_;
+    if (shard_.submit_to(maker, [sender, b, self] { sender->recycle(self, b); }) !=
+        submit_outcome::accepted) {
+        ++stats_.ring_full_retries;
+        return false;
+    }
+    return true;
 }
 
 void shard_messaging::recycle(shard_id from, batch* b) {
@@ -287,13 +289,7 @@ std::size_t shard_messaging::work_inbound() {
             if (blocked) break;
             in.pending.pop_front();
             in.offset = 0;
-            shard_messaging* sender = directory_.at(from);
-            const shard_id self = self_;
-            if (sender == nullptr || shard_.submit_to(from, [sender, b, self] {
-                    sender->recycle(self, b);
-                }) != submit_outcome::accepted) {
-                in.done.push_back(b);  // given back by the flush step
-            }
+            if (!give_back(from, b)) in.done.push_back(b);  // given back by the flush step
         }
     }
     return work;
@@ -323,7 +319,10 @@ bool shard_messaging::apply(shard_id from, std::span<const std::byte> record) {
         }
         case record_kind::publish: {
             const std::string_view topic = r.text();
-            return publish_here(topic, r.bytes());
+            // A peer's window here is full: the record (and what follows) waits.
+            if (ep_ != nullptr && !ep_->publish_ready(topic)) return false;
+            publish_here(topic, r.bytes());
+            return true;
         }
         case record_kind::deliver: {
             const auto stream = r.get<std::uint32_t>();
@@ -575,14 +574,12 @@ void shard_messaging::deliver_to_shard(shard_id to, std::string_view pattern, co
         .bytes(m.bytes);
 }
 
-bool shard_messaging::publish_here(std::string_view topic, std::span<const std::byte> bytes) {
-    if (ep_ != nullptr && !ep_->publish_ready(topic)) return false;  // a peer's window is full
+void shard_messaging::publish_here(std::string_view topic, std::span<const std::byte> bytes) {
     const message m{directory_.node_id(), pubsub_stream, topic, bytes, nullptr};
     for (const auto& [id, sub] : subscriptions_) {
         if (topic_matches(sub.pattern, topic)) sub.handler(m);
     }
     if (ep_ != nullptr) ep_->publish_to_peers(topic, bytes);
-    return true;
 }
 
 outcome shard_messaging::publish(std::string_view topic, std::span<const std::byte> bytes) {
@@ -594,7 +591,8 @@ outcome shard_messaging::publish(std::string_view topic, std::span<const std::by
     // The other shards it concerns: those that subscribe to it, and those that run an
     // endpoint (its peers may). All or none: a retry must not deliver twice.
     const std::size_t size = record_header + string_field(topic) + 4 + bytes.size();
-    std::vector<shard_id> targets;
+    std::vector<shard_id>& targets = publish_targets_;  // reused: no allocation per publish
+    targets.clear();
     for (shard_id id : directory_.members()) {
         if (id == self_) continue;
         const shard_messaging* other = directory_.at(id);

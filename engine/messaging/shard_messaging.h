@@ -97,7 +97,7 @@ struct shard_messaging_stats {
     std::uint64_t records_out = 0, records_in = 0;  ///< crossed the ring mesh, each way
     std::uint64_t batches_out = 0, batches_in = 0;
     std::uint64_t back_pressure = 0;       ///< calls refused: the destination's bound
-    std::uint64_t ring_full_retries = 0;   ///< a flush found the task ring full
+    std::uint64_t ring_full_retries = 0;   ///< a hand-over found the task ring full
     std::uint64_t blocked_retries = 0;     ///< iterations a batch waited for a peer's window
     std::uint64_t over_limit_records = 0;  ///< owed records sent past the bound
     std::uint64_t undeliverable = 0;       ///< accepted, then the owner knew no such peer
@@ -176,6 +176,9 @@ class shard_messaging {
     bool room_for(shard_id to, std::size_t bytes) const;
     void broadcast(const std::function<void(std::vector<std::byte>&)>& write);
     std::size_t flush();
+    /// Hands a worked-through batch back to the shard that made it; false when that cannot be
+    /// done now (it is kept, and the flush step tries again).
+    bool give_back(shard_id maker, batch* b);
     void recycle(shard_id from, batch* b);
 
     // Reading them.
@@ -188,7 +191,9 @@ class shard_messaging {
     void claim_pattern(shard_id subscriber, const std::string& pattern, bool add);
     void deliver_local(std::string_view pattern, const message& m);
     void deliver_to_shard(shard_id to, std::string_view pattern, const message& m);
-    bool publish_here(std::string_view topic, std::span<const std::byte> bytes);
+    /// Delivers to this shard's matching subscribers and (with an endpoint) to the peers that
+    /// subscribe; the caller has checked that their windows have room.
+    void publish_here(std::string_view topic, std::span<const std::byte> bytes);
     bool wanted_by(shard_id other, std::string_view topic) const;
 
     shard& shard_;
@@ -202,6 +207,7 @@ class shard_messaging {
     std::vector<std::unique_ptr<outbound>> out_;  // by destination shard id
     std::vector<std::unique_ptr<inbound>> in_;    // by source shard id
 
+    std::vector<shard_id> publish_targets_;  // publish()'s scratch list
     std::unordered_map<std::string, peer_entry> peers_;
     peer_handler peer_handler_;
     std::map<subscription_id, local_subscription> subscriptions_;
