@@ -21,6 +21,15 @@
 
 namespace {
 
+/// The value of label `label` in a series key ("name{a=\"x\",b=\"y\"}"); empty when absent.
+std::string label_of(const std::string& series, const std::string& label) {
+    const std::string tag = label + "=\"";
+    const std::size_t at = series.find(tag);
+    if (at == std::string::npos) return {};
+    const std::size_t from = at + tag.size();
+    return series.substr(from, series.find('"', from) - from);
+}
+
 /// One scrape: every sample by series ("name{labels}") and, for the views, by name and the
 /// value of one label.
 struct scrape {
@@ -42,13 +51,10 @@ struct scrape {
     /// The values of label `label` among the series of `name`.
     std::set<std::string> label_values(const std::string& name, const std::string& label) const {
         std::set<std::string> out;
-        const std::string tag = label + "=\"";
         for (auto it = series.lower_bound(name + "{"); it != series.end(); ++it) {
             if (it->first.compare(0, name.size() + 1, name + "{") != 0) break;
-            const std::size_t at = it->first.find(tag);
-            if (at == std::string::npos) continue;
-            const std::size_t from = at + tag.size();
-            out.insert(it->first.substr(from, it->first.find('"', from) - from));
+            if (it->first.find(label + "=\"") != std::string::npos)
+                out.insert(label_of(it->first, label));
         }
         return out;
     }
@@ -128,16 +134,9 @@ double window_quantile(const scrape& now, const scrape& before, const std::strin
 std::vector<std::pair<std::string, std::string>> members(const scrape& now) {
     std::vector<std::pair<std::string, std::string>> out;
     const std::string prefix = "ringmesh_membership_member_state{";
-    const auto label = [](const std::string& series, const std::string& name) {
-        const std::string tag = name + "=\"";
-        const std::size_t at = series.find(tag);
-        if (at == std::string::npos) return std::string();
-        const std::size_t from = at + tag.size();
-        return series.substr(from, series.find('"', from) - from);
-    };
     for (auto it = now.series.lower_bound(prefix); it != now.series.end(); ++it) {
         if (it->first.compare(0, prefix.size(), prefix) != 0) break;
-        out.emplace_back(label(it->first, "member"), label(it->first, "state"));
+        out.emplace_back(label_of(it->first, "member"), label_of(it->first, "state"));
     }
     return out;
 }
