@@ -76,12 +76,8 @@ result<void> endpoint::start() {
         dial_targets_[i].backoff_ns = config_.reconnect_min_ns;
         dial(i);
     }
-    for (const auto& address : config_.datagram_peers) {
-        datagram_peer& d = datagram_peer_for(address);
-        d.dialed = true;
-        d.hello_backoff_ns = config_.datagram_hello_interval_ns;
-        retry_datagram_hello(datagram_peers_.size() - 1);
-    }
+    for (const auto& address : config_.datagram_peers)
+        dial_datagram(address);
     return ok();
 }
 

@@ -259,10 +259,11 @@ class endpoint final : transport::event_handler {
 
     // ---- peers ----
     void on_peer_event(peer_handler handler) { peer_handler_ = std::move(handler); }
-    /// (node_shards > 1) A peer this endpoint dialed belongs to endpoint `node_shard` of this
-    /// node: that endpoint should dial `address` (this one forgets it).
-    using misplaced_handler =
-        std::function<void(std::uint32_t node_shard, const transport::address& address)>;
+    /// (node_shards > 1) A peer this endpoint dialed (over a stream, or said Hello to over
+    /// datagrams: `datagram`) belongs to endpoint `node_shard` of this node: that endpoint
+    /// should reach `address` the same way (this one forgets it).
+    using misplaced_handler = std::function<void(std::uint32_t node_shard,
+                                                 const transport::address& address, bool datagram)>;
     void on_misplaced_peer(misplaced_handler handler) { misplaced_handler_ = std::move(handler); }
     bool connected(std::string_view peer) const;
     std::vector<std::string> connected_peers() const;
@@ -284,6 +285,9 @@ class endpoint final : transport::event_handler {
     bool disconnect(std::string_view peer);
     /// Dials `address` (and redials it while it is away), unless it is dialed already.
     void dial(const transport::address& address);
+    /// Says Hello to `address` over datagrams until it answers, as for a configured
+    /// datagram peer, unless it is known already.
+    void dial_datagram(const transport::address& address);
 
     const endpoint_stats& stats() const noexcept { return stats_; }
     /// Messages published and received per topic (bounded: endpoint_config::
@@ -332,6 +336,10 @@ class endpoint final : transport::event_handler {
     bool handle_hello(conn_state& c, const wire::frame& f);
     bool handle_peer_frame(peer_state& p, const wire::frame& f, const buffer_handle* owner);
     void handle_datagram_hello(const transport::address& from, const wire::frame& f);
+    /// (node_shards > 1) A Hello from a peer another of our endpoints owns: hands our own
+    /// Hellos to it over to that endpoint, or tells the peer the owner's port.
+    void datagram_misplaced(const transport::address& from, std::uint32_t owner);
+    void take_datagram_redirect(const transport::address& from, const wire::Error& e);
     datagram_peer& datagram_peer_for(const transport::address& address);
     datagram_peer* find_datagram_peer(const transport::address& address);
     void send_datagram_hello(datagram_peer& d, bool seen_you);

@@ -36,6 +36,9 @@ void endpoint::on_datagram(const transport::address& from, std::span<const std::
         if (f.kind() == wire::FrameKind::Hello) {
             handle_datagram_hello(from, f);
             sender = nullptr;
+        } else if (f.kind() == wire::FrameKind::Error &&
+                   wire::body_as<wire::Error>(f)->code() == wire::ErrorCode::WrongShard) {
+            take_datagram_redirect(from, *wire::body_as<wire::Error>(f));
         } else {
             if (sender == nullptr) {
                 sender = find_datagram_peer(from);
@@ -70,6 +73,17 @@ void endpoint::handle_datagram_hello(const transport::address& from, const wire:
         return;
     }
     const std::string peer_id(wire::view_of(hello->node_id()));
+    if (config_.node_shards > 1 && config_.listen) {
+        const std::uint32_t owner = shard_for_peer(peer_id, config_.node_shards);
+        if (owner != config_.node_shard) return datagram_misplaced(from, owner);
+    }
+    if (hello->endpoints() > 1 &&
+        shard_for_peer(config_.node_id, hello->endpoints()) != hello->endpoint_index()) {
+        // Said by an endpoint of its node that does not own us: our Hello tells it who we
+        // are, and it hands us to the one that does. Nothing binds here.
+        if (!hello->seen_you()) send_datagram_hello(datagram_peer_for(from), true);
+        return;
+    }
     datagram_peer& d = datagram_peer_for(from);
     peer_state& p = peer_named(peer_id, true);
     if (p.conn.valid()) {
@@ -88,6 +102,59 @@ void endpoint::handle_datagram_hello(const transport::address& from, const wire:
     if (!hello->seen_you()) send_datagram_hello(d, true);
 }
 
+void endpoint::datagram_misplaced(const transport::address& from, std::uint32_t owner) {
+    datagram_peer* d = find_datagram_peer(from);
+    if (d != nullptr && d->dialed && d->peer.empty()) {
+        // We were saying Hello to it: the owner endpoint says it instead.
+        d->dialed = false;
+        shard_.timers().cancel(d->hello_retry);
+        ++stats_.handed_to_owner;
+        if (misplaced_handler_) misplaced_handler_(owner, from, true);
+    }
+    // Tell it where the owner listens, in case it is saying Hello to us too (rate-limited
+    // like our Hellos to strangers, so a forged source address gets no flood of answers).
+    datagram_peer* entry = d;
+    if (entry == nullptr && datagram_peers_.size() < config_.max_datagram_addresses)
+        entry = &datagram_peer_for(from);
+    if (entry == nullptr ||
+        shard_.now_ns() - entry->last_redirect_ns < config_.datagram_hello_interval_ns / 2) {
+        ++stats_.datagrams_dropped;
+        return;
+    }
+    entry->last_redirect_ns = shard_.now_ns();
+    ++stats_.redirected;
+    const auto port =
+        static_cast<std::uint16_t>(config_.listen->port() - config_.node_shard + owner);
+    const auto body = builder_.error(wire::ErrorCode::WrongShard, "say Hello to the owner", port);
+    const std::vector<std::byte> frame = control_frame(wire::FrameKind::Error, body);
+    if (transport_->send_datagram(from, frame) == frame.size()) ++stats_.datagrams_sent;
+}
+
+void endpoint::take_datagram_redirect(const transport::address& from, const wire::Error& e) {
+    datagram_peer* d = find_datagram_peer(from);
+    // Only a Hello we are still repeating moves, and only to another port of the same host: a
+    // bound session is never moved by a datagram.
+    if (d == nullptr || !d->dialed || !d->peer.empty() || e.redirect_port() == 0 ||
+        e.redirect_port() == from.port()) {
+        ++stats_.datagrams_dropped;
+        return;
+    }
+    d->dialed = false;
+    shard_.timers().cancel(d->hello_retry);
+    dial_datagram(from.with_port(e.redirect_port()));
+}
+
+void endpoint::dial_datagram(const transport::address& address) {
+    if (const datagram_peer* known = find_datagram_peer(address);
+        known != nullptr && (known->dialed || !known->peer.empty())) {
+        return;
+    }
+    datagram_peer& d = datagram_peer_for(address);
+    d.dialed = true;
+    d.hello_backoff_ns = config_.datagram_hello_interval_ns;
+    retry_datagram_hello(static_cast<std::size_t>(d.index));
+}
+
 endpoint::datagram_peer* endpoint::find_datagram_peer(const transport::address& address) {
     auto it = datagram_index_.find(address);
     return it == datagram_index_.end() ? nullptr : datagram_peers_[it->second].get();
@@ -104,7 +171,9 @@ endpoint::datagram_peer& endpoint::datagram_peer_for(const transport::address& a
 
 void endpoint::send_datagram_hello(datagram_peer& d, bool seen_you) {
     const auto body = builder_.hello(config_.cluster_id, config_.node_id, incarnation_,
-                                     static_cast<std::uint16_t>(shard_.shard_count()), seen_you);
+                                     static_cast<std::uint16_t>(shard_.shard_count()), seen_you,
+                                     static_cast<std::uint16_t>(config_.node_shards),
+                                     static_cast<std::uint16_t>(config_.node_shard));
     const std::vector<std::byte> frame = control_frame(wire::FrameKind::Hello, body);
     if (transport_->send_datagram(d.address, frame) == frame.size()) ++stats_.datagrams_sent;
     d.last_hello_ns = shard_.now_ns();
@@ -112,7 +181,7 @@ void endpoint::send_datagram_hello(datagram_peer& d, bool seen_you) {
 
 void endpoint::retry_datagram_hello(std::size_t index) {
     datagram_peer& d = *datagram_peers_[index];
-    if (!d.peer.empty() || shutting_down_) return;  // it answered
+    if (!d.peer.empty() || !d.dialed || shutting_down_) return;  // answered, or handed over
     send_datagram_hello(d, false);
     const time_ns delay = jittered(d.hello_backoff_ns);
     d.hello_backoff_ns = std::min(d.hello_backoff_ns * 2, config_.reconnect_max_ns);

@@ -63,6 +63,7 @@ struct endpoint::datagram_peer {
     bool dialed = false;         // configured: we keep saying Hello until it answers
     time_ns hello_backoff_ns = 0;
     time_ns last_hello_ns = INT64_MIN / 2;
+    time_ns last_redirect_ns = INT64_MIN / 2;  // told the owner endpoint's port (WrongShard)
     timer_id hello_retry;
 };
 

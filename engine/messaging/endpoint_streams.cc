@@ -170,7 +170,7 @@ bool endpoint::misplaced(conn_state& c, std::uint32_t owner) {
         target.handed_off = true;
         shard_.timers().cancel(target.redial);
         c.dial_index = -1;
-        if (misplaced_handler_) misplaced_handler_(owner, target.address);
+        if (misplaced_handler_) misplaced_handler_(owner, target.address, false);
     }
     transport_->close(c.id);
     return false;

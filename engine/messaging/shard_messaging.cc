@@ -54,7 +54,7 @@ enum class record_kind : std::uint8_t {
     pattern,       // shard, added, pattern                       -> every shard
     stream_claim,  // stream, shard                               -> every shard
     method_claim,  // method, shard                               -> every shard
-    dial,          // address                                     -> a peer's owner
+    dial,          // datagram, address                           -> a peer's owner
     verdict,       // peer, gone, left                            -> every shard
 };
 
@@ -168,11 +168,14 @@ shard_messaging::shard_messaging(shard& owner, messaging_directory& directory, e
             announce_peer(peer, true);
         // A peer this endpoint dialed belongs to another endpoint of the node: that one
         // dials it (endpoint k of the node runs on the directory's k-th member shard).
-        ep_->on_misplaced_peer([this](std::uint32_t node_shard, const transport::address& a) {
-            if (node_shard >= directory_.members().size()) return;
-            const shard_id owner_shard = directory_.members()[node_shard];
-            record_writer(record_to(owner_shard), record_kind::dial).text(a.to_string());
-        });
+        ep_->on_misplaced_peer(
+            [this](std::uint32_t node_shard, const transport::address& a, bool datagram) {
+                if (node_shard >= directory_.members().size()) return;
+                const shard_id owner_shard = directory_.members()[node_shard];
+                record_writer(record_to(owner_shard), record_kind::dial)
+                    .put(static_cast<std::uint8_t>(datagram))
+                    .text(a.to_string());
+            });
     }
     directory_.set(self_, this);
 }
@@ -445,7 +448,14 @@ bool shard_messaging::apply(shard_id from, std::span<const std::byte> record) {
         }
         case record_kind::dial: {
             if (ep_ == nullptr) return true;
-            if (auto address = transport::address::parse(r.text())) ep_->dial(*address);
+            const bool datagram = r.get<std::uint8_t>() != 0;
+            if (auto address = transport::address::parse(r.text())) {
+                if (datagram) {
+                    ep_->dial_datagram(*address);
+                } else {
+                    ep_->dial(*address);
+                }
+            }
             return true;
         }
         case record_kind::method_claim: {
@@ -496,6 +506,29 @@ void shard_messaging::share_member_verdict(std::string_view peer, bool gone, boo
 bool shard_messaging::connected(std::string_view peer) const {
     auto it = peers_.find(std::string(peer));
     return it != peers_.end() && it->second.connected;
+}
+
+std::vector<std::string> shard_messaging::connected_peers() const {
+    std::vector<std::string> out;
+    for (const auto& [name, entry] : peers_) {
+        if (entry.connected) out.push_back(name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+bool shard_messaging::quiet() const {
+    if (!calls_.empty() || !served_.empty()) return false;
+    for (shard_id id : directory_.members()) {
+        if (id == self_) continue;
+        const outbound& o = *out_[id];
+        const inbound& i = *in_[id];
+        if (o.in_flight > 0 || (o.staging != nullptr && !o.staging->bytes.empty()) ||
+            !i.pending.empty() || !i.done.empty()) {
+            return false;
+        }
+    }
+    return true;
 }
 
 std::optional<shard_id> shard_messaging::owner_of(std::string_view peer) const {

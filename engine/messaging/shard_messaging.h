@@ -142,6 +142,12 @@ class shard_messaging {
     /// Connected and disconnected peers, as their owners announce them.
     void on_peer_event(peer_handler handler) { peer_handler_ = std::move(handler); }
     bool connected(std::string_view peer) const;
+    /// The peers some shard of the node holds a session with, as announced here (sorted).
+    std::vector<std::string> connected_peers() const;
+    /// Nothing of this shard's is on its way to or from another shard: no batch staged, in
+    /// flight or waiting to be worked through, and no call or served request unanswered.
+    /// (The sessions' own unacknowledged frames are the endpoint's: endpoint::unacked.)
+    bool quiet() const;
     /// Whether a subscriber on some shard of this node (as far as this shard has heard)
     /// matches `topic`.
     bool subscribed_on_node(std::string_view topic) const;

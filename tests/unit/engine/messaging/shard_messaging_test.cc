@@ -403,7 +403,7 @@ class SpreadPeersTest : public stepped_shards<4> {
     }
     void start_endpoint(shard_id id, std::string name, std::vector<shard_id> dial,
                         std::uint32_t node_shards, std::uint32_t node_shard,
-                        messaging_directory& dir) {
+                        messaging_directory& dir, bool datagrams = false) {
         endpoint_config config;
         config.cluster_id = "test";
         config.node_id = std::move(name);
@@ -412,10 +412,52 @@ class SpreadPeersTest : public stepped_shards<4> {
         config.random_seed = id + 1;
         config.node_shards = node_shards;
         config.node_shard = node_shard;
-        for (shard_id d : dial)
-            config.peers.push_back(*transport::address::parse(address(d)));
+        for (shard_id d : dial) {
+            (datagrams ? config.datagram_peers : config.peers)
+                .push_back(*transport::address::parse(address(d)));
+        }
         make_endpoint(id, std::move(config), address(id));
         make_api(id, dir);
+    }
+
+    // Sends from both of a's shards to b and to c: each arrives once, in order per sending
+    // shard.
+    void expect_sends_from_both_shards_arrive_in_order() {
+        std::vector<std::string> at_b, at_c;
+        on_shard(b, [&] {
+            endpoints_[b]->on_stream(40,
+                                     [&](const message& m) { at_b.push_back(text_of(m.bytes)); });
+            return 0;
+        });
+        on_shard(c, [&] {
+            endpoints_[c]->on_stream(40,
+                                     [&](const message& m) { at_c.push_back(text_of(m.bytes)); });
+            return 0;
+        });
+        constexpr int count = 2000;
+        int next[2][2] = {{0, 0}, {0, 0}};  // [from shard][to b, c]
+        ASSERT_TRUE(pump_until([&] {
+            for (shard_id from : {a_0, a_1}) {
+                for (int to = 0; to < 2; ++to) {
+                    int& n = next[from][to];
+                    while (n < count && with(from, [&](shard_messaging& m) {
+                                            return m.send(to == 0 ? "b" : "c", 40,
+                                                          bytes_of(std::to_string(from) + ":" +
+                                                                   std::to_string(n)));
+                                        }) == outcome::accepted)
+                        ++n;
+                }
+            }
+            return at_b.size() == 2 * count && at_c.size() == 2 * count;
+        }));
+        for (const auto* got : {&at_b, &at_c}) {
+            int expected[2] = {0, 0};
+            for (const std::string& text : *got) {
+                const int from = text[0] - '0';
+                ASSERT_EQ(std::stoi(text.substr(2)), expected[from]) << "from shard " << from;
+                ++expected[from];
+            }
+        }
     }
 
     messaging_directory dir_a_{"a", {a_0, a_1}}, dir_b_{"b", {b}}, dir_c_{"c", {c}};
@@ -459,41 +501,9 @@ TEST_F(SpreadPeersTest, EachSessionSettlesOnItsOwnerShardAndEveryShardReachesIt)
     EXPECT_EQ(endpoints_[b]->stats().peer_restarts, 0u);
     EXPECT_EQ(endpoints_[b]->stats().messages_lost_to, 0u);
 
-    // Sends from both shards to both peers, each in order once.
-    std::vector<std::string> at_b, at_c;
-    on_shard(b, [&] {
-        endpoints_[b]->on_stream(40, [&](const message& m) { at_b.push_back(text_of(m.bytes)); });
-        return 0;
-    });
-    on_shard(c, [&] {
-        endpoints_[c]->on_stream(40, [&](const message& m) { at_c.push_back(text_of(m.bytes)); });
-        return 0;
-    });
-    constexpr int count = 2000;
-    int next[2][2] = {{0, 0}, {0, 0}};  // [from shard][to b, c]
-    ASSERT_TRUE(pump_until([&] {
-        for (shard_id from : {a_0, a_1}) {
-            for (int to = 0; to < 2; ++to) {
-                int& n = next[from][to];
-                while (n < count &&
-                       with(from, [&](shard_messaging& m) {
-                           return m.send(to == 0 ? "b" : "c", 40,
-                                         bytes_of(std::to_string(from) + ":" + std::to_string(n)));
-                       }) == outcome::accepted)
-                    ++n;
-            }
-        }
-        return at_b.size() == 2 * count && at_c.size() == 2 * count;
-    }));
-    for (const auto* got : {&at_b, &at_c}) {
-        int expected[2] = {0, 0};
-        for (const std::string& text : *got) {
-            const int from = text[0] - '0';
-            ASSERT_EQ(std::stoi(text.substr(2)), expected[from]) << "from shard " << from;
-            ++expected[from];
-        }
-    }
+    expect_sends_from_both_shards_arrive_in_order();
 
+    constexpr int count = 2000;
     // b publishes; subscribers on both of a's shards get every message once.
     std::vector<std::string> at_a0, at_a1;
     with(a_0, [&](shard_messaging& m) {
@@ -519,6 +529,30 @@ TEST_F(SpreadPeersTest, EachSessionSettlesOnItsOwnerShardAndEveryShardReachesIt)
     }));
     expect_sequence(at_a0, count, "p");
     expect_sequence(at_a1, count, "p");
+}
+
+// Datagram peers (UDP, DPDK) settle the same way: a Hello to the wrong endpoint is answered
+// with the owner's port, and a Hello our non-owner endpoint was repeating is handed to the
+// owner, which says it instead.
+TEST_F(SpreadPeersTest, DatagramSessionsSettleOnTheirOwnerShardToo) {
+    start_endpoint(c, "c", {}, 1, 0, dir_c_, true);
+    start_endpoint(a_0, "a", {b, c}, 2, 0, dir_a_, true);  // shard 0 says Hello to both
+    start_endpoint(a_1, "a", {}, 2, 1, dir_a_, true);
+    start_endpoint(b, "b", {a_0}, 1, 0, dir_b_, true);  // b says Hello to a's first port
+    ASSERT_TRUE(pump_until([&] {
+        return with(a_0, [](shard_messaging& m) { return m.connected("b") && m.connected("c"); }) &&
+               with(a_1, [](shard_messaging& m) { return m.connected("b") && m.connected("c"); });
+    }));
+    EXPECT_TRUE(on_shard(a_1, [&] { return endpoints_[a_1]->connected("b"); }));
+    EXPECT_FALSE(on_shard(a_0, [&] { return endpoints_[a_0]->connected("b"); }));
+    EXPECT_TRUE(on_shard(a_0, [&] { return endpoints_[a_0]->connected("c"); }));
+    EXPECT_FALSE(on_shard(a_1, [&] { return endpoints_[a_1]->connected("c"); }));
+    EXPECT_GE(endpoints_[a_0]->stats().redirected, 1u);       // b's Hello, sent on to 7001
+    EXPECT_GE(endpoints_[a_0]->stats().handed_to_owner, 1u);  // shard 0's Hello to b
+    EXPECT_EQ(endpoints_[b]->stats().peer_restarts, 0u);
+    expect_sends_from_both_shards_arrive_in_order();
+    EXPECT_EQ(endpoints_[b]->stats().messages_lost_to, 0u);
+    EXPECT_EQ(endpoints_[c]->stats().messages_lost_to, 0u);
 }
 
 }  // namespace
