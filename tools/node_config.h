@@ -69,6 +69,10 @@ struct node_settings {
     /// [log] level: lines below it are not written (engine and daemon alike).
     log::level log_level = log::level::info;
     bool metrics_listen_explicit = false;
+    /// Set by finish_node_settings: the shards that run a messaging endpoint (every shard,
+    /// each listening on node.listen's port plus its index; only shard 0 with replication,
+    /// whose groups run there). The other shards reach peers through them.
+    std::uint32_t endpoint_shards = 1;
 };
 
 /// Reads `path` (TOML). Unknown keys are errors: a typo must not silently fall back to a default.

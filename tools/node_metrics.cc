@@ -67,19 +67,54 @@ void node_metrics::install(shard& s) {
     s.on_stop([&mine] { mine.reset(); });
 }
 
-void node_metrics::watch(messaging::endpoint& ep, const membership::gossip_agent* gossip,
-                         const node_replication* replication, bool expects_peers) {
+void node_metrics::watch_endpoint(shard& s, messaging::endpoint& ep) {
+    shards_.at(s.id())->add_source(
+        [&ep](metric_sink& sink) { metrics::write_messaging_figures(ep, sink); });
+}
+
+void node_metrics::watch_cross_shard(shard& s, const messaging::shard_messaging& api) {
+    if (shards_.size() < 2) return;  // nothing crosses
+    shards_.at(s.id())->add_source([&api](metric_sink& m) {
+        const messaging::shard_messaging_stats& st = api.stats();
+        m.counter("ringmesh_cross_shard_records_total",
+                  "Sends, publishes, calls and deliveries handed between this shard and the "
+                  "node's other shards.",
+                  d(st.records_out), {{"direction", "out"}});
+        m.counter("ringmesh_cross_shard_records_total",
+                  "Sends, publishes, calls and deliveries handed between this shard and the "
+                  "node's other shards.",
+                  d(st.records_in), {{"direction", "in"}});
+        m.counter("ringmesh_cross_shard_batches_total",
+                  "Batches of records handed between shards (one per destination per iteration).",
+                  d(st.batches_out), {{"direction", "out"}});
+        m.counter("ringmesh_cross_shard_batches_total",
+                  "Batches of records handed between shards (one per destination per iteration).",
+                  d(st.batches_in), {{"direction", "in"}});
+        m.counter("ringmesh_cross_shard_back_pressure_total",
+                  "Calls on this shard refused because another shard's bound was full.",
+                  d(st.back_pressure));
+        m.counter("ringmesh_cross_shard_blocked_total",
+                  "Iterations a batch from another shard waited here for a peer's window.",
+                  d(st.blocked_retries));
+        m.counter("ringmesh_cross_shard_undeliverable_total",
+                  "Records accepted on another shard that this owner could not deliver.",
+                  d(st.undeliverable));
+    });
+}
+
+void node_metrics::watch_node(const messaging::shard_messaging& api,
+                              const membership::gossip_agent* gossip,
+                              const node_replication* replication, bool expects_peers) {
     metrics::shard_metrics& m = *shards_.at(0);
-    m.add_source([&ep](metric_sink& sink) { metrics::write_messaging_figures(ep, sink); });
     if (gossip != nullptr)
         m.add_source([gossip](metric_sink& sink) { gossip_figures(*gossip, sink); });
     if (replication != nullptr)
         m.add_source([replication](metric_sink& sink) { replication->write_metrics(sink); });
-    // Readiness: connected to a peer (when it has any to reach), and with replication every
-    // group led by someone.
-    m.add_source([&ep, replication, expects_peers](metric_sink& sink) {
+    // Readiness: connected to a peer, on any shard (when it has any to reach), and with
+    // replication every group led by someone.
+    m.add_source([&api, replication, expects_peers](metric_sink& sink) {
         std::string reason;
-        if (expects_peers && ep.connected_peers().empty()) reason = "no_peer_connected";
+        if (expects_peers && api.connected_peers().empty()) reason = "no_peer_connected";
         if (reason.empty() && replication != nullptr) reason = replication->not_ready_reason();
         sink.gauge("ringmesh_node_ready",
                    "1 when the node is ready to serve (joined; with replication, every group "

@@ -1,6 +1,6 @@
 // The daemon's metrics ([metrics] listen, --metrics): a shard_metrics on every shard (its loop
-// figures), and on shard 0 the sources for what runs there — messaging and its sessions per
-// peer, the transport, gossip membership, replication — plus the readiness gauge /readyz reads;
+// figures, its endpoint's messaging and sessions per peer, its transport, what crosses to other
+// shards), and on shard 0 gossip membership, replication and the readiness gauge /readyz reads;
 // served over HTTP by engine/metrics/metrics_http.h.
 //
 // Owned by the daemon's main(): install() on each shard's thread while the node starts (the
@@ -16,6 +16,7 @@
 #include "engine/core/shard.h"
 #include "engine/membership/gossip_agent.h"
 #include "engine/messaging/endpoint.h"
+#include "engine/messaging/shard_messaging.h"
 #include "engine/metrics/shard_metrics.h"
 
 namespace ringmesh::metrics {
@@ -35,10 +36,15 @@ class node_metrics {
 
     /// On shard `s`'s thread, as the node starts.
     void install(shard& s);
-    /// Shard 0, after install(): what it runs. `gossip` and `replication` may be null;
-    /// `expects_peers`: the node is not ready until it is connected to one.
-    void watch(messaging::endpoint& ep, const membership::gossip_agent* gossip,
-               const node_replication* replication, bool expects_peers);
+    /// On shard `s`, after install(): the messaging endpoint it runs (its sessions per peer,
+    /// its transport).
+    void watch_endpoint(shard& s, messaging::endpoint& ep);
+    /// On shard `s`, after install(): what crosses between it and the other shards.
+    void watch_cross_shard(shard& s, const messaging::shard_messaging& api);
+    /// Shard 0: the node-wide figures. `gossip` and `replication` may be null;
+    /// `expects_peers`: the node is not ready until some shard is connected to one.
+    void watch_node(const messaging::shard_messaging& api, const membership::gossip_agent* gossip,
+                    const node_replication* replication, bool expects_peers);
 
     /// Main thread, after the node started: serves /metrics, /healthz and /readyz on
     /// `listen`; the port it got. An error when it cannot listen (or was built without

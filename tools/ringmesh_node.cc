@@ -1,19 +1,26 @@
-// ringmesh_node — the node daemon: one process, N shards, a messaging endpoint on shard 0,
-// configured by a TOML file with command-line overrides. SIGINT/SIGTERM stop it gracefully
-// (queued messages drained, connections closed, report printed).
+// ringmesh_node — the node daemon: one process, N shards, a messaging endpoint on every shard
+// (peers spread over them by shard_for_peer), configured by a TOML file with command-line
+// overrides. SIGINT/SIGTERM stop it gracefully (queued messages drained, connections closed,
+// report printed).
 //
-// Built-in workloads make it the main job's building block and the integration tests' peer:
+// Built-in workloads (tools/node_workload.h) make it the main job's building block and the
+// integration tests' peer; they run on the shards --workload-shards names, through the
+// messaging API every shard has, whichever shard holds a peer's session:
 //   --subscribe PATTERN   count deliveries, check order per publisher, one-way latency
 //   --publish TOPIC       publish sequence-numbered, timestamped messages (rate or max)
+//   --send PEER           the same, point to point on a stream
 //   --rpc PEER            closed-loop "echo" calls, round-trip latency
 // Every node serves "echo". Reports are printed on exit, one line per workload.
 //
 // With [replication] (or --replica NAME=ID for every replica) the node also runs Raft groups
 // on shard 0 (tools/node_replication.h), each serving the replicated key-value service that
-// tools/ringmesh_kvbench drives; their state is in the status file and the exit report.
+// tools/ringmesh_kvbench drives; their state is in the status file and the exit report. The
+// groups speak through shard 0's endpoint, so with replication only shard 0 runs one (the
+// other shards still do messaging, through it).
 //
 // With a gossip address (membership.listen or --gossip) the node also runs SWIM/Lifeguard
-// membership on shard 0 (engine/cluster composes it with messaging): it joins through the
+// membership on shard 0 (engine/cluster composes it with shard 0's endpoint; its verdicts
+// reach the other shards' endpoints through shard_messaging): it joins through the
 // seeds, prints one line per membership event ("[n1] member n3 dead ...") and one per loss
 // report ("[n1] peer n2 restarted: ..."), rewrites the status file with the member table
 // every second, and announces a graceful leave when it stops. SIGHUP re-reads
@@ -22,7 +29,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -37,12 +46,15 @@
 #include "engine/core/errc.h"
 #include "engine/core/histogram.h"
 #include "engine/core/log.h"
+#include "engine/core/random.h"
 #include "engine/membership/gossip_agent.h"
 #include "engine/messaging/endpoint.h"
+#include "engine/messaging/shard_messaging.h"
 #include "engine/node.h"
 #include "tools/node_config.h"
 #include "tools/node_metrics.h"
 #include "tools/node_replication.h"
+#include "tools/node_workload.h"
 #include "transport/uring/uring_transport.h"
 
 namespace rm = ringmesh;
@@ -50,63 +62,41 @@ namespace msg = ringmesh::messaging;
 
 namespace {
 
-struct workload_options {
-    std::vector<std::string> subscribe;
-    std::string publish_topic;
-    double rate = 0;          // messages/s; 0: as fast as the windows allow
-    std::uint64_t count = 0;  // 0: until the run ends
-    std::size_t payload_bytes = 64;
-    std::size_t wait_subscribers = 0;
-    std::string rpc_peer;
-    std::string delivery_log;  // one 8-byte sequence number per delivery
-    double seconds = 0;        // 0: until a signal
-    double drain_seconds = 10;
-    bool linger = false;  // after --count, keep serving peers until --seconds or a signal
-    std::string replicated_subscribe;  // read the replicated topics matching this, from 1
-    std::string replicated_resume;     // ... recording them here, resuming after its last
+/// One shard's part of the node. Its members are created on the shard's thread as the node
+/// starts and torn down there as it stops (on_stop hooks); main reads the workload's figures
+/// after the shard threads have been joined.
+struct shard_part {
+    std::unique_ptr<rm::cluster::member> member;  // shard 0: its endpoint and membership
+    std::unique_ptr<msg::endpoint> endpoint;      // another endpoint shard's
+    msg::endpoint* ep = nullptr;                  // this shard's endpoint, if it runs one
+    std::unique_ptr<msg::shard_messaging> api;
+    std::unique_ptr<rm::tools::shard_workload> work;
 };
 
-/// Shard 0's workload state. Plain fields belong to shard 0; atomics are read by main.
+/// The node's state. Shard 0 owns the membership and replication fields; atomics are read by
+/// main.
 struct workload {
-    workload_options options;
-    msg::endpoint* ep = nullptr;
-    rm::shard* home = nullptr;
-    rm::timer_id pacing;                // wakes a sleeping shard at the next send time
-    std::atomic<bool> finished{false};  // --count published and acknowledged
-    pthread_t main_thread{};            // told (SIGUSR1) when finished: it waits for signals
-    std::atomic<bool> stop_sending{false};
-    std::atomic<bool> drained{false};
-    std::atomic<bool> shutdown_requested{false};
-    // publisher
-    std::uint64_t published = 0;
-    std::uint64_t publish_refused = 0;  // the engine refused: never counted as published
-    bool calls_refused = false;         // a call no retry can cure: said once, calls stop
-    rm::time_ns first_publish_ns = 0, last_publish_ns = 0;
-    std::uint64_t publish_blocked = 0;
-    // subscriber
-    std::uint64_t received = 0, in_order = 0, duplicates = 0, gaps = 0;
-    std::uint64_t last_seq = 0;
-    bool have_seq = false;
-    rm::time_ns first_receive_ns = 0, last_receive_ns = 0;
-    rm::latency_histogram one_way;
+    explicit workload(unsigned shards) : view(shards), parts(shards) {}
+
+    rm::tools::workload_options options;
+    rm::tools::node_view view;
+    std::vector<shard_part> parts;
+    std::unique_ptr<msg::messaging_directory> directory;
+    rm::shard* home = nullptr;  // shard 0
     int log_fd = -1;
-    // rpc client
-    bool call_outstanding = false;
-    std::uint64_t calls_ok = 0, calls_failed = 0;
-    rm::latency_histogram rtt;
-    std::vector<std::byte> payload;
-    std::string transport_name;  // the backend the endpoint runs on
-    // the engine's side of the cluster: messaging (ep) and membership (gossip)
-    std::unique_ptr<rm::cluster::member> member;
+    pthread_t main_thread{};     // told (SIGUSR1) when finished: it waits for signals
+    std::string transport_name;  // the backend the endpoints run on
+    // the engine's side of the cluster on shard 0: membership (gossip) and replication
     rm::membership::gossip_agent* gossip = nullptr;
     std::unique_ptr<rm::tools::node_replication> replication;  // [replication], on shard 0
     rm::tools::node_metrics* metrics = nullptr;                // every shard's, main's
     std::atomic<bool> leave_requested{false};
-    std::uint64_t lost_to = 0, lost_from = 0;  // loss reports, summed
+    std::atomic<std::uint64_t> lost_to{0}, lost_from{0};  // loss reports, summed
     // SIGHUP re-reads the keyring from the config file (main thread); shard 0 applies it.
     std::mutex keyring_mutex;
     std::optional<std::vector<rm::membership::key_bytes>> new_keyring;
     std::vector<rm::membership::key_bytes> installed_keys;  // shard 0's copy
+    rm::cluster::member* member() const { return parts.front().member.get(); }
 };
 
 // Key rotation on a live node: every listed key is installed, the first becomes the one that
@@ -170,7 +160,7 @@ std::size_t membership_chores(workload& w) {
     if (w.gossip == nullptr) return 0;
     std::size_t work = 0;
     if (w.leave_requested.exchange(false)) {
-        w.member->leave();
+        w.member()->leave();
         ++work;
     }
     std::unique_lock lock(w.keyring_mutex, std::try_to_lock);
@@ -190,111 +180,6 @@ void schedule_status(workload& w, const std::string& path) {
         write_status(*wp, path);
         schedule_status(*wp, path);
     });
-}
-
-void on_delivery(workload& w, const msg::message& m) {
-    const rm::time_ns now = rm::monotonic_clock::read();
-    if (m.bytes.size() < 16) return;
-    std::uint64_t seq;
-    rm::time_ns sent_ns;
-    std::memcpy(&seq, m.bytes.data(), 8);
-    std::memcpy(&sent_ns, m.bytes.data() + 8, 8);
-    if (w.received++ == 0) w.first_receive_ns = now;
-    w.last_receive_ns = now;
-    w.one_way.record(now - sent_ns);
-    if (!w.have_seq || seq == w.last_seq + 1) {
-        ++w.in_order;
-    } else if (seq <= w.last_seq) {
-        ++w.duplicates;
-    } else {
-        ++w.gaps;
-    }
-    if (!w.have_seq || seq > w.last_seq) w.last_seq = seq;
-    w.have_seq = true;
-    // write(2), not stdio: what was delivered survives a kill -9 of this process.
-    if (w.log_fd >= 0) [[maybe_unused]]
-        auto n = ::write(w.log_fd, &seq, sizeof seq);
-}
-
-std::size_t publish_step(workload& w, rm::time_ns now) {
-    const auto& o = w.options;
-    if (o.publish_topic.empty() || w.stop_sending.load(std::memory_order_relaxed)) return 0;
-    if (o.count && w.published >= o.count) return 0;
-    if (w.ep->subscribers(o.publish_topic) < o.wait_subscribers) return 0;
-    if (w.first_publish_ns == 0) w.first_publish_ns = now;
-    std::size_t work = 0;
-    for (; work < 256; ++work) {
-        if (o.count && w.published >= o.count) break;
-        if (o.rate > 0) {
-            const auto due =
-                w.first_publish_ns +
-                static_cast<rm::time_ns>(static_cast<double>(w.published) * 1e9 / o.rate);
-            if (due > now) {
-                // Ahead of schedule: make sure the loop wakes for the next message even when
-                // the idle strategy sleeps in the kernel.
-                if (!w.home->timers().pending(w.pacing)) {
-                    w.pacing = w.home->timers().schedule_at(due, [] {});
-                }
-                break;
-            }
-        }
-        if (!w.ep->publish_ready(o.publish_topic)) {
-            ++w.publish_blocked;  // a subscriber is behind: wait for its acks (back-pressure)
-            break;
-        }
-        const std::uint64_t seq = w.published + 1;
-        const rm::time_ns sent_ns = rm::monotonic_clock::read();
-        std::memcpy(w.payload.data(), &seq, 8);
-        std::memcpy(w.payload.data() + 8, &sent_ns, 8);
-        const msg::publish_result r = w.ep->publish(o.publish_topic, w.payload);
-        if (r.status != msg::outcome::accepted && !msg::retryable(r.status)) {
-            // Retrying cannot help: say it once, count it, and stop publishing.
-            if (w.publish_refused++ == 0) {
-                rm::log::error("node",
-                               "publish refused ({}): a {} B message on {}; the frame limit is "
-                               "limits.max_body_bytes; not publishing",
-                               msg::to_string(r.status), o.payload_bytes, o.publish_topic);
-            }
-            w.stop_sending.store(true);
-            break;
-        }
-        ++w.published;
-        w.last_publish_ns = sent_ns;
-    }
-    return work;
-}
-
-std::size_t rpc_step(workload& w) {
-    if (w.options.rpc_peer.empty() || w.call_outstanding || w.calls_refused ||
-        w.stop_sending.load(std::memory_order_relaxed) || !w.ep->connected(w.options.rpc_peer)) {
-        return 0;
-    }
-    workload* wp = &w;
-    const auto outcome = w.ep->call(w.options.rpc_peer, "echo", w.payload, rm::ns_per_s,
-                                    [wp](const msg::rpc_result& r) {
-                                        wp->call_outstanding = false;
-                                        if (r.status == rm::wire::RpcStatus::Ok) {
-                                            ++wp->calls_ok;
-                                            wp->rtt.record(r.rtt_ns);
-                                        } else {
-                                            ++wp->calls_failed;
-                                        }
-                                    });
-    w.call_outstanding = outcome == msg::outcome::accepted;
-    if (outcome != msg::outcome::accepted && !msg::retryable(outcome) &&
-        outcome != msg::outcome::unknown_peer) {  // (unknown until it first connects)
-        rm::log::error("node", "call to {} refused ({}); not calling", w.options.rpc_peer,
-                       msg::to_string(outcome));
-        w.calls_refused = true;  // said once; no call is counted
-    }
-    return 1;
-}
-
-bool all_acked(workload& w) {
-    for (const auto& peer : w.ep->connected_peers()) {
-        if (w.ep->unacked(peer) > 0) return false;
-    }
-    return !w.call_outstanding;
 }
 
 // Gossip is light: a small ring of its own, apart from the data path's, sharing the shard's
@@ -327,176 +212,6 @@ rm::membership::agent_config gossip_config(const rm::tools::node_settings& setti
     return config;
 }
 
-void install(rm::shard& s, workload& w, rm::tools::node_settings& settings, std::string& failure) {
-    w.metrics->install(s);
-    if (s.id() != 0) return;
-    auto opened = rm::transport::open_transport(settings.backend, settings.dpdk_configured(),
-                                                settings.dpdk, settings.uring, s.id(), &s);
-    if (!opened) {
-        failure = opened.err().message();
-        return;
-    }
-    if (!opened->note.empty()) rm::log::info("transport", "{}", opened->note);
-    w.transport_name = rm::transport::to_string(opened->chosen);
-    rm::cluster::member_config mc;
-    mc.messaging = settings.endpoint;
-    std::unique_ptr<rm::transport::transport> gossip_ring;
-    if (settings.membership.enabled()) {
-        auto ring = open_gossip_ring(s, settings);
-        if (!ring) {
-            failure = "membership: " + ring.err().message();
-            return;
-        }
-        gossip_ring = std::move(ring).value();
-        mc.membership = gossip_config(settings);
-        mc.keys = settings.membership.keys;
-    }
-    auto member = rm::cluster::member::create(s, std::move(opened->backend_transport),
-                                              std::move(gossip_ring), std::move(mc));
-    if (!member) {
-        failure = member.err().message();
-        return;
-    }
-    w.member = std::move(member).value();
-    // Torn down on this shard's own thread when the node stops, after the report is taken.
-    s.on_stop([&w] { w.member.reset(); });
-    w.ep = &w.member->messaging();
-    w.gossip = w.member->membership();
-    w.home = &s;
-    const std::string self = settings.endpoint.node_id;
-    w.ep->on_peer_loss([&w, self](const msg::peer_loss& loss) {
-        w.lost_to += loss.not_delivered_to;
-        w.lost_from += loss.not_delivered_from;
-        std::printf(
-            "[%s] peer %.*s: %s; %llu message(s) not delivered to it, %llu frame(s) "
-            "not delivered from it\n",
-            self.c_str(), static_cast<int>(loss.peer.size()), loss.peer.data(),
-            msg::to_string(loss.reason), static_cast<unsigned long long>(loss.not_delivered_to),
-            static_cast<unsigned long long>(loss.not_delivered_from));
-    });
-    w.ep->serve("echo", [](const msg::message& m) {
-        return msg::rpc_reply{rm::wire::RpcStatus::Ok, m.bytes, {}};
-    });
-    if (settings.replication.enabled()) {
-        auto started = rm::tools::node_replication::start(s, *w.ep, settings.endpoint.cluster_id,
-                                                          settings.replication);
-        if (!started) {
-            failure = "replication: " + started.err().message();
-            return;
-        }
-        w.replication = std::move(started).value();
-        if (!w.options.replicated_subscribe.empty() &&
-            !w.replication->subscribe(w.options.replicated_subscribe,
-                                      w.options.replicated_resume)) {
-            failure =
-                "--replicated-subscribe needs replication.topic_group, a valid pattern and a "
-                "writable --replicated-resume file";
-            return;
-        }
-        // Before the member (and its endpoint) goes: on_stop hooks run in reverse order.
-        s.on_stop([&w] { w.replication.reset(); });
-        const auto& r = settings.replication;
-        rm::log::info("replication", "{} key-value group(s){} of {} replicas, logs in {}",
-                      r.groups.size(), r.topic_group != 0 ? " and a topic group" : "",
-                      r.replicas.size(), r.dir);
-        if (!settings.membership.status_file.empty() && !settings.membership.enabled())
-            schedule_status(w, settings.membership.status_file);
-    }
-    for (const auto& pattern : w.options.subscribe) {
-        const auto subscribed =
-            w.ep->subscribe(pattern, [&w](const msg::message& m) { on_delivery(w, m); });
-        if (subscribed.status != msg::outcome::accepted) {
-            failure = std::string(msg::to_string(subscribed.status)) + ": subscription pattern '" +
-                      pattern + "'";
-            return;
-        }
-    }
-    if (w.gossip != nullptr) {
-        w.installed_keys = settings.membership.keys;
-        w.member->on_member_event([self](const rm::membership::member_event& e) {
-            std::printf("[%s] member %s %s at %s incarnation %llu\n", self.c_str(), e.name.c_str(),
-                        rm::membership::to_string(e.what), e.address.c_str(),
-                        static_cast<unsigned long long>(e.incarnation));
-        });
-        const auto& m = settings.membership;
-        rm::log::write(m.keys.empty() ? rm::log::level::warn : rm::log::level::info, "membership",
-                       "gossip on {}, {} seed(s), {}, Lifeguard {}", m.listen_text, m.seeds.size(),
-                       m.keys.empty() ? "UNENCRYPTED (no keyring)" : "AES-GCM keyring",
-                       m.swim.lifeguard ? "on" : "off");
-        if (!m.status_file.empty()) schedule_status(w, m.status_file);
-        // Key rotation and the leave request come from the main thread; looked at on a
-        // duty cycle, and at once when the main thread wakes the shard.
-        s.add_poller(
-            rm::poll_step::protocol, [&w](rm::time_ns) { return membership_chores(w); },
-            1 * rm::ns_per_ms);
-    }
-    w.metrics->watch(*w.ep, w.gossip, w.replication.get(),
-                     !settings.peer_texts.empty() || !settings.udp_peer_texts.empty() ||
-                         !settings.membership.seeds.empty());
-    workload* wp = &w;
-    s.add_poller(rm::poll_step::protocol, [wp](rm::time_ns now) -> std::size_t {
-        if (wp->shutdown_requested.load(std::memory_order_relaxed)) {
-            wp->shutdown_requested.store(false);
-            wp->ep->shutdown();
-            return 1;
-        }
-        const std::size_t work = publish_step(*wp, now) + rpc_step(*wp);
-        if (wp->stop_sending.load(std::memory_order_relaxed)) {
-            wp->drained.store(all_acked(*wp), std::memory_order_relaxed);
-        } else if (wp->options.count && !wp->options.linger && wp->published == wp->options.count &&
-                   wp->options.rpc_peer.empty() && all_acked(*wp)) {
-            if (!wp->finished.exchange(true, std::memory_order_relaxed)) {
-                pthread_kill(wp->main_thread, SIGUSR1);  // wake the main thread's signal wait
-            }
-        }
-        return work;
-    });
-}
-
-double pct_us(const rm::latency_histogram& h, double q) {
-    return static_cast<double>(h.quantile(q)) / 1e3;
-}
-
-void report(const workload& w, const std::string& id) {
-    const auto& o = w.options;
-    if (!o.publish_topic.empty()) {
-        const double secs = static_cast<double>(w.last_publish_ns - w.first_publish_ns) / 1e9;
-        std::printf(
-            "[%s] published %llu messages of %zu B on %s in %.2f s: %.0f msg/s "
-            "(%llu waits for subscriber acks)\n",
-            id.c_str(), static_cast<unsigned long long>(w.published), o.payload_bytes,
-            o.publish_topic.c_str(), secs, secs > 0 ? static_cast<double>(w.published) / secs : 0.0,
-            static_cast<unsigned long long>(w.publish_blocked));
-    }
-    if (!o.subscribe.empty()) {
-        const double secs = static_cast<double>(w.last_receive_ns - w.first_receive_ns) / 1e9;
-        std::printf(
-            "[%s] received %llu messages in %.2f s: %.0f msg/s; one-way latency p50 %.1f us, "
-            "p99 %.1f us, p99.9 %.1f us, max %.1f us; in order %llu, duplicates %llu, gaps %llu\n",
-            id.c_str(), static_cast<unsigned long long>(w.received), secs,
-            secs > 0 ? static_cast<double>(w.received) / secs : 0.0, pct_us(w.one_way, 0.5),
-            pct_us(w.one_way, 0.99), pct_us(w.one_way, 0.999),
-            static_cast<double>(w.one_way.max()) / 1e3, static_cast<unsigned long long>(w.in_order),
-            static_cast<unsigned long long>(w.duplicates), static_cast<unsigned long long>(w.gaps));
-    }
-    if (!o.rpc_peer.empty()) {
-        std::printf(
-            "[%s] rpc echo to %s: %llu ok, %llu failed; round trip p50 %.1f us, p99 %.1f us, "
-            "p99.9 %.1f us\n",
-            id.c_str(), o.rpc_peer.c_str(), static_cast<unsigned long long>(w.calls_ok),
-            static_cast<unsigned long long>(w.calls_failed), pct_us(w.rtt, 0.5),
-            pct_us(w.rtt, 0.99), pct_us(w.rtt, 0.999));
-    }
-    if (w.lost_to > 0 || w.lost_from > 0 || w.publish_refused > 0) {
-        std::printf(
-            "[%s] not delivered (reported by the engine): %llu to peers, %llu from "
-            "peers; %llu publish(es) refused\n",
-            id.c_str(), static_cast<unsigned long long>(w.lost_to),
-            static_cast<unsigned long long>(w.lost_from),
-            static_cast<unsigned long long>(w.publish_refused));
-    }
-}
-
 void print_membership(const rm::membership::gossip_agent& g) {
     const auto& st = g.stats();
     const auto& sw = g.state().stats();
@@ -519,25 +234,232 @@ void print_membership(const rm::membership::gossip_agent& g) {
     }
 }
 
-void print_endpoint_stats(const msg::endpoint& ep) {
+// One endpoint's lines of the exit report; shard 0's carry the node id alone, the others'
+// name their shard.
+void print_endpoint_stats(const msg::endpoint& ep, rm::shard_id shard) {
     const auto& s = ep.stats();
     auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+    const std::string who =
+        shard == 0 ? ep.node_id() : ep.node_id() + " shard " + std::to_string(shard);
     std::printf(
         "[%s] connections in %llu out %llu, handshakes %llu, frames refused %llu "
         "(wrong cluster %llu, protocol violations %llu, handshake timeouts %llu); "
-        "datagrams in %llu out %llu dropped %llu\n",
-        ep.node_id().c_str(), u(s.connections_accepted), u(s.connections_dialed), u(s.handshakes),
+        "datagrams in %llu out %llu dropped %llu; redirected %llu, handed to owner %llu\n",
+        who.c_str(), u(s.connections_accepted), u(s.connections_dialed), u(s.handshakes),
         u(s.frames_refused), u(s.wrong_cluster), u(s.protocol_violations), u(s.handshake_timeouts),
-        u(s.datagrams_received), u(s.datagrams_sent), u(s.datagrams_dropped));
+        u(s.datagrams_received), u(s.datagrams_sent), u(s.datagrams_dropped), u(s.redirected),
+        u(s.handed_to_owner));
     for (const auto& peer : ep.connected_peers()) {
         const auto* ss = ep.peer_session_stats(peer);
         std::printf(
             "[%s] session with %s: transmitted %llu, retransmitted %llu, acked %llu, "
             "delivered %llu, duplicates %llu, unacked %llu\n",
-            ep.node_id().c_str(), peer.c_str(), u(ss->frames_transmitted),
-            u(ss->frames_retransmitted), u(ss->frames_acked), u(ss->frames_delivered),
-            u(ss->duplicates_dropped), u(ep.unacked(peer)));
+            who.c_str(), peer.c_str(), u(ss->frames_transmitted), u(ss->frames_retransmitted),
+            u(ss->frames_acked), u(ss->frames_delivered), u(ss->duplicates_dropped),
+            u(ep.unacked(peer)));
     }
+}
+
+bool every_peer_acked(const msg::endpoint& ep) {
+    for (const auto& peer : ep.connected_peers()) {
+        if (ep.unacked(peer) > 0) return false;
+    }
+    return true;
+}
+
+// Membership's verdicts (shard 0) reach the endpoints of the other shards; cluster::member
+// has applied them to shard 0's own.
+void share_verdict(msg::shard_messaging& api, const rm::membership::member_event& e) {
+    using kind = rm::membership::member_event::kind;
+    switch (e.what) {
+        case kind::dead:
+        case kind::left:
+            api.share_member_verdict(e.name, true, e.what == kind::left);
+            break;
+        case kind::joined:
+        case kind::alive:
+        case kind::updated:
+            api.share_member_verdict(e.name, false, false);
+            break;
+        case kind::suspect:
+            break;
+    }
+}
+
+// Shard `s`'s messaging endpoint: its own transport (its own queue of a DPDK port), listening
+// on node.listen's port plus its index. Shard 0 dials the configured peers (one another
+// shard owns is handed to it) and runs membership with its endpoint.
+std::optional<std::string> start_endpoint(rm::shard& s, workload& w,
+                                          const rm::tools::node_settings& settings) {
+    const rm::shard_id k = s.id();
+    rm::transport::dpdk_config dpdk = settings.dpdk;
+    dpdk.queues = static_cast<std::uint16_t>(settings.endpoint_shards);
+    dpdk.queue = static_cast<std::uint16_t>(k);
+    auto opened = rm::transport::open_transport(settings.backend, settings.dpdk_configured(), dpdk,
+                                                settings.uring, k, &s);
+    if (!opened) return opened.err().message();
+    if (k == 0) {
+        if (!opened->note.empty()) rm::log::info("transport", "{}", opened->note);
+        w.transport_name = rm::transport::to_string(opened->chosen);
+    }
+    msg::endpoint_config config = settings.endpoint;
+    config.node_shards = settings.endpoint_shards;
+    config.node_shard = k;
+    config.listen = config.listen->with_port(static_cast<std::uint16_t>(config.listen->port() + k));
+    if (k != 0) {
+        config.peers.clear();  // shard 0 dials them all; each is handed to its owner
+        config.datagram_peers.clear();
+    }
+    shard_part& part = w.parts[k];
+    if (k == 0) {
+        rm::cluster::member_config mc;
+        mc.messaging = std::move(config);
+        std::unique_ptr<rm::transport::transport> gossip_ring;
+        if (settings.membership.enabled()) {
+            auto ring = open_gossip_ring(s, settings);
+            if (!ring) return "membership: " + ring.err().message();
+            gossip_ring = std::move(ring).value();
+            mc.membership = gossip_config(settings);
+            mc.keys = settings.membership.keys;
+        }
+        auto member = rm::cluster::member::create(s, std::move(opened->backend_transport),
+                                                  std::move(gossip_ring), std::move(mc));
+        if (!member) return member.err().message();
+        part.member = std::move(member).value();
+        part.ep = &part.member->messaging();
+        w.gossip = part.member->membership();
+    } else {
+        auto ep = msg::endpoint::create(s, std::move(opened->backend_transport), std::move(config));
+        if (!ep) return ep.err().message();
+        part.endpoint = std::move(ep).value();
+        part.ep = part.endpoint.get();
+    }
+    const std::string self = settings.endpoint.node_id;
+    part.ep->on_peer_loss([&w, self](const msg::peer_loss& loss) {
+        w.lost_to += loss.not_delivered_to;
+        w.lost_from += loss.not_delivered_from;
+        std::printf(
+            "[%s] peer %.*s: %s; %llu message(s) not delivered to it, %llu frame(s) "
+            "not delivered from it\n",
+            self.c_str(), static_cast<int>(loss.peer.size()), loss.peer.data(),
+            msg::to_string(loss.reason), static_cast<unsigned long long>(loss.not_delivered_to),
+            static_cast<unsigned long long>(loss.not_delivered_from));
+    });
+    // What the workload shards need to know of this endpoint, on a duty cycle; and the
+    // graceful close main asks for at the end.
+    const std::string topic = w.options.publish_topic;
+    s.add_poller(
+        rm::poll_step::protocol,
+        [&w, &part, k, topic, shut = false](rm::time_ns) mutable -> std::size_t {
+            if (!shut && w.view.shutdown_requested.load(std::memory_order_relaxed)) {
+                shut = true;
+                part.ep->shutdown();
+                return 1;
+            }
+            w.view.update(
+                k, topic.empty() ? 0 : static_cast<std::uint32_t>(part.ep->subscribers(topic)),
+                every_peer_acked(*part.ep));
+            return 0;
+        },
+        200 * rm::ns_per_us);
+    return std::nullopt;
+}
+
+// Shard 0's share of the node: the echo service, replication, membership's printing and
+// chores, and the node-wide metrics.
+std::optional<std::string> start_shard0(rm::shard& s, workload& w,
+                                        rm::tools::node_settings& settings) {
+    shard_part& part = w.parts[0];
+    w.home = &s;
+    part.api->serve("echo", [](const msg::message& m) {
+        return msg::rpc_reply{rm::wire::RpcStatus::Ok, m.bytes, {}};
+    });
+    if (settings.replication.enabled()) {
+        auto started = rm::tools::node_replication::start(s, *part.ep, settings.endpoint.cluster_id,
+                                                          settings.replication);
+        if (!started) return "replication: " + started.err().message();
+        w.replication = std::move(started).value();
+        if (!w.options.replicated_subscribe.empty() &&
+            !w.replication->subscribe(w.options.replicated_subscribe,
+                                      w.options.replicated_resume)) {
+            return "--replicated-subscribe needs replication.topic_group, a valid pattern and a "
+                   "writable --replicated-resume file";
+        }
+        // Before the endpoint goes: on_stop hooks run in reverse order.
+        s.on_stop([&w] { w.replication.reset(); });
+        const auto& r = settings.replication;
+        rm::log::info("replication", "{} key-value group(s){} of {} replicas, logs in {}",
+                      r.groups.size(), r.topic_group != 0 ? " and a topic group" : "",
+                      r.replicas.size(), r.dir);
+        if (!settings.membership.status_file.empty() && !settings.membership.enabled())
+            schedule_status(w, settings.membership.status_file);
+    }
+    if (w.gossip != nullptr) {
+        w.installed_keys = settings.membership.keys;
+        const std::string self = settings.endpoint.node_id;
+        part.member->on_member_event([self, &part](const rm::membership::member_event& e) {
+            share_verdict(*part.api, e);
+            std::printf("[%s] member %s %s at %s incarnation %llu\n", self.c_str(), e.name.c_str(),
+                        rm::membership::to_string(e.what), e.address.c_str(),
+                        static_cast<unsigned long long>(e.incarnation));
+        });
+        const auto& m = settings.membership;
+        rm::log::write(m.keys.empty() ? rm::log::level::warn : rm::log::level::info, "membership",
+                       "gossip on {}, {} seed(s), {}, Lifeguard {}", m.listen_text, m.seeds.size(),
+                       m.keys.empty() ? "UNENCRYPTED (no keyring)" : "AES-GCM keyring",
+                       m.swim.lifeguard ? "on" : "off");
+        if (!m.status_file.empty()) schedule_status(w, m.status_file);
+        // Key rotation and the leave request come from the main thread; looked at on a
+        // duty cycle, and at once when the main thread wakes the shard.
+        s.add_poller(
+            rm::poll_step::protocol, [&w](rm::time_ns) { return membership_chores(w); },
+            1 * rm::ns_per_ms);
+    }
+    w.metrics->watch_node(*part.api, w.gossip, w.replication.get(),
+                          !settings.peer_texts.empty() || !settings.udp_peer_texts.empty() ||
+                              !settings.membership.seeds.empty());
+    return std::nullopt;
+}
+
+std::optional<std::string> install(rm::shard& s, workload& w, rm::tools::node_settings& settings) {
+    w.metrics->install(s);
+    const rm::shard_id k = s.id();
+    shard_part& part = w.parts[k];
+    // Registered first, so it runs last: the endpoint (whose handlers point into the
+    // messaging API) goes before the API.
+    s.on_stop([&part] {
+        part.endpoint.reset();
+        part.member.reset();
+        part.api.reset();
+    });
+    if (k < settings.endpoint_shards) {
+        if (auto failed = start_endpoint(s, w, settings)) return failed;
+        w.metrics->watch_endpoint(s, *part.ep);
+    }
+    part.api = std::make_unique<msg::shard_messaging>(s, *w.directory, part.ep);
+    w.metrics->watch_cross_shard(s, *part.api);
+    if (k == 0) {
+        if (auto failed = start_shard0(s, w, settings)) return failed;
+    }
+    const auto& shards = w.options.shards;
+    if (std::find(shards.begin(), shards.end(), k) != shards.end()) {
+        workload* wp = &w;
+        part.work = std::make_unique<rm::tools::shard_workload>(
+            s, *part.api, w.options, w.view, w.log_fd, [wp] {
+                if (wp->view.finished_shards.fetch_add(1) + 1 == wp->options.shards.size())
+                    pthread_kill(wp->main_thread, SIGUSR1);  // wake the main thread's wait
+            });
+        if (auto failed = part.work->start()) return failed;
+    }
+    // The exit report's endpoint and membership lines, taken here just before teardown.
+    const std::string self = settings.endpoint.node_id;
+    s.on_stop([&w, &part, k, self] {
+        if (part.ep != nullptr) print_endpoint_stats(*part.ep, k);
+        if (k != 0) return;
+        if (w.gossip != nullptr) print_membership(*w.gossip);
+        if (w.replication) w.replication->report(self);
+    });
+    return std::nullopt;
 }
 
 void reload_keyring(const std::string& config_path, workload& w) {
@@ -558,6 +480,33 @@ void reload_keyring(const std::string& config_path, workload& w) {
     }
     std::lock_guard lock(w.keyring_mutex);
     w.new_keyring = std::move(keys).value();
+}
+
+// The workload's lines: the node's totals, then (with several workload shards) each shard's.
+void print_reports(const workload& w, const std::string& id) {
+    rm::tools::workload_report total;
+    std::uint64_t refused = 0;
+    for (const auto& part : w.parts) {
+        if (part.work) total.add(part.work->figures());
+    }
+    refused = total.publish_refused;
+    rm::tools::print_workload_report(total, w.options, id);
+    if (w.options.shards.size() > 1) {
+        for (const auto& part : w.parts) {
+            if (part.work) {
+                rm::tools::print_workload_report(part.work->figures(), w.options,
+                                                 id + " shard " + std::to_string(part.work->id()));
+            }
+        }
+    }
+    if (w.lost_to > 0 || w.lost_from > 0 || refused > 0) {
+        std::printf(
+            "[%s] not delivered (reported by the engine): %llu to peers, %llu from "
+            "peers; %llu publish(es) refused\n",
+            id.c_str(), static_cast<unsigned long long>(w.lost_to.load()),
+            static_cast<unsigned long long>(w.lost_from.load()),
+            static_cast<unsigned long long>(refused));
+    }
 }
 
 int run_node(int argc, char** argv);
@@ -584,7 +533,7 @@ int run_node(int argc, char** argv) {
     std::vector<std::string> peers, udp_peers;
     std::vector<int> cores;
     std::uint32_t shards = 0;
-    workload_options wo;
+    rm::tools::workload_options wo;
     app.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
     app.add_option("--id", id, "node id (overrides node.id)");
     app.add_option("--cluster", cluster, "cluster id (overrides node.cluster)");
@@ -603,6 +552,12 @@ int run_node(int argc, char** argv) {
     app.add_option("--wait-subscribers", wo.wait_subscribers,
                    "publish once this many peers subscribe");
     app.add_option("--rpc", wo.rpc_peer, "closed-loop echo calls to this peer id");
+    app.add_option("--send", wo.send_peer,
+                   "send numbered messages to this peer id on a stream (instead of --publish)");
+    app.add_option("--workload-shards", wo.shards,
+                   "the shards that run the workload, comma-separated (default 0); each "
+                   "publishes --count on its own")
+        ->delimiter(',');
     app.add_option("--delivery-log", wo.delivery_log, "append each delivered sequence number here");
     app.add_option("--seconds", wo.seconds,
                    "run this long, then drain and exit (0: until a signal)");
@@ -724,10 +679,16 @@ int run_node(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // event lines reach a pipe as they happen
 
-    workload w;
+    workload w(settings.node.shard_count);
     w.main_thread = pthread_self();
     w.options = wo;
-    w.payload.assign(wo.payload_bytes, std::byte{0});
+    for (std::uint32_t shard : wo.shards) {
+        if (shard >= settings.node.shard_count) {
+            std::fprintf(stderr, "ringmesh_node: --workload-shards: shard %u of %u\n", shard,
+                         settings.node.shard_count);
+            return 2;
+        }
+    }
     if (!wo.delivery_log.empty()) {
         w.log_fd = ::open(wo.delivery_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (w.log_fd < 0) {
@@ -736,17 +697,33 @@ int run_node(int argc, char** argv) {
             return 2;
         }
     }
+    // One incarnation for all of the node's endpoints: to a peer they are one process.
+    if (settings.endpoint.incarnation == 0)
+        settings.endpoint.incarnation =
+            rm::random_source(rm::random_source::seed_or_os(0)).next_nonzero();
     auto node = rm::node::create(settings.node);
     if (!node) {
         rm::log::error("node", "{}", node.err().message());
         return 2;
     }
-    std::string failure;
+    std::vector<rm::shard_id> members;
+    for (rm::shard_id k = 0; k < settings.node.shard_count; ++k)
+        members.push_back(k);
+    w.directory = std::make_unique<msg::messaging_directory>(settings.endpoint.node_id, members);
+    for (rm::shard_id k = 0; k < settings.endpoint_shards; ++k)
+        w.view.mark_endpoint(k);
+    std::vector<std::string> failures(settings.node.shard_count);
     rm::tools::node_metrics node_metrics(settings.node.shard_count);
     w.metrics = &node_metrics;
-    if (auto started = (*node)->start([&](rm::shard& s) { install(s, w, settings, failure); });
-        !started || !failure.empty()) {
-        rm::log::error("node", "{}", failure.empty() ? started.err().message() : failure);
+    auto started = (*node)->start([&](rm::shard& s) {
+        if (auto failed = install(s, w, settings)) failures[s.id()] = *failed;
+    });
+    std::string failure = started ? "" : started.err().message();
+    for (const auto& f : failures) {
+        if (failure.empty() && !f.empty()) failure = f;
+    }
+    if (!failure.empty()) {
+        rm::log::error("node", "{}", failure);
         (*node)->stop();
         return 1;
     }
@@ -764,17 +741,20 @@ int run_node(int argc, char** argv) {
                           serving.err().message());
         }
     }
-    rm::log::info("node", "{} listening on {} (cluster {}, {} shard(s), idle {}, transport {})",
+    rm::log::info("node",
+                  "{} listening on {} (cluster {}, {} shard(s), {} with an endpoint, workload on "
+                  "shard(s) {}, idle {}, transport {})",
                   settings.endpoint.node_id, settings.listen_text, settings.endpoint.cluster_id,
-                  settings.node.shard_count, rm::to_string(settings.node.shard.idle.kind),
-                  w.transport_name);
+                  settings.node.shard_count, settings.endpoint_shards, fmt::join(wo.shards, ","),
+                  rm::to_string(settings.node.shard.idle.kind), w.transport_name);
 
     // Run until a signal, the --seconds deadline, or (with --count) everything acknowledged.
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::duration<double>(wo.seconds > 0 ? wo.seconds : 1e9);
-    // Sleeps until then: no tick (a shard that finishes sends SIGUSR1).
+    // Sleeps until then: no tick (the last workload shard to finish sends SIGUSR1).
+    auto finished = [&] { return w.view.finished_shards.load() == wo.shards.size(); };
     int sig = -1;
-    while (sig <= 0 && !w.finished.load() && std::chrono::steady_clock::now() < deadline) {
+    while (sig <= 0 && !finished() && std::chrono::steady_clock::now() < deadline) {
         const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
             deadline - std::chrono::steady_clock::now());
         timespec wait{};
@@ -790,33 +770,45 @@ int run_node(int argc, char** argv) {
         }
     }
     // Stop generating work, let every peer acknowledge what was sent, then close.
-    w.stop_sending.store(true);
-    rm::shard& shard0 = (*node)->shard_at(0);
+    w.view.stop_sending.store(true);
     if (w.gossip != nullptr) w.leave_requested.store(true);  // tell the cluster we go
-    shard0.wake();  // a shard asleep in the kernel must see the flag now
+    auto wake_all = [&] {
+        for (rm::shard_id k = 0; k < settings.node.shard_count; ++k)
+            (*node)->shard_at(k).wake();  // a shard asleep in the kernel must see the flags
+    };
+    // Drained: every workload shard has nothing unanswered or on its way, and every endpoint
+    // shard has since found all its peers' acknowledgements in.
+    auto workload_idle = [&] {
+        for (const auto& part : w.parts) {
+            if (part.work && !part.work->idle()) return false;
+        }
+        return true;
+    };
     const auto drain_until = std::chrono::steady_clock::now() +
                              std::chrono::duration<double>(sig > 0 ? 2.0 : wo.drain_seconds);
-    while (!w.drained.load() && std::chrono::steady_clock::now() < drain_until) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        shard0.wake();
+    std::optional<std::vector<std::uint64_t>> looked;
+    while (std::chrono::steady_clock::now() < drain_until) {
+        wake_all();
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // paces the drain poll
+        if (!workload_idle()) {
+            looked.reset();
+        } else if (!looked) {
+            looked = w.view.checks();
+        } else if (w.view.refreshed_since(*looked)) {
+            if (w.view.acked()) break;
+            looked = w.view.checks();
+        }
     }
-    w.shutdown_requested.store(true);
-    shard0.wake();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    // The report is taken on shard 0 itself, just before its loop ends; then stop() tears
-    // the cluster member down there (its on_stop hook).
-    std::atomic<bool> reported{false};
-    (*node)->shard_at(0).on_stop([&] {
-        report(w, settings.endpoint.node_id);
-        print_endpoint_stats(*w.ep);
-        if (w.gossip != nullptr) print_membership(*w.gossip);
-        if (w.replication) w.replication->report(settings.endpoint.node_id);
-        reported.store(true);
-    });
+    w.view.shutdown_requested.store(true);
+    wake_all();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // paces: the closes go out
+    // Each shard prints its endpoint's lines just before its teardown (on_stop hooks); the
+    // workload's figures are read here once the shard threads have been joined.
     node_metrics.stop_serving();  // no scrape reads the shards while they stop
     (*node)->stop();
+    print_reports(w, settings.endpoint.node_id);
     if (w.log_fd >= 0) ::close(w.log_fd);
-    return reported.load() ? 0 : 1;
+    return 0;
 }
 
 }  // namespace

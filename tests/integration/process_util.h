@@ -69,6 +69,29 @@ inline int free_port() {
     return ntohs(a.sin_port);
 }
 
+/// The first of `count` consecutive free TCP and UDP ports on loopback (a node with several
+/// shards listens on its port plus each shard's index).
+inline int free_port_run(int count) {
+    auto bindable = [](int port, int type) {
+        const int fd = ::socket(AF_INET, type, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(static_cast<std::uint16_t>(port));
+        const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        ::close(fd);
+        return ok;
+    };
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        const int first = free_port();
+        bool all = first + count <= 65536;
+        for (int i = 0; all && i < count; ++i)
+            all = bindable(first + i, SOCK_STREAM) && bindable(first + i, SOCK_DGRAM);
+        if (all) return first;
+    }
+    return free_port();
+}
+
 inline std::string addr(int port) {
     return "127.0.0.1:" + std::to_string(port);
 }
