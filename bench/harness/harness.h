@@ -14,7 +14,7 @@
 
 namespace ringmesh::bench {
 
-enum class scenario : std::uint8_t { stream, pingpong, rate, rpc, idle, fanout };
+enum class scenario : std::uint8_t { stream, pingpong, rate, rpc, idle, fanout, fanin };
 
 /// Requests kept outstanding by the rpc scenario's client.
 inline constexpr int rpc_window = 32;
@@ -32,11 +32,15 @@ struct run_config {
     int sender_core = 0, receiver_core = 1;
     int fanout = 2;          ///< fanout: subscriber processes (all on the receiver core)
     int receiver_index = 0;  ///< fanout: which subscriber this process is
-    bool block = false;      ///< ringmesh idle strategy: block instead of busy_spin
-    bool udp = false;        ///< ringmesh over datagrams
-    bool dpdk = false;       ///< ringmesh over the DPDK transport on a net_memif pair
-    int broker_port = 0;     ///< nats: the run's nats-server (0: none)
-    bool scraped = false;    ///< ringmesh with /metrics served and scraped every 100 ms
+    int sender_index = 0;    ///< fanin: which publisher this process is
+    /// fanin: the receiving node's shards, each with its own endpoint (ringmesh only); the
+    /// second runs on the sender core.
+    int receiver_shards = 1;
+    bool block = false;    ///< ringmesh idle strategy: block instead of busy_spin
+    bool udp = false;      ///< ringmesh over datagrams
+    bool dpdk = false;     ///< ringmesh over the DPDK transport on a net_memif pair
+    int broker_port = 0;   ///< nats: the run's nats-server (0: none)
+    bool scraped = false;  ///< ringmesh with /metrics served and scraped every 100 ms
 };
 
 /// The memif pair of the DPDK systems: the receiver is the memif server (it creates the
@@ -225,5 +229,15 @@ inline int receiver_port(const run_config& c, int index) {
 inline int receiver_count(const run_config& c) {
     return c.what == scenario::fanout ? c.fanout : 1;
 }
+/// How many senders: two publisher processes into one node for fanin, else one.
+inline int sender_count(const run_config& c) {
+    return c.what == scenario::fanin ? 2 : 1;
+}
+/// fanin: where sender `index` listens (the receiver's shards take port, port + 1, ...).
+inline int fanin_sender_port(const run_config& c, int index) {
+    return c.port + 4 + index;
+}
+/// fanin's receiving side: one ringmesh node with c.receiver_shards shards (ringmesh_fanin.cc).
+run_result ringmesh_fanin_receiver(const run_config& c);
 
 }  // namespace ringmesh::bench

@@ -50,6 +50,8 @@ const char* name_of(rb::scenario s) {
             return "idle";
         case rb::scenario::fanout:
             return "fanout";
+        case rb::scenario::fanin:
+            return "fanin";
     }
     return "?";
 }
@@ -68,7 +70,7 @@ rb::run_result run_pair(const rb::system_roles& sys, const rb::run_config& c) {
         if (pid == 0) {
             ::close(fds[0]);
             rb::run_config mine = c;
-            mine.receiver_index = index;
+            (receiving ? mine.receiver_index : mine.sender_index) = index;
             rb::pin_to_core(receiving ? c.receiver_core : c.sender_core);
             const rb::run_result r = receiving ? sys.receiver(mine) : sys.sender(mine);
             if (both_measure || receiving == receiver_measures) {
@@ -83,7 +85,8 @@ rb::run_result run_pair(const rb::system_roles& sys, const rb::run_config& c) {
     children.reserve(static_cast<std::size_t>(receivers) + 1);
     for (int i = 0; i < receivers; ++i)
         children.push_back(spawn(true, i));
-    children.push_back(spawn(false, 0));
+    for (int i = 0; i < rb::sender_count(c); ++i)
+        children.push_back(spawn(false, i));
     ::close(fds[1]);
     const int reports = both_measure ? 2 : (receiver_measures ? receivers : 1);
     rb::run_result result = rb::run_result::failed("no result (a side crashed or hung)");
@@ -198,6 +201,10 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
         if (k.what != rb::scenario::rate) rows[{k.what, k.payload}] = true;
     }
     for (rb::scenario what : {rb::scenario::stream, rb::scenario::pingpong}) {
+        if (std::none_of(rows.begin(), rows.end(),
+                         [what](const auto& row) { return row.first.first == what; })) {
+            continue;  // not run
+        }
         std::printf("\n%s (%s)\n%-8s", name_of(what),
                     what == rb::scenario::stream ? "messages/s, median"
                                                  : "round trip p50 / p99 / p99.9 us, median",
@@ -291,6 +298,26 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
             }
             std::printf("%-20s %8zu %18s %18s\n", k.system.c_str(), k.payload,
                         human_rate(s.slowest_per_s).c_str(), human_rate(s.msgs_per_s).c_str());
+        }
+    }
+    bool any_fanin = false;
+    for (const auto& [k, s] : sums)
+        any_fanin |= k.what == rb::scenario::fanin;
+    if (any_fanin) {
+        std::printf(
+            "\nfanin (2 publisher processes on core 0 -> one node; its shards on cores 1, 0; "
+            "messages/s received, median)\n");
+        std::printf("%-36s %8s %14s %10s\n", "receiving node", "payload", "messages/s", "ratio");
+        double one_shard = 0;
+        for (const auto& [k, s] : sums) {
+            if (k.what != rb::scenario::fanin) continue;
+            if (!s.ok) {
+                std::printf("%-36s %8zu %14s\n", k.system.c_str(), k.payload, "n/a");
+                continue;
+            }
+            if (one_shard == 0) one_shard = s.msgs_per_s;  // the 1-shard row sorts first
+            std::printf("%-36s %8zu %14s %9.2fx\n", k.system.c_str(), k.payload,
+                        human_rate(s.msgs_per_s).c_str(), s.msgs_per_s / one_shard);
         }
     }
     bool any_rpc = false;
@@ -489,7 +516,8 @@ struct nats_broker {
 
 int run_bench(int argc, char** argv) {
     CLI::App app{"ringmesh bench: ringmesh next to ZeroMQ and the raw kernel floor"};
-    std::vector<std::string> scenarios{"stream", "pingpong", "rpc", "fanout", "rate", "idle"};
+    std::vector<std::string> scenarios{"stream", "pingpong", "rpc", "fanout",
+                                       "fanin",  "rate",     "idle"};
     int fanout = 2;
     std::vector<std::string> systems{"ringmesh-tcp", "ringmesh-udp", "zmq",
                                      "raw",          "raw-uring",    "ringmesh-tcp-block"};
@@ -504,7 +532,7 @@ int run_bench(int argc, char** argv) {
     bool block = false;
     std::string json = "bench-results.json", svg = "bench-results.svg";
     app.add_option("--scenario", scenarios,
-                   "stream, pingpong, rpc, fanout, rate, idle; replicate (not by default: "
+                   "stream, pingpong, rpc, fanout, fanin, rate, idle; replicate (not by default: "
                    "replicated logs next to NATS JetStream and etcd)")
         ->delimiter(',');
     app.add_option("--fanout", fanout, "subscribers in the fanout scenario")
@@ -611,6 +639,26 @@ int run_bench(int argc, char** argv) {
         if (!samples.back().r.ok)
             std::fprintf(stderr, "\n  %s: %s\n", sys.c_str(), samples.back().r.error);
     };
+    // fanin: ringmesh alone (a node with one shard, then two, each owning one publisher's
+    // session), 64 B.
+    auto run_fanin = [&](int shards, int rep) {
+        rb::run_config c;
+        c.what = rb::scenario::fanin;
+        c.payload_bytes = 64;
+        c.seconds = seconds;
+        c.port = (port += 8);
+        c.sender_core = 0;
+        c.receiver_core = cores > 1 ? 1 : 0;
+        c.receiver_shards = cores > 1 ? shards : 1;
+        c.block = block;
+        const std::string name =
+            "ringmesh-tcp, " + std::to_string(shards) + (shards == 1 ? " shard" : " shards");
+        ++done;
+        std::fprintf(stderr, "\r[%zu] %-13s fanin rep %d ...   ", done, name.c_str(), rep + 1);
+        samples.push_back({name, c.what, 64, 0, rep, run_pair(rb::ringmesh_tcp_roles, c)});
+        if (!samples.back().r.ok)
+            std::fprintf(stderr, "\n  %s: %s\n", name.c_str(), samples.back().r.error);
+    };
     auto wants = [&](const char* s) {
         return std::find(scenarios.begin(), scenarios.end(), s) != scenarios.end();
     };
@@ -654,6 +702,10 @@ int run_bench(int argc, char** argv) {
         if (wants("fanout"))
             for (auto& s : systems)
                 run(s, rb::scenario::fanout, 64, 0, rep);
+        if (wants("fanin")) {
+            for (int shards : {1, 2})
+                run_fanin(shards, rep);
+        }
         if (wants("idle")) run("ringmesh-tcp", rb::scenario::idle, 64, 0, rep);
     }
     if (wants("rate")) {

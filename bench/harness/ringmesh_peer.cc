@@ -139,8 +139,10 @@ std::unique_ptr<node> start_node(side& s, const std::string& id, bool receiving,
         messaging::endpoint_config ec;
         ec.node_id = id;
         ec.cluster_id = "bench";
-        const int port =
-            receiving ? receiver_port(s.config, s.config.receiver_index) : s.config.port + 1;
+        const int port = receiving ? receiver_port(s.config, s.config.receiver_index)
+                         : s.config.what == scenario::fanin
+                             ? fanin_sender_port(s.config, s.config.sender_index)
+                             : s.config.port + 1;
         ec.listen = *transport::address::parse(host + ":" + std::to_string(port));
         for (int r = 0; !receiving && r < receiver_count(s.config); ++r) {
             const std::string there_host = s.config.dpdk ? "10.250.0.1" : "127.0.0.1";
@@ -214,6 +216,7 @@ run_result measure_idle(node& n, side& s) {
 }
 
 run_result receiver(const run_config& c) {
+    if (c.what == scenario::fanin) return ringmesh_fanin_receiver(c);
     side s;
     s.config = c;
     // The one-to-one scenarios' receiver is receiver_id; fan-out subscribers add their index.
@@ -380,7 +383,10 @@ run_result sender(const run_config& c) {
     side s;
     s.config = c;
     s.msg.assign(c.payload_bytes, std::byte{0});
-    auto n = start_node(s, "bench-send", false, [](shard& sh, side& me) {
+    // fanin's publishers are named so that a 2-shard receiver holds one on each shard.
+    const std::string id = c.what == scenario::fanin ? "bench-pub-" + std::to_string(c.sender_index)
+                                                     : std::string("bench-send");
+    auto n = start_node(s, id, false, [](shard& sh, side& me) {
         side* sp = &me;
         me.ep->on_stream(bench_stream, [sp](const messaging::message& m) {  // ping-pong echo
             const time_ns back = monotonic_clock::read();
