@@ -1,13 +1,15 @@
-// DPDK node processes: two daemons over net_memif; a DPDK daemon on net_af_packet over one end
-// of a veth pair talking to an io_uring daemon on the other end (ARP resolved both ways, real
-// Ethernet/IPv4/UDP the Linux stack accepts), with 5 % loss from an nftables numgen rule; and
-// the fallback when DPDK cannot start. Every process is started and ended (by PID) here and
-// stops by itself; namespaces, sockets and EAL runtime files are removed afterwards.
+// DPDK node processes: two daemons over net_memif (one queue, and two: one per shard); a DPDK
+// daemon on net_af_packet over one end of a veth pair talking to an io_uring daemon on the other
+// end (ARP resolved both ways, real Ethernet/IPv4/UDP the Linux stack accepts), with 5 % loss from
+// an nftables numgen rule; and the fallback when DPDK cannot start. Every process is started and
+// ended (by PID) here and stops by itself; namespaces, sockets and EAL runtime files are removed
+// afterwards.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,6 +79,58 @@ TEST(DpdkProcessTest, TwoDaemonsOverMemifDeliverEverythingInOrderWhicheverStarts
     ::kill(sub.pid, SIGTERM);
     EXPECT_EQ(wait_exit(sub), 0) << output_of(sub);
     expect_contiguous(read_log(log), 1, 50000, "memif subscriber");
+    ::unlink(sock.c_str());
+    remove_eal_runtime(pa);
+    remove_eal_runtime(pb);
+}
+
+// Two 2-shard daemons over a memif pair with two queues, one per shard: each shard's
+// endpoint has its own UDP port (7400, 7401); the publisher's Hello from shard 0 is handed to
+// its shard 1, which owns "sub", and "sub"'s shard 0 owns "pub". Datagrams that land on the
+// other shard's queue are handed over. Both of pub's shards publish, both of sub's subscribe:
+// every message reaches each subscriber shard once, in order per lane.
+TEST(DpdkProcessTest, TwoShardDaemonsOverTwoMemifQueuesDeliverFromAndToBothShards) {
+    const std::string sock = temp_dir() + "/memif2q-" + tag() + ".sock";
+    const std::string log = temp_dir() + "/memif2q.log";
+    ::unlink(log.c_str());
+    ::unlink(sock.c_str());
+    const std::string pa = "rmqa" + tag(), pb = "rmqb" + tag();
+    const std::vector<std::string> two_shards = {
+        "--shards", "2",           "--workload-shards", "0,1",       "--transport",
+        "dpdk",     "--dpdk-port", "net_memif0",        "--metrics", "off"};
+    process sub = spawn(
+        "memif2q-sub",
+        with({"--id", "sub", "--dpdk-ip", "10.245.1.1", "--eal",
+              eal(pa, "net_memif0,role=server,socket-abstract=no,socket=" + sock), "--listen",
+              "10.245.1.1:7400", "--subscribe", "it/**", "--delivery-log", log, "--seconds", "40"},
+             two_shards));
+    process pub =
+        spawn("memif2q-pub",
+              with({"--id", "pub", "--dpdk-ip", "10.245.1.2", "--eal",
+                    eal(pb, "net_memif0,role=client,socket-abstract=no,socket=" + sock), "--listen",
+                    "10.245.1.2:7400", "--udp-peer", "10.245.1.1:7400", "--publish", "it/memif2q",
+                    "--count", "20000", "--wait-subscribers", "1", "--seconds", "30"},
+                   two_shards));
+    EXPECT_EQ(wait_exit(pub), 0) << output_of(pub);
+    const std::string out = output_of(pub);
+    EXPECT_EQ(number_after(out, "\\[pub\\] published"), 40000u) << out;
+    EXPECT_NE(out.find("transport dpdk"), std::string::npos) << out;
+    EXPECT_EQ(number_after(out, "\\[pub shard 1\\] connections.*handshakes"), 1u) << out;
+    ::kill(sub.pid, SIGTERM);
+    EXPECT_EQ(wait_exit(sub), 0) << output_of(sub);
+    const std::string got = output_of(sub);
+    EXPECT_EQ(number_after(got, "\\[sub\\] connections.*handshakes"), 1u) << got;
+    EXPECT_EQ(number_after(got, "\\[sub shard 0\\] received"), 40000u) << got;
+    EXPECT_EQ(number_after(got, "\\[sub shard 1\\] received"), 40000u) << got;
+    EXPECT_EQ(number_after(got, "\\[sub\\] received.*duplicates"), 0u) << got;
+    EXPECT_EQ(number_after(got, "\\[sub\\] received.*gaps"), 0u) << got;
+    // Each number of each lane twice in the log (once per subscriber shard).
+    std::map<std::uint64_t, int> times;
+    for (std::uint64_t seq : read_log(log))
+        ++times[seq];
+    EXPECT_EQ(times.size(), 40000u);
+    for (const auto& [seq, n] : times)
+        ASSERT_EQ(n, 2) << "message " << seq;
     ::unlink(sock.c_str());
     remove_eal_runtime(pa);
     remove_eal_runtime(pb);

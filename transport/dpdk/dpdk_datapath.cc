@@ -439,6 +439,9 @@ std::size_t dpdk_transport::send_datagram(const address& to, std::span<const std
 std::size_t dpdk_transport::flush() {
     impl& p = *impl_;
     if (p.tx.empty()) return 0;
+    // A port shared by several shards starts once every queue is set up; until then what
+    // a shard sends waits here (the device must not see a burst before it started).
+    if (p.share != nullptr && !p.share->started.load(std::memory_order_acquire)) return 0;
     const std::uint16_t sent =
         rte_eth_tx_burst(p.port, p.queue, p.tx.data(), static_cast<std::uint16_t>(p.tx.size()));
     // What the ring did not take waits for the next flush (send_datagram pushes back first).
