@@ -178,13 +178,15 @@ TEST(SimClusterTest, PartitionCutsStreamsAndHealingResendsTheUnackedTail) {
     }
 }
 
-// A node of two shards (its endpoint on shard 0) and a node of one, over lossy datagrams: both
-// shards of n0 publish, n1 and n0's shard 1 subscribe. Order per sending shard and exactly-once
+// A node of two shards, an endpoint on each (127.0.0.1:7000 and :7001), and a node of one,
+// over lossy datagrams. n0's shard 0 says Hello to the peer, "n2", which shard_for_peer puts
+// on n0's shard 1: the Hello is handed over, and n2's answers are redirected there. Both shards
+// of n0 publish, n2 and n0's shard 1 subscribe. Order per sending shard and exactly-once
 // delivery hold, and the same seed replays the same trace.
 struct sharded_run {
-    std::vector<std::string> at_n1, at_n0_shard1;
+    std::vector<std::string> at_n2, at_n0_shard1;
     std::uint64_t trace = 0;
-    std::uint64_t dropped = 0;
+    std::uint64_t dropped = 0, handed_over = 0;
     bool completed = false;
 };
 
@@ -195,7 +197,7 @@ sharded_run sharded_pubsub(std::uint64_t seed) {
     std::vector<bool> started(3, false);
     sim::sim_shards sim(3, seed, faults,
                         [&](int i) { return started.at(static_cast<std::size_t>(i)); });
-    messaging::messaging_directory n0("n0", {0, 1}), n1("n1", {2});
+    messaging::messaging_directory n0("n0", {0, 1}), n2("n2", {2});
     struct teardown {  // endpoints first: their handlers point into the shard_messaging
         sim::sim_shards& sim;
         std::vector<std::unique_ptr<endpoint>>& endpoints;
@@ -213,31 +215,37 @@ sharded_run sharded_pubsub(std::uint64_t seed) {
                 });
         }
     } ordered{sim, endpoints, api};
-    const auto start = [&](int shard, const char* name, std::vector<int> dial, std::uint64_t inc) {
+    const std::string n0_base = "127.0.0.1:7000", n0_second = "127.0.0.1:7001",
+                      n2_address = "127.0.0.3:7000";
+    const auto start = [&](int shard, const char* name, const std::string& address,
+                           std::vector<std::string> dial, std::uint64_t inc,
+                           std::uint32_t node_shards, std::uint32_t node_shard) {
         messaging::endpoint_config config;
         config.node_id = name;
         config.cluster_id = "sim";
         config.incarnation = inc;
-        config.random_seed = inc;
-        config.listen = *transport::address::parse(sim_cluster::address_of(shard));
-        for (int peer : dial)
-            config.datagram_peers.push_back(
-                *transport::address::parse(sim_cluster::address_of(peer)));
+        config.random_seed = inc + node_shard;
+        config.node_shards = node_shards;
+        config.node_shard = node_shard;
+        config.listen = *transport::address::parse(address);
+        for (const std::string& peer : dial)
+            config.datagram_peers.push_back(*transport::address::parse(peer));
         auto e = sim.on(shard, [&] {
             return endpoint::create(sim.at(shard),
-                                    sim.net().make_transport(sim_cluster::address_of(shard),
-                                                             static_cast<shard_id>(shard)),
+                                    sim.net().make_transport(address, static_cast<shard_id>(shard)),
                                     config);
         });
         EXPECT_TRUE(e) << e.err().message();
         endpoints.at(static_cast<std::size_t>(shard)) = std::move(e).value();
     };
-    start(2, "n1", {}, 31);
-    start(0, "n0", {2}, 30);
+    EXPECT_EQ(messaging::shard_for_peer("n2", 2), 1u);  // the name is chosen for the hand-over
+    start(2, "n2", n2_address, {}, 31, 1, 0);
+    start(0, "n0", n0_base, {n2_address}, 30, 2, 0);
+    start(1, "n0", n0_second, {}, 30, 2, 1);
     for (int i : {0, 1, 2}) {
         sim.on(i, [&] {
             api.at(static_cast<std::size_t>(i)) = std::make_unique<messaging::shard_messaging>(
-                sim.at(i), i == 2 ? n1 : n0, endpoints.at(static_cast<std::size_t>(i)).get());
+                sim.at(i), i == 2 ? n2 : n0, endpoints.at(static_cast<std::size_t>(i)).get());
             return 0;
         });
         started.at(static_cast<std::size_t>(i)) = true;
@@ -245,7 +253,7 @@ sharded_run sharded_pubsub(std::uint64_t seed) {
     sharded_run run;
     sim.on(2, [&] {
         return api.at(static_cast<std::size_t>(2))->subscribe("sim/**", [&](const message& m) {
-            run.at_n1.emplace_back(reinterpret_cast<const char*>(m.bytes.data()), m.bytes.size());
+            run.at_n2.emplace_back(reinterpret_cast<const char*>(m.bytes.data()), m.bytes.size());
         });
     });
     sim.on(1, [&] {
@@ -256,8 +264,8 @@ sharded_run sharded_pubsub(std::uint64_t seed) {
     });
     const bool ready = sim.run_until(
         [&] {
-            return sim.on(0, [&] {
-                return endpoints.at(static_cast<std::size_t>(0))->subscribers("sim/x") == 1;
+            return sim.on(1, [&] {
+                return endpoints.at(static_cast<std::size_t>(1))->subscribers("sim/x") == 1;
             }) && sim.on(0, [&] {
                 return api.at(static_cast<std::size_t>(0))->subscribed_on_node("sim/x");
             });
@@ -277,9 +285,11 @@ sharded_run sharded_pubsub(std::uint64_t seed) {
                     ++next[s];
                 }
             }
-            return run.at_n1.size() == 2 * per_shard && run.at_n0_shard1.size() == 2 * per_shard;
+            return run.at_n2.size() == 2 * per_shard && run.at_n0_shard1.size() == 2 * per_shard;
         },
         600 * ns_per_s);
+    run.handed_over = sim.on(
+        0, [&] { return endpoints.at(static_cast<std::size_t>(0))->stats().handed_to_owner; });
     run.trace = sim.net().trace_hash();
     run.dropped = sim.net().dropped();
     return run;
@@ -303,14 +313,15 @@ void expect_in_order_per_shard(const std::vector<std::string>& got, int per_shar
 TEST(SimClusterTest, ATwoShardNodePublishesFromBothShardsInOrderAndReplaysBySeed) {
     for (std::uint64_t seed : {4, 5}) {
         const sharded_run run = sharded_pubsub(seed);
-        ASSERT_TRUE(run.completed) << "replay with seed " << seed << ": n1 got " << run.at_n1.size()
+        ASSERT_TRUE(run.completed) << "replay with seed " << seed << ": n2 got " << run.at_n2.size()
                                    << ", n0 shard 1 got " << run.at_n0_shard1.size();
         EXPECT_GT(run.dropped, 0u) << "seed " << seed << ": the loss was never exercised";
-        expect_in_order_per_shard(run.at_n1, 500, seed);
+        EXPECT_GE(run.handed_over, 1u) << "seed " << seed << ": shard 0's Hello stayed there";
+        expect_in_order_per_shard(run.at_n2, 500, seed);
         expect_in_order_per_shard(run.at_n0_shard1, 500, seed);
         const sharded_run again = sharded_pubsub(seed);
         EXPECT_EQ(again.trace, run.trace) << "seed " << seed << " did not replay";
-        EXPECT_EQ(again.at_n1, run.at_n1) << "seed " << seed << " delivered in another order";
+        EXPECT_EQ(again.at_n2, run.at_n2) << "seed " << seed << " delivered in another order";
     }
 }
 
