@@ -19,18 +19,10 @@ void node_view::mark_endpoint(shard_id id) noexcept {
     slots_[id].endpoint.store(true, std::memory_order_relaxed);
 }
 
-void node_view::update(shard_id id, std::uint32_t subscribers, bool acked) noexcept {
+void node_view::update(shard_id id, bool acked) noexcept {
     slot& s = slots_[id];
-    s.subscribers.store(subscribers, std::memory_order_relaxed);
     s.acked.store(acked, std::memory_order_relaxed);
-    s.checks.fetch_add(1, std::memory_order_release);  // publishes the two above
-}
-
-std::uint32_t node_view::subscribers() const noexcept {
-    std::uint32_t total = 0;
-    for (unsigned i = 0; i < count_; ++i)
-        total += slots_[i].subscribers.load(std::memory_order_relaxed);
-    return total;
+    s.checks.fetch_add(1, std::memory_order_release);  // publishes the flag
 }
 
 bool node_view::acked() const noexcept {
@@ -164,7 +156,10 @@ std::size_t shard_workload::publish_step(time_ns now) {
         return 0;
     }
     if (o.count && figures_.published >= o.count) return 0;
-    if (sending ? !api_.connected(o.send_peer) : view_.subscribers() < o.wait_subscribers) return 0;
+    if (sending ? !api_.connected(o.send_peer)
+                : api_.peer_subscribers(o.publish_topic) < o.wait_subscribers) {
+        return 0;
+    }
     if (figures_.first_publish_ns == 0) figures_.first_publish_ns = now;
     std::size_t work = 0;
     for (; work < 256; ++work) {

@@ -58,9 +58,10 @@ inline std::uint64_t lane_of(std::uint64_t seq) noexcept {
 }
 
 /// What workload shards (and main) need to know of the node's endpoints, which may run on
-/// other shards. Each endpoint shard writes its own slot on a duty cycle; `checks` counts
-/// those writes, so a reader can wait for a fresh one (a flag read just after work was handed
-/// to an endpoint shard may predate it).
+/// other shards: whether every peer has acknowledged everything. Each endpoint shard writes
+/// its own slot on a duty cycle; `checks` counts those writes, so a reader can wait for a
+/// fresh one (a flag read just after work was handed to an endpoint shard may predate it).
+/// (Who subscribes is asked of shard_messaging::peer_subscribers, which also routes.)
 class node_view {
   public:
     explicit node_view(unsigned shards);
@@ -69,10 +70,8 @@ class node_view {
     /// before anyone reads the view).
     void mark_endpoint(shard_id id) noexcept;
 
-    /// Endpoint shard `id`: its peers subscribed to the publish topic, and whether every peer
-    /// has acknowledged everything.
-    void update(shard_id id, std::uint32_t subscribers, bool acked) noexcept;
-    std::uint32_t subscribers() const noexcept;
+    /// Endpoint shard `id`: whether every peer has acknowledged everything.
+    void update(shard_id id, bool acked) noexcept;
     bool acked() const noexcept;
     std::vector<std::uint64_t> checks() const;
     unsigned shard_count() const noexcept { return count_; }
@@ -88,7 +87,6 @@ class node_view {
 
   private:
     struct slot {
-        std::atomic<std::uint32_t> subscribers{0};
         std::atomic<bool> acked{true};
         std::atomic<std::uint64_t> checks{0};
         std::atomic<bool> endpoint{false};
@@ -143,7 +141,7 @@ class shard_workload {
     std::function<void()> on_finished_;
     std::vector<std::byte> payload_;
     std::uint64_t lane_base_;
-    timer_id pacing_;  // wakes a sleeping shard at the next send time
+    timer_id pacing_;   // wakes a sleeping shard at the next send time
     timer_id recheck_;  // wakes it to look at a fresh view while finishing
     bool publish_stopped_ = false, calls_refused_ = false, call_outstanding_ = false;
     bool finished_ = false;

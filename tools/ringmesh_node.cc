@@ -347,18 +347,15 @@ std::optional<std::string> start_endpoint(rm::shard& s, workload& w,
     });
     // What the workload shards need to know of this endpoint, on a duty cycle; and the
     // graceful close main asks for at the end.
-    const std::string topic = w.options.publish_topic;
     s.add_poller(
         rm::poll_step::protocol,
-        [&w, &part, k, topic, shut = false](rm::time_ns) mutable -> std::size_t {
+        [&w, &part, k, shut = false](rm::time_ns) mutable -> std::size_t {
             if (!shut && w.view.shutdown_requested.load(std::memory_order_relaxed)) {
                 shut = true;
                 part.ep->shutdown();
                 return 1;
             }
-            w.view.update(
-                k, topic.empty() ? 0 : static_cast<std::uint32_t>(part.ep->subscribers(topic)),
-                every_peer_acked(*part.ep));
+            w.view.update(k, every_peer_acked(*part.ep));
             return 0;
         },
         200 * rm::ns_per_us);

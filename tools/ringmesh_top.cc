@@ -58,6 +58,20 @@ struct scrape {
         }
         return out;
     }
+    /// The shards whose series of `name` carry `having` (e.g. the shard that holds a peer's
+    /// session), comma-separated; "-" when none does.
+    std::string shards_with(const std::string& name, const std::string& having) const {
+        std::set<std::string> found;
+        for (auto it = series.lower_bound(name + "{"); it != series.end(); ++it) {
+            if (it->first.compare(0, name.size() + 1, name + "{") != 0) break;
+            if (it->first.find(having) != std::string::npos)
+                found.insert(label_of(it->first, "shard"));
+        }
+        std::string out;
+        for (const std::string& shard : found)
+            out += (out.empty() ? "" : ",") + shard;
+        return out.empty() ? "-" : out;
+    }
 };
 
 std::size_t keep(char* data, std::size_t size, std::size_t n, void* out) {
@@ -173,17 +187,25 @@ void print_view(const view_options& o, const scrape& now, const scrape& before, 
     if (o.terminal) std::printf("\x1b[H\x1b[2J");  // home, clear
     std::printf("ringmesh node %s - %s%s; refresh %.1f s\n\n", o.address.c_str(),
                 ready ? "ready" : "NOT READY: ", ready ? "" : reason.c_str(), o.interval);
-    std::printf("%-6s %12s %8s %10s %10s %14s\n", "shard", "iterations/s", "busy %", "stalls",
-                "parks/s", "max iteration");
+    // Per shard: its loop, the peers whose sessions it holds, and what crosses to and from
+    // the node's other shards (records: sends, publishes, calls, deliveries).
+    std::printf("%-6s %12s %8s %10s %10s %14s %6s %12s %12s\n", "shard", "iterations/s", "busy %",
+                "stalls", "parks/s", "max iteration", "peers", "to shards/s", "from shards/s");
     for (const std::string& shard : now.label_values("ringmesh_loop_iterations_total", "shard")) {
         const std::string having = "shard=\"" + shard + "\"";
         const double it = rate(now, before, seconds, "ringmesh_loop_iterations_total", having);
         const double busy =
             rate(now, before, seconds, "ringmesh_loop_busy_iterations_total", having);
-        std::printf("%-6s %12.0f %8.1f %10.0f %10.0f %11.2f ms\n", shard.c_str(), it,
-                    it > 0 ? 100 * busy / it : 0, now.sum("ringmesh_loop_stalls_total", having),
+        std::printf("%-6s %12.0f %8.1f %10.0f %10.0f %11.2f ms %6.0f %12.0f %12.0f\n",
+                    shard.c_str(), it, it > 0 ? 100 * busy / it : 0,
+                    now.sum("ringmesh_loop_stalls_total", having),
                     rate(now, before, seconds, "ringmesh_loop_parks_total", having),
-                    1e3 * now.sum("ringmesh_loop_max_iteration_seconds", having));
+                    1e3 * now.sum("ringmesh_loop_max_iteration_seconds", having),
+                    now.sum("ringmesh_peers_connected", having),
+                    rate(now, before, seconds, "ringmesh_cross_shard_records_total",
+                         "direction=\"out\"," + having),
+                    rate(now, before, seconds, "ringmesh_cross_shard_records_total",
+                         "direction=\"in\"," + having));
     }
     std::printf(
         "\nmembers alive %.0f, Lifeguard health %.0f; peers connected %.0f; in %.1f MB/s, "
@@ -199,14 +221,15 @@ void print_view(const view_options& o, const scrape& now, const scrape& before, 
             std::printf(" %s %s;", name.c_str(), state.c_str());
         std::printf("\n");
     }
-    std::printf("\n%-14s %12s %12s %8s %8s %12s %10s %10s %9s %8s %8s\n", "peer", "frames out/s",
-                "frames in/s", "MB/s out", "MB/s in", "retransmit/s", "in flight", "stalls/s",
-                "srtt us", "resent", "quality");
+    std::printf("\n%-14s %5s %12s %12s %8s %8s %12s %10s %10s %9s %8s %8s\n", "peer", "shard",
+                "frames out/s", "frames in/s", "MB/s out", "MB/s in", "retransmit/s", "in flight",
+                "stalls/s", "srtt us", "resent", "quality");
     for (const std::string& peer : now.label_values("ringmesh_session_frames_sent_total", "peer")) {
         const std::string having = "peer=\"" + peer + "\"";
         std::printf(
-            "%-14s %12.0f %12.0f %8.1f %8.1f %12.0f %10.0f %10.0f %9.0f %7.1f%% %8.2f\n",
-            peer.c_str(), rate(now, before, seconds, "ringmesh_session_frames_sent_total", having),
+            "%-14s %5s %12.0f %12.0f %8.1f %8.1f %12.0f %10.0f %10.0f %9.0f %7.1f%% %8.2f\n",
+            peer.c_str(), now.shards_with("ringmesh_session_frames_sent_total", having).c_str(),
+            rate(now, before, seconds, "ringmesh_session_frames_sent_total", having),
             rate(now, before, seconds, "ringmesh_session_frames_delivered_total", having),
             rate(now, before, seconds, "ringmesh_session_bytes_total",
                  having + ",direction=\"sent\"") /
@@ -277,9 +300,15 @@ void print_json(const scrape& now, const scrape& before, double seconds) {
             rate(now, before, seconds, "ringmesh_loop_busy_iterations_total", having);
         std::printf(
             "%s{\"shard\": %s, \"iterations_per_s\": %.0f, \"utilisation\": %.4f, "
-            "\"stalls\": %.0f}",
+            "\"stalls\": %.0f, \"peers\": %.0f, \"to_shards_per_s\": %.0f, "
+            "\"from_shards_per_s\": %.0f}",
             sep, shard.c_str(), it, it > 0 ? busy / it : 0,
-            now.sum("ringmesh_loop_stalls_total", having));
+            now.sum("ringmesh_loop_stalls_total", having),
+            now.sum("ringmesh_peers_connected", having),
+            rate(now, before, seconds, "ringmesh_cross_shard_records_total",
+                 "direction=\"out\"," + having),
+            rate(now, before, seconds, "ringmesh_cross_shard_records_total",
+                 "direction=\"in\"," + having));
         sep = ", ";
     }
     std::printf("], \"peers\": [");
@@ -287,11 +316,13 @@ void print_json(const scrape& now, const scrape& before, double seconds) {
     for (const std::string& peer : now.label_values("ringmesh_session_frames_sent_total", "peer")) {
         const std::string having = "peer=\"" + peer + "\"";
         std::printf(
-            "%s{\"peer\": \"%s\", \"frames_out_per_s\": %.0f, \"frames_in_per_s\": %.0f, "
+            "%s{\"peer\": \"%s\", \"shard\": \"%s\", \"frames_out_per_s\": %.0f, "
+            "\"frames_in_per_s\": %.0f, "
             "\"bytes_out_per_s\": %.0f, \"bytes_in_per_s\": %.0f, "
             "\"retransmits_per_s\": %.0f, \"in_flight\": %.0f, \"smoothed_rtt_us\": %.1f, "
             "\"resent_ratio\": %.4f, \"quality\": %.3f}",
             sep, peer.c_str(),
+            now.shards_with("ringmesh_session_frames_sent_total", having).c_str(),
             rate(now, before, seconds, "ringmesh_session_frames_sent_total", having),
             rate(now, before, seconds, "ringmesh_session_frames_delivered_total", having),
             rate(now, before, seconds, "ringmesh_session_bytes_total",

@@ -217,6 +217,18 @@ class endpoint final : transport::event_handler {
     publish_result publish_to_peers(std::string_view topic, std::span<const std::byte> bytes);
     /// How many connected peers subscribe to a pattern matching `topic`.
     std::size_t subscribers(std::string_view topic) const;
+    /// A peer's subscriptions, as it propagated them.
+    struct peer_subscriptions {
+        std::string peer;
+        bool reachable = false;  ///< connected (or a datagram peer that introduced itself)
+        std::vector<std::string> patterns;
+    };
+    /// Every peer with a subscription (publishes are queued for it, reachable or not).
+    std::vector<peer_subscriptions> remote_subscriptions() const;
+    /// Changes whenever a peer's subscriptions do (not when it comes or goes).
+    std::uint64_t remote_subscriptions_version() const noexcept {
+        return remote_subscriptions_version_;
+    }
     /// Whether every peer that wants `topic` has room in its window: a publish now would be
     /// queued for all of them (none would report back-pressure).
     bool publish_ready(std::string_view topic) const;
@@ -443,6 +455,7 @@ class endpoint final : transport::event_handler {
     loss_handler loss_handler_;
     replication_handler replication_handler_;
     misplaced_handler misplaced_handler_;
+    std::uint64_t remote_subscriptions_version_ = 0;
     endpoint_stats stats_;
     topic_counts topic_counts_{config_.topic_metrics_limit};
     std::unique_ptr<latency_histogram> rpc_latency_;  // 30 KiB: made at the first answer

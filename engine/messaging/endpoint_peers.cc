@@ -46,6 +46,7 @@ void endpoint::peer_introduced(peer_state& p, std::uint64_t incarnation) {
     if (loss.peer_restarted) {
         ++stats_.peer_restarts;
         p.remote_patterns.clear();  // its subscriptions died with it
+        ++remote_subscriptions_version_;
         // A new process: whatever made the old one's retention clock run is over.
         p.member_gone = p.member_left = false;
         report_loss(p, loss_reason::peer_restarted, loss);

@@ -124,9 +124,19 @@ void endpoint::apply_subscription(peer_state& p, const wire::frame& f) {
     auto at = std::find(p.remote_patterns.begin(), p.remote_patterns.end(), pattern);
     if (f.kind() == wire::FrameKind::Subscribe && at == p.remote_patterns.end()) {
         p.remote_patterns.emplace_back(pattern);
+        ++remote_subscriptions_version_;
     } else if (f.kind() == wire::FrameKind::Unsubscribe && at != p.remote_patterns.end()) {
         p.remote_patterns.erase(at);
+        ++remote_subscriptions_version_;
     }
+}
+
+std::vector<endpoint::peer_subscriptions> endpoint::remote_subscriptions() const {
+    std::vector<peer_subscriptions> out;
+    for (const auto& [id, p] : peers_) {
+        if (!p->remote_patterns.empty()) out.push_back({id, reachable(*p), p->remote_patterns});
+    }
+    return out;
 }
 
 bool endpoint::wants(const peer_state& p, std::string_view topic) {

@@ -43,19 +43,20 @@ cross_shard_batch* messaging_directory::make_batch(shard_id maker) {
 namespace {
 
 enum class record_kind : std::uint8_t {
-    send,          // peer, stream, bytes                         -> the peer's owner
-    publish,       // topic, bytes                                -> every shard it concerns
-    deliver,       // stream, pattern, topic, peer, bytes         -> a subscriber's shard
-    call,          // call id, peer, method, timeout, bytes       -> the peer's owner
-    call_result,   // call id, status, message, rtt, bytes        -> the caller's shard
-    request,       // token, method, peer, bytes                  -> the serving shard
-    response,      // token, status, message, bytes               -> the endpoint's shard
-    peer_state,    // peer, owner, connected                      -> every shard
-    pattern,       // shard, added, pattern                       -> every shard
-    stream_claim,  // stream, shard                               -> every shard
-    method_claim,  // method, shard                               -> every shard
-    dial,          // datagram, address                           -> a peer's owner
-    verdict,       // peer, gone, left                            -> every shard
+    send,           // peer, stream, bytes                         -> the peer's owner
+    publish,        // topic, bytes                                -> every shard it concerns
+    deliver,        // stream, pattern, topic, peer, bytes         -> a subscriber's shard
+    call,           // call id, peer, method, timeout, bytes       -> the peer's owner
+    call_result,    // call id, status, message, rtt, bytes        -> the caller's shard
+    request,        // token, method, peer, bytes                  -> the serving shard
+    response,       // token, status, message, bytes               -> the endpoint's shard
+    peer_state,     // peer, owner, connected                      -> every shard
+    pattern,        // shard, added, pattern                       -> every shard
+    stream_claim,   // stream, shard                               -> every shard
+    method_claim,   // method, shard                               -> every shard
+    dial,           // datagram, address                           -> a peer's owner
+    verdict,        // peer, gone, left                            -> every shard
+    peer_patterns,  // shard, count, (peer, reachable, count, patterns) -> every shard
 };
 
 class record_writer {
@@ -149,6 +150,7 @@ shard_messaging::shard_messaging(shard& owner, messaging_directory& directory, e
     out_.resize(max_id + 1);
     in_.resize(max_id + 1);
     patterns_by_shard_.resize(max_id + 1);
+    subscriptions_by_shard_.resize(max_id + 1);
     for (shard_id id : directory_.members()) {
         out_[id] = std::make_unique<outbound>();
         in_[id] = std::make_unique<inbound>();
@@ -218,6 +220,11 @@ void shard_messaging::broadcast(const std::function<void(std::vector<std::byte>&
 
 std::size_t shard_messaging::flush() {
     std::size_t work = 0;
+    if (ep_ != nullptr && (patterns_dirty_ || ep_->remote_subscriptions_version() !=
+                                                  announced_subscriptions_version_)) {
+        announce_subscriptions();
+        ++work;
+    }
     for (shard_id to : directory_.members()) {
         if (to == self_) continue;
         // Batches given back to their senders when the ring had no room.
@@ -404,6 +411,20 @@ bool shard_messaging::apply(shard_id from, std::span<const std::byte> record) {
             served_.erase(it);
             return true;
         }
+        case record_kind::peer_patterns: {
+            const auto shard = r.get<shard_id>();
+            endpoint_subscriptions& view = subscriptions_by_shard_[shard];
+            view.known = true;
+            view.peers.resize(r.get<std::uint32_t>());
+            for (auto& peer : view.peers) {
+                peer.peer = r.text();
+                peer.reachable = r.get<std::uint8_t>() != 0;
+                peer.patterns.resize(r.get<std::uint32_t>());
+                for (auto& pattern : peer.patterns)
+                    pattern = r.text();
+            }
+            return true;
+        }
         case record_kind::peer_state: {
             const std::string_view peer = r.text();
             const auto owner = r.get<shard_id>();
@@ -481,7 +502,50 @@ bool shard_messaging::apply(shard_id from, std::span<const std::byte> record) {
 
 // ---- peers ----
 
+void shard_messaging::announce_subscriptions() {
+    patterns_dirty_ = false;
+    announced_subscriptions_version_ = ep_->remote_subscriptions_version();
+    const std::vector<endpoint::peer_subscriptions> subs = ep_->remote_subscriptions();
+    const shard_id self = self_;
+    broadcast([&](std::vector<std::byte>& out) {
+        record_writer w(out, record_kind::peer_patterns);
+        w.put(self).put(static_cast<std::uint32_t>(subs.size()));
+        for (const auto& sub : subs) {
+            w.text(sub.peer)
+                .put(static_cast<std::uint8_t>(sub.reachable))
+                .put(static_cast<std::uint32_t>(sub.patterns.size()));
+            for (const auto& pattern : sub.patterns)
+                w.text(pattern);
+        }
+    });
+}
+
+bool shard_messaging::peers_of_shard_want(shard_id id, std::string_view topic) const {
+    const endpoint_subscriptions& view = subscriptions_by_shard_[id];
+    if (!view.known) return true;  // not heard yet: send, its endpoint knows
+    for (const auto& peer : view.peers) {
+        for (const auto& pattern : peer.patterns) {
+            if (topic_matches(pattern, topic)) return true;
+        }
+    }
+    return false;
+}
+
+std::size_t shard_messaging::peer_subscribers(std::string_view topic) const {
+    std::size_t n = ep_ != nullptr ? ep_->subscribers(topic) : 0;
+    for (shard_id id : directory_.members()) {
+        if (id == self_) continue;
+        for (const auto& peer : subscriptions_by_shard_[id].peers) {
+            n += peer.reachable &&
+                 std::any_of(peer.patterns.begin(), peer.patterns.end(),
+                             [&](const std::string& p) { return topic_matches(p, topic); });
+        }
+    }
+    return n;
+}
+
 void shard_messaging::announce_peer(std::string_view peer, bool connected) {
+    patterns_dirty_ = true;  // its reachability is part of what the others count
     peers_[std::string(peer)] = {self_, connected};
     const shard_id self = self_;
     broadcast([&](std::vector<std::byte>& out) {
@@ -621,15 +685,19 @@ outcome shard_messaging::publish(std::string_view topic, std::span<const std::by
         ++stats_.back_pressure;
         return outcome::back_pressure;
     }
-    // The other shards it concerns: those that subscribe to it, and those that run an
-    // endpoint (its peers may). All or none: a retry must not deliver twice.
+    // The other shards it concerns: those that subscribe to it, and those whose endpoint
+    // holds a peer that does (as they last announced). All or none: a retry must not
+    // deliver twice.
     const std::size_t size = record_header + string_field(topic) + 4 + bytes.size();
     std::vector<shard_id>& targets = publish_targets_;  // reused: no allocation per publish
     targets.clear();
     for (shard_id id : directory_.members()) {
         if (id == self_) continue;
         const shard_messaging* other = directory_.at(id);
-        if (other != nullptr && !other->runs_endpoint() && !wanted_by(id, topic)) continue;
+        if (other != nullptr && !wanted_by(id, topic) &&
+            !(other->runs_endpoint() && peers_of_shard_want(id, topic))) {
+            continue;
+        }
         if (!room_for(id, size)) {
             ++stats_.back_pressure;
             return outcome::back_pressure;

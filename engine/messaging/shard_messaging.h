@@ -20,9 +20,10 @@
 //
 // Local subscribers on every shard are reached without the network: a publish is delivered
 // to the publishing shard's subscribers at once and passed to each shard that subscribes to
-// a matching pattern or runs an endpoint. Each shard's patterns are subscribed on every
-// endpoint of the node (so peers learn them), and remote publishes they match are passed to
-// the subscribing shard.
+// a matching pattern or whose endpoint holds a peer that does (each endpoint shard announces
+// its peers' subscriptions when they change; until a shard has heard, it sends). Each
+// shard's patterns are subscribed on every endpoint of the node (so peers learn them), and
+// remote publishes they match are passed to the subscribing shard.
 //
 // Owned by its shard: created, used and destroyed on that shard's thread, after the endpoint
 // it is given (whose handlers point into it) has gone. The directory is
@@ -151,6 +152,10 @@ class shard_messaging {
     /// Whether a subscriber on some shard of this node (as far as this shard has heard)
     /// matches `topic`.
     bool subscribed_on_node(std::string_view topic) const;
+    /// Reachable peers subscribing to `topic`, over every endpoint of the node (the others'
+    /// as they last announced): the node-wide endpoint::subscribers. A publish here reaches
+    /// the peers counted in it.
+    std::size_t peer_subscribers(std::string_view topic) const;
     /// Membership's verdict on `peer` (it runs on one shard; its view must reach every
     /// endpoint): gone (dead, or `left`) or alive again, applied to the endpoints of every
     /// other shard — the one holding the peer's session acts on it (endpoint::member_gone,
@@ -175,6 +180,11 @@ class shard_messaging {
     struct peer_entry {
         shard_id owner = 0;
         bool connected = false;
+    };
+    /// What an endpoint shard's peers subscribe to, as it last announced.
+    struct endpoint_subscriptions {
+        bool known = false;
+        std::vector<endpoint::peer_subscriptions> peers;
     };
 
     // Writing records for other shards.
@@ -201,6 +211,9 @@ class shard_messaging {
     /// subscribe; the caller has checked that their windows have room.
     void publish_here(std::string_view topic, std::span<const std::byte> bytes);
     bool wanted_by(shard_id other, std::string_view topic) const;
+    /// Tells every shard what this endpoint's peers subscribe to (on change).
+    void announce_subscriptions();
+    bool peers_of_shard_want(shard_id id, std::string_view topic) const;
 
     shard& shard_;
     shard_id self_;
@@ -220,6 +233,10 @@ class shard_messaging {
     subscription_id next_subscription_ = 1;
     /// Every member shard's patterns (with counts), this one's included: where publishes go.
     std::vector<std::map<std::string, std::uint32_t>> patterns_by_shard_;
+    /// Every endpoint shard's peers' subscriptions: where publishes must go to reach peers.
+    std::vector<endpoint_subscriptions> subscriptions_by_shard_;
+    std::uint64_t announced_subscriptions_version_ = UINT64_MAX;
+    bool patterns_dirty_ = true;
     /// (endpoint shards) The endpoint subscription made for (shard, pattern).
     std::map<std::pair<shard_id, std::string>, subscription_id> endpoint_subscriptions_;
     std::unordered_map<std::uint32_t, stream_handler> stream_handlers_;

@@ -217,6 +217,30 @@ TEST_F(ShardMessagingTest, APublishOnShardOneReachesEveryShardAndThePeerOnce) {
     expect_sequence(at_b, count, "p");
 }
 
+// A publish crosses to the endpoint shard only when a peer there subscribes to it: shard 0
+// announces its peers' subscriptions, and shard 1 counts them as its own subscribers.
+TEST_F(ShardMessagingTest, APublishCrossesOnlyToShardsWhosePeersWantIt) {
+    start();
+    run_steps(50);  // shard 0's first announcement (no peer subscribes) reaches shard 1
+    EXPECT_EQ(on(a1).peer_subscribers("md/x"), 0u);
+    const auto crossed_before = on(a1).stats().records_out;
+    EXPECT_EQ(on(a1).publish("md/x", bytes_of("nobody")), outcome::accepted);
+    release();
+    run_steps(20);
+    EXPECT_EQ(on(a1).stats().records_out, crossed_before);  // nothing crossed for nobody
+    release();
+    std::vector<std::string> at_b;
+    on_shard(b0, [&] {
+        return endpoints_[b0]->subscribe(
+            "md/**", [&](const message& m) { at_b.push_back(text_of(m.bytes)); });
+    });
+    ASSERT_TRUE(pump_until([&] { return on(a1).peer_subscribers("md/x") == 1; }));
+    EXPECT_EQ(on(a1).publish("md/x", bytes_of("for b")), outcome::accepted);
+    release();
+    ASSERT_TRUE(pump_until([&] { return at_b.size() == 1; }));
+    EXPECT_EQ(at_b.front(), "for b");
+}
+
 TEST_F(ShardMessagingTest, ARemotePublishReachesTheSubscriberOnTheShardWithoutTheEndpoint) {
     start();
     std::vector<std::string> at_a1;
