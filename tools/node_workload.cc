@@ -51,24 +51,27 @@ bool node_view::refreshed_since(const std::vector<std::uint64_t>& before) const 
 
 // ---- one shard's workload ----
 
+namespace {
+
+// Widens [first, last] to cover [other_first, other_last] (0: nothing happened yet).
+void widen(time_ns& first, time_ns& last, time_ns other_first, time_ns other_last) {
+    if (other_first == 0) return;
+    if (first == 0 || other_first < first) first = other_first;
+    last = std::max(last, other_last);
+}
+
+}  // namespace
+
 void workload_report::add(const workload_report& o) {
     published += o.published;
     publish_refused += o.publish_refused;
     publish_blocked += o.publish_blocked;
-    if (o.published > 0) {
-        if (first_publish_ns == 0 || o.first_publish_ns < first_publish_ns)
-            first_publish_ns = o.first_publish_ns;
-        last_publish_ns = std::max(last_publish_ns, o.last_publish_ns);
-    }
+    widen(first_publish_ns, last_publish_ns, o.first_publish_ns, o.last_publish_ns);
     received += o.received;
     in_order += o.in_order;
     duplicates += o.duplicates;
     gaps += o.gaps;
-    if (o.received > 0) {
-        if (first_receive_ns == 0 || o.first_receive_ns < first_receive_ns)
-            first_receive_ns = o.first_receive_ns;
-        last_receive_ns = std::max(last_receive_ns, o.last_receive_ns);
-    }
+    widen(first_receive_ns, last_receive_ns, o.first_receive_ns, o.last_receive_ns);
     one_way.merge(o.one_way);
     calls_ok += o.calls_ok;
     calls_failed += o.calls_failed;

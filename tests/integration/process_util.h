@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -189,6 +190,18 @@ inline void expect_contiguous(const std::vector<std::uint64_t>& seqs, std::uint6
     for (std::size_t i = 1; i < seqs.size(); ++i) {
         ASSERT_EQ(seqs[i], seqs[i - 1] + 1) << who << ": out of order or duplicated at " << i;
     }
+}
+
+// Every number in the delivery log at `path` appears exactly `times` times, and there are
+// `distinct` of them: a node whose `times` subscriber shards each logged every delivery.
+inline void expect_each_logged(const std::string& path, std::size_t distinct, int times,
+                               const std::string& who) {
+    std::map<std::uint64_t, int> seen;
+    for (std::uint64_t seq : read_log(path))
+        ++seen[seq];
+    ASSERT_EQ(seen.size(), distinct) << who;
+    for (const auto& [seq, n] : seen)
+        ASSERT_EQ(n, times) << who << ": message " << seq;
 }
 
 // Waits (bounded) until a file holds at least `bytes` bytes.
