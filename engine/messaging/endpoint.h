@@ -8,6 +8,7 @@
 // connection with a counted reason and an Error frame; other peers are unaffected.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -314,6 +315,12 @@ class endpoint final : transport::event_handler {
     std::optional<session::link_health> peer_link_health(std::string_view peer) const;
     const std::string& node_id() const noexcept { return config_.node_id; }
     const wire::codec_limits& limits() const noexcept { return config_.limits; }
+    /// The largest message body a session of this endpoint takes (one frame, or fragments up
+    /// to session.max_message_bytes); a larger one is too_large for every peer.
+    std::size_t largest_message_bytes() const noexcept {
+        return std::max<std::size_t>(config_.session.max_message_bytes,
+                                     config_.limits.max_body_bytes);
+    }
     transport::transport& transport() noexcept { return *transport_; }
     shard& owner() noexcept { return shard_; }
 

@@ -29,6 +29,12 @@ void messaging_directory::set(shard_id id, shard_messaging* m) noexcept {
     by_shard_[id].store(m, std::memory_order_release);
 }
 
+void messaging_directory::note_largest_message(std::size_t bytes) noexcept {
+    std::size_t now = largest_message_.load(std::memory_order_relaxed);
+    while (bytes < now && !largest_message_.compare_exchange_weak(now, bytes)) {
+    }
+}
+
 cross_shard_batch* messaging_directory::make_batch(shard_id maker) {
     auto& made = batches_[maker];
     made.push_back(std::make_unique<cross_shard_batch>());
@@ -179,6 +185,7 @@ shard_messaging::shard_messaging(shard& owner, messaging_directory& directory, e
                     .text(a.to_string());
             });
     }
+    if (ep_ != nullptr) directory_.note_largest_message(ep_->largest_message_bytes());
     directory_.set(self_, this);
 }
 
@@ -609,6 +616,8 @@ outcome shard_messaging::send(std::string_view peer, std::uint32_t stream,
     if (!owner) return outcome::unknown_peer;
     if (*owner == self_)
         return ep_ != nullptr ? ep_->send(peer, stream, bytes) : outcome::unknown_peer;
+    // Refused here, as the owner's session would: once accepted it must be deliverable.
+    if (bytes.size() > directory_.largest_message()) return outcome::too_large;
     const std::size_t size = record_header + string_field(peer) + 4 + 4 + bytes.size();
     if (!room_for(*owner, size)) {
         ++stats_.back_pressure;
@@ -681,6 +690,7 @@ void shard_messaging::publish_here(std::string_view topic, std::span<const std::
 
 outcome shard_messaging::publish(std::string_view topic, std::span<const std::byte> bytes) {
     if (!valid_topic(topic)) return outcome::invalid_topic;
+    if (bytes.size() > directory_.largest_message()) return outcome::too_large;
     if (ep_ != nullptr && !ep_->publish_ready(topic)) {
         ++stats_.back_pressure;
         return outcome::back_pressure;
@@ -770,6 +780,7 @@ outcome shard_messaging::call(std::string_view peer, std::string_view method,
         return ep_ != nullptr ? ep_->call(peer, method, request, timeout_ns, std::move(on_reply))
                               : outcome::unknown_peer;
     }
+    if (request.size() > directory_.largest_message()) return outcome::too_large;
     const std::size_t size = record_header + 8 + string_field(peer) + string_field(method) +
                              sizeof(time_ns) + 4 + request.size();
     if (!room_for(*owner, size)) {

@@ -69,6 +69,11 @@ class messaging_directory {
     const std::vector<shard_id>& members() const noexcept { return members_; }
     /// Null until `id`'s shard_messaging exists (and after it is gone).
     shard_messaging* at(shard_id id) const noexcept;
+    /// The largest message every endpoint of the node takes (endpoint::largest_message_bytes,
+    /// the smallest over them): a shard refuses a larger one at once, as its owner would.
+    std::size_t largest_message() const noexcept {
+        return largest_message_.load(std::memory_order_relaxed);
+    }
 
   private:
     friend class shard_messaging;
@@ -81,8 +86,11 @@ class messaging_directory {
 
     std::vector<std::vector<std::unique_ptr<cross_shard_batch>>> batches_;  // by maker
 
+    void note_largest_message(std::size_t bytes) noexcept;
+
     std::string node_id_;
     std::vector<shard_id> members_;
+    std::atomic<std::size_t> largest_message_{SIZE_MAX};
     std::unique_ptr<std::atomic<shard_messaging*>[]> by_shard_;
     shard_id max_id_ = 0;
 };
@@ -124,13 +132,15 @@ class shard_messaging {
 
     // ---- the API, as endpoint.h has it ----
     /// accepted; back_pressure (the owner's bound, or its window when the owner is this
-    /// shard); too_large; unknown_peer (no shard has announced the peer).
+    /// shard); too_large (over the node's largest message, or the owner's session limit when
+    /// the owner is this shard); unknown_peer (no shard has announced the peer).
     outcome send(std::string_view peer, std::uint32_t stream, std::span<const std::byte> bytes);
     /// Messages on `stream` from any peer, on this shard (the last shard to ask gets them).
     void on_stream(std::uint32_t stream, stream_handler handler);
     /// Delivered to matching subscribers on every shard of the node and to the peers that
     /// subscribe. back_pressure when a destination shard is over its bound or a subscribing
-    /// peer's window here is full (nothing was published then: retry).
+    /// peer's window here is full (nothing was published then: retry); too_large over the
+    /// node's largest message (nothing published: never retry).
     outcome publish(std::string_view topic, std::span<const std::byte> bytes);
     endpoint::subscribe_result subscribe(std::string_view pattern, topic_handler handler);
     void unsubscribe(subscription_id id);

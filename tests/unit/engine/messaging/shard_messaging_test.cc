@@ -241,6 +241,23 @@ TEST_F(ShardMessagingTest, APublishCrossesOnlyToShardsWhosePeersWantIt) {
     EXPECT_EQ(at_b.front(), "for b");
 }
 
+// A message the owner's session could never take is refused on the sending shard, not
+// accepted there and dropped by the owner.
+TEST_F(ShardMessagingTest, AMessageTooLargeForTheOwnerIsRefusedWhereItIsSent) {
+    start();
+    const std::vector<std::byte> huge(dir_a_.largest_message() + 1, std::byte{1});
+    const auto crossed_before = on(a1).stats().records_out;
+    EXPECT_EQ(on(a1).send("b", 30, huge), outcome::too_large);
+    EXPECT_EQ(on(a1).publish("md/x", huge), outcome::too_large);
+    EXPECT_EQ(on(a1).call("b", "echo", huge, ns_per_s, [](const rpc_result&) {}),
+              outcome::too_large);
+    EXPECT_EQ(on(a1).stats().records_out, crossed_before);
+    release();
+    run_steps(20);
+    EXPECT_EQ(on(a0).stats().undeliverable, 0u);
+    release();
+}
+
 TEST_F(ShardMessagingTest, ARemotePublishReachesTheSubscriberOnTheShardWithoutTheEndpoint) {
     start();
     std::vector<std::string> at_a1;
