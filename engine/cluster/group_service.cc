@@ -7,7 +7,7 @@
 
 namespace ringmesh::cluster {
 
-group_service::group_service(messaging::endpoint& endpoint, raft_link& link,
+group_service::group_service(messaging::service_port& endpoint, raft_link& link,
                              replication::group_id group, std::string method,
                              replication::log_index snapshot_every, const char* kind)
     : endpoint_(endpoint),

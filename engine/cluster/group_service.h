@@ -44,7 +44,7 @@ class group_service {
 
   protected:
     /// `kind` names the service in log lines ("kv", "topics").
-    group_service(messaging::endpoint& endpoint, raft_link& link, replication::group_id group,
+    group_service(messaging::service_port& endpoint, raft_link& link, replication::group_id group,
                   std::string method, replication::log_index snapshot_every, const char* kind);
 
     virtual void on_request(const messaging::message& m, messaging::pending_reply reply) = 0;
@@ -70,7 +70,7 @@ class group_service {
     /// answer's hint); nullptr otherwise (the answer is then Unavailable).
     const std::string* leader_elsewhere() const;
 
-    messaging::endpoint& endpoint_;
+    messaging::service_port& endpoint_;
     raft_link& link_;
 
   private:

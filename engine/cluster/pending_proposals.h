@@ -29,7 +29,7 @@ class pending_proposals {
                                messaging::pending_reply reply) {
         std::optional<settled> lost;
         if (auto it = waiting_.find(index); it != waiting_.end()) {
-            lost = settled{std::move(it->second.reply), false};
+            lost.emplace().reply = std::move(it->second.reply);  // committed: false
             waiting_.erase(it);
         }
         waiting_.emplace(index, entry{term, std::move(reply)});

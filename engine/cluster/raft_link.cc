@@ -4,7 +4,7 @@
 
 namespace ringmesh::cluster {
 
-raft_link::raft_link(messaging::endpoint& endpoint, std::vector<raft_peer> directory)
+raft_link::raft_link(messaging::service_port& endpoint, std::vector<raft_peer> directory)
     : endpoint_(endpoint) {
     for (raft_peer& p : directory) {
         RM_ASSERT(p.id != replication::no_node && !p.name.empty(),
@@ -32,7 +32,7 @@ replication::raft_host_config raft_link::host_config(replication::raft_host_conf
 
 void raft_link::attach(replication::raft_host& host) {
     host_ = &host;
-    messaging::endpoint* e = &endpoint_;
+    messaging::service_port* e = &endpoint_;
     endpoint_.on_replication([this, e](std::string_view peer, std::span<const std::byte> batch) {
         const replication::node_id from = id_of(peer);
         if (from == replication::no_node) {

@@ -1,7 +1,7 @@
 // Where replication meets messaging: a raft_host's batches travel over the node's messaging
-// endpoint on its priority lane (endpoint::send_replication), ahead of bulk data on the same
-// connections, and the batches peers send reach the host with the peer the endpoint's
-// handshake bound them to.
+// (a service_port: an endpoint, or shard_messaging when other shards hold the sessions) on
+// its priority lane (send_replication), ahead of bulk data on the same connections, and the
+// batches peers send reach the host with the peer the endpoint's handshake bound them to.
 //
 // Raft names replicas by number (node_id); messaging names peers by their node name. The
 // link's directory maps one to the other, both ways, and is the only place they meet: a
@@ -42,7 +42,7 @@ struct raft_link_stats {
 class raft_link {
   public:
     /// `directory`: every replica this node's groups may talk to (this node included).
-    raft_link(messaging::endpoint& endpoint, std::vector<raft_peer> directory);
+    raft_link(messaging::service_port& endpoint, std::vector<raft_peer> directory);
     ~raft_link();
     raft_link(const raft_link&) = delete;
     raft_link& operator=(const raft_link&) = delete;
@@ -61,7 +61,7 @@ class raft_link {
   private:
     bool send(replication::node_id to, std::span<const std::byte> batch);
 
-    messaging::endpoint& endpoint_;
+    messaging::service_port& endpoint_;
     std::map<replication::node_id, std::string> names_;
     std::map<std::string, replication::node_id, std::less<>> ids_;
     replication::raft_host* host_ = nullptr;

@@ -4,7 +4,7 @@ namespace ringmesh::kv {
 
 using replication::raft_status;
 
-kv_service::kv_service(messaging::endpoint& endpoint, cluster::raft_link& link,
+kv_service::kv_service(messaging::service_port& endpoint, cluster::raft_link& link,
                        kv_service_config config)
     : group_service(endpoint, link, config.group, config.method, config.snapshot_every, "kv"),
       config_(std::move(config)),

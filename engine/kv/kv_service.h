@@ -55,7 +55,8 @@ struct kv_service_stats {
 
 class kv_service final : public cluster::group_service {
   public:
-    kv_service(messaging::endpoint& endpoint, cluster::raft_link& link, kv_service_config config);
+    kv_service(messaging::service_port& endpoint, cluster::raft_link& link,
+               kv_service_config config);
 
     const kv_state& state() const noexcept { return state_; }
     const kv_service_stats& stats() const noexcept { return stats_; }

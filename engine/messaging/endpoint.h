@@ -26,6 +26,7 @@
 #include "engine/core/shard.h"
 #include "engine/messaging/frame_intake.h"
 #include "engine/messaging/outcome.h"
+#include "engine/messaging/service_port.h"
 #include "engine/messaging/session.h"
 #include "engine/messaging/topic.h"
 #include "engine/messaging/topic_counts.h"
@@ -111,15 +112,6 @@ struct rpc_reply {
     std::string_view message;            ///< detail for a non-Ok status
 };
 
-/// A reply owed to a caller of a deferred method (serve_deferred): answer it later with
-/// endpoint::reply, at most once. It names the calling process, so a reply never reaches a
-/// restarted caller (whose call ids start over).
-struct pending_reply {
-    std::string peer;
-    std::uint64_t incarnation = 0;
-    std::uint64_t call_id = 0;
-};
-
 /// The outcome of a call(): the reply, or why there is none.
 struct rpc_result {
     wire::RpcStatus status = wire::RpcStatus::Ok;
@@ -186,17 +178,16 @@ struct endpoint_stats : intake_counters {
 };
 
 /// Owned by one shard; every member is called on that shard's thread.
-class endpoint final : transport::event_handler {
+class endpoint final : public service_port, transport::event_handler {
   public:
     using stream_handler = std::function<void(const message&)>;
     using topic_handler = std::function<void(const message&)>;
     using rpc_handler = std::function<rpc_reply(const message& request)>;
-    using deferred_handler = std::function<void(const message& request, pending_reply reply)>;
-    using reply_handler = std::function<void(const rpc_result&)>;
+    using deferred_handler = service_port::deferred_handler;
+    using reply_handler = service_port::reply_handler;
     using peer_handler = std::function<void(std::string_view peer, peer_event event)>;
     using loss_handler = std::function<void(const peer_loss& loss)>;
-    using replication_handler =
-        std::function<void(std::string_view peer, std::span<const std::byte> batch)>;
+    using replication_handler = service_port::replication_handler;
     using subscription_id = std::uint64_t;
 
     /// Binds to `owner` (registers its pollers and idle wait), listens and starts dialing.
@@ -247,12 +238,12 @@ class endpoint final : transport::event_handler {
     /// Like serve, for a method whose answer comes later (a write answered once it is
     /// committed): the handler keeps `reply` and answers it with reply(). A caller that is
     /// never answered sees its own deadline pass. A null handler stops serving the method.
-    void serve_deferred(std::string_view method, deferred_handler handler);
+    void serve_deferred(std::string_view method, deferred_handler handler) override;
     /// Answers a deferred call. False when the caller is gone: no session with it, or it is a
     /// new process since the call (nothing is sent then).
-    bool reply(const pending_reply& to, const rpc_reply& reply);
+    bool reply(const pending_reply& to, const rpc_reply& reply) override;
     outcome call(std::string_view peer, std::string_view method, std::span<const std::byte> request,
-                 time_ns timeout_ns, reply_handler on_reply);
+                 time_ns timeout_ns, reply_handler on_reply) override;
 
     // ---- the priority lane (replication) ----
     /// Queues one replication batch (a RaftBatch, schemas/raft.fbs) for `peer`. It leaves
@@ -262,13 +253,15 @@ class endpoint final : transport::event_handler {
     /// worse than none. accepted; unknown_peer when the peer is not reachable now;
     /// too_large over replication_limit(peer); back_pressure when priority_queue_bytes
     /// already wait for it.
-    outcome send_replication(std::string_view peer, std::span<const std::byte> batch);
+    outcome send_replication(std::string_view peer, std::span<const std::byte> batch) override;
     /// The largest batch send_replication takes for `peer` now: the frame body limit on a
     /// stream, what fits one datagram on a datagram link; 0 when it is not reachable.
     std::size_t replication_limit(std::string_view peer) const;
     /// Every replication batch received, with the peer it came from (bound by its Hello).
     /// The batch is unverified: the handler verifies it before use (raft_codec.h).
-    void on_replication(replication_handler handler) { replication_handler_ = std::move(handler); }
+    void on_replication(replication_handler handler) override {
+        replication_handler_ = std::move(handler);
+    }
 
     // ---- peers ----
     void on_peer_event(peer_handler handler) { peer_handler_ = std::move(handler); }
@@ -278,7 +271,7 @@ class endpoint final : transport::event_handler {
     using misplaced_handler = std::function<void(std::uint32_t node_shard,
                                                  const transport::address& address, bool datagram)>;
     void on_misplaced_peer(misplaced_handler handler) { misplaced_handler_ = std::move(handler); }
-    bool connected(std::string_view peer) const;
+    bool connected(std::string_view peer) const override;
     std::vector<std::string> connected_peers() const;
     /// Whether `peer` subscribes to a pattern matching `topic`.
     bool peer_wants(std::string_view peer, std::string_view topic) const;
@@ -313,8 +306,8 @@ class endpoint final : transport::event_handler {
     /// Round trips, resends and a quality score from the peer's acknowledgements (null when
     /// the peer is unknown).
     std::optional<session::link_health> peer_link_health(std::string_view peer) const;
-    const std::string& node_id() const noexcept { return config_.node_id; }
-    const wire::codec_limits& limits() const noexcept { return config_.limits; }
+    const std::string& node_id() const noexcept override { return config_.node_id; }
+    const wire::codec_limits& limits() const noexcept override { return config_.limits; }
     /// The largest message body a session of this endpoint takes (one frame, or fragments up
     /// to session.max_message_bytes); a larger one is too_large for every peer.
     std::size_t largest_message_bytes() const noexcept {
@@ -322,7 +315,7 @@ class endpoint final : transport::event_handler {
                                      config_.limits.max_body_bytes);
     }
     transport::transport& transport() noexcept { return *transport_; }
-    shard& owner() noexcept { return shard_; }
+    shard& owner() noexcept override { return shard_; }
 
     /// Closes every connection (graceful, flushed); the shard keeps running.
     void shutdown();

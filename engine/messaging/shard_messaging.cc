@@ -49,20 +49,23 @@ cross_shard_batch* messaging_directory::make_batch(shard_id maker) {
 namespace {
 
 enum class record_kind : std::uint8_t {
-    send,           // peer, stream, bytes                         -> the peer's owner
-    publish,        // topic, bytes                                -> every shard it concerns
-    deliver,        // stream, pattern, topic, peer, bytes         -> a subscriber's shard
-    call,           // call id, peer, method, timeout, bytes       -> the peer's owner
-    call_result,    // call id, status, message, rtt, bytes        -> the caller's shard
-    request,        // token, method, peer, bytes                  -> the serving shard
-    response,       // token, status, message, bytes               -> the endpoint's shard
-    peer_state,     // peer, owner, connected                      -> every shard
-    pattern,        // shard, added, pattern                       -> every shard
-    stream_claim,   // stream, shard                               -> every shard
-    method_claim,   // method, shard                               -> every shard
-    dial,           // datagram, address                           -> a peer's owner
-    verdict,        // peer, gone, left                            -> every shard
-    peer_patterns,  // shard, count, (peer, reachable, count, patterns) -> every shard
+    send,               // peer, stream, bytes                         -> the peer's owner
+    publish,            // topic, bytes                                -> every shard it concerns
+    deliver,            // stream, pattern, topic, peer, bytes         -> a subscriber's shard
+    call,               // call id, peer, method, timeout, bytes       -> the peer's owner
+    call_result,        // call id, status, message, rtt, bytes        -> the caller's shard
+    request,            // token, method, peer, bytes                  -> the serving shard
+    response,           // token, status, message, bytes               -> the endpoint's shard
+    peer_state,         // peer, owner, connected                      -> every shard
+    pattern,            // shard, added, pattern                       -> every shard
+    stream_claim,       // stream, shard                               -> every shard
+    method_claim,       // method, shard                               -> every shard
+    dial,               // datagram, address                           -> a peer's owner
+    verdict,            // peer, gone, left                            -> every shard
+    peer_patterns,      // shard, count, (peer, reachable, count, patterns) -> every shard
+    replication_out,    // peer, batch                           -> the peer's owner
+    replication_in,     // peer, batch                           -> the replication shard
+    replication_claim,  // shard                                -> every shard
 };
 
 class record_writer {
@@ -396,6 +399,12 @@ bool shard_messaging::apply(shard_id from, std::span<const std::byte> record) {
             const std::string_view method = r.text();
             const std::string_view peer = r.text();
             const message m{peer, 0, {}, r.bytes(), nullptr};
+            if (auto it = deferred_handlers_.find(std::string(method));
+                it != deferred_handlers_.end()) {
+                const deferred_handler handler = it->second;  // survives a change inside
+                handler(m, pending_reply{std::string(peer), 0, token, from});
+                return true;
+            }
             rpc_reply reply{wire::RpcStatus::NoSuchMethod, {}, "no such method"};
             if (auto it = rpc_handlers_.find(std::string(method)); it != rpc_handlers_.end())
                 reply = it->second(m);
@@ -445,6 +454,31 @@ bool shard_messaging::apply(shard_id from, std::span<const std::byte> record) {
             const auto subscriber = r.get<shard_id>();
             const bool added = r.get<std::uint8_t>() != 0;
             claim_pattern(subscriber, std::string(r.text()), added);
+            return true;
+        }
+        case record_kind::replication_out: {
+            const std::string_view peer = r.text();
+            const auto raft_batch = r.bytes();
+            if (ep_ == nullptr || ep_->send_replication(peer, raft_batch) != outcome::accepted)
+                ++stats_.replication_dropped;  // never waits: Raft resends what matters
+            return true;
+        }
+        case record_kind::replication_in: {
+            const std::string_view peer = r.text();
+            const auto raft_batch = r.bytes();
+            if (replication_handler_) replication_handler_(peer, raft_batch);
+            return true;
+        }
+        case record_kind::replication_claim: {
+            const auto claimant = r.get<shard_id>();
+            if (ep_ != nullptr) {
+                ep_->on_replication(
+                    [this, claimant](std::string_view peer, std::span<const std::byte> raft_batch) {
+                        record_writer(record_to(claimant), record_kind::replication_in)
+                            .text(peer)
+                            .bytes(raft_batch);
+                    });
+            }
             return true;
         }
         case record_kind::stream_claim: {
@@ -814,6 +848,74 @@ void shard_messaging::serve(std::string_view method, rpc_handler handler) {
         });
         ep_->serve_deferred(method, nullptr);  // a deferred claim by another shard is replaced
     }
+}
+
+// ---- the service port: deferred calls and the priority lane ----
+
+void shard_messaging::serve_deferred(std::string_view method, deferred_handler handler) {
+    const std::string name(method);
+    if (!handler) {
+        deferred_handlers_.erase(name);
+        if (ep_ != nullptr) ep_->serve_deferred(method, nullptr);
+        return;
+    }
+    deferred_handlers_[name] = std::move(handler);
+    const shard_id self = self_;
+    broadcast([&](std::vector<std::byte>& out) {
+        record_writer(out, record_kind::method_claim).text(method).put(self);
+    });
+    if (ep_ != nullptr) {
+        // Calls on this shard's own sessions are answered through its endpoint.
+        ep_->serve_deferred(method, [this, name](const message& m, pending_reply reply) {
+            if (auto it = deferred_handlers_.find(name); it != deferred_handlers_.end()) {
+                const deferred_handler serving = it->second;  // survives a change inside
+                serving(m, std::move(reply));
+            }
+        });
+    }
+}
+
+bool shard_messaging::reply(const pending_reply& to, const rpc_reply& reply) {
+    if (to.via_shard == UINT64_MAX) return ep_ != nullptr && ep_->reply(to, reply);
+    // Passed here by the shard whose endpoint holds the caller: the answer goes back there,
+    // which answers the caller (or finds it gone).
+    record_writer(record_to(static_cast<shard_id>(to.via_shard)), record_kind::response)
+        .put(to.call_id)
+        .put(reply.status)
+        .text(reply.message)
+        .bytes(reply.payload);
+    return true;
+}
+
+outcome shard_messaging::send_replication(std::string_view peer,
+                                          std::span<const std::byte> raft_batch) {
+    const auto owner = owner_of(peer);
+    if (!owner || !connected(peer)) return outcome::unknown_peer;
+    if (*owner == self_)
+        return ep_ != nullptr ? ep_->send_replication(peer, raft_batch) : outcome::unknown_peer;
+    if (raft_batch.size() > directory_.largest_message()) return outcome::too_large;
+    const std::size_t size = record_header + string_field(peer) + 4 + raft_batch.size();
+    if (!room_for(*owner, size)) {
+        ++stats_.back_pressure;
+        return outcome::back_pressure;
+    }
+    record_writer(record_to(*owner), record_kind::replication_out).text(peer).bytes(raft_batch);
+    return outcome::accepted;
+}
+
+void shard_messaging::on_replication(replication_handler handler) {
+    const bool claim = static_cast<bool>(handler);
+    replication_handler_ = std::move(handler);
+    if (ep_ != nullptr) {
+        ep_->on_replication([this](std::string_view peer, std::span<const std::byte> raft_batch) {
+            if (replication_handler_) replication_handler_(peer, raft_batch);
+        });
+    }
+    if (!claim) return;  // the others keep passing batches here, dropped until a new claim
+    const shard_id self = self_;
+    broadcast([&](std::vector<std::byte>& out) {
+        record_writer(out, record_kind::replication_claim).put(self);
+    });
 }
 
 }  // namespace ringmesh::messaging

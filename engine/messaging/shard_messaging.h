@@ -48,6 +48,7 @@
 
 #include "engine/core/shard.h"
 #include "engine/messaging/endpoint.h"
+#include "engine/messaging/service_port.h"
 
 namespace ringmesh::messaging {
 
@@ -105,19 +106,22 @@ struct shard_messaging_config {
 struct shard_messaging_stats {
     std::uint64_t records_out = 0, records_in = 0;  ///< crossed the ring mesh, each way
     std::uint64_t batches_out = 0, batches_in = 0;
-    std::uint64_t back_pressure = 0;       ///< calls refused: the destination's bound
-    std::uint64_t ring_full_retries = 0;   ///< a hand-over found the task ring full
-    std::uint64_t blocked_retries = 0;     ///< iterations a batch waited for a peer's window
-    std::uint64_t over_limit_records = 0;  ///< owed records sent past the bound
-    std::uint64_t undeliverable = 0;       ///< accepted, then the owner knew no such peer
+    std::uint64_t back_pressure = 0;        ///< calls refused: the destination's bound
+    std::uint64_t ring_full_retries = 0;    ///< a hand-over found the task ring full
+    std::uint64_t blocked_retries = 0;      ///< iterations a batch waited for a peer's window
+    std::uint64_t over_limit_records = 0;   ///< owed records sent past the bound
+    std::uint64_t undeliverable = 0;        ///< accepted, then the owner knew no such peer
+    std::uint64_t replication_dropped = 0;  ///< batches the owner's priority lane refused
 };
 
-class shard_messaging {
+class shard_messaging final : public service_port {
   public:
     using stream_handler = endpoint::stream_handler;
     using topic_handler = endpoint::topic_handler;
     using rpc_handler = endpoint::rpc_handler;
     using reply_handler = endpoint::reply_handler;
+    using deferred_handler = endpoint::deferred_handler;
+    using replication_handler = endpoint::replication_handler;
     using peer_handler = endpoint::peer_handler;
     using subscription_id = endpoint::subscription_id;
 
@@ -126,7 +130,7 @@ class shard_messaging {
     /// on_peer_event instead.
     shard_messaging(shard& owner, messaging_directory& directory, endpoint* ep,
                     shard_messaging_config config = {});
-    ~shard_messaging();
+    ~shard_messaging() override;
     shard_messaging(const shard_messaging&) = delete;
     shard_messaging& operator=(const shard_messaging&) = delete;
 
@@ -147,12 +151,27 @@ class shard_messaging {
     /// The reply (or DeadlineExceeded, Unavailable when the owner knows no such peer) comes
     /// back to this shard.
     outcome call(std::string_view peer, std::string_view method, std::span<const std::byte> request,
-                 time_ns timeout_ns, reply_handler on_reply);
+                 time_ns timeout_ns, reply_handler on_reply) override;
     /// Calls to `method` from any peer run here (the last shard to serve it gets them).
     void serve(std::string_view method, rpc_handler handler);
+    /// Like serve, answered later with reply() (a write answered once it commits). A call
+    /// that arrived on another shard is answered through it.
+    void serve_deferred(std::string_view method, deferred_handler handler) override;
+    bool reply(const pending_reply& to, const rpc_reply& reply) override;
+    /// The priority lane through the peer's owner: the batch crosses as a record and leaves
+    /// there ahead of the peer's session frames. A batch the owner cannot queue is dropped
+    /// and counted (replication_dropped): Raft retransmits what matters.
+    outcome send_replication(std::string_view peer, std::span<const std::byte> raft_batch) override;
+    /// Every batch any endpoint of the node receives comes here (the last shard to ask).
+    void on_replication(replication_handler handler) override;
+    shard& owner() noexcept override { return shard_; }
+    const std::string& node_id() const noexcept override { return directory_.node_id(); }
+    const wire::codec_limits& limits() const noexcept override {
+        return ep_ != nullptr ? ep_->limits() : default_limits_;
+    }
     /// Connected and disconnected peers, as their owners announce them.
     void on_peer_event(peer_handler handler) { peer_handler_ = std::move(handler); }
-    bool connected(std::string_view peer) const;
+    bool connected(std::string_view peer) const override;
     /// The peers some shard of the node holds a session with, as announced here (sorted).
     std::vector<std::string> connected_peers() const;
     /// Nothing of this shard's is on its way to or from another shard: no batch staged, in
@@ -251,6 +270,9 @@ class shard_messaging {
     std::map<std::pair<shard_id, std::string>, subscription_id> endpoint_subscriptions_;
     std::unordered_map<std::uint32_t, stream_handler> stream_handlers_;
     std::unordered_map<std::string, rpc_handler> rpc_handlers_;
+    std::unordered_map<std::string, deferred_handler> deferred_handlers_;
+    replication_handler replication_handler_;
+    wire::codec_limits default_limits_;                       // limits() without an endpoint
     std::unordered_map<std::uint64_t, reply_handler> calls_;  // issued here, answered by owners
     std::uint64_t next_call_ = 1;
     std::unordered_map<std::uint64_t, pending_reply> served_;  // (endpoint) awaiting a server

@@ -8,7 +8,7 @@ namespace ringmesh::topics {
 
 using replication::raft_status;
 
-topic_service::topic_service(messaging::endpoint& endpoint, cluster::raft_link& link,
+topic_service::topic_service(messaging::service_port& endpoint, cluster::raft_link& link,
                              topic_service_config config)
     : group_service(endpoint, link, config.group, config.method, config.snapshot_every, "topics"),
       config_(std::move(config)),

@@ -66,7 +66,7 @@ class topic_service final : public cluster::group_service {
     /// The subscriber's offset is gone (retention): delivery resumes at `first`.
     using truncated_handler = std::function<void(log_index first)>;
 
-    topic_service(messaging::endpoint& endpoint, cluster::raft_link& link,
+    topic_service(messaging::service_port& endpoint, cluster::raft_link& link,
                   topic_service_config config);
 
     /// Messages of topics matching `pattern` (wildcards as in pub/sub), in log order, from

@@ -290,6 +290,55 @@ TEST_F(ShardMessagingTest, ARemotePublishReachesTheSubscriberOnTheShardWithoutTh
         [&] { return on_shard(b0, [&] { return endpoints_[b0]->subscribers("feed/1"); }) == 0; }));
 }
 
+// The service port on the shard without the endpoint, as a Raft group there uses it: a
+// deferred method answered later (a write answered once it commits), and the priority lane
+// both ways through shard 0's session with b.
+TEST_F(ShardMessagingTest, DeferredCallsAndTheReplicationLaneWorkFromTheShardWithoutTheEndpoint) {
+    start();
+    service_port& port = on(a1);
+    std::vector<pending_reply> owed;
+    port.serve_deferred("later", [&](const message& m, pending_reply reply) {
+        EXPECT_EQ(m.peer, "b");
+        owed.push_back(std::move(reply));
+    });
+    std::vector<std::string> lane_at_a1;
+    port.on_replication([&](std::string_view peer, std::span<const std::byte> batch) {
+        lane_at_a1.push_back(std::string(peer) + ":" + text_of(batch));
+    });
+    release();
+    std::vector<std::string> lane_at_b, answers;
+    on_shard(b0, [&] {
+        endpoints_[b0]->on_replication(
+            [&](std::string_view peer, std::span<const std::byte> batch) {
+                lane_at_b.push_back(std::string(peer) + ":" + text_of(batch));
+            });
+        return 0;
+    });
+    run_steps(50);  // the claims reach shard 0
+    const auto called = on_shard(b0, [&] {
+        return endpoints_[b0]->call(
+            "a", "later", bytes_of("q"), 10 * ns_per_s, [&](const rpc_result& r) {
+                answers.push_back(std::string(wire::EnumNameRpcStatus(r.status)) + ":" +
+                                  text_of(r.payload));
+            });
+    });
+    ASSERT_EQ(called, outcome::accepted);
+    ASSERT_TRUE(pump_until([&] { return owed.size() == 1; }));
+    EXPECT_TRUE(answers.empty());  // deferred: nothing yet
+    EXPECT_TRUE(on(a1).reply(owed.front(), {wire::RpcStatus::Ok, bytes_of("done"), {}}));
+    release();
+    ASSERT_TRUE(pump_until([&] { return answers.size() == 1; }));
+    EXPECT_EQ(answers.front(), "Ok:done");
+
+    EXPECT_EQ(on(a1).send_replication("b", bytes_of("append")), outcome::accepted);
+    release();
+    ASSERT_TRUE(pump_until([&] { return lane_at_b.size() == 1; }));
+    EXPECT_EQ(lane_at_b.front(), "a:append");
+    on_shard(b0, [&] { return endpoints_[b0]->send_replication("a", bytes_of("vote")); });
+    ASSERT_TRUE(pump_until([&] { return lane_at_a1.size() == 1; }));
+    EXPECT_EQ(lane_at_a1.front(), "b:vote");
+}
+
 TEST_F(ShardMessagingTest, CallsAndServedMethodsWorkFromTheShardWithoutTheEndpoint) {
     start();
     on_shard(b0, [&] {
