@@ -70,8 +70,7 @@ struct node_settings {
     log::level log_level = log::level::info;
     bool metrics_listen_explicit = false;
     /// Set by finish_node_settings: the shards that run a messaging endpoint (every shard,
-    /// each listening on node.listen's port plus its index; only shard 0 with replication,
-    /// whose groups run there). The other shards reach peers through them.
+    /// each listening on node.listen's port plus its index).
     std::uint32_t endpoint_shards = 1;
 };
 

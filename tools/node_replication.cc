@@ -15,7 +15,7 @@
 namespace ringmesh::tools {
 
 result<std::unique_ptr<node_replication>> node_replication::start(
-    shard& s, messaging::endpoint& e, const std::string& cluster_id,
+    shard& s, messaging::service_port& e, const std::string& cluster_id,
     const replication_settings& settings) {
     std::unique_ptr<node_replication> r(new node_replication());
     std::error_code ec;

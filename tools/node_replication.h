@@ -1,5 +1,6 @@
-// The daemon's replication ([replication]): its Raft groups on shard 0, next to the
-// messaging endpoint they talk through (raft_link, the priority lane), their logs in
+// The daemon's replication ([replication]): its Raft groups on shard 0, talking through
+// shard 0's messaging API (raft_link, the priority lane; shard_messaging passes what is for
+// replicas held by other shards through them), their logs in
 // log_stores under replication.dir on the shard's disk ring, each group serving the
 // replicated key-value service, or (replication.topic_group) replicated topics. With
 // --replicated-subscribe the node also reads the topics from offset 1 and reports what it
@@ -26,7 +27,7 @@ namespace ringmesh::tools {
 class node_replication {
   public:
     /// Opens (recovering) every group's log and starts the groups on `s`.
-    static result<std::unique_ptr<node_replication>> start(shard& s, messaging::endpoint& e,
+    static result<std::unique_ptr<node_replication>> start(shard& s, messaging::service_port& e,
                                                            const std::string& cluster_id,
                                                            const replication_settings& settings);
     ~node_replication();

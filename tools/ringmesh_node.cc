@@ -372,8 +372,8 @@ std::optional<std::string> start_shard0(rm::shard& s, workload& w,
         return msg::rpc_reply{rm::wire::RpcStatus::Ok, m.bytes, {}};
     });
     if (settings.replication.enabled()) {
-        auto started = rm::tools::node_replication::start(s, *part.ep, settings.endpoint.cluster_id,
-                                                          settings.replication);
+        auto started = rm::tools::node_replication::start(
+            s, *part.api, settings.endpoint.cluster_id, settings.replication);
         if (!started) return "replication: " + started.err().message();
         w.replication = std::move(started).value();
         if (!w.options.replicated_subscribe.empty() &&

@@ -33,7 +33,8 @@ struct replica_cluster_options {
     std::vector<std::vector<std::string>> prefixes;  ///< per node exec prefix (ip netns exec)
     std::string config;                              ///< a TOML file every node reads
     std::vector<std::string> extra;                  ///< arguments every node gets
-    double seconds = 120;                            ///< each node's bound
+    int shards = 1;        ///< per node, each with an endpoint on its own port (listen + index)
+    double seconds = 120;  ///< each node's bound
 };
 
 /// What a node's status file says of one group.
@@ -48,7 +49,7 @@ class replica_cluster {
         : o_(std::move(o)), dir_(temp_dir() + "/" + name) {
         std::filesystem::create_directories(dir_);
         for (int i = 0; i < o_.nodes; ++i) {
-            ports_.push_back(free_port());
+            ports_.push_back(o_.shards > 1 ? free_port_run(o_.shards) : free_port());
             if (o_.hosts.size() <= static_cast<std::size_t>(i)) o_.hosts.push_back("127.0.0.1");
             if (o_.prefixes.size() <= static_cast<std::size_t>(i)) o_.prefixes.emplace_back();
         }
@@ -96,6 +97,7 @@ class replica_cluster {
                 args.push_back(address(j));
             }
         }
+        if (o_.shards > 1) args.insert(args.end(), {"--shards", std::to_string(o_.shards)});
         args.insert(args.end(), o_.extra.begin(), o_.extra.end());
         const auto& mine = extra_[static_cast<std::size_t>(i)];
         args.insert(args.end(), mine.begin(), mine.end());

@@ -75,15 +75,22 @@ struct leader_watch {
 
 // ---- kill -9 of the leader, repeatedly, under load; then every node at once ----
 
-class LeaderKillsTest : public ::testing::TestWithParam<int> {};
+// Nodes, and shards per node: with two, each node runs an endpoint per shard, the replicas'
+// sessions spread over them, and the groups (on shard 0) reach them through shard_messaging.
+struct cluster_shape {
+    int nodes = 3, shards = 1;
+};
+
+class LeaderKillsTest : public ::testing::TestWithParam<cluster_shape> {};
 
 TEST_P(LeaderKillsTest, AcknowledgedWritesSurviveRepeatedLeaderKillsAndAWholeClusterRestart) {
     if (kvbench_binary.empty()) GTEST_SKIP() << "ringmesh_kvbench was not given (argv[2])";
-    const int nodes = GetParam();
+    const int nodes = GetParam().nodes;
     const int kills = 3;
     replica_cluster_options o;
     o.nodes = nodes;
-    replica_cluster c("kills" + std::to_string(nodes), o);
+    o.shards = GetParam().shards;
+    replica_cluster c("kills" + std::to_string(nodes) + "x" + std::to_string(o.shards), o);
     ASSERT_TRUE(c.start_all());
     ASSERT_GE(c.wait_for_leader(kv_group), 0) << "no leader";
 
@@ -114,7 +121,7 @@ TEST_P(LeaderKillsTest, AcknowledgedWritesSurviveRepeatedLeaderKillsAndAWholeClu
     EXPECT_GT(counts.appends_acknowledged, 50u);
     EXPECT_GT(counts.reads_checked, 20u);
     c.stop_all();
-    std::printf("replication: %d nodes, leaders killed:", nodes);
+    std::printf("replication: %d nodes of %d shard(s), leaders killed:", nodes, o.shards);
     for (int v : victims)
         std::printf(" n%d", v);
     std::printf(
@@ -123,10 +130,13 @@ TEST_P(LeaderKillsTest, AcknowledgedWritesSurviveRepeatedLeaderKillsAndAWholeClu
         counts.operations, counts.appends_acknowledged, counts.reads_checked);
 }
 
-INSTANTIATE_TEST_SUITE_P(Nodes, LeaderKillsTest, ::testing::Values(3, 5),
-                         [](const ::testing::TestParamInfo<int>& p) {
-                             return std::to_string(p.param) + "Nodes";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Nodes, LeaderKillsTest,
+    ::testing::Values(cluster_shape{3, 1}, cluster_shape{5, 1}, cluster_shape{3, 2}),
+    [](const ::testing::TestParamInfo<cluster_shape>& p) {
+        return std::to_string(p.param.nodes) + "Nodes" +
+               (p.param.shards > 1 ? "Of" + std::to_string(p.param.shards) + "Shards" : "");
+    });
 
 // ---- the leader cut off by an nftables drop rule, then healed ----
 
