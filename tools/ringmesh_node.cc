@@ -482,11 +482,10 @@ void reload_keyring(const std::string& config_path, workload& w) {
 // The workload's lines: the node's totals, then (with several workload shards) each shard's.
 void print_reports(const workload& w, const std::string& id) {
     rm::tools::workload_report total;
-    std::uint64_t refused = 0;
     for (const auto& part : w.parts) {
         if (part.work) total.add(part.work->figures());
     }
-    refused = total.publish_refused;
+    const std::uint64_t refused = total.publish_refused;
     rm::tools::print_workload_report(total, w.options, id);
     if (w.options.shards.size() > 1) {
         for (const auto& part : w.parts) {

@@ -140,8 +140,7 @@ std::vector<endpoint::peer_subscriptions> endpoint::remote_subscriptions() const
 }
 
 bool endpoint::wants(const peer_state& p, std::string_view topic) {
-    return std::any_of(p.remote_patterns.begin(), p.remote_patterns.end(),
-                       [&](const std::string& pattern) { return topic_matches(pattern, topic); });
+    return any_pattern_matches(p.remote_patterns, topic);
 }
 
 bool endpoint::peer_wants(std::string_view peer, std::string_view topic) const {

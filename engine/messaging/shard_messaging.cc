@@ -564,12 +564,8 @@ void shard_messaging::announce_subscriptions() {
 bool shard_messaging::peers_of_shard_want(shard_id id, std::string_view topic) const {
     const endpoint_subscriptions& view = subscriptions_by_shard_[id];
     if (!view.known) return true;  // not heard yet: send, its endpoint knows
-    for (const auto& peer : view.peers) {
-        for (const auto& pattern : peer.patterns) {
-            if (topic_matches(pattern, topic)) return true;
-        }
-    }
-    return false;
+    return std::any_of(view.peers.begin(), view.peers.end(),
+                       [&](const auto& peer) { return any_pattern_matches(peer.patterns, topic); });
 }
 
 std::size_t shard_messaging::peer_subscribers(std::string_view topic) const {
@@ -577,9 +573,7 @@ std::size_t shard_messaging::peer_subscribers(std::string_view topic) const {
     for (shard_id id : directory_.members()) {
         if (id == self_) continue;
         for (const auto& peer : subscriptions_by_shard_[id].peers) {
-            n += peer.reachable &&
-                 std::any_of(peer.patterns.begin(), peer.patterns.end(),
-                             [&](const std::string& p) { return topic_matches(p, topic); });
+            n += peer.reachable && any_pattern_matches(peer.patterns, topic);
         }
     }
     return n;

@@ -59,4 +59,11 @@ bool topic_matches(std::string_view pattern, std::string_view topic) noexcept {
     }
 }
 
+bool any_pattern_matches(std::span<const std::string> patterns, std::string_view topic) noexcept {
+    for (const std::string& pattern : patterns) {
+        if (topic_matches(pattern, topic)) return true;
+    }
+    return false;
+}
+
 }  // namespace ringmesh::messaging

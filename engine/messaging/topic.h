@@ -3,6 +3,8 @@
 // one or more remaining levels: "md/*/AAPL", "md/**".
 #pragma once
 
+#include <span>
+#include <string>
 #include <string_view>
 
 namespace ringmesh::messaging {
@@ -13,5 +15,7 @@ bool valid_topic(std::string_view topic) noexcept;
 bool valid_pattern(std::string_view pattern) noexcept;
 /// Whether `topic` falls under `pattern` (both assumed valid).
 bool topic_matches(std::string_view pattern, std::string_view topic) noexcept;
+/// Whether `topic` falls under any of `patterns` (a peer's subscriptions).
+bool any_pattern_matches(std::span<const std::string> patterns, std::string_view topic) noexcept;
 
 }  // namespace ringmesh::messaging
