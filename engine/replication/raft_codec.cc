@@ -2,6 +2,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "engine/wire/aligned.h"
@@ -239,20 +240,58 @@ void encode_batch(node_id from, node_id to, std::span<const raft_message> messag
     out.insert(out.end(), p, p + b.GetSize());
 }
 
-raft_codec_error decode_batch(std::span<const std::byte> bytes, std::string_view cluster_id,
-                              node_id self, std::vector<raft_message>& out,
-                              const raft_codec_limits& limits) {
-    out.clear();
-    // Flatbuffers reads 8-byte fields in place: a batch that sits at an odd address in a
-    // receive buffer is copied to an aligned one first.
-    std::vector<std::uint64_t> aligned_copy;
+namespace {
+
+/// The verified batch in `bytes` (copied to `aligned_copy` when it sits at an odd address:
+/// flatbuffers reads 8-byte fields in place), or null when the Verifier refuses it.
+const fb::RaftBatch* verified_batch(std::span<const std::byte> bytes,
+                                    std::vector<std::uint64_t>& aligned_copy,
+                                    const raft_codec_limits& limits) {
     bytes = wire::aligned_for_flatbuffers(bytes, aligned_copy);
     const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
     flatbuffers::Verifier::Options options;
     options.max_tables = 16 * limits.max_messages + 4 * limits.max_entries + 64;
     flatbuffers::Verifier verifier(data, bytes.size(), options);
-    if (!fb::VerifyRaftBatchBuffer(verifier)) return raft_codec_error::malformed;
-    const fb::RaftBatch* batch = fb::GetRaftBatch(data);
+    if (!fb::VerifyRaftBatchBuffer(verifier)) return nullptr;
+    return fb::GetRaftBatch(data);
+}
+
+}  // namespace
+
+raft_codec_error batch_groups(std::span<const std::byte> bytes, std::vector<group_id>& out,
+                              const raft_codec_limits& limits) {
+    out.clear();
+    std::vector<std::uint64_t> aligned_copy;
+    const fb::RaftBatch* batch = verified_batch(bytes, aligned_copy, limits);
+    if (batch == nullptr) return raft_codec_error::malformed;
+    const auto* messages = batch->messages();
+    const auto* beats = batch->beats();
+    if ((messages != nullptr && messages->size() > limits.max_messages) ||
+        (beats != nullptr && beats->size() > limits.max_beats))
+        return raft_codec_error::too_large;
+    if (!aligned(beats)) return raft_codec_error::malformed;
+    // A batch carries a handful of groups: a linear look-up beats a set.
+    auto note = [&out](group_id g) {
+        if (std::find(out.begin(), out.end(), g) == out.end()) out.push_back(g);
+    };
+    if (messages != nullptr) {
+        for (const fb::RaftMessage* m : *messages)
+            note(m->group());
+    }
+    if (beats != nullptr) {
+        for (const fb::RaftBeat* beat : *beats)
+            note(beat->group());
+    }
+    return raft_codec_error::none;
+}
+
+raft_codec_error decode_batch(std::span<const std::byte> bytes, std::string_view cluster_id,
+                              node_id self, std::vector<raft_message>& out,
+                              const raft_codec_limits& limits) {
+    out.clear();
+    std::vector<std::uint64_t> aligned_copy;
+    const fb::RaftBatch* batch = verified_batch(bytes, aligned_copy, limits);
+    if (batch == nullptr) return raft_codec_error::malformed;
     if (batch->cluster_id() == nullptr || batch->cluster_id()->string_view() != cluster_id)
         return raft_codec_error::wrong_cluster;
     const node_id from = batch->from();

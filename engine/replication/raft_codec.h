@@ -69,4 +69,11 @@ raft_codec_error decode_batch(std::span<const std::byte> bytes, std::string_view
                               node_id self, std::vector<raft_message>& out,
                               const raft_codec_limits& limits = {});
 
+/// The groups a batch's messages and beats belong to, each once and in the order first seen,
+/// for routing the batch to the shard that runs them before it is decoded there. Runs the
+/// flatbuffers Verifier and the size limits only: decode_batch still checks everything else
+/// where the batch arrives. On a refusal `out` is empty.
+raft_codec_error batch_groups(std::span<const std::byte> bytes, std::vector<group_id>& out,
+                              const raft_codec_limits& limits = {});
+
 }  // namespace ringmesh::replication
