@@ -466,7 +466,10 @@ bool shard_messaging::apply(shard_id from, std::span<const std::byte> record) {
         case record_kind::replication_in: {
             const std::string_view peer = r.text();
             const auto raft_batch = r.bytes();
-            if (replication_handler_) replication_handler_(peer, raft_batch);
+            if (replication_handler_)
+                replication_handler_(peer, raft_batch);
+            else
+                ++stats_.replication_unclaimed;
             return true;
         }
         case record_kind::replication_claim: {
@@ -900,6 +903,7 @@ outcome shard_messaging::send_replication(std::string_view peer,
 void shard_messaging::on_replication(replication_handler handler) {
     const bool claim = static_cast<bool>(handler);
     replication_handler_ = std::move(handler);
+    if (replication_router_) return;  // the routers name this shard for its batches
     if (ep_ != nullptr) {
         ep_->on_replication([this](std::string_view peer, std::span<const std::byte> raft_batch) {
             if (replication_handler_) replication_handler_(peer, raft_batch);
@@ -909,6 +913,31 @@ void shard_messaging::on_replication(replication_handler handler) {
     const shard_id self = self_;
     broadcast([&](std::vector<std::byte>& out) {
         record_writer(out, record_kind::replication_claim).put(self);
+    });
+}
+
+void shard_messaging::route_replication(replication_router router) {
+    replication_router_ = std::move(router);
+    if (ep_ == nullptr) return;
+    if (!replication_router_) {
+        ep_->on_replication(nullptr);
+        return;
+    }
+    route_to_ = [this](shard_id to, std::span<const std::byte> part) {
+        if (to == self_ || to >= out_.size()) {
+            if (to == self_ && replication_handler_)
+                replication_handler_(routing_peer_, part);
+            else
+                ++stats_.replication_unclaimed;
+            return;
+        }
+        // Owed like a delivery: never refused here, the receiving host's Raft paces itself.
+        record_writer(record_to(to), record_kind::replication_in).text(routing_peer_).bytes(part);
+    };
+    ep_->on_replication([this](std::string_view peer, std::span<const std::byte> raft_batch) {
+        routing_peer_ = peer;
+        replication_router_(raft_batch, route_to_);
+        routing_peer_ = {};
     });
 }
 

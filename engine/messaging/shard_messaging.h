@@ -106,12 +106,13 @@ struct shard_messaging_config {
 struct shard_messaging_stats {
     std::uint64_t records_out = 0, records_in = 0;  ///< crossed the ring mesh, each way
     std::uint64_t batches_out = 0, batches_in = 0;
-    std::uint64_t back_pressure = 0;        ///< calls refused: the destination's bound
-    std::uint64_t ring_full_retries = 0;    ///< a hand-over found the task ring full
-    std::uint64_t blocked_retries = 0;      ///< iterations a batch waited for a peer's window
-    std::uint64_t over_limit_records = 0;   ///< owed records sent past the bound
-    std::uint64_t undeliverable = 0;        ///< accepted, then the owner knew no such peer
-    std::uint64_t replication_dropped = 0;  ///< batches the owner's priority lane refused
+    std::uint64_t back_pressure = 0;          ///< calls refused: the destination's bound
+    std::uint64_t ring_full_retries = 0;      ///< a hand-over found the task ring full
+    std::uint64_t blocked_retries = 0;        ///< iterations a batch waited for a peer's window
+    std::uint64_t over_limit_records = 0;     ///< owed records sent past the bound
+    std::uint64_t undeliverable = 0;          ///< accepted, then the owner knew no such peer
+    std::uint64_t replication_dropped = 0;    ///< batches the owner's priority lane refused
+    std::uint64_t replication_unclaimed = 0;  ///< inbound batches for a shard with no handler
 };
 
 class shard_messaging final : public service_port {
@@ -162,8 +163,18 @@ class shard_messaging final : public service_port {
     /// there ahead of the peer's session frames. A batch the owner cannot queue is dropped
     /// and counted (replication_dropped): Raft retransmits what matters.
     outcome send_replication(std::string_view peer, std::span<const std::byte> raft_batch) override;
-    /// Every batch any endpoint of the node receives comes here (the last shard to ask).
+    /// Every batch any endpoint of the node receives comes here (the last shard to ask), or,
+    /// with a router, the batches the router names this shard for.
     void on_replication(replication_handler handler) override;
+    /// Names the shards an inbound replication batch is for, when a node runs Raft groups on
+    /// several shards (engine/cluster/raft_placement.h): calls `to(shard, bytes)` once per
+    /// shard. Give every shard the same router, before any shard calls on_replication; the
+    /// router then runs on the shard that received the batch, and each part crosses to its
+    /// shard as a record (a part for a shard with no handler is dropped and counted).
+    using replication_sink = std::function<void(shard_id, std::span<const std::byte>)>;
+    using replication_router =
+        std::function<void(std::span<const std::byte> batch, const replication_sink& to)>;
+    void route_replication(replication_router router);
     shard& owner() noexcept override { return shard_; }
     const std::string& node_id() const noexcept override { return directory_.node_id(); }
     const wire::codec_limits& limits() const noexcept override {
@@ -272,7 +283,10 @@ class shard_messaging final : public service_port {
     std::unordered_map<std::string, rpc_handler> rpc_handlers_;
     std::unordered_map<std::string, deferred_handler> deferred_handlers_;
     replication_handler replication_handler_;
-    wire::codec_limits default_limits_;                       // limits() without an endpoint
+    replication_router replication_router_;
+    replication_sink route_to_;          // the router's sink: hands parts on
+    std::string_view routing_peer_;      // the sender of the batch being routed
+    wire::codec_limits default_limits_;  // limits() without an endpoint
     std::unordered_map<std::uint64_t, reply_handler> calls_;  // issued here, answered by owners
     std::uint64_t next_call_ = 1;
     std::unordered_map<std::uint64_t, pending_reply> served_;  // (endpoint) awaiting a server

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -337,6 +338,57 @@ TEST_F(ShardMessagingTest, DeferredCallsAndTheReplicationLaneWorkFromTheShardWit
     on_shard(b0, [&] { return endpoints_[b0]->send_replication("a", bytes_of("vote")); });
     ASSERT_TRUE(pump_until([&] { return lane_at_a1.size() == 1; }));
     EXPECT_EQ(lane_at_a1.front(), "b:vote");
+}
+
+// Raft groups on both shards of node a: the router (the same on every shard) names the shard
+// each inbound batch is for, on the shard whose endpoint received it; a batch for both goes
+// to both, and one for a shard without a handler is counted there, not delivered elsewhere.
+TEST_F(ShardMessagingTest, RoutedReplicationBatchesReachTheShardsTheRouterNames) {
+    start();
+    // The test's rule: the batch's first character names its shard, '*' both.
+    auto router = [](std::span<const std::byte> batch,
+                     const shard_messaging::replication_sink& to) {
+        const char first = static_cast<char>(batch[0]);
+        if (first == '0' || first == '*') to(a0, batch);
+        if (first == '1' || first == '*') to(a1, batch);
+        if (first == '9') to(9, batch);  // no such shard: dropped, counted
+    };
+    std::map<shard_id, std::vector<std::string>> lane;
+    for (shard_id s : {a0, a1}) {
+        on(s).route_replication(router);
+        release();
+    }
+    for (shard_id s : {a0, a1}) {
+        on(s).on_replication([&lane, s](std::string_view peer, std::span<const std::byte> batch) {
+            lane[s].push_back(std::string(peer) + ":" + text_of(batch));
+        });
+        release();
+    }
+    run_steps(50);
+    for (const char* text : {"1-append", "0-vote", "*-beat", "9-lost"}) {
+        ASSERT_EQ(
+            on_shard(b0, [&] { return endpoints_[b0]->send_replication("a", bytes_of(text)); }),
+            outcome::accepted);
+    }
+    ASSERT_TRUE(pump_until([&] { return lane[a0].size() == 2 && lane[a1].size() == 2; }));
+    run_steps(50);
+    EXPECT_EQ(lane[a0], (std::vector<std::string>{"b:0-vote", "b:*-beat"}));
+    EXPECT_EQ(lane[a1], (std::vector<std::string>{"b:1-append", "b:*-beat"}));
+    EXPECT_EQ(on(a0).stats().replication_unclaimed, 1u);
+    release();
+
+    // A shard that stops listening counts what is still routed to it.
+    on(a1).on_replication(nullptr);
+    release();
+    ASSERT_EQ(
+        on_shard(b0, [&] { return endpoints_[b0]->send_replication("a", bytes_of("1-late")); }),
+        outcome::accepted);
+    ASSERT_TRUE(pump_until([&] {
+        const auto n = on(a1).stats().replication_unclaimed;
+        release();
+        return n == 1;
+    }));
+    EXPECT_EQ(lane[a1].size(), 2u);
 }
 
 TEST_F(ShardMessagingTest, CallsAndServedMethodsWorkFromTheShardWithoutTheEndpoint) {
