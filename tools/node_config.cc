@@ -397,8 +397,8 @@ result<void> finish_node_settings(node_settings& s) {
     const std::uint32_t n = s.uring.recv_buffer_count;
     if ((n & (n - 1)) != 0) return bad("transport.recv_buffer_count must be a power of two");
     if (s.replication.enabled()) RM_TRY(finish_replication(s.replication, s.endpoint.node_id));
-    // Every shard runs an endpoint (the Raft groups, on shard 0, reach the replicas that
-    // other shards hold through shard_messaging).
+    // Every shard runs an endpoint (the Raft groups, on whichever shard they are placed,
+    // reach the replicas that other shards hold through shard_messaging).
     s.endpoint_shards = std::max<std::uint32_t>(s.node.shard_count, 1);
     if (s.endpoint_shards > 1) {
         if (listen->port() == 0) {

@@ -102,14 +102,17 @@ void node_metrics::watch_cross_shard(shard& s, const messaging::shard_messaging&
     });
 }
 
+void node_metrics::watch_replication(shard& s, const node_replication& replication) {
+    shards_.at(s.id())->add_source(
+        [&replication](metric_sink& sink) { replication.write_metrics(sink); });
+}
+
 void node_metrics::watch_node(const messaging::shard_messaging& api,
                               const membership::gossip_agent* gossip,
-                              const node_replication* replication, bool expects_peers) {
+                              const replication_board* replication, bool expects_peers) {
     metrics::shard_metrics& m = *shards_.at(0);
     if (gossip != nullptr)
         m.add_source([gossip](metric_sink& sink) { gossip_figures(*gossip, sink); });
-    if (replication != nullptr)
-        m.add_source([replication](metric_sink& sink) { replication->write_metrics(sink); });
     // Readiness: connected to a peer, on any shard (when it has any to reach), and with
     // replication every group led by someone.
     m.add_source([&api, replication, expects_peers](metric_sink& sink) {

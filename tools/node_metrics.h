@@ -1,6 +1,7 @@
 // The daemon's metrics ([metrics] listen, --metrics): a shard_metrics on every shard (its loop
 // figures, its endpoint's messaging and sessions per peer, its transport, what crosses to other
-// shards), and on shard 0 gossip membership, replication and the readiness gauge /readyz reads;
+// shards, the replication groups it runs), and on shard 0 gossip membership and the readiness
+// gauge /readyz reads;
 // served over HTTP by engine/metrics/metrics_http.h.
 //
 // Owned by the daemon's main(): install() on each shard's thread while the node starts (the
@@ -26,6 +27,7 @@ class metrics_http;
 namespace ringmesh::tools {
 
 class node_replication;
+class replication_board;
 
 class node_metrics {
   public:
@@ -41,10 +43,13 @@ class node_metrics {
     void watch_endpoint(shard& s, messaging::endpoint& ep);
     /// On shard `s`, after install(): what crosses between it and the other shards.
     void watch_cross_shard(shard& s, const messaging::shard_messaging& api);
-    /// Shard 0: the node-wide figures. `gossip` and `replication` may be null;
-    /// `expects_peers`: the node is not ready until some shard is connected to one.
+    /// On shard `s`, after install(): the replication groups it runs.
+    void watch_replication(shard& s, const node_replication& replication);
+    /// Shard 0: the node-wide figures. `gossip` and `replication` may be null (readiness
+    /// waits for every replication group to have a leader); `expects_peers`: the node is
+    /// not ready until some shard is connected to one.
     void watch_node(const messaging::shard_messaging& api, const membership::gossip_agent* gossip,
-                    const node_replication* replication, bool expects_peers);
+                    const replication_board* replication, bool expects_peers);
 
     /// Main thread, after the node started: serves /metrics, /healthz and /readyz on
     /// `listen`; the port it got. An error when it cannot listen (or was built without

@@ -8,16 +8,72 @@
 #include <cstring>
 #include <filesystem>
 
+#include "engine/cluster/raft_placement.h"
 #include "engine/core/errc.h"
 #include "engine/core/random.h"
 #include "engine/replication/log_store.h"
 
 namespace ringmesh::tools {
 
+void replication_board::publish(shard_id shard, std::size_t groups, std::string status_lines,
+                                std::string not_ready) {
+    std::lock_guard lock(mutex_);
+    entry& e = shards_.at(shard);
+    e.published = true;
+    e.groups = groups;
+    e.status_lines = std::move(status_lines);
+    e.not_ready = std::move(not_ready);
+}
+
+void replication_board::expect(shard_id shard) {
+    std::lock_guard lock(mutex_);
+    shards_.at(shard).expected = true;
+}
+
+void replication_board::write_status(std::FILE* f) const {
+    std::lock_guard lock(mutex_);
+    std::size_t groups = 0;
+    for (const entry& e : shards_)
+        groups += e.groups;
+    std::fprintf(f, "# replication: %zu group(s)\n", groups);
+    std::fprintf(f, "%-6s %-10s %6s %-12s %10s %10s %10s %-7s %8s %5s\n", "group", "role", "term",
+                 "leader", "commit", "applied", "last", "serves", "size", "shard");
+    for (const entry& e : shards_)
+        std::fputs(e.status_lines.c_str(), f);
+}
+
+std::string replication_board::not_ready_reason() const {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+        const entry& e = shards_[i];
+        if (e.expected && !e.published) return "replication_starting_shard_" + std::to_string(i);
+        if (!e.not_ready.empty()) return e.not_ready;
+    }
+    return {};
+}
+
+replication::node_id node_replication::self_id(const replication_settings& settings,
+                                               std::string_view node_name) {
+    for (const auto& p : settings.replicas) {
+        if (p.name == node_name) return p.id;
+    }
+    return replication::no_node;
+}
+
 result<std::unique_ptr<node_replication>> node_replication::start(
     shard& s, messaging::service_port& e, const std::string& cluster_id,
-    const replication_settings& settings) {
+    const replication_settings& settings, unsigned shard_count) {
+    std::vector<std::uint32_t> ids;
+    for (std::uint32_t g : settings.groups) {
+        if (cluster::shard_for_group(g, shard_count) == s.id()) ids.push_back(g);
+    }
+    if (settings.topic_group != 0 &&
+        cluster::shard_for_group(settings.topic_group, shard_count) == s.id())
+        ids.push_back(settings.topic_group);
+    if (ids.empty()) return std::unique_ptr<node_replication>();
+    std::sort(ids.begin(), ids.end());
     std::unique_ptr<node_replication> r(new node_replication());
+    r->shard_ = &s;
     std::error_code ec;
     std::filesystem::create_directories(settings.dir, ec);
     if (ec)
@@ -27,18 +83,12 @@ result<std::unique_ptr<node_replication>> node_replication::start(
     if (!ring) return ring.err();
     r->ring_ = std::move(ring).value();
     r->link_ = std::make_unique<cluster::raft_link>(e, settings.replicas);
-    replication::node_id self = replication::no_node;
-    for (const auto& p : settings.replicas) {
-        if (p.name == e.node_id()) self = p.id;
-    }
+    const replication::node_id self = self_id(settings, e.node_id());
     replication::raft_host_config hc;
     hc.self = self;
     hc.cluster_id = cluster_id;
     r->host_ = std::make_unique<replication::raft_host>(*r->ring_, r->link_->host_config(hc));
     r->link_->attach(*r->host_);
-    std::vector<std::uint32_t> ids = settings.groups;
-    if (settings.topic_group != 0) ids.push_back(settings.topic_group);
-    std::sort(ids.begin(), ids.end());
     for (std::uint32_t g : ids) {
         group& grp = r->groups_.emplace_back();
         grp.id = g;
@@ -54,7 +104,7 @@ result<std::unique_ptr<node_replication>> node_replication::start(
         } else {
             kv::kv_service_config kc;
             kc.group = g;
-            kc.method = g == 1 ? "kv" : "kv/" + std::to_string(g);
+            kc.method = kv::method_of_group(g);
             kc.snapshot_every = settings.snapshot_every;
             kc.allow_lease_reads = settings.lease_reads;
             grp.kv = std::make_unique<kv::kv_service>(e, *r->link_, kc);
@@ -86,6 +136,7 @@ result<std::unique_ptr<node_replication>> node_replication::start(
 }
 
 node_replication::~node_replication() {
+    if (shard_ != nullptr) shard_->timers().cancel(publish_timer_);
     host_.reset();  // no more callbacks into the services
     groups_.clear();
     link_.reset();
@@ -163,10 +214,23 @@ const std::string& node_replication::name_of(replication::node_id id) const {
     return name != nullptr ? *name : none;
 }
 
+void node_replication::publish(replication_board& board, time_ns every) {
+    // The lines are rendered into memory here, on the groups' shard, so that shard 0 only
+    // copies text: open_memstream gives write_status a FILE* over a growing buffer.
+    char* text = nullptr;
+    std::size_t size = 0;
+    if (std::FILE* f = open_memstream(&text, &size)) {
+        write_status(f);
+        std::fclose(f);
+    }
+    board.publish(shard_->id(), groups_.size(), text != nullptr ? std::string(text, size) : "",
+                  not_ready_reason());
+    std::free(text);  // NOLINT(cppcoreguidelines-no-malloc): open_memstream's buffer
+    publish_timer_ = shard_->timers().schedule_at(shard_->now_ns() + every,
+                                                  [this, &board, every] { publish(board, every); });
+}
+
 void node_replication::write_status(std::FILE* f) const {
-    std::fprintf(f, "# replication: %zu group(s)\n", groups_.size());
-    std::fprintf(f, "%-6s %-10s %6s %-12s %10s %10s %10s %-7s %8s\n", "group", "role", "term",
-                 "leader", "commit", "applied", "last", "serves", "size");
     for (const group& g : groups_) {
         const replication::raft* r = host_->group(g.id);
         if (r == nullptr) {
@@ -174,12 +238,13 @@ void node_replication::write_status(std::FILE* f) const {
             continue;
         }
         const std::size_t size = g.kv ? g.kv->state().size() : g.topics->log().retained();
-        std::fprintf(
-            f, "%-6u %-10s %6llu %-12s %10llu %10llu %10llu %-7s %8zu\n", g.id,
-            replication::to_string(r->role()), static_cast<unsigned long long>(r->term()),
-            name_of(r->leader()).c_str(), static_cast<unsigned long long>(r->commit_index()),
-            static_cast<unsigned long long>(r->applied_index()),
-            static_cast<unsigned long long>(r->last_index()), g.kv ? "kv" : "topics", size);
+        std::fprintf(f, "%-6u %-10s %6llu %-12s %10llu %10llu %10llu %-7s %8zu %5u\n", g.id,
+                     replication::to_string(r->role()), static_cast<unsigned long long>(r->term()),
+                     name_of(r->leader()).c_str(),
+                     static_cast<unsigned long long>(r->commit_index()),
+                     static_cast<unsigned long long>(r->applied_index()),
+                     static_cast<unsigned long long>(r->last_index()), g.kv ? "kv" : "topics", size,
+                     shard_->id());
         // Group commits: how many entries each fdatasync carried, and how long it took.
         if (const auto* store = dynamic_cast<const replication::log_store*>(host_->store(g.id))) {
             const replication::log_store_stats& st = store->stats();
@@ -314,9 +379,9 @@ void node_replication::report(const std::string& self) const {
     }
     const replication::raft_host_stats& h = host_->stats();
     std::printf(
-        "[%s] replication: %llu batches out, %llu in, %llu dropped, %llu refused, %llu "
-        "impostors\n",
-        self.c_str(), static_cast<unsigned long long>(h.batches_sent),
+        "[%s] replication on shard %u: %llu batches out, %llu in, %llu dropped, %llu refused, "
+        "%llu impostors\n",
+        self.c_str(), shard_->id(), static_cast<unsigned long long>(h.batches_sent),
         static_cast<unsigned long long>(h.batches_received),
         static_cast<unsigned long long>(h.batches_dropped),
         static_cast<unsigned long long>(h.refused.total()),

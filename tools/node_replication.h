@@ -1,15 +1,19 @@
-// The daemon's replication ([replication]): its Raft groups on shard 0, talking through
-// shard 0's messaging API (raft_link, the priority lane; shard_messaging passes what is for
-// replicas held by other shards through them), their logs in
-// log_stores under replication.dir on the shard's disk ring, each group serving the
-// replicated key-value service, or (replication.topic_group) replicated topics. With
-// --replicated-subscribe the node also reads the topics from offset 1 and reports what it
-// received: count, order, duplicates (with --replicated-resume, into a file it resumes from
-// after a restart). Created, used and destroyed on shard 0.
+// The daemon's replication ([replication]): its Raft groups, spread over the node's shards by
+// cluster::shard_for_group (engine/cluster/raft_placement.h). Each shard with groups runs a
+// node_replication: a raft_host on the shard's own disk ring, talking through the shard's
+// messaging API (raft_link, the priority lane; shard_messaging passes what is for replicas
+// held by other shards through them), the groups' logs in log_stores under replication.dir,
+// each group serving the replicated key-value service, or (replication.topic_group)
+// replicated topics. With --replicated-subscribe the shard holding the topic group also reads
+// the topics from offset 1 and reports what it received: count, order, duplicates (with
+// --replicated-resume, into a file it resumes from after a restart). Created, used and
+// destroyed on its shard; what the rest of the node reads of it (the status file, /readyz)
+// goes through a replication_board.
 #pragma once
 
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,19 +28,53 @@
 
 namespace ringmesh::tools {
 
+/// What each shard's replication shows the rest of the node: its groups' status lines and
+/// whether each has a leader, published by the shard itself (node_replication::publish) and
+/// read by shard 0 for the status file and the readiness gauge. Any thread.
+class replication_board {
+  public:
+    explicit replication_board(unsigned shard_count) : shards_(shard_count) {}
+
+    void publish(shard_id shard, std::size_t groups, std::string status_lines,
+                 std::string not_ready);
+    /// The status file's replication block: a header, then every shard's group lines.
+    void write_status(std::FILE* f) const;
+    /// Empty when every published group has a leader (and every shard with groups has
+    /// published); otherwise the first reason ("no_leader_group_N").
+    std::string not_ready_reason() const;
+    /// Shard `shard` runs groups: readiness waits for its first publication.
+    void expect(shard_id shard);
+
+  private:
+    struct entry {
+        bool expected = false, published = false;
+        std::size_t groups = 0;
+        std::string status_lines, not_ready;
+    };
+    mutable std::mutex mutex_;
+    std::vector<entry> shards_;
+};
+
 class node_replication {
   public:
-    /// Opens (recovering) every group's log and starts the groups on `s`.
+    /// Opens (recovering) the logs of the groups placed on `s` (of the node's `shard_count`)
+    /// and starts them there; null when no group is placed on `s`.
     static result<std::unique_ptr<node_replication>> start(shard& s, messaging::service_port& e,
                                                            const std::string& cluster_id,
-                                                           const replication_settings& settings);
+                                                           const replication_settings& settings,
+                                                           unsigned shard_count);
+    /// This node's replica id: the replica whose name is `node_name` (no_node: none is).
+    static replication::node_id self_id(const replication_settings& settings,
+                                        std::string_view node_name);
+    /// Whether the topic group runs here.
+    bool has_topic_group() const { return topic_service() != nullptr; }
     ~node_replication();
     node_replication(const node_replication&) = delete;
     node_replication& operator=(const node_replication&) = delete;
 
-    /// The status file's replication block: per group its leader, term, commit and applied
-    /// index, and on the leader each follower's match index and lag.
-    void write_status(std::FILE* f) const;
+    /// Renders this shard's part of the status file and its readiness onto `board`, now and
+    /// every `every` ns from then on (timers on this shard, until it is destroyed).
+    void publish(replication_board& board, time_ns every);
     /// The exit report's lines.
     void report(const std::string& self) const;
     /// Per group (label group="N"): term, commit/applied/last index, leadership, elections,
@@ -72,6 +110,9 @@ class node_replication {
     };
 
     node_replication() = default;
+    /// Per group: its leader, term, commit and applied index, and on the leader each
+    /// follower's match index and lag.
+    void write_status(std::FILE* f) const;
     const std::string& name_of(replication::node_id id) const;
     topics::topic_service* topic_service() const;
 
@@ -80,6 +121,8 @@ class node_replication {
     std::unique_ptr<replication::raft_host> host_;
     std::vector<group> groups_;                // in id order
     std::unique_ptr<subscriber_tally> tally_;  // with --replicated-subscribe
+    shard* shard_ = nullptr;
+    timer_id publish_timer_{};
 };
 
 }  // namespace ringmesh::tools

@@ -32,6 +32,7 @@
 
 #include "engine/core/histogram.h"
 #include "engine/kv/kv_client.h"
+#include "engine/kv/kv_service.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
 #include "engine/topics/topic_publisher.h"
@@ -58,6 +59,7 @@ struct options {
     std::string summary;        // the figures as "name value" lines
     int attempt_timeout_ms = 500;
     int deadline_ms = 5000;
+    std::uint32_t group = 1;  // the key-value group, at its method (kv::method_of_group)
 };
 
 struct history_line {
@@ -263,6 +265,8 @@ int run(int argc, char** argv) {
     app.add_option("--server", o.servers, "a node's host:port; repeat for each")->required();
     app.add_option("--id", o.id, "this client's node id (default kvbench-PID)");
     app.add_option("--cluster", o.cluster, "cluster id");
+    app.add_option("--group", o.group, "the key-value group to drive (1: method \"kv\")")
+        ->check(CLI::Range(1, 65535));
     app.add_option("--clients", o.clients, "concurrent clients")->check(CLI::Range(1, 4096));
     app.add_option("--seconds", o.seconds, "how long to run")->check(CLI::Range(0.1, 3600.0));
     app.add_option("--keys", o.keys, "key space")->check(CLI::Range(1, 10'000'000));
@@ -338,9 +342,11 @@ int run(int argc, char** argv) {
             calls.servers = peers;
             calls.attempt_timeout = b.o.attempt_timeout_ms * rm::ns_per_ms;
             calls.deadline = b.o.deadline_ms * rm::ns_per_ms;
+            rm::cluster::leader_caller_config kv_calls = calls;
+            kv_calls.method = rm::kv::method_of_group(b.o.group);
             for (int c = 0; c < b.o.clients; ++c)
                 b.clients.push_back(std::make_unique<rm::kv::kv_client>(
-                    *b.endpoint, rm::kv::kv_client_config{calls, 0}));
+                    *b.endpoint, rm::kv::kv_client_config{kv_calls, 0}));
             rm::topics::topic_publisher_config pc;
             pc.calls = calls;
             for (int c = 0; c < b.o.clients && !b.o.publish_topic.empty(); ++c)

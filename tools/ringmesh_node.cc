@@ -13,10 +13,11 @@
 // Every node serves "echo". Reports are printed on exit, one line per workload.
 //
 // With [replication] (or --replica NAME=ID for every replica) the node also runs Raft groups
-// on shard 0 (tools/node_replication.h), each serving the replicated key-value service that
-// tools/ringmesh_kvbench drives; their state is in the status file and the exit report. The
-// groups speak through shard 0's endpoint, so with replication only shard 0 runs one (the
-// other shards still do messaging, through it).
+// (tools/node_replication.h), spread over its shards by cluster::shard_for_group, each
+// serving the replicated key-value service that tools/ringmesh_kvbench drives or replicated
+// topics; their state is in the status file and the exit report. A group reaches its
+// replicas through its shard's messaging API, whichever shard holds their sessions, and the
+// batches peers send are routed to the groups' shards (cluster::raft_batch_router).
 //
 // With a gossip address (membership.listen or --gossip) the node also runs SWIM/Lifeguard
 // membership on shard 0 (engine/cluster composes it with shard 0's endpoint; its verdicts
@@ -43,6 +44,7 @@
 #include <thread>
 
 #include "engine/cluster/cluster_member.h"
+#include "engine/cluster/raft_placement.h"
 #include "engine/core/errc.h"
 #include "engine/core/histogram.h"
 #include "engine/core/log.h"
@@ -71,6 +73,9 @@ struct shard_part {
     msg::endpoint* ep = nullptr;                  // this shard's endpoint, if it runs one
     std::unique_ptr<msg::shard_messaging> api;
     std::unique_ptr<rm::tools::shard_workload> work;
+    // with [replication]: the groups placed on this shard, and where inbound batches go
+    std::unique_ptr<rm::cluster::raft_batch_router> router;
+    std::unique_ptr<rm::tools::node_replication> replication;
 };
 
 /// The node's state. Shard 0 owns the membership and replication fields; atomics are read by
@@ -86,10 +91,11 @@ struct workload {
     int log_fd = -1;
     pthread_t main_thread{};     // told (SIGUSR1) when finished: it waits for signals
     std::string transport_name;  // the backend the endpoints run on
-    // the engine's side of the cluster on shard 0: membership (gossip) and replication
+    // the engine's side of the cluster: membership (gossip) on shard 0, and what each shard's
+    // replication groups show the node (the status file, readiness)
     rm::membership::gossip_agent* gossip = nullptr;
-    std::unique_ptr<rm::tools::node_replication> replication;  // [replication], on shard 0
-    rm::tools::node_metrics* metrics = nullptr;                // every shard's, main's
+    std::unique_ptr<rm::tools::replication_board> replication_board;  // with [replication]
+    rm::tools::node_metrics* metrics = nullptr;                       // every shard's, main's
     std::atomic<bool> leave_requested{false};
     std::atomic<std::uint64_t> lost_to{0}, lost_from{0};  // loss reports, summed
     // SIGHUP re-reads the keyring from the config file (main thread); shard 0 applies it.
@@ -124,7 +130,7 @@ void write_status(const workload& w, const std::string& path) {
     const std::string tmp = path + ".tmp";
     FILE* f = std::fopen(tmp.c_str(), "w");
     if (f == nullptr) return;
-    if (w.replication) w.replication->write_status(f);
+    if (w.replication_board) w.replication_board->write_status(f);
     if (w.gossip == nullptr) {
         std::fclose(f);
         std::rename(tmp.c_str(), path.c_str());
@@ -362,6 +368,39 @@ std::optional<std::string> start_endpoint(rm::shard& s, workload& w,
     return std::nullopt;
 }
 
+// A shard's share of replication: the router that takes the batches its endpoint receives to
+// the groups' shards (on every shard, before any group claims batches), and the groups
+// cluster::shard_for_group places here.
+std::optional<std::string> start_replication(rm::shard& s, workload& w,
+                                             rm::tools::node_settings& settings) {
+    shard_part& part = w.parts[s.id()];
+    const auto& r = settings.replication;
+    const auto shard_count = static_cast<unsigned>(w.parts.size());
+    part.router = std::make_unique<rm::cluster::raft_batch_router>(
+        settings.endpoint.cluster_id,
+        rm::tools::node_replication::self_id(r, settings.endpoint.node_id), shard_count);
+    part.api->route_replication(
+        [router = part.router.get()](std::span<const std::byte> batch,
+                                     const msg::shard_messaging::replication_sink& to) {
+            router->route(batch, to);
+        });
+    auto started = rm::tools::node_replication::start(s, *part.api, settings.endpoint.cluster_id, r,
+                                                      shard_count);
+    if (!started) return "replication: " + started.err().message();
+    part.replication = std::move(started).value();
+    if (!part.replication) return std::nullopt;  // no group placed here
+    if (!w.options.replicated_subscribe.empty() && part.replication->has_topic_group() &&
+        !part.replication->subscribe(w.options.replicated_subscribe, w.options.replicated_resume)) {
+        return "--replicated-subscribe needs a valid pattern and a writable "
+               "--replicated-resume file";
+    }
+    part.replication->publish(*w.replication_board, 250 * rm::ns_per_ms);
+    w.metrics->watch_replication(s, *part.replication);
+    // Before the endpoint goes: on_stop hooks run in reverse order.
+    s.on_stop([&part] { part.replication.reset(); });
+    return std::nullopt;
+}
+
 // Shard 0's share of the node: the echo service, replication, membership's printing and
 // chores, and the node-wide metrics.
 std::optional<std::string> start_shard0(rm::shard& s, workload& w,
@@ -372,22 +411,13 @@ std::optional<std::string> start_shard0(rm::shard& s, workload& w,
         return msg::rpc_reply{rm::wire::RpcStatus::Ok, m.bytes, {}};
     });
     if (settings.replication.enabled()) {
-        auto started = rm::tools::node_replication::start(
-            s, *part.api, settings.endpoint.cluster_id, settings.replication);
-        if (!started) return "replication: " + started.err().message();
-        w.replication = std::move(started).value();
-        if (!w.options.replicated_subscribe.empty() &&
-            !w.replication->subscribe(w.options.replicated_subscribe,
-                                      w.options.replicated_resume)) {
-            return "--replicated-subscribe needs replication.topic_group, a valid pattern and a "
-                   "writable --replicated-resume file";
-        }
-        // Before the endpoint goes: on_stop hooks run in reverse order.
-        s.on_stop([&w] { w.replication.reset(); });
         const auto& r = settings.replication;
-        rm::log::info("replication", "{} key-value group(s){} of {} replicas, logs in {}",
+        if (!w.options.replicated_subscribe.empty() && r.topic_group == 0)
+            return "--replicated-subscribe needs replication.topic_group";
+        rm::log::info("replication",
+                      "{} key-value group(s){} of {} replicas over {} shard(s), logs in {}",
                       r.groups.size(), r.topic_group != 0 ? " and a topic group" : "",
-                      r.replicas.size(), r.dir);
+                      r.replicas.size(), w.parts.size(), r.dir);
         if (!settings.membership.status_file.empty() && !settings.membership.enabled())
             schedule_status(w, settings.membership.status_file);
     }
@@ -412,7 +442,7 @@ std::optional<std::string> start_shard0(rm::shard& s, workload& w,
             rm::poll_step::protocol, [&w](rm::time_ns) { return membership_chores(w); },
             1 * rm::ns_per_ms);
     }
-    w.metrics->watch_node(*part.api, w.gossip, w.replication.get(),
+    w.metrics->watch_node(*part.api, w.gossip, w.replication_board.get(),
                           !settings.peer_texts.empty() || !settings.udp_peer_texts.empty() ||
                               !settings.membership.seeds.empty());
     return std::nullopt;
@@ -435,6 +465,9 @@ std::optional<std::string> install(rm::shard& s, workload& w, rm::tools::node_se
     }
     part.api = std::make_unique<msg::shard_messaging>(s, *w.directory, part.ep);
     w.metrics->watch_cross_shard(s, *part.api);
+    if (settings.replication.enabled()) {
+        if (auto failed = start_replication(s, w, settings)) return failed;
+    }
     if (k == 0) {
         if (auto failed = start_shard0(s, w, settings)) return failed;
     }
@@ -452,9 +485,15 @@ std::optional<std::string> install(rm::shard& s, workload& w, rm::tools::node_se
     const std::string self = settings.endpoint.node_id;
     s.on_stop([&w, &part, k, self] {
         if (part.ep != nullptr) print_endpoint_stats(*part.ep, k);
-        if (k != 0) return;
-        if (w.gossip != nullptr) print_membership(*w.gossip);
-        if (w.replication) w.replication->report(self);
+        if (part.replication) part.replication->report(self);
+        if (part.router && part.ep != nullptr) {
+            const rm::cluster::raft_router_stats& r = part.router->stats();
+            std::printf(
+                "[%s] replication batches routed on shard %u: %llu whole, %llu split into %llu\n",
+                self.c_str(), k, static_cast<unsigned long long>(r.whole),
+                static_cast<unsigned long long>(r.split), static_cast<unsigned long long>(r.parts));
+        }
+        if (k == 0 && w.gossip != nullptr) print_membership(*w.gossip);
     });
     return std::nullopt;
 }
@@ -573,6 +612,10 @@ int run_node(int argc, char** argv) {
                    "NAME=ID: a Raft replica (this node too); repeat for each. Turns replication "
                    "and the key-value service on");
     app.add_option("--data-dir", data_dir, "replication logs and snapshots (replication.dir)");
+    std::vector<std::uint32_t> kv_groups;
+    app.add_option("--group", kv_groups,
+                   "a key-value Raft group (replication.groups, default 1); repeat for each")
+        ->check(CLI::Range(1, 65535));
     std::uint32_t topic_group = 0;
     app.add_option("--topic-group", topic_group,
                    "the Raft group that carries replicated topics (replication.topic_group)");
@@ -637,6 +680,7 @@ int run_node(int argc, char** argv) {
         settings.metrics_listen = metrics_listen;
         settings.metrics_listen_explicit = true;
     }
+    if (!kv_groups.empty()) settings.replication.groups = kv_groups;
     if (topic_group != 0) settings.replication.topic_group = topic_group;
     if (!status_file.empty()) settings.membership.status_file = status_file;
     if (!cores.empty()) settings.node.cores = cores;
@@ -708,6 +752,15 @@ int run_node(int argc, char** argv) {
     w.directory = std::make_unique<msg::messaging_directory>(settings.endpoint.node_id, members);
     for (rm::shard_id k = 0; k < settings.endpoint_shards; ++k)
         w.view.mark_endpoint(k);
+    if (settings.replication.enabled()) {
+        w.replication_board =
+            std::make_unique<rm::tools::replication_board>(settings.node.shard_count);
+        std::vector<std::uint32_t> groups = settings.replication.groups;
+        if (settings.replication.topic_group != 0)
+            groups.push_back(settings.replication.topic_group);
+        for (std::uint32_t g : groups)
+            w.replication_board->expect(rm::cluster::shard_for_group(g, settings.node.shard_count));
+    }
     std::vector<std::string> failures(settings.node.shard_count);
     rm::tools::node_metrics node_metrics(settings.node.shard_count);
     w.metrics = &node_metrics;

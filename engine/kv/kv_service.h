@@ -36,6 +36,12 @@
 
 namespace ringmesh::kv {
 
+/// The RPC method a node serves key-value group `group` at: "kv" for group 1, "kv/G" for
+/// the others (the daemon's rule, which clients follow).
+inline std::string method_of_group(replication::group_id group) {
+    return group == 1 ? std::string("kv") : "kv/" + std::to_string(group);
+}
+
 struct kv_service_config {
     replication::group_id group = 1;
     std::string method = "kv";

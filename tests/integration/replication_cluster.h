@@ -33,8 +33,9 @@ struct replica_cluster_options {
     std::vector<std::vector<std::string>> prefixes;  ///< per node exec prefix (ip netns exec)
     std::string config;                              ///< a TOML file every node reads
     std::vector<std::string> extra;                  ///< arguments every node gets
-    int shards = 1;        ///< per node, each with an endpoint on its own port (listen + index)
-    double seconds = 120;  ///< each node's bound
+    int shards = 1;  ///< per node, each with an endpoint on its own port (listen + index)
+    std::vector<int> node_shards;  ///< per node, overriding `shards` (nodes of unequal sizes)
+    double seconds = 120;          ///< each node's bound
 };
 
 /// What a node's status file says of one group.
@@ -49,7 +50,7 @@ class replica_cluster {
         : o_(std::move(o)), dir_(temp_dir() + "/" + name) {
         std::filesystem::create_directories(dir_);
         for (int i = 0; i < o_.nodes; ++i) {
-            ports_.push_back(o_.shards > 1 ? free_port_run(o_.shards) : free_port());
+            ports_.push_back(shards_of(i) > 1 ? free_port_run(shards_of(i)) : free_port());
             if (o_.hosts.size() <= static_cast<std::size_t>(i)) o_.hosts.push_back("127.0.0.1");
             if (o_.prefixes.size() <= static_cast<std::size_t>(i)) o_.prefixes.emplace_back();
         }
@@ -68,6 +69,11 @@ class replica_cluster {
     replica_cluster& operator=(const replica_cluster&) = delete;
 
     int size() const { return o_.nodes; }
+    int shards_of(int i) const {
+        return static_cast<std::size_t>(i) < o_.node_shards.size()
+                   ? o_.node_shards[static_cast<std::size_t>(i)]
+                   : o_.shards;
+    }
     std::string name(int i) const { return "n" + std::to_string(i); }
     std::string address(int i) const {
         return o_.hosts[static_cast<std::size_t>(i)] + ":" +
@@ -97,7 +103,7 @@ class replica_cluster {
                 args.push_back(address(j));
             }
         }
-        if (o_.shards > 1) args.insert(args.end(), {"--shards", std::to_string(o_.shards)});
+        if (shards_of(i) > 1) args.insert(args.end(), {"--shards", std::to_string(shards_of(i))});
         args.insert(args.end(), o_.extra.begin(), o_.extra.end());
         const auto& mine = extra_[static_cast<std::size_t>(i)];
         args.insert(args.end(), mine.begin(), mine.end());

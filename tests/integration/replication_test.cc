@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,12 +34,16 @@ constexpr int topic_group = 2;
 
 /// The load: 8 clients appending to and reading 10 keys, every operation in `history`.
 std::vector<std::string> load_args(const replica_cluster& c, double seconds,
-                                   const std::string& history, const std::string& finals = {}) {
-    std::vector<std::string> args = {
-        "--clients",        "8",    "--seconds",      std::to_string(seconds),
-        "--keys",           "10",   "--read-percent", "30",
-        "--append-percent", "70",   "--history",      history,
-        "--deadline-ms",    "10000"};
+                                   const std::string& history, const std::string& finals = {},
+                                   int group = kv_group) {
+    std::vector<std::string> args = {"--group",          std::to_string(group),
+                                     "--clients",        "8",
+                                     "--seconds",        std::to_string(seconds),
+                                     "--keys",           "10",
+                                     "--read-percent",   "30",
+                                     "--append-percent", "70",
+                                     "--history",        history,
+                                     "--deadline-ms",    "10000"};
     if (!finals.empty()) args.insert(args.end(), {"--final-read", finals});
     const auto servers = c.servers();
     args.insert(args.end(), servers.begin(), servers.end());
@@ -46,10 +52,15 @@ std::vector<std::string> load_args(const replica_cluster& c, double seconds,
 
 /// Reads every key once through a fresh client: the state after the run.
 std::map<std::string, std::string> read_back(const replica_cluster& c, const std::string& path,
-                                             const std::vector<std::string>& prefix = {}) {
-    std::vector<std::string> args = {"--clients",        "1",    "--seconds",      "0.2",
-                                     "--keys",           "10",   "--read-percent", "100",
-                                     "--append-percent", "0",    "--final-read",   path,
+                                             const std::vector<std::string>& prefix = {},
+                                             int group = kv_group) {
+    std::vector<std::string> args = {"--group",          std::to_string(group),
+                                     "--clients",        "1",
+                                     "--seconds",        "0.2",
+                                     "--keys",           "10",
+                                     "--read-percent",   "100",
+                                     "--append-percent", "0",
+                                     "--final-read",     path,
                                      "--deadline-ms",    "10000"};
     const auto servers = c.servers();
     args.insert(args.end(), servers.begin(), servers.end());
@@ -75,36 +86,50 @@ struct leader_watch {
 
 // ---- kill -9 of the leader, repeatedly, under load; then every node at once ----
 
-// Nodes, and shards per node: with two, each node runs an endpoint per shard, the replicas'
-// sessions spread over them, and the groups (on shard 0) reach them through shard_messaging.
+// Nodes, and shards per node (empty: one each). With several, a node runs an endpoint per
+// shard, the replicas' sessions spread over them, and its groups spread over the shards too
+// (cluster::shard_for_group): the load then goes to group 2, on shard 1 of a 2-shard node,
+// beside group 1 on shard 0. Nodes of unequal sizes send each other batches that the
+// receiver splits between its shards (cluster::raft_batch_router).
 struct cluster_shape {
-    int nodes = 3, shards = 1;
+    int nodes = 3;
+    std::vector<int> shards;
+    int group() const { return shards.empty() ? kv_group : 2; }
+    std::string label() const {
+        std::string s;
+        for (int n : shards)
+            s += std::to_string(n);
+        return s;
+    }
 };
 
 class LeaderKillsTest : public ::testing::TestWithParam<cluster_shape> {};
 
 TEST_P(LeaderKillsTest, AcknowledgedWritesSurviveRepeatedLeaderKillsAndAWholeClusterRestart) {
     if (kvbench_binary.empty()) GTEST_SKIP() << "ringmesh_kvbench was not given (argv[2])";
-    const int nodes = GetParam().nodes;
+    const cluster_shape& shape = GetParam();
+    const int nodes = shape.nodes;
+    const int group = shape.group();
     const int kills = 3;
     replica_cluster_options o;
     o.nodes = nodes;
-    o.shards = GetParam().shards;
-    replica_cluster c("kills" + std::to_string(nodes) + "x" + std::to_string(o.shards), o);
+    o.node_shards = shape.shards;
+    if (!shape.shards.empty()) o.extra = {"--group", "1", "--group", "2"};
+    replica_cluster c("kills" + std::to_string(nodes) + "x" + shape.label(), o);
     ASSERT_TRUE(c.start_all());
-    ASSERT_GE(c.wait_for_leader(kv_group), 0) << "no leader";
+    ASSERT_GE(c.wait_for_leader(group), 0) << "no leader";
 
     const std::string history = c.dir() + "/history.jsonl";
-    process bench = start_kvbench("kvbench", load_args(c, 3 + 4.0 * kills, history));
+    process bench = start_kvbench("kvbench", load_args(c, 3 + 4.0 * kills, history, {}, group));
     std::vector<int> victims;
     for (int k = 0; k < kills; ++k) {
-        const int victim = c.wait_for_leader(kv_group);
+        const int victim = c.wait_for_leader(group);
         ASSERT_GE(victim, 0) << "no leader before kill " << k + 1;
         // The fault's timing, not a synchronisation: each kill lands under load.
         std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // paces the fault
         c.kill(victim);
         victims.push_back(victim);
-        ASSERT_GE(c.wait_for_leader(kv_group, victim), 0) << "no new leader after kill " << k + 1;
+        ASSERT_GE(c.wait_for_leader(group, victim), 0) << "no new leader after kill " << k + 1;
         c.start(victim);  // from its data directory
         ASSERT_TRUE(c.listening(victim));
     }
@@ -115,13 +140,29 @@ TEST_P(LeaderKillsTest, AcknowledgedWritesSurviveRepeatedLeaderKillsAndAWholeClu
     for (int i = 0; i < nodes; ++i)
         c.kill(i);
     ASSERT_TRUE(c.start_all());
-    ASSERT_GE(c.wait_for_leader(kv_group), 0) << "no leader after the whole restart";
-    const auto state = read_back(c, c.dir() + "/finals.jsonl");
+    ASSERT_GE(c.wait_for_leader(group), 0) << "no leader after the whole restart";
+    const auto state = read_back(c, c.dir() + "/finals.jsonl", {}, group);
     const history_counts counts = check_history(read_history(history), state);
     EXPECT_GT(counts.appends_acknowledged, 50u);
     EXPECT_GT(counts.reads_checked, 20u);
     c.stop_all();
-    std::printf("replication: %d nodes of %d shard(s), leaders killed:", nodes, o.shards);
+    if (!shape.shards.empty()) {
+        // The batches from the node of one shard mixed both groups: a node of two split them.
+        unsigned long long split = 0;
+        std::istringstream out(output_of(c.node(0)));
+        for (std::string line; std::getline(out, line);) {
+            unsigned long long whole = 0, n = 0, parts = 0;
+            const auto at = line.find("batches routed on shard");
+            if (at != std::string::npos &&
+                std::sscanf(line.c_str() + at,
+                            "batches routed on shard %*u: %llu whole, %llu split into %llu", &whole,
+                            &n, &parts) == 3)
+                split += n;
+        }
+        EXPECT_GT(split, 0u) << output_of(c.node(0));
+    }
+    std::printf("replication: %d nodes (shards %s), group %d, leaders killed:", nodes,
+                shape.shards.empty() ? "1 each" : shape.label().c_str(), group);
     for (int v : victims)
         std::printf(" n%d", v);
     std::printf(
@@ -130,13 +171,14 @@ TEST_P(LeaderKillsTest, AcknowledgedWritesSurviveRepeatedLeaderKillsAndAWholeClu
         counts.operations, counts.appends_acknowledged, counts.reads_checked);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Nodes, LeaderKillsTest,
-    ::testing::Values(cluster_shape{3, 1}, cluster_shape{5, 1}, cluster_shape{3, 2}),
-    [](const ::testing::TestParamInfo<cluster_shape>& p) {
-        return std::to_string(p.param.nodes) + "Nodes" +
-               (p.param.shards > 1 ? "Of" + std::to_string(p.param.shards) + "Shards" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Nodes, LeaderKillsTest,
+                         ::testing::Values(cluster_shape{3, {}}, cluster_shape{5, {}},
+                                           cluster_shape{3, {2, 1, 2}}),
+                         [](const ::testing::TestParamInfo<cluster_shape>& p) {
+                             return std::to_string(p.param.nodes) + "Nodes" +
+                                    (p.param.shards.empty() ? ""
+                                                            : "Of" + p.param.label() + "Shards");
+                         });
 
 // ---- the leader cut off by an nftables drop rule, then healed ----
 
