@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "engine/core/buffer_pool.h"
 #include "engine/core/clock.h"
@@ -107,6 +108,10 @@ class transport {
     virtual void forget_wake_fd(int /*fd*/) {}
 
     virtual capabilities caps() const noexcept = 0;
+
+    /// The node name a secure layer proved for `conn` in its handshake (secure/); empty where
+    /// nothing was proved (a plain backend). The endpoint refuses a Hello naming another.
+    virtual std::string_view peer_identity(connection_id /*conn*/) const { return {}; }
 };
 
 }  // namespace ringmesh::transport

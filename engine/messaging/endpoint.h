@@ -156,6 +156,8 @@ struct peer_loss {
 struct endpoint_stats : intake_counters {
     std::uint64_t connections_accepted = 0, connections_dialed = 0, handshakes = 0;
     std::uint64_t wrong_cluster = 0, protocol_violations = 0, handshake_timeouts = 0;
+    /// Hellos naming another node than the secure layer's handshake proved (transport/secure).
+    std::uint64_t identity_mismatches = 0;
     std::uint64_t duplicate_connections = 0, transport_full = 0, reconnect_attempts = 0;
     std::uint64_t published = 0, delivered_local = 0, delivered_remote = 0;
     std::uint64_t rpc_calls = 0, rpc_served = 0, rpc_timeouts = 0, rpc_no_such_method = 0;

@@ -201,6 +201,13 @@ bool endpoint::handle_hello(conn_state& c, const wire::frame& f) {
         case hello_check::ok:
             break;
     }
+    if (const std::string_view proven = transport_->peer_identity(c.id);
+        !proven.empty() && proven != wire::view_of(hello->node_id())) {
+        ++stats_.identity_mismatches;
+        refuse(c, wire::ErrorCode::ProtocolViolation,
+               "the Hello names another node than the handshake proved");
+        return false;
+    }
     if (c.inbound && hello->endpoints() > 1 &&
         shard_for_peer(config_.node_id, hello->endpoints()) != hello->endpoint_index()) {
         // Dialed from an endpoint of its node that does not own us: it hands the dial to the

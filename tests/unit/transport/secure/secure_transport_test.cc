@@ -1,0 +1,218 @@
+// The secure layer under real endpoints (on the simulated network): proven peers do messaging
+// as before; a keyless stranger, a wrong key and a Hello that names someone else are refused
+// and counted and never reach a handler; a byte changed on the wire closes the connection
+// before anything of it is delivered, and the sessions resend so that every message still
+// arrives exactly once, in order.
+#include "transport/secure/secure_transport.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/unit/engine/messaging/endpoint_fixture.h"
+
+namespace ringmesh::transport::secure {
+namespace {
+
+using messaging::endpoint;
+using messaging::message;
+using messaging::outcome;
+using test_support::bytes_of;
+using test_support::text_of;
+
+key_bytes key(unsigned char fill) {
+    return key_bytes(32, static_cast<std::byte>(fill));
+}
+
+/// Between the secure layer and the network: flips one bit of the next chunk it receives
+/// once armed, as a meddling middlebox would.
+class tampering_transport final : public transport, private event_handler {
+  public:
+    explicit tampering_transport(std::unique_ptr<transport> inner) : inner_(std::move(inner)) {}
+    bool armed = false;
+    int flipped = 0;
+
+    result<void> listen(const address& a) override { return inner_->listen(a); }
+    result<connection_id> connect(const address& a) override { return inner_->connect(a); }
+    void close(connection_id c) override { inner_->close(c); }
+    std::size_t poll(time_ns now, event_handler& h) override {
+        upper_ = &h;
+        return inner_->poll(now, *this);
+    }
+    std::size_t send(connection_id c, std::span<const std::byte> b) override {
+        return inner_->send(c, b);
+    }
+    std::size_t send_datagram(const address& to, std::span<const std::byte> b) override {
+        return inner_->send_datagram(to, b);
+    }
+    std::size_t flush() override { return inner_->flush(); }
+    void wait(time_ns t, std::span<const int> fds) override { inner_->wait(t, fds); }
+    capabilities caps() const noexcept override { return inner_->caps(); }
+
+  private:
+    void on_connected(connection_id c, bool inbound) override { upper_->on_connected(c, inbound); }
+    void on_received(connection_id c, buffer_handle chunk) override {
+        if (armed && chunk.size() > 8) {
+            chunk.storage()[chunk.size() / 2] ^= std::byte{0x10};
+            armed = false;
+            ++flipped;
+        }
+        upper_->on_received(c, std::move(chunk));
+    }
+    void on_datagram(const address& from, std::span<const std::byte> p, buffer_handle o) override {
+        upper_->on_datagram(from, p, std::move(o));
+    }
+    void on_closed(connection_id c, close_reason r, int e) override { upper_->on_closed(c, r, e); }
+
+    std::unique_ptr<transport> inner_;
+    event_handler* upper_ = nullptr;
+};
+
+class SecureTransportTest : public messaging::test::EndpointTest {
+  protected:
+    void SetUp() override {
+        EndpointTest::SetUp();
+        wrap_transport = [this](shard_id id, const std::string& name,
+                                std::unique_ptr<transport> inner) -> std::unique_ptr<transport> {
+            const auto& how = plan_[id];
+            if (how.plain) return inner;
+            if (how.tamper) {
+                auto t = std::make_unique<tampering_transport>(std::move(inner));
+                tamper_[id] = t.get();
+                inner = std::move(t);
+            }
+            secure_settings s;
+            s.identity = {"test", how.claims.empty() ? name : how.claims,
+                          security_mode::authenticated};
+            s.keys = std::make_shared<key_store>(how.keys);
+            s.owner = id;
+            s.receive_buffers = 64;
+            auto wrapped = secure_transport::wrap(std::move(inner), s);
+            EXPECT_TRUE(wrapped) << wrapped.err().message();
+            return std::move(wrapped).value();
+        };
+    }
+    struct plan {
+        bool plain = false;   // no secure layer at all: a keyless stranger
+        bool tamper = false;  // a bit flipper below the secure layer
+        std::vector<key_bytes> keys{key(1)};
+        std::string claims;  // the name it proves, when not its endpoint's
+    };
+    secure_transport& secure(shard_id id) {
+        return static_cast<secure_transport&>(endpoints_[id]->transport());
+    }
+    std::uint64_t refused(shard_id id, auth_refusal why) {
+        return secure(id).stats().refused[static_cast<std::size_t>(why)];
+    }
+
+    plan plan_[node_count];
+    tampering_transport* tamper_[node_count] = {};
+};
+
+TEST_F(SecureTransportTest, ProvenPeersPublishCallAndStreamAsBefore) {
+    endpoint& b = start(1, "b");
+    endpoint& a = start(0, "a", {1});
+    std::vector<std::string> got;
+    on(1, [&](endpoint& e) {
+        e.serve("echo", [](const message& m) {
+            return messaging::rpc_reply{wire::RpcStatus::Ok, m.bytes, {}};
+        });
+        return e.subscribe("t/**", [&](const message& m) { got.push_back(text_of(m.bytes)); });
+    });
+    ASSERT_TRUE(pump_until([&] { return a.connected("b") && b.subscribers("t/x") == 0; }));
+    ASSERT_TRUE(pump_until([&] { return a.subscribers("t/x") == 1; }));
+    for (int i = 0; i < 50; ++i)
+        on(0, [&](endpoint& e) { return e.publish("t/x", bytes_of("m" + std::to_string(i))); });
+    std::string echoed;
+    on(0, [&](endpoint& e) {
+        return e.call("b", "echo", bytes_of("ping"), 5 * ns_per_s,
+                      [&](const messaging::rpc_result& r) { echoed = text_of(r.payload); });
+    });
+    ASSERT_TRUE(pump_until([&] { return got.size() == 50 && !echoed.empty(); }));
+    for (int i = 0; i < 50; ++i)
+        EXPECT_EQ(got[static_cast<std::size_t>(i)], "m" + std::to_string(i));
+    EXPECT_EQ(echoed, "ping");
+    EXPECT_EQ(secure(0).stats().handshakes, 1u);
+    EXPECT_EQ(secure(1).stats().handshakes, 1u);
+    EXPECT_GT(secure(0).stats().records_sealed, 0u);
+    EXPECT_GT(secure(1).stats().records_opened, 0u);
+    EXPECT_EQ(secure(1).stats().refused_total(), 0u);
+    EXPECT_FALSE(secure(0).caps().datagrams) << "not offered in this mode";
+}
+
+TEST_F(SecureTransportTest, AKeylessStrangerIsRefusedCountedAndReceivesNothing) {
+    plan_[2].plain = true;
+    endpoint& b = start(1, "b");
+    endpoint& intruder = start(2, "intruder", {1});
+    std::vector<std::string> stolen;
+    on(2, [&](endpoint& e) {
+        return e.subscribe("**", [&](const message& m) { stolen.push_back(text_of(m.bytes)); });
+    });
+    ASSERT_TRUE(pump_until([&] { return refused(1, auth_refusal::not_secure) >= 3; }));
+    for (int i = 0; i < 20; ++i)
+        on(1, [&](endpoint& e) { return e.publish("secret/x", bytes_of("s")); });
+    ASSERT_TRUE(pump_until([&] { return refused(1, auth_refusal::not_secure) >= 5; }));
+    EXPECT_TRUE(stolen.empty());
+    EXPECT_FALSE(b.connected("intruder"));
+    EXPECT_FALSE(intruder.connected("b"));
+    EXPECT_EQ(b.stats().handshakes, 0u) << "the endpoint never heard of it";
+    EXPECT_EQ(secure(1).stats().handshakes, 0u);
+}
+
+TEST_F(SecureTransportTest, AWrongKeyIsRefusedOnBothSides) {
+    plan_[0].keys = {key(2)};
+    endpoint& b = start(1, "b");
+    endpoint& a = start(0, "a", {1});
+    ASSERT_TRUE(pump_until([&] {
+        return refused(1, auth_refusal::unknown_key) >= 2 &&
+               refused(0, auth_refusal::unknown_key) >= 2;
+    }));
+    EXPECT_FALSE(a.connected("b"));
+    EXPECT_FALSE(b.connected("a"));
+}
+
+TEST_F(SecureTransportTest, AHelloNamingAnotherNodeThanTheProofIsRefused) {
+    plan_[0].claims = "mallory";  // holds the key, proves "mallory", says Hello as "a"
+    endpoint& b = start(1, "b");
+    start(0, "a", {1});
+    ASSERT_TRUE(pump_until([&] { return b.stats().identity_mismatches >= 2; }));
+    EXPECT_FALSE(b.connected("a"));
+    EXPECT_FALSE(b.connected("mallory"));
+}
+
+TEST_F(SecureTransportTest, AFlippedBitClosesTheConnectionAndTheSessionsResendEverything) {
+    plan_[1].tamper = true;
+    endpoint& b = start(1, "b");
+    endpoint& a = start(0, "a", {1});
+    std::vector<int> got;
+    on(1, [&](endpoint& e) {
+        e.on_stream(20, [&](const message& m) { got.push_back(std::stoi(text_of(m.bytes))); });
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return a.connected("b") && b.connected("a"); }));
+    int next = 0;
+    auto send_some = [&](int n) {
+        for (int i = 0; i < n; ++i, ++next) {
+            ASSERT_EQ(
+                on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of(std::to_string(next))); }),
+                outcome::accepted);
+        }
+    };
+    send_some(20);
+    ASSERT_TRUE(pump_until([&] { return got.size() == 20; }));
+    tamper_[1]->armed = true;
+    send_some(20);
+    ASSERT_TRUE(pump_until([&] { return secure(1).stats().records_refused == 1; }));
+    ASSERT_TRUE(pump_until([&] { return got.size() == 40 && a.connected("b"); }));
+    send_some(20);
+    ASSERT_TRUE(pump_until([&] { return got.size() == 60; }));
+    for (int i = 0; i < 60; ++i)
+        EXPECT_EQ(got[static_cast<std::size_t>(i)], i) << "exactly once, in order";
+    EXPECT_EQ(tamper_[1]->flipped, 1);
+    EXPECT_EQ(secure(1).stats().handshakes, 2u) << "one reconnection";
+}
+
+}  // namespace
+}  // namespace ringmesh::transport::secure

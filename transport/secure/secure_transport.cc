@@ -1,0 +1,283 @@
+#include "transport/secure/secure_transport.h"
+
+#include <algorithm>
+
+#include "engine/core/errc.h"
+#include "engine/core/log.h"
+
+namespace ringmesh::transport::secure {
+
+result<std::unique_ptr<secure_transport>> secure_transport::wrap(std::unique_ptr<transport> inner,
+                                                                 secure_settings settings) {
+    if (settings.identity.mode != security_mode::authenticated)
+        return make_error(core_errc::bad_config,
+                          std::string("the secure layer runs mode authenticated, not ") +
+                              to_string(settings.identity.mode));
+    if (!settings.keys || settings.keys->snapshot().empty())
+        return make_error(core_errc::bad_config,
+                          "mode authenticated needs a keyring (membership.keyring or --key)");
+    if (settings.receive_buffer_bytes < max_record_payload)
+        return make_error(core_errc::bad_config, "receive buffers smaller than a record");
+    auto pool = buffer_pool::create(settings.receive_buffers, settings.receive_buffer_bytes,
+                                    settings.owner);
+    if (!pool) return pool.err();
+    return std::unique_ptr<secure_transport>(
+        new secure_transport(std::move(inner), std::move(settings), std::move(pool).value()));
+}
+
+secure_transport::secure_transport(std::unique_ptr<transport> inner, secure_settings settings,
+                                   std::unique_ptr<buffer_pool> pool)
+    : inner_(std::move(inner)), settings_(std::move(settings)), pool_(std::move(pool)) {}
+
+// The connections (and the buffers they hold) go before the pool; the backend last.
+secure_transport::~secure_transport() {
+    conns_.clear();
+}
+
+capabilities secure_transport::caps() const noexcept {
+    capabilities c = inner_->caps();
+    c.datagrams = false;  // not offered in this mode yet
+    c.max_datagram_bytes = 0;
+    return c;
+}
+
+secure_transport::conn* secure_transport::find(connection_id id) {
+    auto it = conns_.find(id.index);
+    return it != conns_.end() && it->second->id == id ? it->second.get() : nullptr;
+}
+
+const secure_transport::conn* secure_transport::find(connection_id id) const {
+    auto it = conns_.find(id.index);
+    return it != conns_.end() && it->second->id == id ? it->second.get() : nullptr;
+}
+
+std::string_view secure_transport::peer_identity(connection_id id) const {
+    const conn* c = find(id);
+    return c != nullptr && c->up ? std::string_view(c->handshake->peer()) : std::string_view();
+}
+
+result<connection_id> secure_transport::connect(const address& remote) {
+    return inner_->connect(remote);  // the handshake starts on the backend's on_connected
+}
+
+std::size_t secure_transport::poll(time_ns now, event_handler& handler) {
+    upper_ = &handler;
+    now_ = now;
+    std::size_t work = 0;
+    // Records held for want of a receive buffer go first: the layer above may have let some go.
+    if (!stalled_.empty()) {
+        std::vector<std::uint32_t> waiting;
+        waiting.swap(stalled_);
+        for (std::uint32_t index : waiting) {
+            auto it = conns_.find(index);
+            if (it == conns_.end() || it->second->closing) continue;
+            work += take_records(*it->second, {}) ? 1 : 0;
+        }
+    }
+    work += inner_->poll(now, *this);
+    expire_handshakes(now);
+    return work;
+}
+
+void secure_transport::expire_handshakes(time_ns now) {
+    for (auto& [index, c] : conns_) {
+        if (!c->up && !c->closing && c->deadline <= now) refuse(*c, auth_refusal::timeout);
+    }
+}
+
+void secure_transport::on_connected(connection_id id, bool inbound) {
+    auto c = std::make_unique<conn>();
+    c->id = id;
+    c->inbound = inbound;
+    c->deadline = now_ + settings_.handshake_timeout_ns;
+    c->handshake = std::make_unique<auth_handshake>(settings_.identity, settings_.keys->snapshot(),
+                                                    !inbound, auth_handshake::random_nonce());
+    std::vector<std::byte> hello;
+    c->handshake->start(hello);
+    c->sealed = std::move(hello);  // leaves at the next flush, ahead of everything
+    conn& ref = *c;
+    conns_[id.index] = std::move(c);
+    mark_dirty(ref);
+}
+
+void secure_transport::on_received(connection_id id, buffer_handle chunk) {
+    conn* c = find(id);
+    if (c == nullptr || c->closing) return;
+    std::span<const std::byte> bytes = chunk.bytes();
+    if (!c->up) {
+        std::vector<std::byte> reply;
+        const std::size_t used = c->handshake->feed(bytes, reply);
+        if (!reply.empty()) {
+            c->sealed.insert(c->sealed.end(), reply.begin(), reply.end());
+            mark_dirty(*c);
+        }
+        if (c->handshake->failed()) {
+            refuse(*c, c->handshake->refusal());
+            return;
+        }
+        if (!c->handshake->done()) return;
+        c->sealer.emplace(c->handshake->keys().send);
+        c->opener.emplace(c->handshake->keys().receive);
+        c->up = true;
+        ++stats_.handshakes;
+        upper_->on_connected(id, c->inbound);
+        c = find(id);  // the layer above may have closed it
+        if (c == nullptr || c->closing) return;
+        bytes = bytes.subspan(used);
+    }
+    take_records(*c, bytes);
+}
+
+bool secure_transport::take_records(conn& c, std::span<const std::byte> bytes) {
+    if (c.received.empty()) {
+        std::size_t used = 0;
+        if (!deliver_records(c, bytes, used)) return false;
+        c.received.assign(bytes.begin() + static_cast<std::ptrdiff_t>(used), bytes.end());
+        return true;
+    }
+    c.received.insert(c.received.end(), bytes.begin(), bytes.end());
+    std::size_t used = 0;
+    const bool ok = deliver_records(c, c.received, used);
+    if (ok) c.received.erase(c.received.begin(), c.received.begin() + static_cast<long>(used));
+    return ok;
+}
+
+bool secure_transport::deliver_records(conn& c, std::span<const std::byte> bytes,
+                                       std::size_t& used) {
+    buffer_handle out;
+    const connection_id id = c.id;
+    auto hand_up = [&] {
+        if (out && out.size() > 0) upper_->on_received(id, std::move(out));
+        out = buffer_handle();
+    };
+    while (used < bytes.size()) {
+        std::size_t size = 0;
+        const std::span<const std::byte> rest = bytes.subspan(used);
+        const record_status next = record_opener::next(rest, size);
+        if (next == record_status::incomplete) break;
+        if (next == record_status::ok && (!out || out.capacity() - out.size() < size)) {
+            hand_up();
+            if (find(id) == nullptr || c.closing) return false;  // closed from above
+            out = pool_->try_get();
+            if (!out) {
+                ++stats_.receive_buffer_waits;
+                stalled_.push_back(id.index);
+                return true;  // held: retried at the next poll
+            }
+        }
+        std::span<const std::byte> payload;
+        const record_status opened =
+            next == record_status::ok ? c.opener->open(rest.first(size), payload) : next;
+        if (opened != record_status::ok) {
+            ++stats_.records_refused;
+            static thread_local log::site_limit bad_records;
+            log::limited(bad_records, log::level::warn, "secure",
+                         "{}: closing the connection of {}: a record was {}",
+                         settings_.identity.node_id, c.handshake->peer(), to_string(opened));
+            out = buffer_handle();  // nothing of a bad record, nor after it, goes up
+            c.closing = true;
+            inner_->close(id);
+            return false;
+        }
+        ++stats_.records_opened;
+        const std::size_t at = out.size();
+        std::copy(payload.begin(), payload.end(), out.storage().begin() + static_cast<long>(at));
+        out.set_size(at + payload.size());
+        used += size;
+    }
+    hand_up();
+    return true;
+}
+
+void secure_transport::refuse(conn& c, auth_refusal why) {
+    ++stats_.refused[static_cast<std::size_t>(why)];
+    static thread_local log::site_limit refusals;
+    const std::string& who = c.handshake->claimed_peer();
+    log::limited(refusals, log::level::warn, "secure", "{}: refusing {} connection {} ({}): {}",
+                 settings_.identity.node_id, c.inbound ? "inbound" : "outbound", c.id.index,
+                 who.empty() ? std::string("an unproven peer") : "claims " + who, to_string(why));
+    c.closing = true;
+    push_out(c);  // our proof, if it was due: the peer learns the refusal is ours
+    inner_->close(c.id);
+}
+
+void secure_transport::on_datagram(const address&, std::span<const std::byte>, buffer_handle) {
+    ++stats_.datagrams_dropped;
+}
+
+void secure_transport::on_closed(connection_id id, close_reason reason, int error) {
+    auto it = conns_.find(id.index);
+    const bool known = it != conns_.end() && it->second->id == id;
+    const bool up = known && it->second->up;
+    const bool inbound = known && it->second->inbound;
+    if (known) conns_.erase(it);
+    // The layer above knows a connection it was told of, and every one it dialed (a dial that
+    // never got through the handshake ends like a failed connect: it redials).
+    if (up) {
+        upper_->on_closed(id, reason, error);
+    } else if (!inbound) {
+        upper_->on_closed(id, close_reason::connect_failed, error);
+    }
+}
+
+void secure_transport::close(connection_id id) {
+    conn* c = find(id);
+    if (c == nullptr) {
+        inner_->close(id);
+        return;
+    }
+    if (c->closing) return;
+    c->closing = true;
+    push_out(*c);  // what the layer above sent before closing (an Error frame) goes first
+    inner_->close(id);
+}
+
+std::size_t secure_transport::send(connection_id id, std::span<const std::byte> bytes) {
+    conn* c = find(id);
+    if (c == nullptr || !c->up || c->closing) return 0;
+    if (c->staged.size() + c->sealed.size() + bytes.size() > settings_.max_unsent_bytes) return 0;
+    c->staged.insert(c->staged.end(), bytes.begin(), bytes.end());
+    mark_dirty(*c);
+    return bytes.size();
+}
+
+std::size_t secure_transport::send_datagram(const address&, std::span<const std::byte>) {
+    return 0;  // caps() offers none
+}
+
+void secure_transport::mark_dirty(conn& c) {
+    if (c.dirty) return;
+    c.dirty = true;
+    dirty_.push_back(c.id.index);
+}
+
+void secure_transport::push_out(conn& c) {
+    if (!c.staged.empty()) {
+        const std::uint64_t before = c.sealer->records();
+        c.sealer->seal(c.staged, c.sealed);
+        stats_.records_sealed += c.sealer->records() - before;
+        c.staged.clear();
+    }
+    if (c.sealed.empty()) return;
+    const std::size_t taken = inner_->send(c.id, c.sealed);
+    c.sealed.erase(c.sealed.begin(), c.sealed.begin() + static_cast<long>(taken));
+}
+
+std::size_t secure_transport::flush() {
+    if (!dirty_.empty()) {
+        std::vector<std::uint32_t> work;
+        work.swap(dirty_);
+        for (std::uint32_t index : work) {
+            auto it = conns_.find(index);
+            if (it == conns_.end()) continue;
+            conn& c = *it->second;
+            c.dirty = false;
+            if (c.closing) continue;
+            push_out(c);
+            if (!c.sealed.empty()) mark_dirty(c);  // the backend was full: the rest later
+        }
+    }
+    return inner_->flush();
+}
+
+}  // namespace ringmesh::transport::secure

@@ -1,0 +1,164 @@
+// A transport in `authenticated` mode: wraps a backend's transport (io_uring, the simulator)
+// and runs the keyring handshake (auth_handshake.h) on every new stream connection before the
+// layer above hears of it, then tags every record of the byte stream (record_seal.h) and
+// checks every tag before a byte reaches the layer above. The endpoint above is unchanged: it
+// sees on_connected only for a proven peer, and its Hello must repeat the name the handshake
+// proved (peer_identity).
+//
+// Costs, and where they fall: what the layer above sends in one iteration is staged, then
+// sealed at flush() into records of up to 16 KiB (one tag per record, not per message: a
+// flush of many small messages pays once), and handed to the backend. Received records are
+// checked whole and their payloads copied into this layer's own receive buffers, so that a
+// record split across the backend's chunks is delivered contiguous.
+//
+// Refusals (each counted by reason in secure_stats, said in a rate-limited log line): a peer
+// that does not start with a handshake (a plaintext or keyless stranger), a bad proof, a
+// replay, a mode or cluster mismatch, a handshake that does not finish in time, and, once a
+// peer is proven, any record whose tag fails (a changed, dropped, repeated or reordered
+// byte): the connection is closed and nothing of that record reaches the layer above; the
+// sessions resend what was not acknowledged once the peer reconnects.
+//
+// Datagrams are not offered in this mode yet (caps().datagrams is false; a stranger's
+// datagram is dropped and counted): the daemon refuses to start a datagram backend with it.
+//
+// Owned by one shard, like every transport; key_store is the one piece shared between shards.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/core/buffer_pool.h"
+#include "engine/core/shard_id.h"
+#include "transport/secure/auth_handshake.h"
+#include "transport/secure/record_seal.h"
+#include "transport/transport.h"
+
+namespace ringmesh::transport::secure {
+
+/// The keyring the handshakes prove with, shared by a node's shards; replaced whole on key
+/// rotation (the primary first). Any thread. Sessions already proven keep their record keys.
+class key_store {
+  public:
+    explicit key_store(std::vector<key_bytes> keys) : keys_(std::move(keys)) {}
+    std::vector<key_bytes> snapshot() const {
+        std::lock_guard lock(mutex_);
+        return keys_;
+    }
+    void replace(std::vector<key_bytes> keys) {
+        std::lock_guard lock(mutex_);
+        keys_ = std::move(keys);
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    std::vector<key_bytes> keys_;
+};
+
+struct secure_settings {
+    auth_identity identity;
+    std::shared_ptr<const key_store> keys;
+    time_ns handshake_timeout_ns = 5'000'000'000;
+    /// Bytes per connection staged or sealed and not yet taken by the backend; beyond it
+    /// send() takes nothing (the layer above retries, as with a full backend).
+    std::size_t max_unsent_bytes = 8u << 20;
+    shard_id owner = no_shard;
+    std::size_t receive_buffers = 512;  ///< of receive_buffer_bytes each
+    std::size_t receive_buffer_bytes = 32768;
+};
+
+struct secure_stats {
+    std::uint64_t handshakes = 0;  ///< peers proven
+    std::array<std::uint64_t, static_cast<std::size_t>(auth_refusal::count)> refused{};
+    std::uint64_t records_sealed = 0, records_opened = 0;
+    std::uint64_t records_refused = 0;       ///< a failed tag or an oversized header: closed
+    std::uint64_t datagrams_dropped = 0;     ///< datagrams arriving in a mode that takes none
+    std::uint64_t receive_buffer_waits = 0;  ///< records held: every receive buffer in use
+    std::uint64_t refused_total() const noexcept {
+        std::uint64_t n = 0;
+        for (std::uint64_t v : refused)
+            n += v;
+        return n;
+    }
+};
+
+class secure_transport final : public transport, private event_handler {
+  public:
+    static result<std::unique_ptr<secure_transport>> wrap(std::unique_ptr<transport> inner,
+                                                          secure_settings settings);
+    ~secure_transport() override;
+    secure_transport(const secure_transport&) = delete;
+    secure_transport& operator=(const secure_transport&) = delete;
+
+    result<void> listen(const address& local) override { return inner_->listen(local); }
+    result<connection_id> connect(const address& remote) override;
+    void close(connection_id conn) override;
+    std::size_t poll(time_ns now, event_handler& handler) override;
+    std::size_t send(connection_id conn, std::span<const std::byte> bytes) override;
+    std::size_t send_datagram(const address& to, std::span<const std::byte> bytes) override;
+    std::size_t flush() override;
+    void wait(time_ns timeout_ns, std::span<const int> wake_fds) override {
+        inner_->wait(timeout_ns, wake_fds);
+    }
+    int ready_fd() override { return inner_->ready_fd(); }
+    void forget_wake_fd(int fd) override { inner_->forget_wake_fd(fd); }
+    capabilities caps() const noexcept override;
+    std::string_view peer_identity(connection_id conn) const override;
+
+    const secure_stats& stats() const noexcept { return stats_; }
+    security_mode mode() const noexcept { return settings_.identity.mode; }
+    transport& inner() noexcept { return *inner_; }
+
+  private:
+    struct conn {
+        connection_id id;
+        bool inbound = false;
+        bool up = false;       // proven, and the layer above told
+        bool closing = false;  // closed by this layer or the layer above
+        std::unique_ptr<auth_handshake> handshake;
+        std::optional<record_sealer> sealer;
+        std::optional<record_opener> opener;
+        time_ns deadline = 0;
+        std::vector<std::byte> received;  // bytes that are not yet a whole record
+        std::vector<std::byte> staged;    // the layer above's bytes since the last flush
+        std::vector<std::byte> sealed;    // records the backend has not taken yet
+        bool dirty = false;               // in dirty_
+    };
+
+    secure_transport(std::unique_ptr<transport> inner, secure_settings settings,
+                     std::unique_ptr<buffer_pool> pool);
+
+    // event_handler: the backend's events, inside poll().
+    void on_connected(connection_id id, bool inbound) override;
+    void on_received(connection_id id, buffer_handle chunk) override;
+    void on_datagram(const address& from, std::span<const std::byte> payload,
+                     buffer_handle owner) override;
+    void on_closed(connection_id id, close_reason reason, int error) override;
+
+    conn* find(connection_id id);
+    const conn* find(connection_id id) const;
+    void refuse(conn& c, auth_refusal why);
+    /// Opens the whole records at the front of `bytes` (then of c.received) and delivers
+    /// their payloads; false when the connection was closed for a bad record.
+    bool take_records(conn& c, std::span<const std::byte> bytes);
+    bool deliver_records(conn& c, std::span<const std::byte> bytes, std::size_t& used);
+    void push_out(conn& c);
+    void mark_dirty(conn& c);
+    void expire_handshakes(time_ns now);
+
+    std::unique_ptr<transport> inner_;
+    secure_settings settings_;
+    std::unique_ptr<buffer_pool> pool_;
+    std::unordered_map<std::uint32_t, std::unique_ptr<conn>> conns_;
+    std::vector<std::uint32_t> dirty_;    // connections with bytes to seal or push
+    std::vector<std::uint32_t> stalled_;  // connections waiting for a receive buffer
+    event_handler* upper_ = nullptr;      // during poll()
+    time_ns now_ = 0;
+    secure_stats stats_;
+};
+
+}  // namespace ringmesh::transport::secure
