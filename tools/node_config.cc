@@ -299,15 +299,15 @@ result<node_settings> load_node_settings(const std::string& path) {
         return bad(path + ": " + std::string(e.description()) + " at line " +
                    std::to_string(e.source().begin.line));
     }
-    RM_TRY(check_keys(
-        root, "",
-        {"node", "limits", "transport", "membership", "dpdk", "replication", "metrics", "log"}));
+    RM_TRY(check_keys(root, "",
+                      {"node", "limits", "transport", "membership", "dpdk", "replication",
+                       "metrics", "log", "security"}));
     auto section = [&](const char* name) -> const toml::table* {
         const toml::node* n = root.get(name);
         return n ? n->as_table() : nullptr;
     };
-    for (const char* name :
-         {"node", "limits", "transport", "membership", "dpdk", "replication", "metrics", "log"}) {
+    for (const char* name : {"node", "limits", "transport", "membership", "dpdk", "replication",
+                             "metrics", "log", "security"}) {
         if (root.get(name) && !section(name)) return bad(std::string(name) + " must be a table");
     }
     if (const auto* t = section("node")) RM_TRY(read_node_section(*t, s));
@@ -316,6 +316,10 @@ result<node_settings> load_node_settings(const std::string& path) {
     if (const auto* t = section("membership")) RM_TRY(read_membership_section(*t, s));
     if (const auto* t = section("dpdk")) RM_TRY(read_dpdk_section(*t, s));
     if (const auto* t = section("replication")) RM_TRY(read_replication_section(*t, s));
+    if (const auto* t = section("security")) {
+        RM_TRY(check_keys(*t, "security", {"mode"}));
+        RM_TRY(read_string(*t, "security", "mode", s.security.mode_text));
+    }
     if (const auto* t = section("metrics")) {
         RM_TRY(check_keys(*t, "metrics", {"listen"}));
         if (t->get("listen") != nullptr) {
@@ -347,6 +351,45 @@ result<std::vector<membership::key_bytes>> parse_keyring(const std::vector<std::
     return keys;
 }
 
+namespace {
+
+result<void> finish_security(node_settings& s) {
+    using transport::secure::security_mode;
+    security_settings& sec = s.security;
+    if (sec.mode_text.empty()) {
+        if (s.membership.keys.empty()) {
+            return bad(
+                "security: no mode, and no key to run the default (authenticated) with: "
+                "configure membership.keyring (--key) to authenticate every peer, or set "
+                "security.mode = \"none\" (--security none) to leave the data plane open");
+        }
+        sec.mode = security_mode::authenticated;
+    } else {
+        const auto mode = transport::secure::parse_security_mode(sec.mode_text);
+        if (!mode) return bad("security.mode must be none, authenticated or encrypted");
+        sec.mode = *mode;
+    }
+    if (sec.mode == security_mode::encrypted) {
+        return bad(
+            "security.mode = \"encrypted\" (TLS 1.3 and sealed datagrams) is not available in "
+            "this build yet; authenticated proves every peer with the keyring");
+    }
+    if (sec.mode == security_mode::authenticated) {
+        if (s.membership.keys.empty())
+            return bad("security.mode = \"authenticated\" needs membership.keyring (--key)");
+        // The record layer runs on byte streams; sealed datagrams come with `encrypted`.
+        if (s.backend == transport::backend::dpdk || !s.udp_peer_texts.empty()) {
+            return bad(
+                "security.mode = \"authenticated\" covers stream connections only so far: "
+                "leave out node.udp_peers and node.transport = \"dpdk\", or run "
+                "security.mode = \"none\"");
+        }
+    }
+    return ok();
+}
+
+}  // namespace
+
 result<void> finish_node_settings(node_settings& s) {
     if (s.endpoint.node_id.empty()) return bad("node.id is required (or --id)");
     if (s.metrics_listen != "off") {
@@ -375,9 +418,14 @@ result<void> finish_node_settings(node_settings& s) {
         return bad("the DPDK transport carries datagrams only: use node.udp_peers, not node.peers");
     }
     auto& m = s.membership;
-    if (!m.enabled() && (!m.seeds.empty() || !m.key_texts.empty())) {
-        return bad("membership.seeds and membership.keyring need membership.listen (or --gossip)");
+    if (!m.enabled() && !m.seeds.empty()) {
+        return bad("membership.seeds need membership.listen (or --gossip)");
     }
+    // The keyring seals gossip and proves this node to its peers on the data plane.
+    auto keys = parse_keyring(m.key_texts);
+    if (!keys) return keys.err();
+    m.keys = std::move(keys).value();
+    RM_TRY(finish_security(s));
     if (m.enabled()) {
         if (auto a = transport::address::parse(m.listen_text); !a) {
             return bad("membership.listen: " + a.err().message());
@@ -387,9 +435,6 @@ result<void> finish_node_settings(node_settings& s) {
                 return bad("membership.seeds: '" + seed + "': " + a.err().message());
             }
         }
-        auto keys = parse_keyring(m.key_texts);
-        if (!keys) return keys.err();
-        m.keys = std::move(keys).value();
         if (m.swim.probe_timeout >= m.swim.probe_interval) {
             return bad("membership.probe_timeout_ms must be shorter than probe_interval_ms");
         }

@@ -12,6 +12,7 @@
 #include "engine/membership/swim.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
+#include "transport/secure/auth_handshake.h"
 #include "transport/select.h"
 #include "transport/uring/uring_transport.h"
 
@@ -50,6 +51,14 @@ struct replication_settings {
     bool enabled() const noexcept { return !replica_texts.empty(); }
 };
 
+/// [security]: how the data plane lets peers in (transport/secure). `mode` unset: authenticated
+/// when membership.keyring holds a key, and otherwise an error — `none` runs only when asked
+/// for. finish_node_settings fills `mode`.
+struct security_settings {
+    std::string mode_text;  ///< as configured ("none", "authenticated", "encrypted"), or empty
+    transport::secure::security_mode mode = transport::secure::security_mode::authenticated;
+};
+
 struct node_settings {
     node_config node;                     ///< shards, cores, idle strategy
     messaging::endpoint_config endpoint;  ///< ids, listen, peers, limits, session
@@ -62,6 +71,7 @@ struct node_settings {
     std::vector<std::string> udp_peer_texts;
     membership_settings membership;
     replication_settings replication;
+    security_settings security;
     /// [metrics] listen: /metrics, /healthz and /readyz over HTTP; "off" for none. The
     /// default is on; when its port is taken the node runs on without metrics (and says so),
     /// while a listen address set explicitly must work.

@@ -72,6 +72,27 @@ void node_metrics::watch_endpoint(shard& s, messaging::endpoint& ep) {
         [&ep](metric_sink& sink) { metrics::write_messaging_figures(ep, sink); });
 }
 
+void node_metrics::watch_security(shard& s, const transport::secure::secure_transport& t) {
+    namespace sec = transport::secure;
+    shards_.at(s.id())->add_source([&t](metric_sink& m) {
+        const sec::secure_stats& st = t.stats();
+        m.counter("ringmesh_security_handshakes_total",
+                  "Peers that proved the cluster keyring in the handshake.", d(st.handshakes));
+        for (std::size_t r = 1; r < st.refused.size(); ++r) {
+            m.counter("ringmesh_security_refusals_total",
+                      "Connections refused by the secure layer, by reason.", d(st.refused[r]),
+                      {{"reason", sec::to_string(static_cast<sec::auth_refusal>(r))}});
+        }
+        m.counter("ringmesh_security_records_total", "Tagged records, by direction.",
+                  d(st.records_sealed), {{"direction", "sealed"}});
+        m.counter("ringmesh_security_records_total", "Tagged records, by direction.",
+                  d(st.records_opened), {{"direction", "opened"}});
+        m.counter("ringmesh_security_records_refused_total",
+                  "Records whose tag or length failed: the connection was closed.",
+                  d(st.records_refused));
+    });
+}
+
 void node_metrics::watch_cross_shard(shard& s, const messaging::shard_messaging& api) {
     if (shards_.size() < 2) return;  // nothing crosses
     shards_.at(s.id())->add_source([&api](metric_sink& m) {

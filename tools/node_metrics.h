@@ -19,6 +19,7 @@
 #include "engine/messaging/endpoint.h"
 #include "engine/messaging/shard_messaging.h"
 #include "engine/metrics/shard_metrics.h"
+#include "transport/secure/secure_transport.h"
 
 namespace ringmesh::metrics {
 class metrics_http;
@@ -41,6 +42,9 @@ class node_metrics {
     /// On shard `s`, after install(): the messaging endpoint it runs (its sessions per peer,
     /// its transport).
     void watch_endpoint(shard& s, messaging::endpoint& ep);
+    /// On shard `s`, after install(): its endpoint's secure layer (proven peers, refusals by
+    /// reason, records).
+    void watch_security(shard& s, const transport::secure::secure_transport& t);
     /// On shard `s`, after install(): what crosses between it and the other shards.
     void watch_cross_shard(shard& s, const messaging::shard_messaging& api);
     /// On shard `s`, after install(): the replication groups it runs.

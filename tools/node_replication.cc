@@ -214,20 +214,28 @@ const std::string& node_replication::name_of(replication::node_id id) const {
     return name != nullptr ? *name : none;
 }
 
-void node_replication::publish(replication_board& board, time_ns every) {
+void node_replication::publish(replication_board& board, time_ns every,
+                               const cluster::raft_batch_router* router) {
     // The lines are rendered into memory here, on the groups' shard, so that shard 0 only
     // copies text: open_memstream gives write_status a FILE* over a growing buffer.
     char* text = nullptr;
     std::size_t size = 0;
     if (std::FILE* f = open_memstream(&text, &size)) {
         write_status(f);
+        if (router != nullptr) {
+            const cluster::raft_router_stats& r = router->stats();
+            std::fprintf(f, "       shard %u routed batches: whole %llu split %llu into %llu\n",
+                         shard_->id(), static_cast<unsigned long long>(r.whole),
+                         static_cast<unsigned long long>(r.split),
+                         static_cast<unsigned long long>(r.parts));
+        }
         std::fclose(f);
     }
     board.publish(shard_->id(), groups_.size(), text != nullptr ? std::string(text, size) : "",
                   not_ready_reason());
     std::free(text);  // NOLINT(cppcoreguidelines-no-malloc): open_memstream's buffer
-    publish_timer_ = shard_->timers().schedule_at(shard_->now_ns() + every,
-                                                  [this, &board, every] { publish(board, every); });
+    publish_timer_ = shard_->timers().schedule_at(
+        shard_->now_ns() + every, [this, &board, every, router] { publish(board, every, router); });
 }
 
 void node_replication::write_status(std::FILE* f) const {

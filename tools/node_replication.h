@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/cluster/raft_link.h"
+#include "engine/cluster/raft_placement.h"
 #include "engine/kv/kv_service.h"
 #include "engine/metrics/metric_sink.h"
 #include "engine/replication/disk_ring.h"
@@ -73,8 +74,10 @@ class node_replication {
     node_replication& operator=(const node_replication&) = delete;
 
     /// Renders this shard's part of the status file and its readiness onto `board`, now and
-    /// every `every` ns from then on (timers on this shard, until it is destroyed).
-    void publish(replication_board& board, time_ns every);
+    /// every `every` ns from then on (timers on this shard, until it is destroyed); with the
+    /// shard's router (which outlives this), a line of the batches it routed.
+    void publish(replication_board& board, time_ns every,
+                 const cluster::raft_batch_router* router = nullptr);
     /// The exit report's lines.
     void report(const std::string& self) const;
     /// Per group (label group="N"): term, commit/applied/last index, leadership, elections,

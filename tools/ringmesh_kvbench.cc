@@ -33,9 +33,11 @@
 #include "engine/core/histogram.h"
 #include "engine/kv/kv_client.h"
 #include "engine/kv/kv_service.h"
+#include "engine/membership/keyring.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
 #include "engine/topics/topic_publisher.h"
+#include "transport/secure/secure_transport.h"
 #include "transport/uring/uring_transport.h"
 
 namespace rm = ringmesh;
@@ -59,7 +61,9 @@ struct options {
     std::string summary;        // the figures as "name value" lines
     int attempt_timeout_ms = 500;
     int deadline_ms = 5000;
-    std::uint32_t group = 1;  // the key-value group, at its method (kv::method_of_group)
+    std::uint32_t group = 1;             // the key-value group, at its method (kv::method_of_group)
+    std::vector<std::string> key_texts;  // the cluster keyring (base64): mode authenticated
+    std::string security;                // none or authenticated; default: authenticated with a key
 };
 
 struct history_line {
@@ -265,6 +269,9 @@ int run(int argc, char** argv) {
     app.add_option("--server", o.servers, "a node's host:port; repeat for each")->required();
     app.add_option("--id", o.id, "this client's node id (default kvbench-PID)");
     app.add_option("--cluster", o.cluster, "cluster id");
+    app.add_option("--key", o.key_texts, "cluster key, base64, to prove this client; repeat");
+    app.add_option("--security", o.security,
+                   "none or authenticated (default: authenticated with a key); as the nodes run");
     app.add_option("--group", o.group, "the key-value group to drive (1: method \"kv\")")
         ->check(CLI::Range(1, 65535));
     app.add_option("--clients", o.clients, "concurrent clients")->check(CLI::Range(1, 4096));
@@ -292,6 +299,30 @@ int run(int argc, char** argv) {
     }
     if (o.id.empty()) o.id = "kvbench-" + std::to_string(::getpid());
 
+    // The same rule as the nodes': authenticated with a key, `none` only when asked for.
+    std::vector<rm::transport::secure::key_bytes> keys;
+    for (const std::string& text : o.key_texts) {
+        auto k = rm::membership::keyring::parse_key(text);
+        if (!k) {
+            std::fprintf(stderr, "ringmesh_kvbench: --key: %s\n", k.err().message().c_str());
+            return 2;
+        }
+        keys.push_back(std::move(k).value());
+    }
+    const auto mode =
+        o.security.empty()
+            ? std::optional(keys.empty() ? rm::transport::secure::security_mode::none
+                                         : rm::transport::secure::security_mode::authenticated)
+            : rm::transport::secure::parse_security_mode(o.security);
+    if (!mode || *mode == rm::transport::secure::security_mode::encrypted ||
+        (o.security.empty() && keys.empty()) ||
+        (*mode == rm::transport::secure::security_mode::authenticated && keys.empty())) {
+        std::fprintf(stderr,
+                     "ringmesh_kvbench: give --key (authenticated) or --security none, as the "
+                     "nodes run\n");
+        return 2;
+    }
+    auto key_store = std::make_shared<rm::transport::secure::key_store>(keys);
     rm::node_config nc;
     nc.pin_threads = false;
     auto node = rm::node::create(nc);
@@ -311,6 +342,20 @@ int run(int argc, char** argv) {
         rm::messaging::endpoint_config ec;
         ec.cluster_id = o.cluster;
         ec.node_id = o.id;
+        std::unique_ptr<rm::transport::transport> transport = std::move(t).value();
+        if (*mode == rm::transport::secure::security_mode::authenticated) {
+            rm::transport::secure::secure_settings ss;
+            ss.identity = {o.cluster, o.id, *mode};
+            ss.keys = key_store;
+            ss.owner = s.id();
+            auto wrapped =
+                rm::transport::secure::secure_transport::wrap(std::move(transport), std::move(ss));
+            if (!wrapped) {
+                failure = wrapped.err().message();
+                return;
+            }
+            transport = std::move(wrapped).value();
+        }
         for (const std::string& server : o.servers) {
             auto a = rm::transport::address::parse(server);
             if (!a) {
@@ -319,7 +364,7 @@ int run(int argc, char** argv) {
             }
             ec.peers.push_back(*a);
         }
-        auto e = rm::messaging::endpoint::create(s, std::move(t).value(), std::move(ec));
+        auto e = rm::messaging::endpoint::create(s, std::move(transport), std::move(ec));
         if (!e) {
             failure = e.err().message();
             return;

@@ -57,6 +57,7 @@
 #include "tools/node_metrics.h"
 #include "tools/node_replication.h"
 #include "tools/node_workload.h"
+#include "transport/secure/secure_transport.h"
 #include "transport/uring/uring_transport.h"
 
 namespace rm = ringmesh;
@@ -71,6 +72,7 @@ struct shard_part {
     std::unique_ptr<rm::cluster::member> member;  // shard 0: its endpoint and membership
     std::unique_ptr<msg::endpoint> endpoint;      // another endpoint shard's
     msg::endpoint* ep = nullptr;                  // this shard's endpoint, if it runs one
+    rm::transport::secure::secure_transport* secure = nullptr;  // its secure layer, if any
     std::unique_ptr<msg::shard_messaging> api;
     std::unique_ptr<rm::tools::shard_workload> work;
     // with [replication]: the groups placed on this shard, and where inbound batches go
@@ -102,6 +104,8 @@ struct workload {
     std::mutex keyring_mutex;
     std::optional<std::vector<rm::membership::key_bytes>> new_keyring;
     std::vector<rm::membership::key_bytes> installed_keys;  // shard 0's copy
+    // The keys every shard's secure layer proves with (authenticated mode); SIGHUP replaces.
+    std::shared_ptr<rm::transport::secure::key_store> data_plane_keys;
     rm::cluster::member* member() const { return parts.front().member.get(); }
 };
 
@@ -266,6 +270,29 @@ void print_endpoint_stats(const msg::endpoint& ep, rm::shard_id shard) {
     }
 }
 
+// The secure layer's line of the exit report: who was proven, who was refused and why.
+void print_security_stats(const rm::transport::secure::secure_transport& t, const std::string& self,
+                          rm::shard_id shard) {
+    namespace sec = rm::transport::secure;
+    const sec::secure_stats& s = t.stats();
+    auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+    std::string refusals;
+    for (std::size_t r = 1; r < s.refused.size(); ++r) {
+        if (s.refused[r] == 0) continue;
+        refusals += refusals.empty() ? " (" : ", ";
+        refusals += std::string(sec::to_string(static_cast<sec::auth_refusal>(r))) + " " +
+                    std::to_string(s.refused[r]);
+    }
+    if (!refusals.empty()) refusals += ")";
+    const std::string who = shard == 0 ? self : self + " shard " + std::to_string(shard);
+    std::printf(
+        "[%s] security %s: %llu peers proven, %llu refused%s; records sealed %llu, opened "
+        "%llu, refused %llu; datagrams dropped %llu\n",
+        who.c_str(), sec::to_string(t.mode()), u(s.handshakes), u(s.refused_total()),
+        refusals.c_str(), u(s.records_sealed), u(s.records_opened), u(s.records_refused),
+        u(s.datagrams_dropped));
+}
+
 bool every_peer_acked(const msg::endpoint& ep) {
     for (const auto& peer : ep.connected_peers()) {
         if (ep.unacked(peer) > 0) return false;
@@ -301,12 +328,31 @@ std::optional<std::string> start_endpoint(rm::shard& s, workload& w,
     rm::transport::dpdk_config dpdk = settings.dpdk;
     dpdk.queues = static_cast<std::uint16_t>(settings.endpoint_shards);
     dpdk.queue = static_cast<std::uint16_t>(k);
-    auto opened = rm::transport::open_transport(settings.backend, settings.dpdk_configured(), dpdk,
-                                                settings.uring, k, &s);
+    // The secure layer runs on streams: with it, `auto` does not try a DPDK port (datagrams).
+    const bool secured =
+        settings.security.mode == rm::transport::secure::security_mode::authenticated;
+    auto opened = rm::transport::open_transport(
+        settings.backend, settings.dpdk_configured() && !secured, dpdk, settings.uring, k, &s);
     if (!opened) return opened.err().message();
     if (k == 0) {
         if (!opened->note.empty()) rm::log::info("transport", "{}", opened->note);
+        if (secured && settings.dpdk_configured())
+            rm::log::info("transport",
+                          "DPDK not tried: security mode authenticated runs on streams");
         w.transport_name = rm::transport::to_string(opened->chosen);
+    }
+    shard_part& part = w.parts[k];
+    if (secured) {
+        rm::transport::secure::secure_settings ss;
+        ss.identity = {settings.endpoint.cluster_id, settings.endpoint.node_id,
+                       settings.security.mode};
+        ss.keys = w.data_plane_keys;
+        ss.owner = k;
+        auto wrapped = rm::transport::secure::secure_transport::wrap(
+            std::move(opened->backend_transport), std::move(ss));
+        if (!wrapped) return "security: " + wrapped.err().message();
+        part.secure = wrapped->get();
+        opened->backend_transport = std::move(wrapped).value();
     }
     msg::endpoint_config config = settings.endpoint;
     config.node_shards = settings.endpoint_shards;
@@ -316,7 +362,6 @@ std::optional<std::string> start_endpoint(rm::shard& s, workload& w,
         config.peers.clear();  // shard 0 dials them all; each is handed to its owner
         config.datagram_peers.clear();
     }
-    shard_part& part = w.parts[k];
     if (k == 0) {
         rm::cluster::member_config mc;
         mc.messaging = std::move(config);
@@ -394,7 +439,7 @@ std::optional<std::string> start_replication(rm::shard& s, workload& w,
         return "--replicated-subscribe needs a valid pattern and a writable "
                "--replicated-resume file";
     }
-    part.replication->publish(*w.replication_board, 250 * rm::ns_per_ms);
+    part.replication->publish(*w.replication_board, 250 * rm::ns_per_ms, part.router.get());
     w.metrics->watch_replication(s, *part.replication);
     // Before the endpoint goes: on_stop hooks run in reverse order.
     s.on_stop([&part] { part.replication.reset(); });
@@ -462,6 +507,7 @@ std::optional<std::string> install(rm::shard& s, workload& w, rm::tools::node_se
     if (k < settings.endpoint_shards) {
         if (auto failed = start_endpoint(s, w, settings)) return failed;
         w.metrics->watch_endpoint(s, *part.ep);
+        if (part.secure != nullptr) w.metrics->watch_security(s, *part.secure);
     }
     part.api = std::make_unique<msg::shard_messaging>(s, *w.directory, part.ep);
     w.metrics->watch_cross_shard(s, *part.api);
@@ -485,6 +531,7 @@ std::optional<std::string> install(rm::shard& s, workload& w, rm::tools::node_se
     const std::string self = settings.endpoint.node_id;
     s.on_stop([&w, &part, k, self] {
         if (part.ep != nullptr) print_endpoint_stats(*part.ep, k);
+        if (part.secure != nullptr) print_security_stats(*part.secure, self, k);
         if (part.replication) part.replication->report(self);
         if (part.router && part.ep != nullptr) {
             const rm::cluster::raft_router_stats& r = part.router->stats();
@@ -499,7 +546,7 @@ std::optional<std::string> install(rm::shard& s, workload& w, rm::tools::node_se
 }
 
 void reload_keyring(const std::string& config_path, workload& w) {
-    if (config_path.empty() || w.gossip == nullptr) {
+    if (config_path.empty() || (w.gossip == nullptr && !w.data_plane_keys)) {
         rm::log::warn("node", "SIGHUP: no config file with a keyring to reload");
         return;
     }
@@ -514,6 +561,13 @@ void reload_keyring(const std::string& config_path, workload& w) {
         rm::log::error("node", "SIGHUP: the new keyring is empty; keeping the current keys");
         return;
     }
+    // New handshakes prove with the new keys at once; proven sessions keep their record keys.
+    if (w.data_plane_keys) {
+        w.data_plane_keys->replace(*keys);
+        std::printf("[%s] data plane keys replaced: %zu key(s)\n", loaded->endpoint.node_id.c_str(),
+                    keys->size());
+    }
+    if (w.gossip == nullptr) return;
     std::lock_guard lock(w.keyring_mutex);
     w.new_keyring = std::move(keys).value();
 }
@@ -604,7 +658,12 @@ int run_node(int argc, char** argv) {
     std::vector<std::string> seeds, keys;
     app.add_option("--gossip", gossip, "gossip host:port: turns membership on");
     app.add_option("--seed", seeds, "gossip address to join through; repeat for several");
-    app.add_option("--key", keys, "cluster key, base64 (first one seals); repeat for several");
+    app.add_option("--key", keys,
+                   "cluster key, base64 (the first one seals gossip and proves this node on the "
+                   "data plane); repeat for several");
+    std::string security_mode;
+    app.add_option("--security", security_mode,
+                   "none or authenticated (security.mode; default authenticated with a key)");
     app.add_option("--status-file", status_file, "rewrite the member table here every second");
     std::vector<std::string> replicas;
     std::string data_dir;
@@ -674,6 +733,7 @@ int run_node(int argc, char** argv) {
     for (auto& s : seeds)
         settings.membership.seeds.push_back(s);
     if (!keys.empty()) settings.membership.key_texts = keys;
+    if (!security_mode.empty()) settings.security.mode_text = security_mode;
     if (!replicas.empty()) settings.replication.replica_texts = replicas;
     if (!data_dir.empty()) settings.replication.dir = data_dir;
     if (!metrics_listen.empty()) {
@@ -760,6 +820,19 @@ int run_node(int argc, char** argv) {
             groups.push_back(settings.replication.topic_group);
         for (std::uint32_t g : groups)
             w.replication_board->expect(rm::cluster::shard_for_group(g, settings.node.shard_count));
+    }
+    if (settings.security.mode == rm::transport::secure::security_mode::authenticated) {
+        w.data_plane_keys =
+            std::make_shared<rm::transport::secure::key_store>(settings.membership.keys);
+        rm::log::info("security",
+                      "mode authenticated: every peer proves the keyring ({} key(s)) in a "
+                      "challenge-response handshake, every record carries a tag; not encrypted",
+                      settings.membership.keys.size());
+    } else {
+        rm::log::warn("security",
+                      "mode none (asked for): the data plane is open; anyone who reaches {} "
+                      "can subscribe, publish and call",
+                      settings.listen_text);
     }
     std::vector<std::string> failures(settings.node.shard_count);
     rm::tools::node_metrics node_metrics(settings.node.shard_count);

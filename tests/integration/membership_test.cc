@@ -172,9 +172,11 @@ TEST(MembershipTest, KeysRotateOnLiveNodesThroughSighup) {
     };
     const std::string seed = addr(nodes[0].gossip_port);
     auto start = [&](gossip_node& n, const std::string& config) {
-        n.proc = spawn(n.id, {"-c", config, "--id", n.id, "--listen", addr(n.port), "--gossip",
-                              addr(n.gossip_port), "--seed", seed, "--idle", "block", "--seconds",
-                              "60", "--status-file", n.status()});
+        // The config's keyring seals gossip and proves the nodes to each other on the data
+        // plane: both rotate together.
+        n.proc = spawn(n.id, {"-c", config, "--security", "authenticated", "--id", n.id, "--listen",
+                              addr(n.port), "--gossip", addr(n.gossip_port), "--seed", seed,
+                              "--idle", "block", "--seconds", "60", "--status-file", n.status()});
     };
     write_keyring({key_a});
     for (int i = 0; i < 2; ++i)
@@ -243,7 +245,15 @@ TEST(MembershipTest, KeysRotateOnLiveNodesThroughSighup) {
         EXPECT_FALSE(saw(n.proc, "member old joined")) << output_of(n.proc);
         EXPECT_FALSE(saw(n.proc, "member r[01] (suspect|dead)"))
             << "rotation disturbed " << output_of(n.proc);
+        // The same keyring proves the nodes on the data plane, and nobody was refused there.
+        EXPECT_GE(number_after(output_of(n.proc), "security authenticated:"), 1u)
+            << output_of(n.proc);
+        EXPECT_EQ(number_after(output_of(n.proc), "peers proven,"), 0u) << output_of(n.proc);
     }
+    // r0 dials r1 (the larger name) once, under key A; that session lived through all three
+    // rotations: r0 never had to dial again (it dials no other member: theirs are smaller).
+    EXPECT_EQ(number_after(output_of(nodes[0].proc), "connections in [0-9]+ out"), 1u)
+        << output_of(nodes[0].proc);
 }
 
 // ---- two network namespaces, split and healed by an nftables drop rule ----

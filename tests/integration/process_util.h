@@ -124,10 +124,22 @@ inline process spawn_program(const std::string& name, const std::string& binary,
     return p;
 }
 
+/// `args` as given when they name a keyring or a security mode; otherwise with
+/// `--security none` added. A node needs one of the two to start (open only when asked for):
+/// the tests about something else run the data plane open and say so here, once; the tests
+/// about security give their keys.
+inline std::vector<std::string> with_security(std::vector<std::string> args) {
+    for (const std::string& a : args) {
+        if (a == "--key" || a == "--security") return args;
+    }
+    args.insert(args.end(), {"--security", "none"});
+    return args;
+}
+
 /// A node process (the ringmesh_node the test binary was given).
 inline process spawn(const std::string& name, std::vector<std::string> args,
                      const std::vector<std::string>& prefix = {}) {
-    return spawn_program(name, node_binary, std::move(args), prefix);
+    return spawn_program(name, node_binary, with_security(std::move(args)), prefix);
 }
 
 inline int wait_exit(process& p) {

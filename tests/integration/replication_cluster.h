@@ -158,6 +158,19 @@ class replica_cluster {
         }
         return std::nullopt;
     }
+    /// The batches node `i`'s shards split between them (cluster::raft_batch_router), as its
+    /// status file says ("shard K routed batches: whole W split S into P", per shard).
+    unsigned long long routed_splits(int i) const {
+        std::ifstream in(status_file(i));
+        unsigned long long total = 0;
+        for (std::string line; std::getline(in, line);) {
+            const auto at = line.find(" split ");
+            if (line.find("routed batches:") == std::string::npos || at == std::string::npos)
+                continue;
+            total += std::stoull(line.substr(at + 7));
+        }
+        return total;
+    }
     /// The running node that leads `group` in the highest term any running node reports as
     /// led; -1 when none does.
     int leader(int group) const {
@@ -243,7 +256,7 @@ class replica_cluster {
 /// Runs ringmesh_kvbench with `args` (prefixed, e.g. into a namespace), to its end.
 inline process start_kvbench(const std::string& name, std::vector<std::string> args,
                              const std::vector<std::string>& prefix = {}) {
-    return spawn_program(name, kvbench_binary, std::move(args), prefix);
+    return spawn_program(name, kvbench_binary, with_security(std::move(args)), prefix);
 }
 
 // ---- namespaces on one bridge ----
