@@ -256,6 +256,16 @@ const fb::RaftBatch* verified_batch(std::span<const std::byte> bytes,
     return fb::GetRaftBatch(data);
 }
 
+/// Within the limits, and the beats (read in place) aligned.
+raft_codec_error check_counts(const fb::RaftBatch& batch, const raft_codec_limits& limits) {
+    const auto* messages = batch.messages();
+    const auto* beats = batch.beats();
+    if ((messages != nullptr && messages->size() > limits.max_messages) ||
+        (beats != nullptr && beats->size() > limits.max_beats))
+        return raft_codec_error::too_large;
+    return aligned(beats) ? raft_codec_error::none : raft_codec_error::malformed;
+}
+
 }  // namespace
 
 raft_codec_error batch_groups(std::span<const std::byte> bytes, std::vector<group_id>& out,
@@ -266,10 +276,7 @@ raft_codec_error batch_groups(std::span<const std::byte> bytes, std::vector<grou
     if (batch == nullptr) return raft_codec_error::malformed;
     const auto* messages = batch->messages();
     const auto* beats = batch->beats();
-    if ((messages != nullptr && messages->size() > limits.max_messages) ||
-        (beats != nullptr && beats->size() > limits.max_beats))
-        return raft_codec_error::too_large;
-    if (!aligned(beats)) return raft_codec_error::malformed;
+    if (const auto e = check_counts(*batch, limits); e != raft_codec_error::none) return e;
     // A batch carries a handful of groups: a linear look-up beats a set.
     auto note = [&out](group_id g) {
         if (std::find(out.begin(), out.end(), g) == out.end()) out.push_back(g);
@@ -298,10 +305,7 @@ raft_codec_error decode_batch(std::span<const std::byte> bytes, std::string_view
     if (from == no_node || batch->to() != self || from == self) return raft_codec_error::bad_field;
     const auto* messages = batch->messages();
     const auto* beats = batch->beats();
-    if ((messages != nullptr && messages->size() > limits.max_messages) ||
-        (beats != nullptr && beats->size() > limits.max_beats))
-        return raft_codec_error::too_large;
-    if (!aligned(beats)) return raft_codec_error::malformed;
+    if (const auto e = check_counts(*batch, limits); e != raft_codec_error::none) return e;
     raft_codec_error error = raft_codec_error::none;
     if (messages != nullptr) {
         for (const fb::RaftMessage* in : *messages) {

@@ -143,6 +143,18 @@ class EndpointTest : public ::testing::Test {
         } guard;
         return fn(*endpoints_[id]);
     }
+    // From node `from`, sends "next", "next+1", ... on `stream` to `peer`, `n` of them, each
+    // accepted (the window must have room); `next` moves past them.
+    void send_numbered(shard_id from, const std::string& peer, std::uint32_t stream, int& next,
+                       int n) {
+        for (int i = 0; i < n; ++i, ++next) {
+            ASSERT_EQ(on(from,
+                         [&](endpoint& e) {
+                             return e.send(peer, stream, bytes_of(std::to_string(next)));
+                         }),
+                      outcome::accepted);
+        }
+    }
     // From node `from`, publishes "0", "1", ... (each followed by `suffix`) on `topic` whenever
     // every subscriber's window has room, `count` in all, stepping until `done()`.
     bool publish_numbered_until(shard_id from, const std::string& topic, int count,

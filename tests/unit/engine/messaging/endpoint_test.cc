@@ -252,13 +252,7 @@ TEST_F(EndpointTest, PeerDeclaredDeadThenAliveResumesItsSessionWithoutLossOrDupl
     });
     ASSERT_TRUE(pump_until([&] { return b.connected("a") && a.connected("b"); }));
     int next = 0;
-    auto send_some = [&](int n) {
-        for (int i = 0; i < n; ++i, ++next) {
-            ASSERT_EQ(
-                on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of(std::to_string(next))); }),
-                outcome::accepted);
-        }
-    };
+    auto send_some = [&](int n) { send_numbered(0, "b", 20, next, n); };
     send_some(50);
     step();
     on(0, [&](endpoint& e) {

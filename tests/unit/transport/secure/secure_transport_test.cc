@@ -193,13 +193,7 @@ TEST_F(SecureTransportTest, AFlippedBitClosesTheConnectionAndTheSessionsResendEv
     });
     ASSERT_TRUE(pump_until([&] { return a.connected("b") && b.connected("a"); }));
     int next = 0;
-    auto send_some = [&](int n) {
-        for (int i = 0; i < n; ++i, ++next) {
-            ASSERT_EQ(
-                on(0, [&](endpoint& e) { return e.send("b", 20, bytes_of(std::to_string(next))); }),
-                outcome::accepted);
-        }
-    };
+    auto send_some = [&](int n) { send_numbered(0, "b", 20, next, n); };
     send_some(20);
     ASSERT_TRUE(pump_until([&] { return got.size() == 20; }));
     tamper_[1]->armed = true;
