@@ -36,11 +36,13 @@ struct run_config {
     /// fanin: the receiving node's shards, each with its own endpoint (ringmesh only); the
     /// second runs on the sender core.
     int receiver_shards = 1;
-    bool block = false;    ///< ringmesh idle strategy: block instead of busy_spin
-    bool udp = false;      ///< ringmesh over datagrams
-    bool dpdk = false;     ///< ringmesh over the DPDK transport on a net_memif pair
-    int broker_port = 0;   ///< nats: the run's nats-server (0: none)
-    bool scraped = false;  ///< ringmesh with /metrics served and scraped every 100 ms
+    bool block = false;          ///< ringmesh idle strategy: block instead of busy_spin
+    bool udp = false;            ///< ringmesh over datagrams
+    bool dpdk = false;           ///< ringmesh over the DPDK transport on a net_memif pair
+    int broker_port = 0;         ///< nats: the run's nats-server (0: none)
+    bool scraped = false;        ///< ringmesh with /metrics served and scraped every 100 ms
+    bool authenticated = false;  ///< ringmesh in security mode authenticated (keyring, tags)
+    bool curve = false;          ///< zmq with CURVE (libzmq's own encryption)
 };
 
 /// The memif pair of the DPDK systems: the receiver is the memif server (it creates the
@@ -211,7 +213,8 @@ struct system_roles {
 extern const system_roles raw_floor_roles;
 extern const system_roles raw_uring_roles;  ///< the io_uring floor (pingpong)
 extern const system_roles zmq_roles;
-extern const system_roles nats_roles;  ///< built with libnats only; needs a nats-server
+extern const system_roles zmq_curve_roles;  ///< the same with CURVE on every socket
+extern const system_roles nats_roles;       ///< built with libnats only; needs a nats-server
 extern const system_roles ringmesh_tcp_roles;
 extern const system_roles ringmesh_udp_roles;
 extern const system_roles ringmesh_dpdk_roles;  ///< built with DPDK only

@@ -252,6 +252,19 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
                                 rm->second.latency_us[3] / raw->second.latency_us[3]);
                 }
             }
+            // Authenticated (a tag per record) against plain, and against ZeroMQ's encryption.
+            if (auto au = get("ringmesh-tcp-auth"); have(rm) && have(au)) {
+                auto cv = get("zmq-curve");
+                if (what == rb::scenario::stream) {
+                    std::printf("   auth %.2fx tcp", au->second.msgs_per_s / rm->second.msgs_per_s);
+                    if (have(cv))
+                        std::printf(", %.2fx zmq-curve",
+                                    au->second.msgs_per_s / cv->second.msgs_per_s);
+                } else {
+                    std::printf("   auth p50 %.2fx tcp",
+                                au->second.latency_us[0] / rm->second.latency_us[0]);
+                }
+            }
             // The same with its metrics scraped every 100 ms: what observability costs.
             if (auto sc = get("ringmesh-tcp-scraped"); have(rm) && have(sc)) {
                 if (what == rb::scenario::stream) {
@@ -519,8 +532,9 @@ int run_bench(int argc, char** argv) {
     std::vector<std::string> scenarios{"stream", "pingpong", "rpc", "fanout",
                                        "fanin",  "rate",     "idle"};
     int fanout = 2;
-    std::vector<std::string> systems{"ringmesh-tcp", "ringmesh-udp", "zmq",
-                                     "raw",          "raw-uring",    "ringmesh-tcp-block"};
+    std::vector<std::string> systems{
+        "ringmesh-tcp",       "ringmesh-udp",      "zmq",      "raw", "raw-uring",
+        "ringmesh-tcp-block", "ringmesh-tcp-auth", "zmq-curve"};
 #ifdef RINGMESH_BENCH_NATS
     systems.insert(systems.begin() + 3, "nats");
 #endif
@@ -541,7 +555,8 @@ int run_bench(int argc, char** argv) {
                    "ringmesh-tcp, ringmesh-udp, zmq, nats (NATS core through a nats-server), raw, "
                    "raw-uring (the ping-pong through "
                    "io_uring, no engine), ringmesh-tcp-block (idles in the kernel), "
-                   "ringmesh-tcp-scraped (its metrics scraped every 100 ms); with DPDK "
+                   "ringmesh-tcp-scraped (its metrics scraped every 100 ms), ringmesh-tcp-auth "
+                   "(security mode authenticated), zmq-curve (ZeroMQ with CURVE); with DPDK "
                    "also ringmesh-dpdk and raw-dpdk (a net_memif pair)")
         ->delimiter(',');
     app.add_option("--stream-payloads", stream_payloads, "bytes")->delimiter(',');
@@ -589,6 +604,8 @@ int run_bench(int argc, char** argv) {
         {"raw", &rb::raw_floor_roles},
         {"raw-uring", &rb::raw_uring_roles},
         {"ringmesh-tcp-block", &rb::ringmesh_tcp_roles},
+        {"ringmesh-tcp-auth", &rb::ringmesh_tcp_roles},
+        {"zmq-curve", &rb::zmq_curve_roles},
 #ifdef RINGMESH_BENCH_SCRAPE
         {"ringmesh-tcp-scraped", &rb::ringmesh_tcp_roles},
 #endif
@@ -626,6 +643,8 @@ int run_bench(int argc, char** argv) {
         c.dpdk = sys == "ringmesh-dpdk";
         c.broker_port = broker.port;
         c.scraped = sys == "ringmesh-tcp-scraped";
+        c.authenticated = sys == "ringmesh-tcp-auth";
+        c.curve = sys == "zmq-curve";
         std::string why;
         ++done;
         if (!known[sys]->supports(c, &why)) {

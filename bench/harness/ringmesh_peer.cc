@@ -1,6 +1,8 @@
 // ringmesh through its public API: a one-shard node per process, the endpoint's send() on a
 // user stream for stream/rate (back-pressure honoured: a full window waits), and a closed
 // loop of send() and an echo for ping-pong. TCP (a dialed peer) or UDP (a datagram peer).
+// ringmesh-tcp-auth is ringmesh-tcp in security mode authenticated (transport/secure: the
+// keyring handshake, then a tag on every record of up to 16 KiB).
 // ringmesh-tcp-scraped is ringmesh-tcp with each process serving its metrics over HTTP and a
 // thread of its own scraping them every 100 ms, as Prometheus would: what observability costs.
 #include <sys/resource.h>
@@ -16,6 +18,7 @@
 #include "bench/harness/harness.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
+#include "transport/secure/secure_transport.h"
 #include "transport/select.h"
 #include "transport/uring/uring_transport.h"
 #ifdef RINGMESH_BENCH_SCRAPE
@@ -136,6 +139,22 @@ std::unique_ptr<node> start_node(side& s, const std::string& id, bool receiving,
             s.failure = opened.err().message();
             return;
         }
+        std::unique_ptr<transport::transport> t = std::move(opened->backend_transport);
+        if (s.config.authenticated) {
+            // Both sides hold the same (fixed) key: the handshake and a tag per record.
+            transport::secure::secure_settings ss;
+            ss.identity = {"bench", id, transport::secure::security_mode::authenticated};
+            ss.keys = std::make_shared<transport::secure::key_store>(
+                std::vector<transport::secure::key_bytes>{
+                    transport::secure::key_bytes(32, std::byte{0x5a})});
+            ss.owner = sh.id();
+            auto wrapped = transport::secure::secure_transport::wrap(std::move(t), std::move(ss));
+            if (!wrapped) {
+                s.failure = wrapped.err().message();
+                return;
+            }
+            t = std::move(wrapped).value();
+        }
         messaging::endpoint_config ec;
         ec.node_id = id;
         ec.cluster_id = "bench";
@@ -150,7 +169,7 @@ std::unique_ptr<node> start_node(side& s, const std::string& id, bool receiving,
                                                     std::to_string(receiver_port(s.config, r)));
             (s.config.udp || s.config.dpdk ? ec.datagram_peers : ec.peers).push_back(there);
         }
-        auto e = messaging::endpoint::create(sh, std::move(opened->backend_transport), ec);
+        auto e = messaging::endpoint::create(sh, std::move(t), ec);
         if (!e) {
             s.failure = e.err().message();
             return;

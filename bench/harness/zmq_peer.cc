@@ -14,6 +14,37 @@ std::string endpoint_of(int port) {
     return "tcp://127.0.0.1:" + std::to_string(port);
 }
 
+/// zmq-curve: CURVE on every socket, the binding side the server. The keys are fixed (both
+/// processes derive them from the same bytes): what is measured is the encryption.
+struct curve_keys {
+    char server_public[41], server_secret[41], client_public[41], client_secret[41];
+    curve_keys() {
+        std::uint8_t raw[32];
+        for (int i = 0; i < 32; ++i)
+            raw[i] = static_cast<std::uint8_t>(i * 7 + 1);
+        zmq_z85_encode(server_secret, raw, 32);
+        for (int i = 0; i < 32; ++i)
+            raw[i] = static_cast<std::uint8_t>(i * 11 + 3);
+        zmq_z85_encode(client_secret, raw, 32);
+        zmq_curve_public(server_public, server_secret);
+        zmq_curve_public(client_public, client_secret);
+    }
+};
+
+void secure_socket(const run_config& c, void* sock, bool server) {
+    if (!c.curve) return;
+    static const curve_keys k;
+    if (server) {
+        const int one = 1;
+        zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one);
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, k.server_secret, 40);
+    } else {
+        zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, k.server_public, 40);
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, k.client_public, 40);
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, k.client_secret, 40);
+    }
+}
+
 // rpc: DEALER/ROUTER, so that the client keeps rpc_window requests outstanding.
 run_result rpc_server(const run_config& c) {
     void* ctx = zmq_ctx_new();
@@ -109,6 +140,7 @@ run_result receiver(const run_config& c) {
     if (c.what == scenario::fanout) return fanout_subscriber(c);
     void* ctx = zmq_ctx_new();
     void* sock = zmq_socket(ctx, c.what == scenario::pingpong ? ZMQ_REP : ZMQ_PULL);
+    secure_socket(c, sock, true);
     if (zmq_bind(sock, endpoint_of(c.port).c_str()) != 0) {
         return run_result::failed(std::string("zmq bind: ") + zmq_strerror(zmq_errno()));
     }
@@ -134,6 +166,7 @@ run_result sender(const run_config& c) {
     if (c.what == scenario::fanout) return fanout_publisher(c);
     void* ctx = zmq_ctx_new();
     void* sock = zmq_socket(ctx, c.what == scenario::pingpong ? ZMQ_REQ : ZMQ_PUSH);
+    secure_socket(c, sock, false);
     zmq_connect(sock, endpoint_of(c.port).c_str());  // connects (and reconnects) in background
     std::vector<std::byte> msg(c.payload_bytes);
     run_result r;
@@ -165,6 +198,15 @@ bool supports(const run_config& c, std::string* why) {
 
 }  // namespace
 
+bool supports_curve(const run_config& c, std::string* why) {
+    if (c.what != scenario::stream && c.what != scenario::pingpong) {
+        *why = "CURVE is measured on the stream and the ping-pong";
+        return false;
+    }
+    return true;
+}
+
 const system_roles zmq_roles{"zmq", receiver, sender, supports};
+const system_roles zmq_curve_roles{"zmq-curve", receiver, sender, supports_curve};
 
 }  // namespace ringmesh::bench
