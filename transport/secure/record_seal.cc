@@ -66,26 +66,37 @@ std::size_t length_of(std::span<const std::byte> header) {
 
 record_sealer::record_sealer(const record_key& key) : ctx_(keyed(key, true)) {}
 
-void record_sealer::seal(std::span<const std::byte> payload, std::vector<std::byte>& out) {
+void record_sealer::append(std::span<const std::byte> payload, std::vector<std::byte>& out) {
     while (!payload.empty()) {
-        const std::size_t n = std::min(payload.size(), max_record_payload);
-        const std::size_t at = out.size();
-        out.resize(at + record_header_bytes + n + record_tag_bytes);
-        std::byte* header = out.data() + at;
-        for (std::size_t i = 0; i < record_header_bytes; ++i)
-            header[i] = static_cast<std::byte>((n >> (8 * i)) & 0xff);
-        std::copy_n(payload.data(), n, header + record_header_bytes);
-        const auto iv = iv_of(next_++);
-        int len = 0;
-        EVP_EncryptInit_ex(ctx_.get(), nullptr, nullptr, nullptr, iv.data());
-        EVP_EncryptUpdate(ctx_.get(), nullptr, &len, u8(header),
-                          static_cast<int>(record_header_bytes + n));
-        unsigned char none[16];  // GCM writes nothing here: there is no ciphertext
-        EVP_EncryptFinal_ex(ctx_.get(), none, &len);
-        EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_GCM_GET_TAG, record_tag_bytes,
-                            header + record_header_bytes + n);
+        if (open_at_ == no_record) {
+            open_at_ = out.size();
+            out.insert(out.end(), record_header_bytes, std::byte{0});  // written at close()
+        }
+        const std::size_t have = out.size() - open_at_ - record_header_bytes;
+        const std::size_t n = std::min(payload.size(), max_record_payload - have);
+        out.insert(out.end(), payload.begin(), payload.begin() + static_cast<std::ptrdiff_t>(n));
         payload = payload.subspan(n);
+        if (have + n == max_record_payload) close(out);
     }
+}
+
+void record_sealer::close(std::vector<std::byte>& out) {
+    if (open_at_ == no_record) return;
+    const std::size_t n = out.size() - open_at_ - record_header_bytes;
+    std::byte* header = out.data() + open_at_;
+    for (std::size_t i = 0; i < record_header_bytes; ++i)
+        header[i] = static_cast<std::byte>((n >> (8 * i)) & 0xff);
+    const auto iv = iv_of(next_++);
+    int len = 0;
+    EVP_EncryptInit_ex(ctx_.get(), nullptr, nullptr, nullptr, iv.data());
+    EVP_EncryptUpdate(ctx_.get(), nullptr, &len, u8(header),
+                      static_cast<int>(record_header_bytes + n));
+    unsigned char none[16];  // GCM writes nothing here: there is no ciphertext
+    EVP_EncryptFinal_ex(ctx_.get(), none, &len);
+    std::array<std::byte, record_tag_bytes> tag{};
+    EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_GCM_GET_TAG, record_tag_bytes, tag.data());
+    out.insert(out.end(), tag.begin(), tag.end());
+    open_at_ = no_record;
 }
 
 record_opener::record_opener(const record_key& key) : ctx_(keyed(key, false)) {}

@@ -46,12 +46,25 @@ class record_sealer {
   public:
     explicit record_sealer(const record_key& key);
     /// Appends `payload` to `out` as records (one per max_record_payload bytes).
-    void seal(std::span<const std::byte> payload, std::vector<std::byte>& out);
+    void seal(std::span<const std::byte> payload, std::vector<std::byte>& out) {
+        append(payload, out);
+        close(out);
+    }
+    /// Appends `payload` to the record open at the end of `out` (opening one when none is),
+    /// closing each record that reaches max_record_payload: what a connection sends during an
+    /// iteration goes into `out` once, as it is sent, and close() at the flush ends the last
+    /// record. Until then `out` may only grow.
+    void append(std::span<const std::byte> payload, std::vector<std::byte>& out);
+    /// Ends the open record (its header and tag), if there is one.
+    void close(std::vector<std::byte>& out);
+    bool open() const noexcept { return open_at_ != no_record; }
     std::uint64_t records() const noexcept { return next_; }
 
   private:
+    static constexpr std::size_t no_record = SIZE_MAX;
     detail::cipher_ctx ctx_;
     std::uint64_t next_ = 0;
+    std::size_t open_at_ = no_record;  // where the open record's header sits in `out`
 };
 
 class record_opener {

@@ -92,9 +92,8 @@ void secure_transport::on_connected(connection_id id, bool inbound) {
     c->deadline = now_ + settings_.handshake_timeout_ns;
     c->handshake = std::make_unique<auth_handshake>(settings_.identity, settings_.keys->snapshot(),
                                                     !inbound, auth_handshake::random_nonce());
-    std::vector<std::byte> hello;
-    c->handshake->start(hello);
-    c->sealed = std::move(hello);  // leaves at the next flush, ahead of everything
+    c->out = fresh_buffer();
+    c->handshake->start(*c->out);  // leaves at the next flush, ahead of everything
     conn& ref = *c;
     conns_[id.index] = std::move(c);
     mark_dirty(ref);
@@ -105,12 +104,9 @@ void secure_transport::on_received(connection_id id, buffer_handle chunk) {
     if (c == nullptr || c->closing) return;
     std::span<const std::byte> bytes = chunk.bytes();
     if (!c->up) {
-        std::vector<std::byte> reply;
-        const std::size_t used = c->handshake->feed(bytes, reply);
-        if (!reply.empty()) {
-            c->sealed.insert(c->sealed.end(), reply.begin(), reply.end());
-            mark_dirty(*c);
-        }
+        const std::size_t before = c->out->size();
+        const std::size_t used = c->handshake->feed(bytes, *c->out);
+        if (c->out->size() != before) mark_dirty(*c);
         if (c->handshake->failed()) {
             refuse(*c, c->handshake->refusal());
             return;
@@ -129,17 +125,35 @@ void secure_transport::on_received(connection_id id, buffer_handle chunk) {
 }
 
 bool secure_transport::take_records(conn& c, std::span<const std::byte> bytes) {
-    if (c.received.empty()) {
+    c.stalled = false;
+    // A record begun in an earlier chunk is completed first, with only the bytes it lacks.
+    while (!c.received.empty()) {
+        std::size_t need = record_header_bytes;
+        bool bad = false;
+        if (c.received.size() >= record_header_bytes) {
+            std::size_t size = 0;
+            bad = record_opener::next(c.received, size) == record_status::oversized;
+            need = bad ? c.received.size() : size;
+        }
+        const std::size_t take = std::min(need - c.received.size(), bytes.size());
+        c.received.insert(c.received.end(), bytes.begin(),
+                          bytes.begin() + static_cast<std::ptrdiff_t>(take));
+        bytes = bytes.subspan(take);
+        if (c.received.size() < need) return true;          // still short: the next chunk
+        if (!bad && need == record_header_bytes) continue;  // the header is whole: its size
         std::size_t used = 0;
-        if (!deliver_records(c, bytes, used)) return false;
-        c.received.assign(bytes.begin() + static_cast<std::ptrdiff_t>(used), bytes.end());
-        return true;
+        if (!deliver_records(c, c.received, used)) return false;
+        c.received.erase(c.received.begin(), c.received.begin() + static_cast<long>(used));
+        if (c.stalled) {  // held until a receive buffer is free: keep everything, in order
+            c.received.insert(c.received.end(), bytes.begin(), bytes.end());
+            return true;
+        }
     }
-    c.received.insert(c.received.end(), bytes.begin(), bytes.end());
+    // The rest straight from the chunk; a record cut at its end waits in `received`.
     std::size_t used = 0;
-    const bool ok = deliver_records(c, c.received, used);
-    if (ok) c.received.erase(c.received.begin(), c.received.begin() + static_cast<long>(used));
-    return ok;
+    if (!deliver_records(c, bytes, used)) return false;
+    c.received.assign(bytes.begin() + static_cast<std::ptrdiff_t>(used), bytes.end());
+    return true;
 }
 
 bool secure_transport::deliver_records(conn& c, std::span<const std::byte> bytes,
@@ -161,6 +175,7 @@ bool secure_transport::deliver_records(conn& c, std::span<const std::byte> bytes
             out = pool_->try_get();
             if (!out) {
                 ++stats_.receive_buffer_waits;
+                c.stalled = true;
                 stalled_.push_back(id.index);
                 return true;  // held: retried at the next poll
             }
@@ -235,8 +250,8 @@ void secure_transport::close(connection_id id) {
 std::size_t secure_transport::send(connection_id id, std::span<const std::byte> bytes) {
     conn* c = find(id);
     if (c == nullptr || !c->up || c->closing) return 0;
-    if (c->staged.size() + c->sealed.size() + bytes.size() > settings_.max_unsent_bytes) return 0;
-    c->staged.insert(c->staged.end(), bytes.begin(), bytes.end());
+    if (c->out->size() + c->waiting_bytes + bytes.size() > settings_.max_unsent_bytes) return 0;
+    c->sealer->append(bytes, *c->out);
     mark_dirty(*c);
     return bytes.size();
 }
@@ -251,16 +266,42 @@ void secure_transport::mark_dirty(conn& c) {
     dirty_.push_back(c.id.index);
 }
 
-void secure_transport::push_out(conn& c) {
-    if (!c.staged.empty()) {
-        const std::uint64_t before = c.sealer->records();
-        c.sealer->seal(c.staged, c.sealed);
-        stats_.records_sealed += c.sealer->records() - before;
-        c.staged.clear();
+std::shared_ptr<secure_transport::byte_buffer> secure_transport::fresh_buffer() {
+    for (auto& b : spare_) {
+        if (b.use_count() == 1) {  // the backend is done with it
+            std::shared_ptr<byte_buffer> free = std::move(b);
+            b = std::move(spare_.back());
+            spare_.pop_back();
+            free->clear();
+            return free;
+        }
     }
-    if (c.sealed.empty()) return;
-    const std::size_t taken = inner_->send(c.id, c.sealed);
-    c.sealed.erase(c.sealed.begin(), c.sealed.begin() + static_cast<long>(taken));
+    auto b = std::make_shared<byte_buffer>();
+    b->reserve(std::size_t{64} * 1024);
+    return b;
+}
+
+void secure_transport::push_out(conn& c) {
+    if (c.sealer) {
+        const std::uint64_t before = c.sealer->records();
+        c.sealer->close(*c.out);
+        stats_.records_sealed += c.sealer->records() - before;
+    }
+    if (!c.out->empty()) {
+        c.waiting_bytes += c.out->size();
+        c.waiting.emplace_back(std::move(c.out), 0);
+        c.out = fresh_buffer();
+    }
+    while (!c.waiting.empty()) {
+        auto& [buffer, at] = c.waiting.front();
+        const std::span<const std::byte> rest(buffer->data() + at, buffer->size() - at);
+        const std::size_t taken = inner_->send(c.id, rest, buffer);
+        at += taken;
+        c.waiting_bytes -= taken;
+        if (at < buffer->size()) break;  // the backend is full: the rest at the next flush
+        if (spare_.size() < 64) spare_.push_back(std::move(buffer));
+        c.waiting.pop_front();
+    }
 }
 
 std::size_t secure_transport::flush() {
@@ -274,7 +315,7 @@ std::size_t secure_transport::flush() {
             c.dirty = false;
             if (c.closing) continue;
             push_out(c);
-            if (!c.sealed.empty()) mark_dirty(c);  // the backend was full: the rest later
+            if (!c.waiting.empty()) mark_dirty(c);  // the backend was full: the rest later
         }
     }
     return inner_->flush();

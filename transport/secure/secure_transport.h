@@ -5,11 +5,13 @@
 // sees on_connected only for a proven peer, and its Hello must repeat the name the handshake
 // proved (peer_identity).
 //
-// Costs, and where they fall: what the layer above sends in one iteration is staged, then
-// sealed at flush() into records of up to 16 KiB (one tag per record, not per message: a
-// flush of many small messages pays once), and handed to the backend. Received records are
-// checked whole and their payloads copied into this layer's own receive buffers, so that a
-// record split across the backend's chunks is delivered contiguous.
+// Costs, and where they fall: what the layer above sends in one iteration is copied once,
+// as it is sent, into the connection's output buffer as records of up to 16 KiB; flush()
+// ends the last record (one tag per record, not per message: a flush of many small messages
+// pays once) and hands the buffer to the backend as the owner of its bytes, so that a large
+// flush leaves without another copy. Received records are checked whole and their payloads
+// copied into this layer's own receive buffers, so that a record split across the backend's
+// chunks is delivered contiguous (only a split record's bytes are gathered first).
 //
 // Refusals (each counted by reason in secure_stats, said in a rate-limited log line): a peer
 // that does not start with a handshake (a plaintext or keyless stranger), a bad proof, a
@@ -25,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -114,6 +117,7 @@ class secure_transport final : public transport, private event_handler {
     transport& inner() noexcept { return *inner_; }
 
   private:
+    using byte_buffer = std::vector<std::byte>;
     struct conn {
         connection_id id;
         bool inbound = false;
@@ -124,9 +128,14 @@ class secure_transport final : public transport, private event_handler {
         std::optional<record_opener> opener;
         time_ns deadline = 0;
         std::vector<std::byte> received;  // bytes that are not yet a whole record
-        std::vector<std::byte> staged;    // the layer above's bytes since the last flush
-        std::vector<std::byte> sealed;    // records the backend has not taken yet
-        bool dirty = false;               // in dirty_
+        bool stalled = false;             // records held: no receive buffer (in stalled_)
+        // This iteration's bytes (handshake messages, then records, the last one open), and
+        // earlier flushes' buffers the backend has not taken whole (with how much it took).
+        // A buffer handed to the backend is never appended to again: it may send from it.
+        std::shared_ptr<byte_buffer> out;
+        std::deque<std::pair<std::shared_ptr<byte_buffer>, std::size_t>> waiting;
+        std::size_t waiting_bytes = 0;
+        bool dirty = false;  // in dirty_
     };
 
     secure_transport(std::unique_ptr<transport> inner, secure_settings settings,
@@ -147,6 +156,8 @@ class secure_transport final : public transport, private event_handler {
     bool take_records(conn& c, std::span<const std::byte> bytes);
     bool deliver_records(conn& c, std::span<const std::byte> bytes, std::size_t& used);
     void push_out(conn& c);
+    /// An empty output buffer: one the backend has let go of, or a new one.
+    std::shared_ptr<byte_buffer> fresh_buffer();
     void mark_dirty(conn& c);
     void expire_handshakes(time_ns now);
 
@@ -154,9 +165,10 @@ class secure_transport final : public transport, private event_handler {
     secure_settings settings_;
     std::unique_ptr<buffer_pool> pool_;
     std::unordered_map<std::uint32_t, std::unique_ptr<conn>> conns_;
-    std::vector<std::uint32_t> dirty_;    // connections with bytes to seal or push
-    std::vector<std::uint32_t> stalled_;  // connections waiting for a receive buffer
-    event_handler* upper_ = nullptr;      // during poll()
+    std::vector<std::uint32_t> dirty_;                 // connections with bytes to seal or push
+    std::vector<std::uint32_t> stalled_;               // connections waiting for a receive buffer
+    std::vector<std::shared_ptr<byte_buffer>> spare_;  // output buffers, maybe still sending
+    event_handler* upper_ = nullptr;                   // during poll()
     time_ns now_ = 0;
     secure_stats stats_;
 };

@@ -58,6 +58,29 @@ TEST(RecordSealTest, PayloadsRoundTripInRecordsOfAtMostSixteenKiB) {
     EXPECT_EQ(stream.size(), want.size() + 4 * record_overhead);
 }
 
+TEST(RecordSealTest, PiecesAppendedOverAnIterationFillRecordsUpToTheLimit) {
+    record_sealer sealer(key_of(3));
+    const auto data = payload_of(40000);
+    std::vector<std::byte> stream;
+    for (std::size_t at = 0; at < data.size(); at += 999) {
+        const std::size_t n = std::min<std::size_t>(999, data.size() - at);
+        sealer.append(std::span<const std::byte>(data).subspan(at, n), stream);
+    }
+    EXPECT_TRUE(sealer.open());
+    sealer.close(stream);
+    EXPECT_FALSE(sealer.open());
+    sealer.close(stream);  // nothing open: nothing added
+    EXPECT_EQ(sealer.records(), 3u);
+    record_opener opener(key_of(3));
+    std::vector<std::byte> got;
+    for (auto record : records_of(stream)) {
+        std::span<const std::byte> payload;
+        ASSERT_EQ(opener.open(record, payload), record_status::ok);
+        got.insert(got.end(), payload.begin(), payload.end());
+    }
+    EXPECT_EQ(got, data);
+}
+
 TEST(RecordSealTest, EveryFlippedBitIsRefused) {
     std::vector<std::byte> stream;
     record_sealer(key_of(1)).seal(payload_of(24), stream);

@@ -134,6 +134,20 @@ TEST_F(SecureTransportTest, ProvenPeersPublishCallAndStreamAsBefore) {
     for (int i = 0; i < 50; ++i)
         EXPECT_EQ(got[static_cast<std::size_t>(i)], "m" + std::to_string(i));
     EXPECT_EQ(echoed, "ping");
+
+    // A message of many records, split across the network's chunks, arrives whole.
+    std::string big(200'000, 'x');
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<char>('a' + i % 26);
+    std::string got_big;
+    on(1, [&](endpoint& e) {
+        e.on_stream(21, [&](const message& m) { got_big = text_of(m.bytes); });
+        return 0;
+    });
+    ASSERT_EQ(on(0, [&](endpoint& e) { return e.send("b", 21, bytes_of(big)); }),
+              outcome::accepted);
+    ASSERT_TRUE(pump_until([&] { return !got_big.empty(); }));
+    EXPECT_EQ(got_big, big);
     EXPECT_EQ(secure(0).stats().handshakes, 1u);
     EXPECT_EQ(secure(1).stats().handshakes, 1u);
     EXPECT_GT(secure(0).stats().records_sealed, 0u);
