@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -29,6 +30,7 @@ namespace ringmesh::it {
 inline std::string node_binary;     // set from argv[1] by run_with_node_binary
 inline std::string kvbench_binary;  // argv[2], for the tests that drive the key-value service
 inline std::string tool_binary;     // argv[2] too: the second program a test drives
+inline std::string temp_dir_made;   // this run's scratch directory, once temp_dir() made it
 
 /// The main() of the node-process test binaries: argv[1] is the ringmesh_node they run,
 /// argv[2] (where a test needs it) the ringmesh_kvbench.
@@ -41,7 +43,19 @@ inline int run_with_node_binary(int argc, char** argv) {
     }
     node_binary = argv[1];
     if (argc > 2) kvbench_binary = tool_binary = argv[2];
-    return RUN_ALL_TESTS();
+    const int failed = RUN_ALL_TESTS();
+    // The nodes' outputs, logs and data directories (gigabytes, with replication) go with a
+    // passing run; a failing one leaves them for the engineer who reads the failure.
+    if (!temp_dir_made.empty()) {
+        if (failed == 0) {
+            std::error_code ignored;
+            std::filesystem::remove_all(temp_dir_made, ignored);
+        } else {
+            std::fprintf(stderr, "the nodes' outputs and data are kept in %s\n",
+                         temp_dir_made.c_str());
+        }
+    }
+    return failed;
 }
 
 struct process {
@@ -52,7 +66,8 @@ struct process {
 inline std::string temp_dir() {
     static std::string dir = [] {
         char tmpl[] = "/tmp/ringmesh-it-XXXXXX";
-        return std::string(::mkdtemp(tmpl));
+        temp_dir_made = ::mkdtemp(tmpl);
+        return temp_dir_made;
     }();
     return dir;
 }
