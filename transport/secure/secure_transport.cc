@@ -90,8 +90,9 @@ void secure_transport::on_connected(connection_id id, bool inbound) {
     c->id = id;
     c->inbound = inbound;
     c->deadline = now_ + settings_.handshake_timeout_ns;
-    c->handshake = std::make_unique<auth_handshake>(settings_.identity, settings_.keys->snapshot(),
-                                                    !inbound, auth_handshake::random_nonce());
+    c->handshake = std::make_unique<auth_handshake>(
+        settings_.identity, settings_.keys->snapshot(), !inbound,
+        settings_.nonce_source ? settings_.nonce_source() : auth_handshake::random_nonce());
     c->out = fresh_buffer();
     c->handshake->start(*c->out);  // leaves at the next flush, ahead of everything
     conn& ref = *c;

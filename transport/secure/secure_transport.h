@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,6 +71,9 @@ struct secure_settings {
     /// send() takes nothing (the layer above retries, as with a full backend).
     std::size_t max_unsent_bytes = 8u << 20;
     shard_id owner = no_shard;
+    /// Each handshake's nonce; empty: fresh random bytes (OpenSSL). The simulator gives a
+    /// seeded source, so that a run replays.
+    std::function<nonce()> nonce_source;
     std::size_t receive_buffers = 512;  ///< of receive_buffer_bytes each
     std::size_t receive_buffer_bytes = 32768;
 };
