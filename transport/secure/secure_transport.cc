@@ -136,7 +136,9 @@ bool secure_transport::take_records(conn& c, std::span<const std::byte> bytes) {
             bad = record_opener::next(c.received, size) == record_status::oversized;
             need = bad ? c.received.size() : size;
         }
-        const std::size_t take = std::min(need - c.received.size(), bytes.size());
+        // (Held records may already make `received` longer than the first one needs.)
+        const std::size_t take =
+            need > c.received.size() ? std::min(need - c.received.size(), bytes.size()) : 0;
         c.received.insert(c.received.end(), bytes.begin(),
                           bytes.begin() + static_cast<std::ptrdiff_t>(take));
         bytes = bytes.subspan(take);

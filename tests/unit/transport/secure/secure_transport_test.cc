@@ -88,7 +88,7 @@ class SecureTransportTest : public messaging::test::EndpointTest {
                           security_mode::authenticated};
             s.keys = std::make_shared<key_store>(how.keys);
             s.owner = id;
-            s.receive_buffers = 64;
+            s.receive_buffers = how.receive_buffers;
             auto wrapped = secure_transport::wrap(std::move(inner), s);
             EXPECT_TRUE(wrapped) << wrapped.err().message();
             return std::move(wrapped).value();
@@ -99,6 +99,7 @@ class SecureTransportTest : public messaging::test::EndpointTest {
         bool tamper = false;  // a bit flipper below the secure layer
         std::vector<key_bytes> keys{key(1)};
         std::string claims;  // the name it proves, when not its endpoint's
+        std::size_t receive_buffers = 64;
     };
     secure_transport& secure(shard_id id) {
         return static_cast<secure_transport&>(endpoints_[id]->transport());
@@ -154,6 +155,39 @@ TEST_F(SecureTransportTest, ProvenPeersPublishCallAndStreamAsBefore) {
     EXPECT_GT(secure(1).stats().records_opened, 0u);
     EXPECT_EQ(secure(1).stats().refused_total(), 0u);
     EXPECT_FALSE(secure(0).caps().datagrams) << "not offered in this mode";
+}
+
+TEST_F(SecureTransportTest, RecordsWaitInOrderWhileTheApplicationHoldsEveryReceiveBuffer) {
+    plan_[1].receive_buffers = 2;
+    endpoint& b = start(1, "b");
+    endpoint& a = start(0, "a", {1});
+    std::vector<int> got;
+    std::vector<buffer_handle> held;
+    bool holding = true;
+    on(1, [&](endpoint& e) {
+        e.on_stream(20, [&](const message& m) {
+            got.push_back(std::stoi(text_of(m.bytes)));
+            if (holding) held.push_back(m.retain());  // the application keeps the bytes
+        });
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return a.connected("b") && b.connected("a"); }));
+    int next = 0;
+    send_numbered(0, "b", 20, next, 3000);
+    ASSERT_TRUE(pump_until([&] { return secure(1).stats().receive_buffer_waits > 0; }));
+    const std::size_t before = got.size();
+    for (int i = 0; i < 200; ++i)
+        step();
+    EXPECT_EQ(got.size(), before) << "nothing moves while every buffer is held";
+    holding = false;
+    on(1, [&](endpoint&) {
+        held.clear();  // the application lets go
+        return 0;
+    });
+    ASSERT_TRUE(pump_until([&] { return got.size() == 3000; }));
+    for (int i = 0; i < 3000; ++i)
+        ASSERT_EQ(got[static_cast<std::size_t>(i)], i) << "exactly once, in order";
+    EXPECT_EQ(secure(1).stats().records_refused, 0u);
 }
 
 TEST_F(SecureTransportTest, AKeylessStrangerIsRefusedCountedAndReceivesNothing) {
