@@ -564,7 +564,8 @@ void reload_keyring(const std::string& config_path, workload& w) {
     // New handshakes prove with the new keys at once; proven sessions keep their record keys.
     if (w.data_plane_keys) {
         w.data_plane_keys->replace(*keys);
-        std::printf("[%s] data plane keys replaced: %zu key(s)\n", loaded->endpoint.node_id.c_str(),
+        // The running node's name (the file may leave the id to the command line).
+        std::printf("[%s] data plane keys replaced: %zu key(s)\n", w.directory->node_id().c_str(),
                     keys->size());
     }
     if (w.gossip == nullptr) return;
