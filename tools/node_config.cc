@@ -356,27 +356,10 @@ namespace {
 result<void> finish_security(node_settings& s) {
     using transport::secure::security_mode;
     security_settings& sec = s.security;
-    if (sec.mode_text.empty()) {
-        if (s.membership.keys.empty()) {
-            return bad(
-                "security: no mode, and no key to run the default (authenticated) with: "
-                "configure membership.keyring (--key) to authenticate every peer, or set "
-                "security.mode = \"none\" (--security none) to leave the data plane open");
-        }
-        sec.mode = security_mode::authenticated;
-    } else {
-        const auto mode = transport::secure::parse_security_mode(sec.mode_text);
-        if (!mode) return bad("security.mode must be none, authenticated or encrypted");
-        sec.mode = *mode;
-    }
-    if (sec.mode == security_mode::encrypted) {
-        return bad(
-            "security.mode = \"encrypted\" (TLS 1.3 and sealed datagrams) is not available in "
-            "this build yet; authenticated proves every peer with the keyring");
-    }
+    auto mode = transport::secure::resolve_security_mode(sec.mode_text, !s.membership.keys.empty());
+    if (!mode) return mode.err();
+    sec.mode = *mode;
     if (sec.mode == security_mode::authenticated) {
-        if (s.membership.keys.empty())
-            return bad("security.mode = \"authenticated\" needs membership.keyring (--key)");
         // The record layer runs on byte streams; sealed datagrams come with `encrypted`.
         if (s.backend == transport::backend::dpdk || !s.udp_peer_texts.empty()) {
             return bad(

@@ -49,6 +49,12 @@ struct replication_settings {
     std::uint64_t segment_bytes = 64ull << 20;
     bool lease_reads = true;  ///< clients may ask for lease reads
     bool enabled() const noexcept { return !replica_texts.empty(); }
+    /// Every group a replica runs: the key-value groups, then the topic group if set.
+    std::vector<std::uint32_t> all_groups() const {
+        std::vector<std::uint32_t> all = groups;
+        if (topic_group != 0) all.push_back(topic_group);
+        return all;
+    }
 };
 
 /// [security]: how the data plane lets peers in (transport/secure). `mode` unset: authenticated

@@ -64,12 +64,9 @@ result<std::unique_ptr<node_replication>> node_replication::start(
     shard& s, messaging::service_port& e, const std::string& cluster_id,
     const replication_settings& settings, unsigned shard_count) {
     std::vector<std::uint32_t> ids;
-    for (std::uint32_t g : settings.groups) {
+    for (std::uint32_t g : settings.all_groups()) {
         if (cluster::shard_for_group(g, shard_count) == s.id()) ids.push_back(g);
     }
-    if (settings.topic_group != 0 &&
-        cluster::shard_for_group(settings.topic_group, shard_count) == s.id())
-        ids.push_back(settings.topic_group);
     if (ids.empty()) return std::unique_ptr<node_replication>();
     std::sort(ids.begin(), ids.end());
     std::unique_ptr<node_replication> r(new node_replication());

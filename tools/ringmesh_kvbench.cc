@@ -309,17 +309,10 @@ int run(int argc, char** argv) {
         }
         keys.push_back(std::move(k).value());
     }
-    const auto mode =
-        o.security.empty()
-            ? std::optional(keys.empty() ? rm::transport::secure::security_mode::none
-                                         : rm::transport::secure::security_mode::authenticated)
-            : rm::transport::secure::parse_security_mode(o.security);
-    if (!mode || *mode == rm::transport::secure::security_mode::encrypted ||
-        (o.security.empty() && keys.empty()) ||
-        (*mode == rm::transport::secure::security_mode::authenticated && keys.empty())) {
-        std::fprintf(stderr,
-                     "ringmesh_kvbench: give --key (authenticated) or --security none, as the "
-                     "nodes run\n");
+    const auto mode = rm::transport::secure::resolve_security_mode(o.security, !keys.empty());
+    if (!mode) {
+        std::fprintf(stderr, "ringmesh_kvbench: %s (as the nodes run)\n",
+                     mode.err().message().c_str());
         return 2;
     }
     auto key_store = std::make_shared<rm::transport::secure::key_store>(keys);

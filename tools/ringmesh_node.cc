@@ -816,10 +816,7 @@ int run_node(int argc, char** argv) {
     if (settings.replication.enabled()) {
         w.replication_board =
             std::make_unique<rm::tools::replication_board>(settings.node.shard_count);
-        std::vector<std::uint32_t> groups = settings.replication.groups;
-        if (settings.replication.topic_group != 0)
-            groups.push_back(settings.replication.topic_group);
-        for (std::uint32_t g : groups)
+        for (std::uint32_t g : settings.replication.all_groups())
             w.replication_board->expect(rm::cluster::shard_for_group(g, settings.node.shard_count));
     }
     if (settings.security.mode == rm::transport::secure::security_mode::authenticated) {

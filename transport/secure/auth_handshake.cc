@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/core/errc.h"
 #include "engine/wire/aligned.h"
 #include "security_generated.h"
 
@@ -35,6 +36,29 @@ std::optional<security_mode> parse_security_mode(std::string_view text) noexcept
     if (text == "authenticated") return security_mode::authenticated;
     if (text == "encrypted") return security_mode::encrypted;
     return std::nullopt;
+}
+
+result<security_mode> resolve_security_mode(std::string_view configured, bool have_keys) {
+    auto bad = [](std::string why) { return make_error(core_errc::bad_config, std::move(why)); };
+    if (configured.empty()) {
+        if (!have_keys) {
+            return bad(
+                "security: no mode, and no key to run the default (authenticated) with: "
+                "configure membership.keyring (--key) to authenticate every peer, or set "
+                "security.mode = \"none\" (--security none) to leave the data plane open");
+        }
+        return security_mode::authenticated;
+    }
+    const auto mode = parse_security_mode(configured);
+    if (!mode) return bad("security.mode must be none, authenticated or encrypted");
+    if (*mode == security_mode::encrypted) {
+        return bad(
+            "security.mode = \"encrypted\" (TLS 1.3 and sealed datagrams) is not available in "
+            "this build yet; authenticated proves every peer with the keyring");
+    }
+    if (*mode == security_mode::authenticated && !have_keys)
+        return bad("security.mode = \"authenticated\" needs membership.keyring (--key)");
+    return *mode;
 }
 
 const char* to_string(auth_refusal r) noexcept {
@@ -156,23 +180,25 @@ void auth_handshake::start(std::vector<std::byte>& out) {
 }
 
 std::size_t auth_handshake::feed(std::span<const std::byte> in, std::vector<std::byte>& out) {
+    // The body length the prefix in pending_ announces (little-endian, after the magic).
+    auto announced = [this] {
+        std::size_t length = 0;
+        for (int i = 0; i < 4; ++i)
+            length |= std::to_integer<std::size_t>(pending_[4 + i]) << (8 * i);
+        return length;
+    };
     std::size_t used = 0;
     while (!done() && !failed() && used < in.size()) {
-        // The prefix first, byte by byte into pending_, then the body it announces.
+        // The prefix first, into pending_, then the body it announces.
         std::size_t want = handshake_prefix_bytes;
         const auto& magic = state_ == state::want_hello ? hello_magic : proof_magic;
-        if (pending_.size() >= handshake_prefix_bytes) {
-            std::size_t length = 0;
-            for (int i = 0; i < 4; ++i)
-                length |= std::to_integer<std::size_t>(pending_[4 + i]) << (8 * i);
-            want += length;
-        }
+        if (pending_.size() >= handshake_prefix_bytes) want += announced();
         const std::size_t take = std::min(want - pending_.size(), in.size() - used);
         pending_.insert(pending_.end(), in.begin() + static_cast<std::ptrdiff_t>(used),
                         in.begin() + static_cast<std::ptrdiff_t>(used + take));
         used += take;
-        // A wrong magic is known from the first byte that differs: a plaintext peer's frame
-        // header is refused at once, not after it has sent a kilobyte.
+        // A wrong magic is refused within the prefix's 8 bytes: a plaintext peer's frame
+        // header goes no further.
         for (std::size_t i = 0; i < std::min<std::size_t>(pending_.size(), 4); ++i) {
             if (pending_[i] != static_cast<std::byte>(magic[i])) {
                 refuse(state_ == state::want_hello ? auth_refusal::not_secure
@@ -181,9 +207,7 @@ std::size_t auth_handshake::feed(std::span<const std::byte> in, std::vector<std:
             }
         }
         if (pending_.size() == handshake_prefix_bytes) {
-            std::size_t length = 0;
-            for (int i = 0; i < 4; ++i)
-                length |= std::to_integer<std::size_t>(pending_[4 + i]) << (8 * i);
+            const std::size_t length = announced();
             if (length == 0 || length > max_handshake_message) {
                 refuse(auth_refusal::malformed);
                 return used;

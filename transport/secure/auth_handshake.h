@@ -32,11 +32,18 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/core/result.h"
+
 namespace ringmesh::transport::secure {
 
 enum class security_mode : std::uint8_t { none = 0, authenticated = 1, encrypted = 2 };
 const char* to_string(security_mode mode) noexcept;
 std::optional<security_mode> parse_security_mode(std::string_view text) noexcept;
+/// The mode a process runs, from its configured text (empty: none given) and whether it
+/// holds a keyring: authenticated by default with a key, `none` only when asked for, and an
+/// error that names both choices otherwise (also for `encrypted`, not built yet, and for
+/// `authenticated` without a key). The daemon and ringmesh_kvbench share the rule.
+result<security_mode> resolve_security_mode(std::string_view configured, bool have_keys);
 
 /// Why a handshake was refused; each is counted by the transport that ran it.
 enum class auth_refusal : std::uint8_t {
