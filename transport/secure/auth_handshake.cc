@@ -51,11 +51,6 @@ result<security_mode> resolve_security_mode(std::string_view configured, bool ha
     }
     const auto mode = parse_security_mode(configured);
     if (!mode) return bad("security.mode must be none, authenticated or encrypted");
-    if (*mode == security_mode::encrypted) {
-        return bad(
-            "security.mode = \"encrypted\" (TLS 1.3 and sealed datagrams) is not available in "
-            "this build yet; authenticated proves every peer with the keyring");
-    }
     if (*mode == security_mode::authenticated && !have_keys)
         return bad("security.mode = \"authenticated\" needs membership.keyring (--key)");
     return *mode;
@@ -83,6 +78,18 @@ const char* to_string(auth_refusal r) noexcept {
             return "bad-proof";
         case auth_refusal::timeout:
             return "timeout";
+        case auth_refusal::untrusted_certificate:
+            return "untrusted-certificate";
+        case auth_refusal::expired_certificate:
+            return "expired-certificate";
+        case auth_refusal::no_certificate:
+            return "no-certificate";
+        case auth_refusal::no_identity:
+            return "no-identity";
+        case auth_refusal::refused_by_peer:
+            return "refused-by-peer";
+        case auth_refusal::tls_failed:
+            return "tls-failed";
         case auth_refusal::count:
             break;
     }
@@ -201,8 +208,12 @@ std::size_t auth_handshake::feed(std::span<const std::byte> in, std::vector<std:
         // header goes no further.
         for (std::size_t i = 0; i < std::min<std::size_t>(pending_.size(), 4); ++i) {
             if (pending_[i] != static_cast<std::byte>(magic[i])) {
-                refuse(state_ == state::want_hello ? auth_refusal::not_secure
-                                                   : auth_refusal::malformed);
+                // A TLS record (a ClientHello or ServerHello) where a Hello belongs: the peer
+                // runs `encrypted`.
+                const bool tls = state_ == state::want_hello && pending_[0] == std::byte{0x16};
+                refuse(tls                           ? auth_refusal::mode_mismatch
+                       : state_ == state::want_hello ? auth_refusal::not_secure
+                                                     : auth_refusal::malformed);
                 return used;
             }
         }

@@ -41,8 +41,9 @@ const char* to_string(security_mode mode) noexcept;
 std::optional<security_mode> parse_security_mode(std::string_view text) noexcept;
 /// The mode a process runs, from its configured text (empty: none given) and whether it
 /// holds a keyring: authenticated by default with a key, `none` only when asked for, and an
-/// error that names both choices otherwise (also for `encrypted`, not built yet, and for
-/// `authenticated` without a key). The daemon and ringmesh_kvbench share the rule.
+/// error that names both choices otherwise (also for `authenticated` without a key).
+/// `encrypted` needs certificates, not a key: its caller checks them (tls_context.h). The daemon
+/// and ringmesh_kvbench share the rule.
 result<security_mode> resolve_security_mode(std::string_view configured, bool have_keys);
 
 /// Why a handshake was refused; each is counted by the transport that ran it.
@@ -57,6 +58,13 @@ enum class auth_refusal : std::uint8_t {
     unknown_key,    ///< its proof names a key this node does not hold
     bad_proof,      ///< the proof does not verify: a forgery, a replay or a reflection
     timeout,        ///< no handshake within the deadline (counted by the transport)
+    // `encrypted` mode (TLS 1.3, tls_guard.h):
+    untrusted_certificate,  ///< the peer's certificate does not chain to the CA (or is forged)
+    expired_certificate,    ///< expired, or not valid yet
+    no_certificate,         ///< the peer sent none
+    no_identity,            ///< its certificate names no node
+    refused_by_peer,        ///< the peer sent an alert: it refused this side
+    tls_failed,             ///< any other TLS failure (OpenSSL's reason in the log line)
     count,
 };
 const char* to_string(auth_refusal r) noexcept;

@@ -17,6 +17,10 @@ const char* to_string(record_status s) noexcept {
             return "oversized";
         case record_status::tampered:
             return "tampered";
+        case record_status::closed:
+            return "closed by the peer";
+        case record_status::alert:
+            return "an alert from the peer";
     }
     return "?";
 }

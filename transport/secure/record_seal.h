@@ -32,6 +32,8 @@ enum class record_status : std::uint8_t {
     incomplete,  ///< more bytes needed
     oversized,   ///< a length over max_record_payload: refused before reading on
     tampered,    ///< the tag does not verify
+    closed,      ///< TLS: the peer ended the stream (close_notify)
+    alert,       ///< TLS: the peer sent an alert (it refused this side, or broke off)
 };
 const char* to_string(record_status s) noexcept;
 

@@ -4,18 +4,30 @@
 
 #include "engine/core/errc.h"
 #include "engine/core/log.h"
+#include "transport/secure/tls_guard.h"
 
 namespace ringmesh::transport::secure {
 
 result<std::unique_ptr<secure_transport>> secure_transport::wrap(std::unique_ptr<transport> inner,
                                                                  secure_settings settings) {
-    if (settings.identity.mode != security_mode::authenticated)
-        return make_error(core_errc::bad_config,
-                          std::string("the secure layer runs mode authenticated, not ") +
-                              to_string(settings.identity.mode));
-    if (!settings.keys || settings.keys->snapshot().empty())
-        return make_error(core_errc::bad_config,
-                          "mode authenticated needs a keyring (membership.keyring or --key)");
+    switch (settings.identity.mode) {
+        case security_mode::authenticated:
+            if (!settings.keys || settings.keys->snapshot().empty()) {
+                return make_error(
+                    core_errc::bad_config,
+                    "mode authenticated needs a keyring (membership.keyring or --key)");
+            }
+            break;
+        case security_mode::encrypted:
+            if (!settings.tls || !settings.tls->snapshot()) {
+                return make_error(core_errc::bad_config,
+                                  "mode encrypted needs certificates (security.ca_file, "
+                                  "cert_file, key_file)");
+            }
+            break;
+        case security_mode::none:
+            return make_error(core_errc::bad_config, "the secure layer does not run mode none");
+    }
     if (settings.receive_buffer_bytes < max_record_payload)
         return make_error(core_errc::bad_config, "receive buffers smaller than a record");
     auto pool = buffer_pool::create(settings.receive_buffers, settings.receive_buffer_bytes,
@@ -53,7 +65,16 @@ const secure_transport::conn* secure_transport::find(connection_id id) const {
 
 std::string_view secure_transport::peer_identity(connection_id id) const {
     const conn* c = find(id);
-    return c != nullptr && c->up ? std::string_view(c->handshake->peer()) : std::string_view();
+    return c != nullptr && c->up ? std::string_view(c->guard->peer()) : std::string_view();
+}
+
+std::unique_ptr<stream_guard> secure_transport::new_guard(bool inbound) {
+    if (settings_.identity.mode == security_mode::encrypted)
+        return std::make_unique<tls_guard>(settings_.tls->snapshot(), settings_.identity.node_id,
+                                           !inbound);
+    return std::make_unique<keyring_guard>(
+        settings_.identity, settings_.keys->snapshot(), !inbound,
+        settings_.nonce_source ? settings_.nonce_source() : auth_handshake::random_nonce());
 }
 
 result<connection_id> secure_transport::connect(const address& remote) {
@@ -90,13 +111,15 @@ void secure_transport::on_connected(connection_id id, bool inbound) {
     c->id = id;
     c->inbound = inbound;
     c->deadline = now_ + settings_.handshake_timeout_ns;
-    c->handshake = std::make_unique<auth_handshake>(
-        settings_.identity, settings_.keys->snapshot(), !inbound,
-        settings_.nonce_source ? settings_.nonce_source() : auth_handshake::random_nonce());
+    c->guard = new_guard(inbound);
     c->out = fresh_buffer();
-    c->handshake->start(*c->out);  // leaves at the next flush, ahead of everything
+    c->guard->start(*c->out);  // leaves at the next flush, ahead of everything
     conn& ref = *c;
     conns_[id.index] = std::move(c);
+    if (ref.guard->refusal() != auth_refusal::none) {
+        refuse(ref, ref.guard->refusal());
+        return;
+    }
     mark_dirty(ref);
 }
 
@@ -106,15 +129,13 @@ void secure_transport::on_received(connection_id id, buffer_handle chunk) {
     std::span<const std::byte> bytes = chunk.bytes();
     if (!c->up) {
         const std::size_t before = c->out->size();
-        const std::size_t used = c->handshake->feed(bytes, *c->out);
+        const std::size_t used = c->guard->feed(bytes, *c->out);
         if (c->out->size() != before) mark_dirty(*c);
-        if (c->handshake->failed()) {
-            refuse(*c, c->handshake->refusal());
+        if (c->guard->refusal() != auth_refusal::none) {
+            refuse(*c, c->guard->refusal());
             return;
         }
-        if (!c->handshake->done()) return;
-        c->sealer.emplace(c->handshake->keys().send);
-        c->opener.emplace(c->handshake->keys().receive);
+        if (!c->guard->done()) return;
         c->up = true;
         ++stats_.handshakes;
         upper_->on_connected(id, c->inbound);
@@ -129,11 +150,12 @@ bool secure_transport::take_records(conn& c, std::span<const std::byte> bytes) {
     c.stalled = false;
     // A record begun in an earlier chunk is completed first, with only the bytes it lacks.
     while (!c.received.empty()) {
-        std::size_t need = record_header_bytes;
+        const std::size_t header = c.guard->header_bytes();
+        std::size_t need = header;
         bool bad = false;
-        if (c.received.size() >= record_header_bytes) {
+        if (c.received.size() >= header) {
             std::size_t size = 0;
-            bad = record_opener::next(c.received, size) == record_status::oversized;
+            bad = c.guard->next(c.received, size) == record_status::oversized;
             need = bad ? c.received.size() : size;
         }
         // (Held records may already make `received` longer than the first one needs.)
@@ -142,8 +164,8 @@ bool secure_transport::take_records(conn& c, std::span<const std::byte> bytes) {
         c.received.insert(c.received.end(), bytes.begin(),
                           bytes.begin() + static_cast<std::ptrdiff_t>(take));
         bytes = bytes.subspan(take);
-        if (c.received.size() < need) return true;          // still short: the next chunk
-        if (!bad && need == record_header_bytes) continue;  // the header is whole: its size
+        if (c.received.size() < need) return true;  // still short: the next chunk
+        if (!bad && need == header) continue;       // the header is whole: its size
         std::size_t used = 0;
         if (!deliver_records(c, c.received, used)) return false;
         c.received.erase(c.received.begin(), c.received.begin() + static_cast<long>(used));
@@ -170,7 +192,7 @@ bool secure_transport::deliver_records(conn& c, std::span<const std::byte> bytes
     while (used < bytes.size()) {
         std::size_t size = 0;
         const std::span<const std::byte> rest = bytes.subspan(used);
-        const record_status next = record_opener::next(rest, size);
+        const record_status next = c.guard->next(rest, size);
         if (next == record_status::incomplete) break;
         if (next == record_status::ok && (!out || out.capacity() - out.size() < size)) {
             hand_up();
@@ -183,24 +205,29 @@ bool secure_transport::deliver_records(conn& c, std::span<const std::byte> bytes
                 return true;  // held: retried at the next poll
             }
         }
-        std::span<const std::byte> payload;
+        std::size_t written = 0;
+        const std::size_t replies = c.out->size();
         const record_status opened =
-            next == record_status::ok ? c.opener->open(rest.first(size), payload) : next;
+            next == record_status::ok
+                ? c.guard->open(rest.first(size), out.storage().subspan(out.size()), written,
+                                *c.out)
+                : next;
+        if (c.out->size() != replies) mark_dirty(c);
         if (opened != record_status::ok) {
-            ++stats_.records_refused;
+            if (opened != record_status::closed) ++stats_.records_refused;
             static thread_local log::site_limit bad_records;
+            const std::string detail = c.guard->refusal_detail();
             log::limited(bad_records, log::level::warn, "secure",
-                         "{}: closing the connection of {}: a record was {}",
-                         settings_.identity.node_id, c.handshake->peer(), to_string(opened));
+                         "{}: closing the connection of {}: a record was {}{}",
+                         settings_.identity.node_id, c.guard->peer(), to_string(opened),
+                         detail.empty() ? std::string() : " (" + detail + ")");
             out = buffer_handle();  // nothing of a bad record, nor after it, goes up
             c.closing = true;
             inner_->close(id);
             return false;
         }
         ++stats_.records_opened;
-        const std::size_t at = out.size();
-        std::copy(payload.begin(), payload.end(), out.storage().begin() + static_cast<long>(at));
-        out.set_size(at + payload.size());
+        out.set_size(out.size() + written);
         used += size;
     }
     hand_up();
@@ -210,10 +237,12 @@ bool secure_transport::deliver_records(conn& c, std::span<const std::byte> bytes
 void secure_transport::refuse(conn& c, auth_refusal why) {
     ++stats_.refused[static_cast<std::size_t>(why)];
     static thread_local log::site_limit refusals;
-    const std::string& who = c.handshake->claimed_peer();
-    log::limited(refusals, log::level::warn, "secure", "{}: refusing {} connection {} ({}): {}",
+    const std::string& who = c.guard->claimed_peer();
+    const std::string detail = c.guard->refusal_detail();
+    log::limited(refusals, log::level::warn, "secure", "{}: refusing {} connection {} ({}): {}{}",
                  settings_.identity.node_id, c.inbound ? "inbound" : "outbound", c.id.index,
-                 who.empty() ? std::string("an unproven peer") : "claims " + who, to_string(why));
+                 who.empty() ? std::string("an unproven peer") : "claims " + who, to_string(why),
+                 detail.empty() ? std::string() : " (" + detail + ")");
     c.closing = true;
     push_out(c);  // our proof, if it was due: the peer learns the refusal is ours
     inner_->close(c.id);
@@ -254,7 +283,7 @@ std::size_t secure_transport::send(connection_id id, std::span<const std::byte> 
     conn* c = find(id);
     if (c == nullptr || !c->up || c->closing) return 0;
     if (c->out->size() + c->waiting_bytes + bytes.size() > settings_.max_unsent_bytes) return 0;
-    c->sealer->append(bytes, *c->out);
+    c->guard->append(bytes, *c->out);
     mark_dirty(*c);
     return bytes.size();
 }
@@ -285,10 +314,10 @@ std::shared_ptr<secure_transport::byte_buffer> secure_transport::fresh_buffer() 
 }
 
 void secure_transport::push_out(conn& c) {
-    if (c.sealer) {
-        const std::uint64_t before = c.sealer->records();
-        c.sealer->close(*c.out);
-        stats_.records_sealed += c.sealer->records() - before;
+    if (c.up) {
+        c.guard->close(*c.out);
+        stats_.records_sealed += c.guard->records_sealed() - c.sealed_counted;
+        c.sealed_counted = c.guard->records_sealed();
     }
     if (!c.out->empty()) {
         c.waiting_bytes += c.out->size();

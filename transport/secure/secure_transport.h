@@ -1,29 +1,34 @@
-// A transport in `authenticated` mode: wraps a backend's transport (io_uring, the simulator)
-// and runs the keyring handshake (auth_handshake.h) on every new stream connection before the
-// layer above hears of it, then tags every record of the byte stream (record_seal.h) and
-// checks every tag before a byte reaches the layer above. The endpoint above is unchanged: it
-// sees on_connected only for a proven peer, and its Hello must repeat the name the handshake
-// proved (peer_identity).
+// A transport in a secured mode: wraps a backend's transport (io_uring, the simulator) and
+// runs a handshake on every new stream connection before the layer above hears of it, then
+// protects every record of the byte stream and checks every record before a byte reaches the
+// layer above. The mode decides what runs on each connection (stream_guard.h):
+//   authenticated  the keyring handshake, then AES-GMAC-tagged records (integrity);
+//   encrypted      TLS 1.3 with mutual certificates (integrity and confidentiality).
+// The endpoint above is unchanged: it sees on_connected only for a proven peer, and its Hello
+// must repeat the name the handshake proved (peer_identity).
 //
 // Costs, and where they fall: what the layer above sends in one iteration is copied once,
-// as it is sent, into the connection's output buffer as records of up to 16 KiB; flush()
-// ends the last record (one tag per record, not per message: a flush of many small messages
-// pays once) and hands the buffer to the backend as the owner of its bytes, so that a large
-// flush leaves without another copy. Received records are checked whole and their payloads
-// copied into this layer's own receive buffers, so that a record split across the backend's
-// chunks is delivered contiguous (only a split record's bytes are gathered first).
+// as it is sent, into the connection's output buffer as records of up to 16 KiB (TLS stages
+// it and encrypts at the flush); flush() ends the last record (one tag per record, not per
+// message: a flush of many small messages pays once) and hands the buffer to the backend as
+// the owner of its bytes, so that a large flush leaves without another copy. Received records
+// are checked whole and their payloads copied into this layer's own receive buffers, so that
+// a record split across the backend's chunks is delivered contiguous (only a split record's
+// bytes are gathered first).
 //
 // Refusals (each counted by reason in secure_stats, said in a rate-limited log line): a peer
-// that does not start with a handshake (a plaintext or keyless stranger), a bad proof, a
-// replay, a mode or cluster mismatch, a handshake that does not finish in time, and, once a
-// peer is proven, any record whose tag fails (a changed, dropped, repeated or reordered
-// byte): the connection is closed and nothing of that record reaches the layer above; the
-// sessions resend what was not acknowledged once the peer reconnects.
+// that does not start with the mode's handshake (a plaintext or keyless stranger, or another
+// mode), a bad proof or certificate, a replay, a cluster mismatch, a handshake that does not
+// finish in time, and, once a peer is proven, any record that fails its check (a changed,
+// dropped, repeated or reordered byte): the connection is closed and nothing of that record
+// reaches the layer above; the sessions resend what was not acknowledged once the peer
+// reconnects.
 //
-// Datagrams are not offered in this mode yet (caps().datagrams is false; a stranger's
-// datagram is dropped and counted): the daemon refuses to start a datagram backend with it.
+// Datagrams are not offered in these modes yet (caps().datagrams is false; a stranger's
+// datagram is dropped and counted): the daemon refuses to start a datagram backend with them.
 //
-// Owned by one shard, like every transport; key_store is the one piece shared between shards.
+// Owned by one shard, like every transport; key_store and tls_credentials are the pieces
+// shared between shards.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +45,8 @@
 #include "engine/core/shard_id.h"
 #include "transport/secure/auth_handshake.h"
 #include "transport/secure/record_seal.h"
+#include "transport/secure/stream_guard.h"
+#include "transport/secure/tls_context.h"
 #include "transport/transport.h"
 
 namespace ringmesh::transport::secure {
@@ -64,8 +71,9 @@ class key_store {
 };
 
 struct secure_settings {
-    auth_identity identity;
-    std::shared_ptr<const key_store> keys;
+    auth_identity identity;                      ///< its mode picks the guard
+    std::shared_ptr<const key_store> keys;       ///< authenticated
+    std::shared_ptr<const tls_credentials> tls;  ///< encrypted
     time_ns handshake_timeout_ns = 5'000'000'000;
     /// Bytes per connection staged or sealed and not yet taken by the backend; beyond it
     /// send() takes nothing (the layer above retries, as with a full backend).
@@ -127,9 +135,8 @@ class secure_transport final : public transport, private event_handler {
         bool inbound = false;
         bool up = false;       // proven, and the layer above told
         bool closing = false;  // closed by this layer or the layer above
-        std::unique_ptr<auth_handshake> handshake;
-        std::optional<record_sealer> sealer;
-        std::optional<record_opener> opener;
+        std::unique_ptr<stream_guard> guard;
+        std::uint64_t sealed_counted = 0;  // of guard->records_sealed(), in stats_ already
         time_ns deadline = 0;
         std::vector<std::byte> received;  // bytes that are not yet a whole record
         bool stalled = false;             // records held: no receive buffer (in stalled_)
@@ -152,6 +159,7 @@ class secure_transport final : public transport, private event_handler {
                      buffer_handle owner) override;
     void on_closed(connection_id id, close_reason reason, int error) override;
 
+    std::unique_ptr<stream_guard> new_guard(bool inbound);
     conn* find(connection_id id);
     const conn* find(connection_id id) const;
     void refuse(conn& c, auth_refusal why);

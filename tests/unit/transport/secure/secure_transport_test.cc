@@ -1,8 +1,9 @@
-// The secure layer under real endpoints (on the simulated network): proven peers do messaging
-// as before; a keyless stranger, a wrong key and a Hello that names someone else are refused
-// and counted and never reach a handler; a byte changed on the wire closes the connection
-// before anything of it is delivered, and the sessions resend so that every message still
-// arrives exactly once, in order.
+// The secure layer under real endpoints (on the simulated network), in both of its modes
+// (authenticated: the keyring; encrypted: TLS 1.3 with certificates): proven peers do
+// messaging as before; a keyless stranger, a wrong key or another CA, and a Hello that names
+// someone else than the handshake proved are refused and counted and never reach a handler;
+// a byte changed on the wire closes the connection before anything of it is delivered, and
+// the sessions resend so that every message still arrives exactly once, in order.
 #include "transport/secure/secure_transport.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "tests/unit/engine/messaging/endpoint_fixture.h"
+#include "transport/secure/cert_issuer.h"
 
 namespace ringmesh::transport::secure {
 namespace {
@@ -70,7 +72,15 @@ class tampering_transport final : public transport, private event_handler {
     event_handler* upper_ = nullptr;
 };
 
-class SecureTransportTest : public messaging::test::EndpointTest {
+/// The CAs of the encrypted runs: the cluster's, and a stranger's.
+const cert_issuer& issuer(bool foreign) {
+    static const cert_issuer ours = cert_issuer::create("cluster-ca").value();
+    static const cert_issuer theirs = cert_issuer::create("stranger-ca").value();
+    return foreign ? theirs : ours;
+}
+
+class SecureTransportTest : public messaging::test::EndpointTest,
+                            public ::testing::WithParamInterface<security_mode> {
   protected:
     void SetUp() override {
         EndpointTest::SetUp();
@@ -84,9 +94,12 @@ class SecureTransportTest : public messaging::test::EndpointTest {
                 inner = std::move(t);
             }
             secure_settings s;
-            s.identity = {"test", how.claims.empty() ? name : how.claims,
-                          security_mode::authenticated};
-            s.keys = std::make_shared<key_store>(how.keys);
+            const std::string proves = how.claims.empty() ? name : how.claims;
+            s.identity = {"test", proves, GetParam()};
+            s.keys = std::make_shared<key_store>(std::vector<key_bytes>{key(how.foreign ? 2 : 1)});
+            auto pem = issuer(how.foreign).issue(proves);
+            EXPECT_TRUE(pem);
+            s.tls = std::make_shared<tls_credentials>(tls_context::from_pem(*pem, proves).value());
             s.owner = id;
             s.receive_buffers = how.receive_buffers;
             auto wrapped = secure_transport::wrap(std::move(inner), s);
@@ -95,15 +108,16 @@ class SecureTransportTest : public messaging::test::EndpointTest {
         };
     }
     struct plan {
-        bool plain = false;   // no secure layer at all: a keyless stranger
-        bool tamper = false;  // a bit flipper below the secure layer
-        std::vector<key_bytes> keys{key(1)};
-        std::string claims;  // the name it proves, when not its endpoint's
+        bool plain = false;    // no secure layer at all: a keyless stranger
+        bool tamper = false;   // a bit flipper below the secure layer
+        bool foreign = false;  // another key, or certificates from another CA
+        std::string claims;    // the name it proves, when not its endpoint's
         std::size_t receive_buffers = 64;
     };
     secure_transport& secure(shard_id id) {
         return static_cast<secure_transport&>(endpoints_[id]->transport());
     }
+    bool encrypted() const { return GetParam() == security_mode::encrypted; }
     std::uint64_t refused(shard_id id, auth_refusal why) {
         return secure(id).stats().refused[static_cast<std::size_t>(why)];
     }
@@ -112,7 +126,7 @@ class SecureTransportTest : public messaging::test::EndpointTest {
     tampering_transport* tamper_[node_count] = {};
 };
 
-TEST_F(SecureTransportTest, ProvenPeersPublishCallAndStreamAsBefore) {
+TEST_P(SecureTransportTest, ProvenPeersPublishCallAndStreamAsBefore) {
     endpoint& b = start(1, "b");
     endpoint& a = start(0, "a", {1});
     std::vector<std::string> got;
@@ -157,7 +171,7 @@ TEST_F(SecureTransportTest, ProvenPeersPublishCallAndStreamAsBefore) {
     EXPECT_FALSE(secure(0).caps().datagrams) << "not offered in this mode";
 }
 
-TEST_F(SecureTransportTest, RecordsWaitInOrderWhileTheApplicationHoldsEveryReceiveBuffer) {
+TEST_P(SecureTransportTest, RecordsWaitInOrderWhileTheApplicationHoldsEveryReceiveBuffer) {
     plan_[1].receive_buffers = 2;
     endpoint& b = start(1, "b");
     endpoint& a = start(0, "a", {1});
@@ -190,7 +204,7 @@ TEST_F(SecureTransportTest, RecordsWaitInOrderWhileTheApplicationHoldsEveryRecei
     EXPECT_EQ(secure(1).stats().records_refused, 0u);
 }
 
-TEST_F(SecureTransportTest, AKeylessStrangerIsRefusedCountedAndReceivesNothing) {
+TEST_P(SecureTransportTest, AKeylessStrangerIsRefusedCountedAndReceivesNothing) {
     plan_[2].plain = true;
     endpoint& b = start(1, "b");
     endpoint& intruder = start(2, "intruder", {1});
@@ -209,19 +223,22 @@ TEST_F(SecureTransportTest, AKeylessStrangerIsRefusedCountedAndReceivesNothing) 
     EXPECT_EQ(secure(1).stats().handshakes, 0u);
 }
 
-TEST_F(SecureTransportTest, AWrongKeyIsRefusedOnBothSides) {
-    plan_[0].keys = {key(2)};
+TEST_P(SecureTransportTest, AWrongKeyOrAnotherCaIsRefusedOnBothSides) {
+    plan_[0].foreign = true;
     endpoint& b = start(1, "b");
     endpoint& a = start(0, "a", {1});
-    ASSERT_TRUE(pump_until([&] {
-        return refused(1, auth_refusal::unknown_key) >= 2 &&
-               refused(0, auth_refusal::unknown_key) >= 2;
-    }));
+    // TLS: the dialer checks the listener's certificate first and says so in an alert.
+    const auto dialer_refusal =
+        encrypted() ? auth_refusal::untrusted_certificate : auth_refusal::unknown_key;
+    const auto listener_refusal =
+        encrypted() ? auth_refusal::refused_by_peer : auth_refusal::unknown_key;
+    ASSERT_TRUE(pump_until(
+        [&] { return refused(1, listener_refusal) >= 2 && refused(0, dialer_refusal) >= 2; }));
     EXPECT_FALSE(a.connected("b"));
     EXPECT_FALSE(b.connected("a"));
 }
 
-TEST_F(SecureTransportTest, AHelloNamingAnotherNodeThanTheProofIsRefused) {
+TEST_P(SecureTransportTest, AHelloNamingAnotherNodeThanTheProofIsRefused) {
     plan_[0].claims = "mallory";  // holds the key, proves "mallory", says Hello as "a"
     endpoint& b = start(1, "b");
     start(0, "a", {1});
@@ -230,7 +247,7 @@ TEST_F(SecureTransportTest, AHelloNamingAnotherNodeThanTheProofIsRefused) {
     EXPECT_FALSE(b.connected("mallory"));
 }
 
-TEST_F(SecureTransportTest, AFlippedBitClosesTheConnectionAndTheSessionsResendEverything) {
+TEST_P(SecureTransportTest, AFlippedBitClosesTheConnectionAndTheSessionsResendEverything) {
     plan_[1].tamper = true;
     endpoint& b = start(1, "b");
     endpoint& a = start(0, "a", {1});
@@ -255,6 +272,10 @@ TEST_F(SecureTransportTest, AFlippedBitClosesTheConnectionAndTheSessionsResendEv
     EXPECT_EQ(tamper_[1]->flipped, 1);
     EXPECT_EQ(secure(1).stats().handshakes, 2u) << "one reconnection";
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, SecureTransportTest,
+                         ::testing::Values(security_mode::authenticated, security_mode::encrypted),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
 
 }  // namespace
 }  // namespace ringmesh::transport::secure
