@@ -317,8 +317,11 @@ result<node_settings> load_node_settings(const std::string& path) {
     if (const auto* t = section("dpdk")) RM_TRY(read_dpdk_section(*t, s));
     if (const auto* t = section("replication")) RM_TRY(read_replication_section(*t, s));
     if (const auto* t = section("security")) {
-        RM_TRY(check_keys(*t, "security", {"mode"}));
+        RM_TRY(check_keys(*t, "security", {"mode", "ca_file", "cert_file", "key_file"}));
         RM_TRY(read_string(*t, "security", "mode", s.security.mode_text));
+        RM_TRY(read_string(*t, "security", "ca_file", s.security.tls_files.ca_file));
+        RM_TRY(read_string(*t, "security", "cert_file", s.security.tls_files.cert_file));
+        RM_TRY(read_string(*t, "security", "key_file", s.security.tls_files.key_file));
     }
     if (const auto* t = section("metrics")) {
         RM_TRY(check_keys(*t, "metrics", {"listen"}));
@@ -356,17 +359,30 @@ namespace {
 result<void> finish_security(node_settings& s) {
     using transport::secure::security_mode;
     security_settings& sec = s.security;
-    auto mode = transport::secure::resolve_security_mode(sec.mode_text, !s.membership.keys.empty());
+    const auto& files = sec.tls_files;
+    const bool any_file =
+        !files.ca_file.empty() || !files.cert_file.empty() || !files.key_file.empty();
+    if (any_file && !files.complete()) {
+        return bad(
+            "security: ca_file, cert_file and key_file go together "
+            "(--tls-ca, --tls-cert, --tls-key)");
+    }
+    auto mode = transport::secure::resolve_security_mode(sec.mode_text, !s.membership.keys.empty(),
+                                                         files.complete());
     if (!mode) return mode.err();
     sec.mode = *mode;
-    if (sec.mode == security_mode::authenticated) {
-        // The record layer runs on byte streams; sealed datagrams come with `encrypted`.
+    if (sec.mode != security_mode::none) {
+        // The record layers run on byte streams; sealed datagrams are not built yet.
         if (s.backend == transport::backend::dpdk || !s.udp_peer_texts.empty()) {
-            return bad(
-                "security.mode = \"authenticated\" covers stream connections only so far: "
-                "leave out node.udp_peers and node.transport = \"dpdk\", or run "
-                "security.mode = \"none\"");
+            return bad(std::string("security.mode = \"") + to_string(sec.mode) +
+                       "\" covers stream connections only so far: leave out node.udp_peers and "
+                       "node.transport = \"dpdk\", or run security.mode = \"none\"");
         }
+    }
+    if (sec.mode == security_mode::encrypted) {
+        auto loaded = transport::secure::tls_context::load(files, s.endpoint.node_id);
+        if (!loaded) return loaded.err();
+        sec.tls = std::move(loaded).value();
     }
     return ok();
 }

@@ -13,6 +13,7 @@
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
 #include "transport/secure/auth_handshake.h"
+#include "transport/secure/tls_context.h"
 #include "transport/select.h"
 #include "transport/uring/uring_transport.h"
 
@@ -57,12 +58,15 @@ struct replication_settings {
     }
 };
 
-/// [security]: how the data plane lets peers in (transport/secure). `mode` unset: authenticated
-/// when membership.keyring holds a key, and otherwise an error — `none` runs only when asked
-/// for. finish_node_settings fills `mode`.
+/// [security]: how the data plane lets peers in (transport/secure). `mode` unset: encrypted
+/// when certificates are configured, authenticated when membership.keyring holds a key, and
+/// otherwise an error — `none` runs only when asked for. finish_node_settings fills `mode`
+/// and, for encrypted, loads and checks the certificates (`tls`).
 struct security_settings {
     std::string mode_text;  ///< as configured ("none", "authenticated", "encrypted"), or empty
     transport::secure::security_mode mode = transport::secure::security_mode::authenticated;
+    transport::secure::tls_files tls_files;  ///< ca_file, cert_file, key_file (PEM)
+    std::shared_ptr<const transport::secure::tls_context> tls;  ///< loaded: mode encrypted
 };
 
 struct node_settings {

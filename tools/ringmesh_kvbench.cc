@@ -63,7 +63,8 @@ struct options {
     int deadline_ms = 5000;
     std::uint32_t group = 1;             // the key-value group, at its method (kv::method_of_group)
     std::vector<std::string> key_texts;  // the cluster keyring (base64): mode authenticated
-    std::string security;                // none or authenticated; default: authenticated with a key
+    std::string security;  // none, authenticated or encrypted; as resolve_security_mode
+    rm::transport::secure::tls_files tls;  // encrypted: this client's certificate
 };
 
 struct history_line {
@@ -271,7 +272,12 @@ int run(int argc, char** argv) {
     app.add_option("--cluster", o.cluster, "cluster id");
     app.add_option("--key", o.key_texts, "cluster key, base64, to prove this client; repeat");
     app.add_option("--security", o.security,
-                   "none or authenticated (default: authenticated with a key); as the nodes run");
+                   "none, authenticated or encrypted (default: encrypted with certificates, "
+                   "authenticated with a key); as the nodes run");
+    app.add_option("--tls-ca", o.tls.ca_file, "CA certificate(s) of the cluster, PEM");
+    app.add_option("--tls-cert", o.tls.cert_file,
+                   "this client's certificate, PEM; it must name --id");
+    app.add_option("--tls-key", o.tls.key_file, "this client's private key, PEM");
     app.add_option("--group", o.group, "the key-value group to drive (1: method \"kv\")")
         ->check(CLI::Range(1, 65535));
     app.add_option("--clients", o.clients, "concurrent clients")->check(CLI::Range(1, 4096));
@@ -299,7 +305,8 @@ int run(int argc, char** argv) {
     }
     if (o.id.empty()) o.id = "kvbench-" + std::to_string(::getpid());
 
-    // The same rule as the nodes': authenticated with a key, `none` only when asked for.
+    // The same rule as the nodes': encrypted with certificates, authenticated with a key,
+    // `none` only when asked for.
     std::vector<rm::transport::secure::key_bytes> keys;
     for (const std::string& text : o.key_texts) {
         auto k = rm::membership::keyring::parse_key(text);
@@ -309,13 +316,23 @@ int run(int argc, char** argv) {
         }
         keys.push_back(std::move(k).value());
     }
-    const auto mode = rm::transport::secure::resolve_security_mode(o.security, !keys.empty());
+    const auto mode =
+        rm::transport::secure::resolve_security_mode(o.security, !keys.empty(), o.tls.complete());
     if (!mode) {
         std::fprintf(stderr, "ringmesh_kvbench: %s (as the nodes run)\n",
                      mode.err().message().c_str());
         return 2;
     }
     auto key_store = std::make_shared<rm::transport::secure::key_store>(keys);
+    std::shared_ptr<rm::transport::secure::tls_credentials> tls;
+    if (*mode == rm::transport::secure::security_mode::encrypted) {
+        auto loaded = rm::transport::secure::tls_context::load(o.tls, o.id);
+        if (!loaded) {
+            std::fprintf(stderr, "ringmesh_kvbench: %s\n", loaded.err().message().c_str());
+            return 2;
+        }
+        tls = std::make_shared<rm::transport::secure::tls_credentials>(*loaded);
+    }
     rm::node_config nc;
     nc.pin_threads = false;
     auto node = rm::node::create(nc);
@@ -336,10 +353,11 @@ int run(int argc, char** argv) {
         ec.cluster_id = o.cluster;
         ec.node_id = o.id;
         std::unique_ptr<rm::transport::transport> transport = std::move(t).value();
-        if (*mode == rm::transport::secure::security_mode::authenticated) {
+        if (*mode != rm::transport::secure::security_mode::none) {
             rm::transport::secure::secure_settings ss;
             ss.identity = {o.cluster, o.id, *mode};
             ss.keys = key_store;
+            ss.tls = tls;
             ss.owner = s.id();
             auto wrapped =
                 rm::transport::secure::secure_transport::wrap(std::move(transport), std::move(ss));

@@ -106,6 +106,9 @@ struct workload {
     std::vector<rm::membership::key_bytes> installed_keys;  // shard 0's copy
     // The keys every shard's secure layer proves with (authenticated mode); SIGHUP replaces.
     std::shared_ptr<rm::transport::secure::key_store> data_plane_keys;
+    // The certificates every shard's TLS sessions start with (encrypted mode); SIGHUP reloads.
+    std::shared_ptr<rm::transport::secure::tls_credentials> tls_credentials;
+    rm::transport::secure::tls_files tls_files;  // the files SIGHUP reads again
     rm::cluster::member* member() const { return parts.front().member.get(); }
 };
 
@@ -329,16 +332,15 @@ std::optional<std::string> start_endpoint(rm::shard& s, workload& w,
     dpdk.queues = static_cast<std::uint16_t>(settings.endpoint_shards);
     dpdk.queue = static_cast<std::uint16_t>(k);
     // The secure layer runs on streams: with it, `auto` does not try a DPDK port (datagrams).
-    const bool secured =
-        settings.security.mode == rm::transport::secure::security_mode::authenticated;
+    const bool secured = settings.security.mode != rm::transport::secure::security_mode::none;
     auto opened = rm::transport::open_transport(
         settings.backend, settings.dpdk_configured() && !secured, dpdk, settings.uring, k, &s);
     if (!opened) return opened.err().message();
     if (k == 0) {
         if (!opened->note.empty()) rm::log::info("transport", "{}", opened->note);
         if (secured && settings.dpdk_configured())
-            rm::log::info("transport",
-                          "DPDK not tried: security mode authenticated runs on streams");
+            rm::log::info("transport", "DPDK not tried: security mode {} runs on streams",
+                          rm::transport::secure::to_string(settings.security.mode));
         w.transport_name = rm::transport::to_string(opened->chosen);
     }
     shard_part& part = w.parts[k];
@@ -347,6 +349,7 @@ std::optional<std::string> start_endpoint(rm::shard& s, workload& w,
         ss.identity = {settings.endpoint.cluster_id, settings.endpoint.node_id,
                        settings.security.mode};
         ss.keys = w.data_plane_keys;
+        ss.tls = w.tls_credentials;
         ss.owner = k;
         auto wrapped = rm::transport::secure::secure_transport::wrap(
             std::move(opened->backend_transport), std::move(ss));
@@ -545,6 +548,23 @@ std::optional<std::string> install(rm::shard& s, workload& w, rm::tools::node_se
     return std::nullopt;
 }
 
+// SIGHUP in encrypted mode: the certificate files are read again (the same paths: a renewal
+// replaces the files) and checked as at start-up; new handshakes use them, established
+// sessions keep theirs. A set that fails the checks leaves the current one in force.
+void reload_certificates(workload& w) {
+    if (!w.tls_credentials) return;
+    const std::string& id = w.directory->node_id();
+    auto loaded = rm::transport::secure::tls_context::load(w.tls_files, id);
+    if (!loaded) {
+        rm::log::error("node", "SIGHUP: {}; keeping the current certificates",
+                       loaded.err().message());
+        return;
+    }
+    w.tls_credentials->replace(*loaded);
+    std::printf("[%s] certificates reloaded: valid until %s\n", id.c_str(),
+                (*loaded)->not_after().c_str());
+}
+
 void reload_keyring(const std::string& config_path, workload& w) {
     if (config_path.empty() || (w.gossip == nullptr && !w.data_plane_keys)) {
         rm::log::warn("node", "SIGHUP: no config file with a keyring to reload");
@@ -664,7 +684,16 @@ int run_node(int argc, char** argv) {
                    "data plane); repeat for several");
     std::string security_mode;
     app.add_option("--security", security_mode,
-                   "none or authenticated (security.mode; default authenticated with a key)");
+                   "none, authenticated or encrypted (security.mode; default encrypted with "
+                   "certificates, authenticated with a key)");
+    rm::transport::secure::tls_files tls_files;
+    app.add_option("--tls-ca", tls_files.ca_file,
+                   "CA certificate(s) every peer's certificate must chain to, PEM "
+                   "(security.ca_file)");
+    app.add_option("--tls-cert", tls_files.cert_file,
+                   "this node's certificate, PEM; it must name the node id (security.cert_file)");
+    app.add_option("--tls-key", tls_files.key_file,
+                   "this node's private key, PEM (security.key_file)");
     app.add_option("--status-file", status_file, "rewrite the member table here every second");
     std::vector<std::string> replicas;
     std::string data_dir;
@@ -735,6 +764,9 @@ int run_node(int argc, char** argv) {
         settings.membership.seeds.push_back(s);
     if (!keys.empty()) settings.membership.key_texts = keys;
     if (!security_mode.empty()) settings.security.mode_text = security_mode;
+    if (!tls_files.ca_file.empty()) settings.security.tls_files.ca_file = tls_files.ca_file;
+    if (!tls_files.cert_file.empty()) settings.security.tls_files.cert_file = tls_files.cert_file;
+    if (!tls_files.key_file.empty()) settings.security.tls_files.key_file = tls_files.key_file;
     if (!replicas.empty()) settings.replication.replica_texts = replicas;
     if (!data_dir.empty()) settings.replication.dir = data_dir;
     if (!metrics_listen.empty()) {
@@ -819,7 +851,16 @@ int run_node(int argc, char** argv) {
         for (std::uint32_t g : settings.replication.all_groups())
             w.replication_board->expect(rm::cluster::shard_for_group(g, settings.node.shard_count));
     }
-    if (settings.security.mode == rm::transport::secure::security_mode::authenticated) {
+    if (settings.security.mode == rm::transport::secure::security_mode::encrypted) {
+        w.tls_credentials =
+            std::make_shared<rm::transport::secure::tls_credentials>(settings.security.tls);
+        w.tls_files = settings.security.tls_files;
+        rm::log::info("security",
+                      "mode encrypted: TLS 1.3 on every stream, both sides prove a certificate "
+                      "from {} naming their node id (this node's: {}, valid until {})",
+                      settings.security.tls_files.ca_file, settings.security.tls_files.cert_file,
+                      settings.security.tls->not_after());
+    } else if (settings.security.mode == rm::transport::secure::security_mode::authenticated) {
         w.data_plane_keys =
             std::make_shared<rm::transport::secure::key_store>(settings.membership.keys);
         rm::log::info("security",
@@ -883,7 +924,8 @@ int run_node(int argc, char** argv) {
             wait);
         sig = sigtimedwait(&signals, nullptr, &wait);
         if (sig == SIGHUP) {
-            reload_keyring(config_path, w);
+            reload_certificates(w);
+            if (!w.tls_credentials || w.gossip != nullptr) reload_keyring(config_path, w);
             sig = -1;
         } else if (sig == SIGUSR1) {
             sig = -1;  // finished: the loop condition ends it

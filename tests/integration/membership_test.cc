@@ -27,16 +27,6 @@ using clock_type = std::chrono::steady_clock;
 const std::string cluster_key = "cmluZ21lc2gtaW50ZWdyYXRpb24tdGVzdC1rZXktMDE=";
 const std::string wrong_key = "d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmctd3I=";
 
-// Polls `done` every 50 ms for at most `limit`; a liveness bound, not a timing check.
-bool eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
-    const auto until = clock_type::now() + limit;
-    while (clock_type::now() < until) {
-        if (done()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // paces the polling
-    }
-    return done();
-}
-
 bool saw(const process& p, const std::string& line_regex) {
     return std::regex_search(output_of(p), std::regex(line_regex));
 }

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -145,7 +146,7 @@ inline process spawn_program(const std::string& name, const std::string& binary,
 /// about security give their keys.
 inline std::vector<std::string> with_security(std::vector<std::string> args) {
     for (const std::string& a : args) {
-        if (a == "--key" || a == "--security") return args;
+        if (a == "--key" || a == "--security" || a == "--tls-cert") return args;
     }
     args.insert(args.end(), {"--security", "none"});
     return args;
@@ -169,6 +170,16 @@ inline std::string output_of(const process& p) {
     std::stringstream s;
     s << in.rdbuf();
     return s.str();
+}
+
+/// Polls `done` every 50 ms for at most `limit`; a liveness bound, not a timing check.
+inline bool eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // paces the polling
+    }
+    return done();
 }
 
 /// Waits (with a deadline) until something accepts TCP connections on 127.0.0.1:`port`.

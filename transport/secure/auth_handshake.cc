@@ -38,14 +38,17 @@ std::optional<security_mode> parse_security_mode(std::string_view text) noexcept
     return std::nullopt;
 }
 
-result<security_mode> resolve_security_mode(std::string_view configured, bool have_keys) {
+result<security_mode> resolve_security_mode(std::string_view configured, bool have_keys,
+                                            bool have_certificates) {
     auto bad = [](std::string why) { return make_error(core_errc::bad_config, std::move(why)); };
     if (configured.empty()) {
+        if (have_certificates) return security_mode::encrypted;
         if (!have_keys) {
             return bad(
                 "security: no mode, and no key to run the default (authenticated) with: "
-                "configure membership.keyring (--key) to authenticate every peer, or set "
-                "security.mode = \"none\" (--security none) to leave the data plane open");
+                "configure membership.keyring (--key) to authenticate every peer, certificates "
+                "(security.ca_file, cert_file, key_file) to encrypt, or set security.mode = "
+                "\"none\" (--security none) to leave the data plane open");
         }
         return security_mode::authenticated;
     }
@@ -53,6 +56,11 @@ result<security_mode> resolve_security_mode(std::string_view configured, bool ha
     if (!mode) return bad("security.mode must be none, authenticated or encrypted");
     if (*mode == security_mode::authenticated && !have_keys)
         return bad("security.mode = \"authenticated\" needs membership.keyring (--key)");
+    if (*mode == security_mode::encrypted && !have_certificates) {
+        return bad(
+            "security.mode = \"encrypted\" needs certificates: security.ca_file, cert_file "
+            "and key_file (--tls-ca, --tls-cert, --tls-key)");
+    }
     return *mode;
 }
 

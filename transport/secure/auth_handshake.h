@@ -39,12 +39,12 @@ namespace ringmesh::transport::secure {
 enum class security_mode : std::uint8_t { none = 0, authenticated = 1, encrypted = 2 };
 const char* to_string(security_mode mode) noexcept;
 std::optional<security_mode> parse_security_mode(std::string_view text) noexcept;
-/// The mode a process runs, from its configured text (empty: none given) and whether it
-/// holds a keyring: authenticated by default with a key, `none` only when asked for, and an
-/// error that names both choices otherwise (also for `authenticated` without a key).
-/// `encrypted` needs certificates, not a key: its caller checks them (tls_context.h). The daemon
-/// and ringmesh_kvbench share the rule.
-result<security_mode> resolve_security_mode(std::string_view configured, bool have_keys);
+/// The mode a process runs, from its configured text (empty: none given) and what it holds:
+/// with certificates `encrypted` by default, else with a keyring `authenticated`; `none` only
+/// when asked for, and otherwise an error that names the choices (also for a mode without
+/// what it needs). The daemon and ringmesh_kvbench share the rule.
+result<security_mode> resolve_security_mode(std::string_view configured, bool have_keys,
+                                            bool have_certificates);
 
 /// Why a handshake was refused; each is counted by the transport that ran it.
 enum class auth_refusal : std::uint8_t {
