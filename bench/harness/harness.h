@@ -42,8 +42,13 @@ struct run_config {
     int broker_port = 0;         ///< nats: the run's nats-server (0: none)
     bool scraped = false;        ///< ringmesh with /metrics served and scraped every 100 ms
     bool authenticated = false;  ///< ringmesh in security mode authenticated (keyring, tags)
+    bool encrypted = false;      ///< ringmesh in security mode encrypted (TLS 1.3, certificates)
     bool curve = false;          ///< zmq with CURVE (libzmq's own encryption)
 };
+
+/// The CA of ringmesh-tls's certificates: made in the harness before its roles fork, so that
+/// both sides of a run trust the same one.
+void prepare_tls_ca();
 
 /// The memif pair of the DPDK systems: the receiver is the memif server (it creates the
 /// socket), the sender the client. One socket and one EAL file prefix per run and side.

@@ -252,16 +252,21 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
                                 rm->second.latency_us[3] / raw->second.latency_us[3]);
                 }
             }
-            // Authenticated (a tag per record) against plain, and against ZeroMQ's encryption.
-            if (auto au = get("ringmesh-tcp-auth"); have(rm) && have(au)) {
+            // Authenticated (a tag per record) and encrypted (TLS) against plain, and against
+            // ZeroMQ's encryption.
+            for (const auto& [secured, label] :
+                 {std::pair{"ringmesh-tcp-auth", "auth"}, std::pair{"ringmesh-tls", "tls"}}) {
+                auto au = get(secured);
+                if (!have(rm) || !have(au)) continue;
                 auto cv = get("zmq-curve");
                 if (what == rb::scenario::stream) {
-                    std::printf("   auth %.2fx tcp", au->second.msgs_per_s / rm->second.msgs_per_s);
+                    std::printf("   %s %.2fx tcp", label,
+                                au->second.msgs_per_s / rm->second.msgs_per_s);
                     if (have(cv))
                         std::printf(", %.2fx zmq-curve",
                                     au->second.msgs_per_s / cv->second.msgs_per_s);
                 } else {
-                    std::printf("   auth p50 %.2fx tcp",
+                    std::printf("   %s p50 %.2fx tcp", label,
                                 au->second.latency_us[0] / rm->second.latency_us[0]);
                 }
             }
@@ -533,8 +538,8 @@ int run_bench(int argc, char** argv) {
                                        "fanin",  "rate",     "idle"};
     int fanout = 2;
     std::vector<std::string> systems{
-        "ringmesh-tcp",       "ringmesh-udp",      "zmq",      "raw", "raw-uring",
-        "ringmesh-tcp-block", "ringmesh-tcp-auth", "zmq-curve"};
+        "ringmesh-tcp",       "ringmesh-udp",      "zmq",          "raw",      "raw-uring",
+        "ringmesh-tcp-block", "ringmesh-tcp-auth", "ringmesh-tls", "zmq-curve"};
 #ifdef RINGMESH_BENCH_NATS
     systems.insert(systems.begin() + 3, "nats");
 #endif
@@ -556,7 +561,8 @@ int run_bench(int argc, char** argv) {
                    "raw-uring (the ping-pong through "
                    "io_uring, no engine), ringmesh-tcp-block (idles in the kernel), "
                    "ringmesh-tcp-scraped (its metrics scraped every 100 ms), ringmesh-tcp-auth "
-                   "(security mode authenticated), zmq-curve (ZeroMQ with CURVE); with DPDK "
+                   "(security mode authenticated), ringmesh-tls (security mode encrypted: TLS "
+                   "1.3), zmq-curve (ZeroMQ with CURVE); with DPDK "
                    "also ringmesh-dpdk and raw-dpdk (a net_memif pair)")
         ->delimiter(',');
     app.add_option("--stream-payloads", stream_payloads, "bytes")->delimiter(',');
@@ -605,6 +611,7 @@ int run_bench(int argc, char** argv) {
         {"raw-uring", &rb::raw_uring_roles},
         {"ringmesh-tcp-block", &rb::ringmesh_tcp_roles},
         {"ringmesh-tcp-auth", &rb::ringmesh_tcp_roles},
+        {"ringmesh-tls", &rb::ringmesh_tcp_roles},
         {"zmq-curve", &rb::zmq_curve_roles},
 #ifdef RINGMESH_BENCH_SCRAPE
         {"ringmesh-tcp-scraped", &rb::ringmesh_tcp_roles},
@@ -620,6 +627,9 @@ int run_bench(int argc, char** argv) {
             return 2;
         }
     }
+    // ringmesh-tls's CA, made before the roles fork (both sides trust it).
+    if (std::find(systems.begin(), systems.end(), "ringmesh-tls") != systems.end())
+        rb::prepare_tls_ca();
     // NATS core needs its server: one for the run, started and ended here.
     const nats_broker broker(std::find(systems.begin(), systems.end(), "nats") != systems.end());
     const int cores = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
@@ -644,6 +654,7 @@ int run_bench(int argc, char** argv) {
         c.broker_port = broker.port;
         c.scraped = sys == "ringmesh-tcp-scraped";
         c.authenticated = sys == "ringmesh-tcp-auth";
+        c.encrypted = sys == "ringmesh-tls";
         c.curve = sys == "zmq-curve";
         std::string why;
         ++done;

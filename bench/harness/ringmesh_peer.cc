@@ -2,7 +2,9 @@
 // user stream for stream/rate (back-pressure honoured: a full window waits), and a closed
 // loop of send() and an echo for ping-pong. TCP (a dialed peer) or UDP (a datagram peer).
 // ringmesh-tcp-auth is ringmesh-tcp in security mode authenticated (transport/secure: the
-// keyring handshake, then a tag on every record of up to 16 KiB).
+// keyring handshake, then a tag on every record of up to 16 KiB); ringmesh-tls is ringmesh-tcp
+// in security mode encrypted (TLS 1.3 with mutual certificates from one CA, a record per
+// flush).
 // ringmesh-tcp-scraped is ringmesh-tcp with each process serving its metrics over HTTP and a
 // thread of its own scraping them every 100 ms, as Prometheus would: what observability costs.
 #include <sys/resource.h>
@@ -12,12 +14,14 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "bench/harness/harness.h"
 #include "engine/messaging/endpoint.h"
 #include "engine/node.h"
+#include "transport/secure/cert_issuer.h"
 #include "transport/secure/secure_transport.h"
 #include "transport/select.h"
 #include "transport/uring/uring_transport.h"
@@ -33,6 +37,16 @@ namespace {
 
 constexpr std::uint32_t bench_stream = 16;
 constexpr const char* receiver_id = "bench-recv";
+
+std::optional<transport::secure::cert_issuer>& tls_ca_slot() {
+    static std::optional<transport::secure::cert_issuer> ca;
+    return ca;
+}
+
+const transport::secure::cert_issuer& tls_ca() {
+    prepare_tls_ca();  // (already made before the fork: this only reads it)
+    return *tls_ca_slot();
+}
 
 #ifdef RINGMESH_BENCH_SCRAPE
 std::size_t discard(char*, std::size_t size, std::size_t n, void*) {
@@ -140,13 +154,26 @@ std::unique_ptr<node> start_node(side& s, const std::string& id, bool receiving,
             return;
         }
         std::unique_ptr<transport::transport> t = std::move(opened->backend_transport);
-        if (s.config.authenticated) {
+        if (s.config.authenticated || s.config.encrypted) {
             // Both sides hold the same (fixed) key: the handshake and a tag per record.
             transport::secure::secure_settings ss;
-            ss.identity = {"bench", id, transport::secure::security_mode::authenticated};
+            ss.identity = {"bench", id,
+                           s.config.encrypted ? transport::secure::security_mode::encrypted
+                                              : transport::secure::security_mode::authenticated};
             ss.keys = std::make_shared<transport::secure::key_store>(
                 std::vector<transport::secure::key_bytes>{
                     transport::secure::key_bytes(32, std::byte{0x5a})});
+            if (s.config.encrypted) {
+                auto pem = tls_ca().issue(id);
+                auto ctx =
+                    pem ? transport::secure::tls_context::from_pem(*pem, id)
+                        : result<std::shared_ptr<const transport::secure::tls_context>>(pem.err());
+                if (!ctx) {
+                    s.failure = ctx.err().message();
+                    return;
+                }
+                ss.tls = std::make_shared<transport::secure::tls_credentials>(*ctx);
+            }
             ss.owner = sh.id();
             auto wrapped = transport::secure::secure_transport::wrap(std::move(t), std::move(ss));
             if (!wrapped) {
@@ -474,6 +501,11 @@ bool supports_dpdk(const run_config& c, std::string* why) {
 }
 
 }  // namespace
+
+void prepare_tls_ca() {
+    if (!tls_ca_slot())
+        tls_ca_slot().emplace(transport::secure::cert_issuer::create("bench-ca").value());
+}
 
 const system_roles ringmesh_tcp_roles{"ringmesh-tcp", receiver, sender, supports_tcp};
 const system_roles ringmesh_udp_roles{"ringmesh-udp", receiver, sender, supports_udp};
