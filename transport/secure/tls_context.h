@@ -89,6 +89,10 @@ class tls_credentials {
     std::shared_ptr<const tls_context> current_;
 };
 
+/// The key log callback every context installs: hands a session's application traffic
+/// secrets to its tls_guard (tls_guard.cc), which protects the records itself from then on.
+void tls_keylog_sink(const SSL* ssl, const char* line);
+
 /// OpenSSL's last error on this thread, as text (and the queue cleared).
 std::string openssl_error_text();
 

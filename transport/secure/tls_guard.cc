@@ -1,11 +1,13 @@
 #include "transport/secure/tls_guard.h"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <string_view>
 
 namespace ringmesh::transport::secure {
 
@@ -68,8 +70,34 @@ bool is_alert_reason(unsigned long e) {
 
 }  // namespace
 
-tls_guard::tls_guard(std::shared_ptr<const tls_context> context, std::string self, bool dialer)
-    : context_(std::move(context)), self_(std::move(self)), dialer_(dialer) {
+void tls_keylog_sink(const SSL* ssl, const char* line) {
+    auto* self = static_cast<tls_guard*>(SSL_get_app_data(ssl));
+    if (self == nullptr || self->openssl_records_ || line == nullptr) return;
+    const std::string_view text(line);
+    std::vector<unsigned char>* into = nullptr;
+    if (text.starts_with("CLIENT_TRAFFIC_SECRET_0 ")) {
+        into = &self->client_secret_;
+    } else if (text.starts_with("SERVER_TRAFFIC_SECRET_0 ")) {
+        into = &self->server_secret_;
+    } else {
+        return;  // the handshake's own secrets and the exporter's: OpenSSL's business
+    }
+    // "LABEL <client random, hex> <secret, hex>"
+    const std::string_view hex = text.substr(text.rfind(' ') + 1);
+    auto nibble = [](char c) {
+        return c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0';
+    };
+    into->clear();
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+        into->push_back(static_cast<unsigned char>(nibble(hex[i]) * 16 + nibble(hex[i + 1])));
+}
+
+tls_guard::tls_guard(std::shared_ptr<const tls_context> context, std::string self, bool dialer,
+                     bool openssl_records)
+    : context_(std::move(context)),
+      self_(std::move(self)),
+      dialer_(dialer),
+      openssl_records_(openssl_records) {
     ssl_ = SSL_new(context_->raw());
     BIO* bio = ssl_ != nullptr ? BIO_new(span_bio_method()) : nullptr;
     if (bio == nullptr) {
@@ -100,6 +128,22 @@ int tls_guard::note_claim(int preverified, X509_STORE_CTX* store) {
 
 tls_guard::~tls_guard() {
     SSL_free(ssl_);
+    OPENSSL_cleanse(client_secret_.data(), client_secret_.size());
+    OPENSSL_cleanse(server_secret_.data(), server_secret_.size());
+}
+
+void tls_guard::take_over_records() {
+    if (!openssl_records_ && !client_secret_.empty() && !server_secret_.empty()) {
+        const std::uint16_t suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(ssl_));
+        const auto& mine = dialer_ ? client_secret_ : server_secret_;
+        const auto& theirs = dialer_ ? server_secret_ : client_secret_;
+        own_records_ = sender_.init(suite, std::as_bytes(std::span(mine))) &&
+                       receiver_.init(suite, std::as_bytes(std::span(theirs)));
+    }
+    OPENSSL_cleanse(client_secret_.data(), client_secret_.size());
+    OPENSSL_cleanse(server_secret_.data(), server_secret_.size());
+    client_secret_.clear();
+    server_secret_.clear();
 }
 
 void tls_guard::start(byte_buffer& out) {
@@ -143,6 +187,7 @@ void tls_guard::handshake(std::span<const std::byte> in, byte_buffer& out, std::
             refusal_ = auth_refusal::ourselves;
         } else {
             done_ = true;
+            take_over_records();
         }
         return;
     }
@@ -188,6 +233,25 @@ void tls_guard::write_record(std::span<const std::byte> plain, byte_buffer& out)
 }
 
 void tls_guard::append(std::span<const std::byte> payload, byte_buffer& out) {
+    if (own_records_) {
+        while (!payload.empty()) {
+            if (open_at_ == no_record) {
+                open_at_ = out.size();
+                out.resize(out.size() + tls_header_bytes);  // written when it is sealed
+            }
+            const std::size_t used = out.size() - open_at_ - tls_header_bytes;
+            const std::size_t take = std::min(max_record_payload - used, payload.size());
+            out.insert(out.end(), payload.begin(),
+                       payload.begin() + static_cast<std::ptrdiff_t>(take));
+            payload = payload.subspan(take);
+            if (used + take == max_record_payload) {
+                sender_.seal(out, open_at_, tls_content::application_data);
+                ++records_;
+                open_at_ = no_record;
+            }
+        }
+        return;
+    }
     while (!payload.empty()) {
         if (staged_.empty() && payload.size() >= max_record_payload) {
             write_record(payload.first(max_record_payload), out);  // a full record in place
@@ -206,9 +270,65 @@ void tls_guard::append(std::span<const std::byte> payload, byte_buffer& out) {
 }
 
 void tls_guard::close(byte_buffer& out) {
+    if (own_records_) {
+        if (open_at_ != no_record) {
+            sender_.seal(out, open_at_, tls_content::application_data);
+            ++records_;
+            open_at_ = no_record;
+        }
+        if (key_update_due_ || sender_.sequence() >= tls13_protection::max_records_per_key)
+            send_key_update(out);
+        return;
+    }
+    if (key_update_due_) {
+        SSL_key_update(
+            ssl_, key_update_request_ ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED);
+        key_update_due_ = key_update_request_ = false;
+        ++key_updates_sent_;
+        if (staged_.empty()) SSL_do_handshake(ssl_);  // sends it now, with nothing to carry
+    }
     if (staged_.empty()) return;
     write_record(staged_, out);
     staged_.clear();
+}
+
+// A KeyUpdate (RFC 8446 §4.6.3) under the current key, then the next key for what follows.
+void tls_guard::send_key_update(byte_buffer& out) {
+    const std::size_t at = out.size();
+    out.resize(at + tls_header_bytes);
+    const std::byte message[] = {std::byte{24}, std::byte{0}, std::byte{0}, std::byte{1},
+                                 key_update_request_ ? std::byte{1} : std::byte{0}};
+    out.insert(out.end(), std::begin(message), std::end(message));
+    sender_.seal(out, at, tls_content::handshake);
+    ++records_;
+    sender_.update();
+    ++key_updates_sent_;
+    key_update_due_ = key_update_request_ = false;
+}
+
+record_status tls_guard::take_handshake_messages(std::span<const std::byte> messages,
+                                                 byte_buffer& out) {
+    while (!messages.empty()) {
+        if (messages.size() < 4) return record_status::tampered;
+        const std::size_t length = (std::to_integer<std::size_t>(messages[1]) << 16) |
+                                   (std::to_integer<std::size_t>(messages[2]) << 8) |
+                                   std::to_integer<std::size_t>(messages[3]);
+        if (messages.size() < 4 + length) return record_status::tampered;
+        if (messages[0] == std::byte{24}) {  // KeyUpdate
+            if (length != 1 || std::to_integer<int>(messages[4]) > 1)
+                return record_status::tampered;
+            receiver_.update();
+            ++key_updates_received_;
+            if (messages[4] == std::byte{1} && !key_update_due_) {
+                key_update_due_ = true;  // answered with ours, now or after the open record
+                if (open_at_ == no_record) send_key_update(out);
+            }
+        }
+        // Anything else after the handshake (a foreign server's session ticket) is of no use
+        // here: no session is ever resumed.
+        messages = messages.subspan(4 + length);
+    }
+    return record_status::ok;
 }
 
 record_status tls_guard::next(std::span<const std::byte> in, std::size_t& size) const {
@@ -223,6 +343,33 @@ record_status tls_guard::next(std::span<const std::byte> in, std::size_t& size) 
 record_status tls_guard::open(std::span<const std::byte> record, std::span<std::byte> dest,
                               std::size_t& written, byte_buffer& out) {
     written = 0;
+    if (own_records_) {
+        tls_content type{};
+        const record_status opened = receiver_.open(record, dest, written, type);
+        if (opened != record_status::ok) {
+            detail_ = "its tag or framing did not verify";
+            written = 0;
+            return opened;
+        }
+        switch (type) {
+            case tls_content::application_data:
+                return record_status::ok;
+            case tls_content::alert: {
+                const int description = written >= 2 ? std::to_integer<int>(dest[1]) : -1;
+                written = 0;
+                detail_ = "TLS alert " + std::to_string(description);
+                return description == 0 ? record_status::closed : record_status::alert;
+            }
+            case tls_content::handshake: {
+                const record_status taken = take_handshake_messages(dest.first(written), out);
+                written = 0;
+                return taken;
+            }
+        }
+        written = 0;
+        detail_ = "an unexpected content type";
+        return record_status::tampered;
+    }
     io_ = {record, 0, &out};
     ERR_clear_error();
     const int n =
@@ -235,7 +382,11 @@ record_status tls_guard::open(std::span<const std::byte> record, std::span<std::
     }
     const int error = SSL_get_error(ssl_, n);
     // A record with nothing for the layer above (a key update): OpenSSL took it whole.
-    if (n <= 0 && error == SSL_ERROR_WANT_READ && used == record.size()) return record_status::ok;
+    if (n <= 0 && error == SSL_ERROR_WANT_READ && used == record.size()) {
+        if (SSL_get_key_update_type(ssl_) != SSL_KEY_UPDATE_NONE) SSL_do_handshake(ssl_);
+        ++key_updates_received_;
+        return record_status::ok;
+    }
     if (error == SSL_ERROR_ZERO_RETURN) return record_status::closed;
     const unsigned long e = ERR_peek_error();
     detail_ = e != 0 ? openssl_error_text() : "a record OpenSSL did not take whole";

@@ -1,5 +1,6 @@
 // `encrypted` mode on one connection, sans-I/O: two nodes with certificates from one CA prove
 // each other's names in a TLS 1.3 handshake and exchange records, one per flushed batch;
+// ringmesh's own record layer and OpenSSL's read each other's records and key updates;
 // every refusal has its reason — another CA, an expired certificate, none at all, our own
 // name, a keyring or plaintext peer — and a changed or replayed record never yields its
 // payload. Loading credentials refuses a certificate that would fail its peers' checks.
@@ -44,8 +45,11 @@ struct link {
     bytes to_listener, to_dialer;
     bytes listener_leftover;  // what the listener's handshake did not consume: records
 
-    link(std::shared_ptr<const tls_context> d, std::shared_ptr<const tls_context> l)
-        : dialer(d, d->identity(), true), listener(l, l->identity(), false) {}
+    /// `openssl_*`: that side leaves its records to OpenSSL (the other's own layer must agree).
+    link(std::shared_ptr<const tls_context> d, std::shared_ptr<const tls_context> l,
+         bool openssl_dialer = false, bool openssl_listener = false)
+        : dialer(d, d->identity(), true, openssl_dialer),
+          listener(l, l->identity(), false, openssl_listener) {}
 
     /// Runs the handshake, feeding `piece` bytes at a time, until neither side says more.
     void converse(std::size_t piece = SIZE_MAX) {
@@ -78,7 +82,7 @@ struct link {
 record_status open_all(tls_guard& g, std::span<const std::byte> stream, bytes& got,
                        std::size_t* records = nullptr) {
     bytes replies;
-    std::vector<std::byte> dest(max_record_payload);
+    std::vector<std::byte> dest(max_tls_ciphertext);
     while (!stream.empty()) {
         std::size_t size = 0;
         const record_status next = g.next(stream, size);
@@ -107,7 +111,7 @@ TEST(TlsGuardTest, MutualCertificatesProveBothNamesAndBatchesTravelAsOneRecordEa
     const bytes m1 = payload_of(64, 1), m2 = payload_of(64, 2), m3 = payload_of(100, 3);
     for (const bytes* m : {&m1, &m2, &m3})
         l.dialer.append(*m, stream);
-    EXPECT_TRUE(stream.empty()) << "held until the flush";
+    EXPECT_EQ(l.dialer.records_sealed(), 0u) << "open until the flush";
     l.dialer.close(stream);
     EXPECT_EQ(l.dialer.records_sealed(), 1u);
     bytes got;
@@ -132,6 +136,69 @@ TEST(TlsGuardTest, MutualCertificatesProveBothNamesAndBatchesTravelAsOneRecordEa
     want = payload_of(10, 5);
     want.insert(want.end(), big.begin(), big.end());
     EXPECT_EQ(got, want);
+}
+
+/// Sends `payload` from one side to the other in one flush; what arrives, and the replies the
+/// receiver wants sent back (a key update's answer) go back the same way.
+bytes carry(tls_guard& from, tls_guard& to, const bytes& payload) {
+    bytes stream;
+    from.append(payload, stream);
+    from.close(stream);
+    bytes got, replies;
+    std::vector<std::byte> dest(max_tls_ciphertext);
+    std::span<const std::byte> rest(stream);
+    while (!rest.empty()) {
+        std::size_t size = 0;
+        EXPECT_EQ(to.next(rest, size), record_status::ok);
+        std::size_t written = 0;
+        EXPECT_EQ(to.open(rest.first(size), dest, written, replies), record_status::ok);
+        got.insert(got.end(), dest.begin(), dest.begin() + static_cast<std::ptrdiff_t>(written));
+        rest = rest.subspan(size);
+    }
+    to.close(replies);  // an answer due goes out with the next flush
+    std::span<const std::byte> back(replies);
+    std::vector<std::byte> scratch(max_tls_ciphertext);
+    while (!back.empty()) {
+        std::size_t size = 0;
+        EXPECT_EQ(from.next(back, size), record_status::ok);
+        std::size_t written = 0;
+        bytes none;
+        EXPECT_EQ(from.open(back.first(size), scratch, written, none), record_status::ok);
+        EXPECT_EQ(written, 0u) << "only a key update comes back";
+        back = back.subspan(size);
+    }
+    return got;
+}
+
+TEST(TlsGuardTest, OwnRecordsAndOpenSslsReadEachOtherIncludingKeyUpdates) {
+    for (const auto& [openssl_dialer, openssl_listener] :
+         {std::pair{false, true}, std::pair{true, false}, std::pair{false, false}}) {
+        SCOPED_TRACE(testing::Message() << "OpenSSL records: dialer " << openssl_dialer
+                                        << ", listener " << openssl_listener);
+        link l(credentials(ca(), "a"), credentials(ca(), "b"), openssl_dialer, openssl_listener);
+        l.converse();
+        ASSERT_TRUE(l.dialer.done() && l.listener.done());
+        EXPECT_EQ(l.dialer.own_records(), !openssl_dialer);
+        EXPECT_EQ(l.listener.own_records(), !openssl_listener);
+        for (std::size_t size :
+             {std::size_t{1}, std::size_t{64}, std::size_t{16384}, std::size_t{40000}}) {
+            EXPECT_EQ(carry(l.dialer, l.listener, payload_of(size, 1)), payload_of(size, 1));
+            EXPECT_EQ(carry(l.listener, l.dialer, payload_of(size, 2)), payload_of(size, 2));
+        }
+        // Key updates both ways, each asking the other to update too; traffic goes on.
+        l.dialer.request_key_update();
+        EXPECT_EQ(carry(l.dialer, l.listener, payload_of(100, 3)), payload_of(100, 3));
+        l.listener.request_key_update();
+        EXPECT_EQ(carry(l.listener, l.dialer, payload_of(100, 4)), payload_of(100, 4));
+        EXPECT_EQ(carry(l.dialer, l.listener, payload_of(5000, 5)), payload_of(5000, 5));
+        EXPECT_EQ(carry(l.listener, l.dialer, payload_of(5000, 6)), payload_of(5000, 6));
+        // Each received the other's request and the answer to its own (OpenSSL folds its
+        // pending answer into the request it sends next: one update, both purposes).
+        const std::uint64_t least = openssl_dialer || openssl_listener ? 1 : 2;
+        EXPECT_GE(l.dialer.key_updates_received(), least);
+        EXPECT_GE(l.listener.key_updates_received(), least);
+        if (least == 2) EXPECT_EQ(l.dialer.key_updates_sent(), 2u);
+    }
 }
 
 TEST(TlsGuardTest, AHandshakeFedOneByteAtATimeEndsTheSameAndLeavesRecordsAfterIt) {
