@@ -371,13 +371,13 @@ result<void> finish_security(node_settings& s) {
                                                          files.complete());
     if (!mode) return mode.err();
     sec.mode = *mode;
-    if (sec.mode != security_mode::none) {
-        // The record layers run on byte streams; sealed datagrams are not built yet.
-        if (s.backend == transport::backend::dpdk || !s.udp_peer_texts.empty()) {
-            return bad(std::string("security.mode = \"") + to_string(sec.mode) +
-                       "\" covers stream connections only so far: leave out node.udp_peers and "
-                       "node.transport = \"dpdk\", or run security.mode = \"none\"");
-        }
+    // Datagram sessions (UDP, DPDK) prove the keyring, in either secured mode.
+    const bool datagrams = s.backend == transport::backend::dpdk || !s.udp_peer_texts.empty();
+    if (sec.mode == security_mode::encrypted && datagrams && s.membership.keys.empty()) {
+        return bad(
+            "security.mode = \"encrypted\" seals datagrams (node.udp_peers, node.transport = "
+            "\"dpdk\") with keys from a keyring handshake: configure membership.keyring "
+            "(--key) too");
     }
     if (sec.mode == security_mode::encrypted) {
         auto loaded = transport::secure::tls_context::load(files, s.endpoint.node_id);

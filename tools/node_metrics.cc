@@ -76,17 +76,28 @@ void node_metrics::watch_security(shard& s, const transport::secure::secure_tran
     namespace sec = transport::secure;
     shards_.at(s.id())->add_source([&t](metric_sink& m) {
         const sec::secure_stats& st = t.stats();
-        m.counter("ringmesh_security_handshakes_total",
-                  "Peers that proved the cluster keyring in the handshake.", d(st.handshakes));
+        const char* handshakes = "Peers proven by the secure layer's handshake, by lane.";
+        m.counter("ringmesh_security_handshakes_total", handshakes, d(st.handshakes),
+                  {{"lane", "stream"}});
+        m.counter("ringmesh_security_handshakes_total", handshakes, d(st.datagram_handshakes),
+                  {{"lane", "datagram"}});
         for (std::size_t r = 1; r < st.refused.size(); ++r) {
             m.counter("ringmesh_security_refusals_total",
-                      "Connections refused by the secure layer, by reason.", d(st.refused[r]),
+                      "Handshakes refused by the secure layer, by reason.", d(st.refused[r]),
                       {{"reason", sec::to_string(static_cast<sec::auth_refusal>(r))}});
         }
-        m.counter("ringmesh_security_records_total", "Tagged records, by direction.",
+        m.counter("ringmesh_security_records_total", "Protected stream records, by direction.",
                   d(st.records_sealed), {{"direction", "sealed"}});
-        m.counter("ringmesh_security_records_total", "Tagged records, by direction.",
+        m.counter("ringmesh_security_records_total", "Protected stream records, by direction.",
                   d(st.records_opened), {{"direction", "opened"}});
+        const char* datagrams = "Datagrams through the secure layer, by what became of them.";
+        for (const auto& [what, n] :
+             {std::pair{"sealed", st.datagrams_sealed}, std::pair{"opened", st.datagrams_opened},
+              std::pair{"refused", st.datagrams_refused},
+              std::pair{"replayed", st.datagrams_replayed},
+              std::pair{"dropped", st.datagrams_dropped}}) {
+            m.counter("ringmesh_security_datagrams_total", datagrams, d(n), {{"outcome", what}});
+        }
         m.counter("ringmesh_security_records_refused_total",
                   "Records whose tag or length failed: the connection was closed.",
                   d(st.records_refused));

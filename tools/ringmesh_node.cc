@@ -290,10 +290,12 @@ void print_security_stats(const rm::transport::secure::secure_transport& t, cons
     const std::string who = shard == 0 ? self : self + " shard " + std::to_string(shard);
     std::printf(
         "[%s] security %s: %llu peers proven, %llu refused%s; records sealed %llu, opened "
-        "%llu, refused %llu; datagrams dropped %llu\n",
+        "%llu, refused %llu; datagram sessions %llu, datagrams sealed %llu, opened %llu, "
+        "refused %llu, replayed %llu, dropped %llu\n",
         who.c_str(), sec::to_string(t.mode()), u(s.handshakes), u(s.refused_total()),
         refusals.c_str(), u(s.records_sealed), u(s.records_opened), u(s.records_refused),
-        u(s.datagrams_dropped));
+        u(s.datagram_handshakes), u(s.datagrams_sealed), u(s.datagrams_opened),
+        u(s.datagrams_refused), u(s.datagrams_replayed), u(s.datagrams_dropped));
 }
 
 bool every_peer_acked(const msg::endpoint& ep) {
@@ -331,16 +333,13 @@ std::optional<std::string> start_endpoint(rm::shard& s, workload& w,
     rm::transport::dpdk_config dpdk = settings.dpdk;
     dpdk.queues = static_cast<std::uint16_t>(settings.endpoint_shards);
     dpdk.queue = static_cast<std::uint16_t>(k);
-    // The secure layer runs on streams: with it, `auto` does not try a DPDK port (datagrams).
+    // With a secure layer, every stream and every datagram of the backend goes through it.
     const bool secured = settings.security.mode != rm::transport::secure::security_mode::none;
-    auto opened = rm::transport::open_transport(
-        settings.backend, settings.dpdk_configured() && !secured, dpdk, settings.uring, k, &s);
+    auto opened = rm::transport::open_transport(settings.backend, settings.dpdk_configured(), dpdk,
+                                                settings.uring, k, &s);
     if (!opened) return opened.err().message();
     if (k == 0) {
         if (!opened->note.empty()) rm::log::info("transport", "{}", opened->note);
-        if (secured && settings.dpdk_configured())
-            rm::log::info("transport", "DPDK not tried: security mode {} runs on streams",
-                          rm::transport::secure::to_string(settings.security.mode));
         w.transport_name = rm::transport::to_string(opened->chosen);
     }
     shard_part& part = w.parts[k];
@@ -851,22 +850,34 @@ int run_node(int argc, char** argv) {
         for (std::uint32_t g : settings.replication.all_groups())
             w.replication_board->expect(rm::cluster::shard_for_group(g, settings.node.shard_count));
     }
-    if (settings.security.mode == rm::transport::secure::security_mode::encrypted) {
-        w.tls_credentials =
-            std::make_shared<rm::transport::secure::tls_credentials>(settings.security.tls);
+    namespace sec = rm::transport::secure;
+    // Datagram sessions prove the keyring in either secured mode (and in encrypted mode also
+    // encrypt); streams prove it (authenticated) or certificates (encrypted).
+    if (settings.security.mode != sec::security_mode::none && !settings.membership.keys.empty())
+        w.data_plane_keys = std::make_shared<sec::key_store>(settings.membership.keys);
+    const std::string datagram_note =
+        w.data_plane_keys
+            ? std::string(
+                  "; datagrams: the keyring proves every peer address, every "
+                  "datagram ") +
+                  (settings.security.mode == sec::security_mode::encrypted ? "encrypted (AES-GCM)"
+                                                                           : "tagged") +
+                  ", replays refused"
+            : std::string("; no datagrams (they need a keyring)");
+    if (settings.security.mode == sec::security_mode::encrypted) {
+        w.tls_credentials = std::make_shared<sec::tls_credentials>(settings.security.tls);
         w.tls_files = settings.security.tls_files;
         rm::log::info("security",
                       "mode encrypted: TLS 1.3 on every stream, both sides prove a certificate "
-                      "from {} naming their node id (this node's: {}, valid until {})",
+                      "from {} naming their node id (this node's: {}, valid until {}){}",
                       settings.security.tls_files.ca_file, settings.security.tls_files.cert_file,
-                      settings.security.tls->not_after());
-    } else if (settings.security.mode == rm::transport::secure::security_mode::authenticated) {
-        w.data_plane_keys =
-            std::make_shared<rm::transport::secure::key_store>(settings.membership.keys);
+                      settings.security.tls->not_after(), datagram_note);
+    } else if (settings.security.mode == sec::security_mode::authenticated) {
         rm::log::info("security",
                       "mode authenticated: every peer proves the keyring ({} key(s)) in a "
-                      "challenge-response handshake, every record carries a tag; not encrypted",
-                      settings.membership.keys.size());
+                      "challenge-response handshake, every record carries a tag; not "
+                      "encrypted{}",
+                      settings.membership.keys.size(), datagram_note);
     } else {
         rm::log::warn("security",
                       "mode none (asked for): the data plane is open; anyone who reaches {} "
@@ -925,7 +936,8 @@ int run_node(int argc, char** argv) {
         sig = sigtimedwait(&signals, nullptr, &wait);
         if (sig == SIGHUP) {
             reload_certificates(w);
-            if (!w.tls_credentials || w.gossip != nullptr) reload_keyring(config_path, w);
+            if (!w.tls_credentials || w.gossip != nullptr || w.data_plane_keys)
+                reload_keyring(config_path, w);
             sig = -1;
         } else if (sig == SIGUSR1) {
             sig = -1;  // finished: the loop condition ends it

@@ -112,6 +112,8 @@ class transport {
     /// The node name a secure layer proved for `conn` in its handshake (secure/); empty where
     /// nothing was proved (a plain backend). The endpoint refuses a Hello naming another.
     virtual std::string_view peer_identity(connection_id /*conn*/) const { return {}; }
+    /// The same for a datagram peer: the name proven for datagrams from `from`.
+    virtual std::string_view datagram_peer_identity(const address& /*from*/) const { return {}; }
 };
 
 }  // namespace ringmesh::transport

@@ -73,6 +73,14 @@ void endpoint::handle_datagram_hello(const transport::address& from, const wire:
         return;
     }
     const std::string peer_id(wire::view_of(hello->node_id()));
+    // Under a secure layer the sender's name was proven in its datagram handshake: a Hello
+    // must repeat it (a holder of the key cannot speak for another node).
+    if (const std::string_view proven = transport_->datagram_peer_identity(from);
+        !proven.empty() && proven != peer_id) {
+        ++stats_.identity_mismatches;
+        ++stats_.datagrams_dropped;
+        return;
+    }
     if (config_.node_shards > 1 && config_.listen) {
         const std::uint32_t owner = shard_for_peer(peer_id, config_.node_shards);
         if (owner != config_.node_shard) return datagram_misplaced(from, owner);

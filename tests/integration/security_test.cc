@@ -8,7 +8,8 @@
 //     newcomer with only the new CA in;
 //   both: a byte flipped on the wire by a proxy between two nodes closes the connection
 //     before anything of it is delivered, and the sessions resend until every message has
-//     arrived exactly once, in order.
+//     arrived exactly once, in order; over UDP every datagram is sealed (encrypted or
+//     tagged), keyless and wrong-keyed datagram peers get nothing and are counted.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -100,6 +101,59 @@ TEST(SecurityTest, KeylessAndWrongKeyedIntrudersReceiveNothingAndAreCounted) {
     std::printf("intruders: the node refused keyless %llu, wrong key %llu; they received 0\n",
                 static_cast<unsigned long long>(number_after(out, "not-secure")),
                 static_cast<unsigned long long>(number_after(out, "unknown-key")));
+}
+
+TEST(SecurityTest, UdpPeersGetInOnlyWithTheKeyAndEveryDatagramIsSealed) {
+    if (tool_binary.empty()) GTEST_SKIP() << "ringmesh_certs was not given (argv[2])";
+    const cert_dir certs("udp", {"secret", "udp-wrong", "udp-member"});
+    for (const std::string mode : {"authenticated", "encrypted"}) {
+        SCOPED_TRACE(mode);
+        const int port = free_port();
+        std::vector<std::string> security = {"--key", cluster_key};
+        if (mode == "encrypted") security = with(security, certs.args("secret"));
+        process node = spawn("udp-secret-" + mode,
+                             with(with({"--id", "secret", "--listen", addr(port), "--publish",
+                                        "secret/x", "--rate", "2000", "--seconds", "6"},
+                                       security),
+                                  quiet));
+        ASSERT_TRUE(wait_listening(port)) << output_of(node);
+        // Datagram sessions prove the keyring; in encrypted mode every node also holds a
+        // certificate (the mode is the cluster's).
+        auto keyed = [&](const std::string& id, const std::string& key) {
+            std::vector<std::string> sec = {"--key", key};
+            return mode == "encrypted" ? with(sec, certs.args(id)) : sec;
+        };
+        auto subscriber = [&](const std::string& id, std::vector<std::string> sec) {
+            return spawn(id + "-" + mode,
+                         with(with({"--id", id, "--listen", addr(free_port()), "--udp-peer",
+                                    addr(port), "--subscribe", "**", "--seconds", "3"},
+                                   sec),
+                              quiet));
+        };
+        process keyless = subscriber("udp-keyless", {"--security", "none"});
+        process wrong = subscriber("udp-wrong", keyed("udp-wrong", wrong_key));
+        process member = subscriber("udp-member", keyed("udp-member", cluster_key));
+        for (process* p : {&keyless, &wrong, &member})
+            EXPECT_EQ(wait_exit(*p), 0) << output_of(*p);
+        ::kill(node.pid, SIGTERM);
+        EXPECT_EQ(wait_exit(node), 0);
+        EXPECT_EQ(number_after(output_of(keyless), "received"), 0u) << output_of(keyless);
+        EXPECT_EQ(number_after(output_of(wrong), "received"), 0u) << output_of(wrong);
+        EXPECT_GT(number_after(output_of(member), "received"), 0u) << output_of(member);
+        const std::string out = output_of(node);
+        EXPECT_EQ(number_after(out, "datagram sessions"), 1u) << "only the member: " << out;
+        EXPECT_GT(number_after(out, "datagrams sealed"), 0u) << out;
+        EXPECT_GE(number_after(out, "datagrams sealed [0-9]+, opened [0-9]+, refused"), 1u)
+            << "the keyless peer's plaintext datagrams: " << out;
+        EXPECT_GE(number_after(output_of(wrong), "unknown-key"), 1u) << output_of(wrong);
+        std::printf(
+            "udp (%s): the node sealed %llu datagrams, refused %llu plaintext ones; the "
+            "wrong-keyed peer refused %llu replies; they received 0\n",
+            mode.c_str(), static_cast<unsigned long long>(number_after(out, "datagrams sealed")),
+            static_cast<unsigned long long>(
+                number_after(out, "datagrams sealed [0-9]+, opened [0-9]+, refused")),
+            static_cast<unsigned long long>(number_after(output_of(wrong), "unknown-key")));
+    }
 }
 
 TEST(SecurityTest, ANodeWithoutAKeyStartsOpenOnlyWhenAskedTo) {

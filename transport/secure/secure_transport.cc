@@ -46,11 +46,53 @@ secure_transport::~secure_transport() {
     conns_.clear();
 }
 
+bool secure_transport::offers_datagrams() const noexcept {
+    return settings_.keys != nullptr && inner_->caps().datagrams;
+}
+
 capabilities secure_transport::caps() const noexcept {
     capabilities c = inner_->caps();
-    c.datagrams = false;  // not offered in this mode yet
-    c.max_datagram_bytes = 0;
+    // Datagram sessions prove the keyring: a node with certificates only offers none.
+    c.datagrams = offers_datagrams() && c.max_datagram_bytes > sealed_datagram_overhead;
+    c.max_datagram_bytes = c.datagrams ? c.max_datagram_bytes - sealed_datagram_overhead : 0;
     return c;
+}
+
+std::string_view secure_transport::datagram_peer_identity(const address& from) const {
+    auto it = datagram_sessions_.find(from);
+    return it != datagram_sessions_.end() && it->second->established()
+               ? std::string_view(it->second->peer())
+               : std::string_view();
+}
+
+datagram_session* secure_transport::datagram_session_for(const address& peer) {
+    auto it = datagram_sessions_.find(peer);
+    if (it != datagram_sessions_.end()) return it->second.get();
+    if (datagram_sessions_.size() >= settings_.max_datagram_sessions) return nullptr;
+    datagram_settings ds{settings_.identity, settings_.identity.mode == security_mode::encrypted,
+                         settings_.datagram_retry_ns};
+    return datagram_sessions_.emplace(peer, std::make_unique<datagram_session>(ds))
+        .first->second.get();
+}
+
+void secure_transport::send_waiting(const address& to, datagram_session& s) {
+    for (const auto& datagram : s.waiting()) {
+        s.sealer().seal(datagram, sealed_);
+        if (inner_->send_datagram(to, sealed_) == sealed_.size()) {
+            ++stats_.datagrams_sealed;
+        } else {
+            ++stats_.datagrams_dropped;  // the backend is full: as if lost on the way
+        }
+    }
+    s.waiting().clear();
+}
+
+void secure_transport::refuse_datagram(const address& from, auth_refusal why) {
+    ++stats_.refused[static_cast<std::size_t>(why)];
+    static thread_local log::site_limit refusals;
+    log::limited(refusals, log::level::warn, "secure",
+                 "{}: refusing the datagram handshake of {}: {}", settings_.identity.node_id,
+                 from.to_string(), to_string(why));
 }
 
 secure_transport::conn* secure_transport::find(connection_id id) {
@@ -103,6 +145,21 @@ std::size_t secure_transport::poll(time_ns now, event_handler& handler) {
 void secure_transport::expire_handshakes(time_ns now) {
     for (auto& [index, c] : conns_) {
         if (!c->up && !c->closing && c->deadline <= now) refuse(*c, auth_refusal::timeout);
+    }
+    // Half-open datagram handshakes (a hello answered, no proof) end; the established keys
+    // stay. (A linear walk: bounded by max_datagram_sessions, and rare — see poll().)
+    if (datagram_sessions_.empty() || now - last_datagram_sweep_ < settings_.datagram_retry_ns)
+        return;
+    last_datagram_sweep_ = now;
+    for (auto it = datagram_sessions_.begin(); it != datagram_sessions_.end();) {
+        if (it->second->expire(now - settings_.handshake_timeout_ns)) {
+            refuse_datagram(it->first, auth_refusal::timeout);
+        }
+        if (!it->second->established() && !it->second->handshaking()) {
+            it = datagram_sessions_.erase(it);
+        } else {
+            ++it;
+        }
     }
 }
 
@@ -248,8 +305,89 @@ void secure_transport::refuse(conn& c, auth_refusal why) {
     inner_->close(c.id);
 }
 
-void secure_transport::on_datagram(const address&, std::span<const std::byte>, buffer_handle) {
-    ++stats_.datagrams_dropped;
+void secure_transport::on_datagram(const address& from, std::span<const std::byte> payload,
+                                   buffer_handle owner) {
+    if (!offers_datagrams()) {
+        ++stats_.datagrams_dropped;
+        return;
+    }
+    if (is_handshake_datagram(payload)) {
+        datagram_session* s = datagram_session_for(from);
+        if (s == nullptr) {
+            ++stats_.datagrams_dropped;  // the table is full
+            return;
+        }
+        const nonce fresh =
+            settings_.nonce_source ? settings_.nonce_source() : auth_handshake::random_nonce();
+        datagram_session::outcome step = s->take(payload, now_, settings_.keys->snapshot(), fresh);
+        if (!step.send.empty()) inner_->send_datagram(from, step.send);
+        if (step.established) {
+            ++stats_.datagram_handshakes;
+            send_waiting(from, *s);
+        }
+        if (step.refused != auth_refusal::none) {
+            refuse_datagram(from, step.refused);
+            if (!s->established() && !s->handshaking()) {
+                stats_.datagrams_dropped += s->waiting().size();  // never sealed: lost, counted
+                datagram_sessions_.erase(from);
+            }
+        }
+        return;
+    }
+    if (payload.empty() || payload[0] != sealed_datagram_type) {
+        ++stats_.datagrams_refused;  // plaintext, or a stranger's protocol
+        ++stats_.refused[static_cast<std::size_t>(auth_refusal::not_secure)];
+        return;
+    }
+    auto it = datagram_sessions_.find(from);
+    if (it == datagram_sessions_.end() || !it->second->established()) {
+        ++stats_.datagrams_dropped;
+        // The sender holds a session we do not: we are waiting for its proof (repeat our
+        // reply), or we restarted (start a handshake of our own). Rate-limited per address,
+        // and only where the table has room.
+        datagram_session* s =
+            it != datagram_sessions_.end() ? it->second.get() : datagram_session_for(from);
+        if (s == nullptr) return;
+        datagram_session::bytes again =
+            s->handshaking() ? s->nudge(now_)
+                             : s->initiate(now_, settings_.keys->snapshot(),
+                                           settings_.nonce_source ? settings_.nonce_source()
+                                                                  : auth_handshake::random_nonce());
+        if (!again.empty()) inner_->send_datagram(from, again);
+        return;
+    }
+    // Opened in place: the payload lies in `owner`, which this layer now holds.
+    // (Its written bytes, or its whole buffer: a DPDK holder's covers only the datagram.)
+    std::span<std::byte> storage = owner.bytes();
+    auto inside = [&](std::span<std::byte> area) {
+        return !area.empty() && payload.data() >= area.data() &&
+               payload.data() + payload.size() <= area.data() + area.size();
+    };
+    if (!inside(storage)) storage = owner.storage();
+    if (!inside(storage)) {
+        ++stats_.datagrams_dropped;  // (every backend hands its datagrams over in their buffer)
+        return;
+    }
+    const std::span<std::byte> writable(storage.data() + (payload.data() - storage.data()),
+                                        payload.size());
+    std::span<const std::byte> plain;
+    switch (it->second->opener().open(writable, plain)) {
+        case datagram_status::ok:
+            ++stats_.datagrams_opened;
+            upper_->on_datagram(from, plain, std::move(owner));
+            return;
+        case datagram_status::replayed:
+            ++stats_.datagrams_replayed;
+            return;
+        case datagram_status::malformed:
+        case datagram_status::tampered:
+            ++stats_.datagrams_refused;
+            static thread_local log::site_limit bad_datagrams;
+            log::limited(bad_datagrams, log::level::warn, "secure",
+                         "{}: a datagram from {} failed its tag: dropped",
+                         settings_.identity.node_id, from.to_string());
+            return;
+    }
 }
 
 void secure_transport::on_closed(connection_id id, close_reason reason, int error) {
@@ -288,8 +426,25 @@ std::size_t secure_transport::send(connection_id id, std::span<const std::byte> 
     return bytes.size();
 }
 
-std::size_t secure_transport::send_datagram(const address&, std::span<const std::byte>) {
-    return 0;  // caps() offers none
+std::size_t secure_transport::send_datagram(const address& to, std::span<const std::byte> bytes) {
+    if (!offers_datagrams()) return 0;
+    datagram_session* s = datagram_session_for(to);
+    if (s == nullptr) return 0;
+    if (!s->established()) {
+        // Nothing leaves before the peer is proven: the handshake starts (or is repeated when
+        // due) and the datagram waits for it, within bounds.
+        const bool room = s->waiting().size() < settings_.max_waiting_datagrams;
+        if (room) s->waiting().emplace_back(bytes.begin(), bytes.end());
+        datagram_session::bytes hello = s->initiate(
+            now_, settings_.keys->snapshot(),
+            settings_.nonce_source ? settings_.nonce_source() : auth_handshake::random_nonce());
+        if (!hello.empty()) inner_->send_datagram(to, hello);
+        return room ? bytes.size() : 0;
+    }
+    s->sealer().seal(bytes, sealed_);
+    if (inner_->send_datagram(to, sealed_) != sealed_.size()) return 0;
+    ++stats_.datagrams_sealed;
+    return bytes.size();
 }
 
 void secure_transport::mark_dirty(conn& c) {

@@ -24,8 +24,13 @@
 // reaches the layer above; the sessions resend what was not acknowledged once the peer
 // reconnects.
 //
-// Datagrams are not offered in these modes yet (caps().datagrams is false; a stranger's
-// datagram is dropped and counted): the daemon refuses to start a datagram backend with them.
+// Datagrams (UDP, DPDK) run the keyring handshake per peer address over datagrams, then every
+// datagram is sealed (datagram_session.h, datagram_seal.h): encrypted with AES-256-GCM in
+// `encrypted` mode, tagged in `authenticated` mode, with an anti-replay window either way. A
+// send to an address without a session starts the handshake and waits in the session (up to
+// max_waiting_datagrams; beyond, nothing is taken, as with a full backend) until it completes;
+// a datagram without a session or with a bad tag or a replayed sequence is dropped and counted.
+// Without a keyring (an `encrypted` node with certificates only) no datagrams are offered.
 //
 // Owned by one shard, like every transport; key_store and tls_credentials are the pieces
 // shared between shards.
@@ -44,6 +49,7 @@
 #include "engine/core/buffer_pool.h"
 #include "engine/core/shard_id.h"
 #include "transport/secure/auth_handshake.h"
+#include "transport/secure/datagram_session.h"
 #include "transport/secure/record_seal.h"
 #include "transport/secure/stream_guard.h"
 #include "transport/secure/tls_context.h"
@@ -84,6 +90,11 @@ struct secure_settings {
     std::function<nonce()> nonce_source;
     std::size_t receive_buffers = 512;  ///< of receive_buffer_bytes each
     std::size_t receive_buffer_bytes = 32768;
+    /// Datagram sessions at most (peer addresses with a session or a handshake under way):
+    /// strangers' forged source addresses cannot grow the table without bound.
+    std::size_t max_datagram_sessions = 4096;
+    time_ns datagram_retry_ns = 100'000'000;  ///< a handshake step repeated at most this often
+    std::size_t max_waiting_datagrams = 64;   ///< per session, while its handshake runs
 };
 
 struct secure_stats {
@@ -91,8 +102,13 @@ struct secure_stats {
     std::array<std::uint64_t, static_cast<std::size_t>(auth_refusal::count)> refused{};
     std::uint64_t records_sealed = 0, records_opened = 0;
     std::uint64_t records_refused = 0;       ///< a failed tag or an oversized header: closed
-    std::uint64_t datagrams_dropped = 0;     ///< datagrams arriving in a mode that takes none
     std::uint64_t receive_buffer_waits = 0;  ///< records held: every receive buffer in use
+    // Datagrams.
+    std::uint64_t datagram_handshakes = 0;  ///< datagram sessions proven
+    std::uint64_t datagrams_sealed = 0, datagrams_opened = 0;
+    std::uint64_t datagrams_refused = 0;   ///< a failed tag, or not a datagram of this layer
+    std::uint64_t datagrams_replayed = 0;  ///< seen before, or older than the replay window
+    std::uint64_t datagrams_dropped = 0;   ///< no session (yet) with the sender, or no room
     std::uint64_t refused_total() const noexcept {
         std::uint64_t n = 0;
         for (std::uint64_t v : refused)
@@ -123,6 +139,7 @@ class secure_transport final : public transport, private event_handler {
     void forget_wake_fd(int fd) override { inner_->forget_wake_fd(fd); }
     capabilities caps() const noexcept override;
     std::string_view peer_identity(connection_id conn) const override;
+    std::string_view datagram_peer_identity(const address& from) const override;
 
     const secure_stats& stats() const noexcept { return stats_; }
     security_mode mode() const noexcept { return settings_.identity.mode; }
@@ -172,6 +189,10 @@ class secure_transport final : public transport, private event_handler {
     std::shared_ptr<byte_buffer> fresh_buffer();
     void mark_dirty(conn& c);
     void expire_handshakes(time_ns now);
+    bool offers_datagrams() const noexcept;
+    datagram_session* datagram_session_for(const address& peer);
+    void refuse_datagram(const address& from, auth_refusal why);
+    void send_waiting(const address& to, datagram_session& s);
 
     std::unique_ptr<transport> inner_;
     secure_settings settings_;
@@ -180,7 +201,10 @@ class secure_transport final : public transport, private event_handler {
     std::vector<std::uint32_t> dirty_;                 // connections with bytes to seal or push
     std::vector<std::uint32_t> stalled_;               // connections waiting for a receive buffer
     std::vector<std::shared_ptr<byte_buffer>> spare_;  // output buffers, maybe still sending
-    event_handler* upper_ = nullptr;                   // during poll()
+    std::unordered_map<address, std::unique_ptr<datagram_session>> datagram_sessions_;
+    byte_buffer sealed_;  // the datagram being sealed
+    time_ns last_datagram_sweep_ = 0;
+    event_handler* upper_ = nullptr;  // during poll()
     time_ns now_ = 0;
     secure_stats stats_;
 };

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,8 @@ class tampering_transport final : public transport, private event_handler {
     explicit tampering_transport(std::unique_ptr<transport> inner) : inner_(std::move(inner)) {}
     bool armed = false;
     int flipped = 0;
+    bool armed_datagrams = false;       // flips a bit of every 50th sealed datagram
+    std::vector<std::byte> wire_bytes;  // every datagram that arrived, as it came
 
     result<void> listen(const address& a) override { return inner_->listen(a); }
     result<connection_id> connect(const address& a) override { return inner_->connect(a); }
@@ -64,12 +67,20 @@ class tampering_transport final : public transport, private event_handler {
         upper_->on_received(c, std::move(chunk));
     }
     void on_datagram(const address& from, std::span<const std::byte> p, buffer_handle o) override {
+        wire_bytes.insert(wire_bytes.end(), p.begin(), p.end());
+        if (armed_datagrams && p.size() > 40 && p[0] == sealed_datagram_type &&
+            ++datagrams_ % 50 == 0) {
+            const std::size_t at = static_cast<std::size_t>(p.data() - o.storage().data());
+            o.storage()[at + p.size() / 2] ^= std::byte{0x01};
+            ++flipped;
+        }
         upper_->on_datagram(from, p, std::move(o));
     }
     void on_closed(connection_id c, close_reason r, int e) override { upper_->on_closed(c, r, e); }
 
     std::unique_ptr<transport> inner_;
     event_handler* upper_ = nullptr;
+    int datagrams_ = 0;
 };
 
 /// The CAs of the encrypted runs: the cluster's, and a stranger's.
@@ -168,7 +179,10 @@ TEST_P(SecureTransportTest, ProvenPeersPublishCallAndStreamAsBefore) {
     EXPECT_GT(secure(0).stats().records_sealed, 0u);
     EXPECT_GT(secure(1).stats().records_opened, 0u);
     EXPECT_EQ(secure(1).stats().refused_total(), 0u);
-    EXPECT_FALSE(secure(0).caps().datagrams) << "not offered in this mode";
+    // Datagrams are offered, smaller by what sealing adds.
+    EXPECT_TRUE(secure(0).caps().datagrams);
+    EXPECT_EQ(secure(0).caps().max_datagram_bytes + sealed_datagram_overhead,
+              secure(0).inner().caps().max_datagram_bytes);
 }
 
 TEST_P(SecureTransportTest, RecordsWaitInOrderWhileTheApplicationHoldsEveryReceiveBuffer) {
@@ -271,6 +285,68 @@ TEST_P(SecureTransportTest, AFlippedBitClosesTheConnectionAndTheSessionsResendEv
         EXPECT_EQ(got[static_cast<std::size_t>(i)], i) << "exactly once, in order";
     EXPECT_EQ(tamper_[1]->flipped, 1);
     EXPECT_EQ(secure(1).stats().handshakes, 2u) << "one reconnection";
+}
+
+TEST_P(SecureTransportTest, DatagramPeersArriveOnceInOrderThroughLossDuplicatesAndTampering) {
+    net_.set_faults({20 * ns_per_us, 200 * ns_per_us, 0.03, 0.03});
+    plan_[1].tamper = true;
+    endpoint& b = start(1, "b");
+    endpoint& a = start_datagram(0, "a", {1});
+    std::vector<int> got;
+    on(1, [&](endpoint& e) {
+        return e.subscribe("u/**",
+                           [&](const message& m) { got.push_back(std::stoi(text_of(m.bytes))); });
+    });
+    ASSERT_TRUE(pump_until([&] { return a.peer_wants("b", "u/x") && b.connected("a"); }));
+    tamper_[1]->armed_datagrams = true;
+    ASSERT_TRUE(
+        publish_numbered_until(0, "u/x", 3000, " confidential", [&] { return got.size() == 3000; }))
+        << "got " << got.size();
+    for (int i = 0; i < 3000; ++i)
+        ASSERT_EQ(got[static_cast<std::size_t>(i)], i) << "exactly once, in order";
+    const secure_stats& sb = secure(1).stats();
+    EXPECT_GE(sb.datagram_handshakes, 1u);
+    EXPECT_GE(secure(0).stats().datagram_handshakes, 1u);
+    EXPECT_GT(sb.datagrams_opened, 3000u / 50);
+    EXPECT_GT(sb.datagrams_replayed, 0u) << "the network's duplicates";
+    EXPECT_EQ(sb.datagrams_refused, static_cast<std::uint64_t>(tamper_[1]->flipped));
+    EXPECT_GT(tamper_[1]->flipped, 0);
+    // Confidentiality: the payloads cross the wire only in encrypted form in encrypted mode.
+    const std::string marker = "confidential";
+    const auto& w = tamper_[1]->wire_bytes;
+    const bool visible =
+        std::search(w.begin(), w.end(), marker.begin(), marker.end(),
+                    [](std::byte x, char c) { return x == static_cast<std::byte>(c); }) != w.end();
+    EXPECT_EQ(visible, !encrypted());
+    EXPECT_EQ(b.stats().identity_mismatches, 0u);
+}
+
+TEST_P(SecureTransportTest, DatagramStrangersAndWrongKeysGetNothingThrough) {
+    plan_[2].plain = true;
+    plan_[3].foreign = true;
+    endpoint& b = start(1, "b");
+    endpoint& stranger = start_datagram(2, "stranger", {1});
+    endpoint& wrong = start_datagram(3, "wrong", {1});
+    std::vector<std::string> stolen;
+    for (shard_id id : {2, 3}) {
+        on(id, [&](endpoint& e) {
+            return e.subscribe("**", [&](const message& m) { stolen.push_back(text_of(m.bytes)); });
+        });
+    }
+    ASSERT_TRUE(pump_until([&] {
+        return secure(1).stats().datagrams_refused >= 2 &&
+               refused(3, auth_refusal::unknown_key) >= 2;
+    }));
+    for (int i = 0; i < 20; ++i)
+        on(1, [&](endpoint& e) { return e.publish("secret/x", bytes_of("s")); });
+    for (int i = 0; i < 2000; ++i)
+        step();
+    EXPECT_TRUE(stolen.empty());
+    EXPECT_FALSE(b.connected("stranger"));
+    EXPECT_FALSE(b.connected("wrong"));
+    EXPECT_FALSE(stranger.connected("b"));
+    EXPECT_FALSE(wrong.connected("b"));
+    EXPECT_EQ(secure(1).stats().datagrams_opened, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, SecureTransportTest,
