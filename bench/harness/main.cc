@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bench/harness/harness.h"
@@ -254,20 +255,24 @@ void print_tables(const std::map<key, summary>& sums, const std::vector<std::str
             }
             // Authenticated (a tag per record) and encrypted (TLS) against plain, and against
             // ZeroMQ's encryption.
-            for (const auto& [secured, label] :
-                 {std::pair{"ringmesh-tcp-auth", "auth"}, std::pair{"ringmesh-tls", "tls"}}) {
+            for (const auto& [secured, label, plain_name] :
+                 {std::tuple{"ringmesh-tcp-auth", "auth", "ringmesh-tcp"},
+                  std::tuple{"ringmesh-tls", "tls", "ringmesh-tcp"},
+                  std::tuple{"ringmesh-udp-sealed", "sealed udp", "ringmesh-udp"}}) {
                 auto au = get(secured);
-                if (!have(rm) || !have(au)) continue;
+                auto plain = get(plain_name);
+                if (!have(plain) || !have(au)) continue;
+                const char* base = plain_name == std::string("ringmesh-tcp") ? "tcp" : "udp";
                 auto cv = get("zmq-curve");
                 if (what == rb::scenario::stream) {
-                    std::printf("   %s %.2fx tcp", label,
-                                au->second.msgs_per_s / rm->second.msgs_per_s);
+                    std::printf("   %s %.2fx %s", label,
+                                au->second.msgs_per_s / plain->second.msgs_per_s, base);
                     if (have(cv))
                         std::printf(", %.2fx zmq-curve",
                                     au->second.msgs_per_s / cv->second.msgs_per_s);
                 } else {
-                    std::printf("   %s p50 %.2fx tcp", label,
-                                au->second.latency_us[0] / rm->second.latency_us[0]);
+                    std::printf("   %s p50 %.2fx %s", label,
+                                au->second.latency_us[0] / plain->second.latency_us[0], base);
                 }
             }
             // The same with its metrics scraped every 100 ms: what observability costs.
@@ -537,9 +542,16 @@ int run_bench(int argc, char** argv) {
     std::vector<std::string> scenarios{"stream", "pingpong", "rpc", "fanout",
                                        "fanin",  "rate",     "idle"};
     int fanout = 2;
-    std::vector<std::string> systems{
-        "ringmesh-tcp",       "ringmesh-udp",      "zmq",          "raw",      "raw-uring",
-        "ringmesh-tcp-block", "ringmesh-tcp-auth", "ringmesh-tls", "zmq-curve"};
+    std::vector<std::string> systems{"ringmesh-tcp",
+                                     "ringmesh-udp",
+                                     "zmq",
+                                     "raw",
+                                     "raw-uring",
+                                     "ringmesh-tcp-block",
+                                     "ringmesh-tcp-auth",
+                                     "ringmesh-tls",
+                                     "ringmesh-udp-sealed",
+                                     "zmq-curve"};
 #ifdef RINGMESH_BENCH_NATS
     systems.insert(systems.begin() + 3, "nats");
 #endif
@@ -562,7 +574,8 @@ int run_bench(int argc, char** argv) {
                    "io_uring, no engine), ringmesh-tcp-block (idles in the kernel), "
                    "ringmesh-tcp-scraped (its metrics scraped every 100 ms), ringmesh-tcp-auth "
                    "(security mode authenticated), ringmesh-tls (security mode encrypted: TLS "
-                   "1.3), zmq-curve (ZeroMQ with CURVE); with DPDK "
+                   "1.3), ringmesh-udp-sealed (encrypted datagrams), zmq-curve (ZeroMQ with "
+                   "CURVE); with DPDK "
                    "also ringmesh-dpdk and raw-dpdk (a net_memif pair)")
         ->delimiter(',');
     app.add_option("--stream-payloads", stream_payloads, "bytes")->delimiter(',');
@@ -612,6 +625,7 @@ int run_bench(int argc, char** argv) {
         {"ringmesh-tcp-block", &rb::ringmesh_tcp_roles},
         {"ringmesh-tcp-auth", &rb::ringmesh_tcp_roles},
         {"ringmesh-tls", &rb::ringmesh_tcp_roles},
+        {"ringmesh-udp-sealed", &rb::ringmesh_udp_roles},
         {"zmq-curve", &rb::zmq_curve_roles},
 #ifdef RINGMESH_BENCH_SCRAPE
         {"ringmesh-tcp-scraped", &rb::ringmesh_tcp_roles},
@@ -649,12 +663,12 @@ int run_bench(int argc, char** argv) {
         c.fanout = fanout;
         // idle is about the block strategy; ringmesh-tcp-block always idles in the kernel.
         c.block = block || sys == "ringmesh-tcp-block" || what == rb::scenario::idle;
-        c.udp = sys == "ringmesh-udp";
+        c.udp = sys == "ringmesh-udp" || sys == "ringmesh-udp-sealed";
         c.dpdk = sys == "ringmesh-dpdk";
         c.broker_port = broker.port;
         c.scraped = sys == "ringmesh-tcp-scraped";
         c.authenticated = sys == "ringmesh-tcp-auth";
-        c.encrypted = sys == "ringmesh-tls";
+        c.encrypted = sys == "ringmesh-tls" || sys == "ringmesh-udp-sealed";
         c.curve = sys == "zmq-curve";
         std::string why;
         ++done;
