@@ -317,7 +317,10 @@ result<node_settings> load_node_settings(const std::string& path) {
     if (const auto* t = section("dpdk")) RM_TRY(read_dpdk_section(*t, s));
     if (const auto* t = section("replication")) RM_TRY(read_replication_section(*t, s));
     if (const auto* t = section("security")) {
-        RM_TRY(check_keys(*t, "security", {"mode", "ca_file", "cert_file", "key_file"}));
+        RM_TRY(check_keys(*t, "security",
+                          {"mode", "ca_file", "cert_file", "key_file", "handshake_timeout_ms"}));
+        RM_TRY(read_int(*t, "security", "handshake_timeout_ms", s.security.handshake_timeout_ms,
+                        100, 120'000));
         RM_TRY(read_string(*t, "security", "mode", s.security.mode_text));
         RM_TRY(read_string(*t, "security", "ca_file", s.security.tls_files.ca_file));
         RM_TRY(read_string(*t, "security", "cert_file", s.security.tls_files.cert_file));

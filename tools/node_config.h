@@ -66,6 +66,8 @@ struct security_settings {
     std::string mode_text;  ///< as configured ("none", "authenticated", "encrypted"), or empty
     transport::secure::security_mode mode = transport::secure::security_mode::authenticated;
     transport::secure::tls_files tls_files;  ///< ca_file, cert_file, key_file (PEM)
+    /// A peer that has not finished its handshake by then is refused (counted as timeout).
+    std::int64_t handshake_timeout_ms = 5000;
     std::shared_ptr<const transport::secure::tls_context> tls;  ///< loaded: mode encrypted
 };
 

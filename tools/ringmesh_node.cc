@@ -349,6 +349,7 @@ std::optional<std::string> start_endpoint(rm::shard& s, workload& w,
                        settings.security.mode};
         ss.keys = w.data_plane_keys;
         ss.tls = w.tls_credentials;
+        ss.handshake_timeout_ns = settings.security.handshake_timeout_ms * rm::ns_per_ms;
         ss.owner = k;
         auto wrapped = rm::transport::secure::secure_transport::wrap(
             std::move(opened->backend_transport), std::move(ss));
