@@ -158,18 +158,24 @@ record_key hkdf(std::span<const std::byte> ikm, std::span<const std::byte> salt,
 
 }  // namespace
 
-std::array<std::byte, key_id_bytes> key_id_of(std::span<const std::byte> key) {
-    static constexpr std::string_view label = "ringmesh-key-id-v1";
+std::array<std::byte, 32> labelled_sha256(std::string_view label, std::span<const std::byte> data) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
     EVP_DigestUpdate(ctx, label.data(), label.size());
-    EVP_DigestUpdate(ctx, key.data(), key.size());
+    EVP_DigestUpdate(ctx, data.data(), data.size());
     EVP_DigestFinal_ex(ctx, digest, &n);
     EVP_MD_CTX_free(ctx);
+    std::array<std::byte, 32> out{};
+    std::memcpy(out.data(), digest, out.size());
+    return out;
+}
+
+std::array<std::byte, key_id_bytes> key_id_of(std::span<const std::byte> key) {
+    const auto digest = labelled_sha256("ringmesh-key-id-v1", key);
     std::array<std::byte, key_id_bytes> id{};
-    std::memcpy(id.data(), digest, id.size());
+    std::copy(digest.begin(), digest.begin() + key_id_bytes, id.begin());
     return id;
 }
 

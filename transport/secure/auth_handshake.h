@@ -92,6 +92,10 @@ struct auth_identity {
     security_mode mode = security_mode::authenticated;
 };
 
+/// SHA-256 of `label` then `data`: the layer's fixed derivations from a key (a key's id, a
+/// datagram direction's IV) are hashes of it under their own label.
+std::array<std::byte, 32> labelled_sha256(std::string_view label, std::span<const std::byte> data);
+
 /// The 8 bytes that name a key in a proof (a hash of it: the key itself never travels).
 std::array<std::byte, key_id_bytes> key_id_of(std::span<const std::byte> key);
 

@@ -3,7 +3,6 @@
 #include <openssl/evp.h>
 
 #include <cstring>
-#include <string_view>
 
 namespace ringmesh::transport::secure {
 
@@ -55,16 +54,8 @@ const char* to_string(datagram_status s) noexcept {
 datagram_key::datagram_key(const record_key& key, bool encrypt_payload)
     : key_(key), encrypt_(encrypt_payload) {
     // The IV need not be secret, only fixed per key: a hash of the key under a label.
-    static constexpr std::string_view label = "ringmesh-datagram-iv-v1";
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-    EVP_DigestUpdate(ctx, label.data(), label.size());
-    EVP_DigestUpdate(ctx, key.data(), key.size());
-    EVP_DigestFinal_ex(ctx, digest, &n);
-    EVP_MD_CTX_free(ctx);
-    std::memcpy(iv_.data(), digest, iv_.size());
+    const auto digest = labelled_sha256("ringmesh-datagram-iv-v1", key);
+    std::memcpy(iv_.data(), digest.data(), iv_.size());
 }
 
 void datagram_key::nonce(std::uint64_t sequence, unsigned char out[12]) const noexcept {

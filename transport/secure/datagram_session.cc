@@ -10,11 +10,21 @@ bool same(std::span<const std::byte> a, std::span<const std::byte> b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
+// Feeds a handshake datagram's whole body: anything but a completed handshake that took every
+// byte is a refusal (its reason, or malformed).
+auth_refusal feed_whole(auth_handshake& h, std::span<const std::byte> body,
+                        std::vector<std::byte>& out) {
+    const std::size_t used = h.feed(body, out);
+    if (h.failed()) return h.refusal();
+    return h.done() && used == body.size() ? auth_refusal::none : auth_refusal::malformed;
+}
+
 }  // namespace
 
 datagram_session::bytes datagram_session::initiate(time_ns now, const std::vector<key_bytes>& keys,
                                                    const nonce& fresh) {
     if (pending_ && pending_role_ == role::responder) return {};  // ours completes it
+    if (!pending_ && now < quiet_until_) return {};
     if (!pending_) {
         pending_ = std::make_unique<auth_handshake>(settings_.identity, keys, true, fresh);
         pending_role_ = role::initiator;
@@ -37,6 +47,7 @@ datagram_session::outcome datagram_session::respond(std::span<const std::byte> h
     const std::size_t used = handshake->feed(hello, reply);
     if (handshake->failed() || used != hello.size() || handshake->done()) {
         // (A refused hello leaves any established session and our own attempt as they were.)
+        quiet_until_ = now + 10 * settings_.retry_ns;
         return {{}, handshake->failed() ? handshake->refusal() : auth_refusal::malformed, false};
     }
     pending_ = std::move(handshake);
@@ -71,14 +82,9 @@ datagram_session::outcome datagram_session::take(std::span<const std::byte> data
     if (type == datagram_reply) {
         if (pending_ && pending_role_ == role::initiator) {
             bytes proof(1, datagram_proof);
-            const std::size_t used = pending_->feed(body, proof);
-            const auth_refusal refused = pending_->failed() ? pending_->refusal()
-                                         : !pending_->done() || used != body.size()
-                                             ? auth_refusal::malformed
-                                             : auth_refusal::none;
-            if (refused != auth_refusal::none) {
-                pending_.reset();
-                return {{}, refused, false};
+            if (const auth_refusal why = feed_whole(*pending_, body, proof);
+                why != auth_refusal::none) {
+                return refused(why, now);
             }
             install(*pending_);
             pending_.reset();
@@ -95,14 +101,8 @@ datagram_session::outcome datagram_session::take(std::span<const std::byte> data
     // The initiator's proof.
     if (!pending_ || pending_role_ != role::responder) return {};
     bytes nothing;
-    const std::size_t used = pending_->feed(body, nothing);
-    const auth_refusal refused = pending_->failed() ? pending_->refusal()
-                                 : !pending_->done() || used != body.size()
-                                     ? auth_refusal::malformed
-                                     : auth_refusal::none;
-    if (refused != auth_refusal::none) {
-        pending_.reset();
-        return {{}, refused, false};
+    if (const auth_refusal why = feed_whole(*pending_, body, nothing); why != auth_refusal::none) {
+        return refused(why, now);
     }
     install(*pending_);
     pending_.reset();
@@ -122,6 +122,12 @@ bool datagram_session::expire(time_ns deadline) {
     if (!pending_ || pending_role_ != role::responder || started_ > deadline) return false;
     pending_.reset();
     return true;
+}
+
+datagram_session::outcome datagram_session::refused(auth_refusal why, time_ns now) {
+    pending_.reset();
+    quiet_until_ = now + 10 * settings_.retry_ns;
+    return {{}, why, false};
 }
 
 void datagram_session::install(const auth_handshake& done) {

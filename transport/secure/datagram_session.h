@@ -74,6 +74,9 @@ class datagram_session {
     bool expire(time_ns deadline);
 
     bool established() const noexcept { return sealer_.has_value(); }
+    /// After a refused handshake this side starts no new one before then (a misconfigured or
+    /// hostile peer gets one attempt per second, not one per send).
+    time_ns quiet_until() const noexcept { return quiet_until_; }
     bool handshaking() const noexcept { return pending_ != nullptr; }
     time_ns handshake_started() const noexcept { return started_; }
     /// The name the peer proved (empty before the first handshake completed).
@@ -87,6 +90,7 @@ class datagram_session {
   private:
     enum class role : std::uint8_t { initiator, responder };
     void install(const auth_handshake& done);
+    outcome refused(auth_refusal why, time_ns now);
     outcome respond(std::span<const std::byte> hello, time_ns now,
                     const std::vector<key_bytes>& keys, const nonce& fresh);
 
@@ -95,7 +99,7 @@ class datagram_session {
     std::unique_ptr<auth_handshake> pending_;
     role pending_role_ = role::initiator;
     bytes my_hello_, their_hello_, reply_, proof_, their_reply_;
-    time_ns started_ = 0, last_sent_ = 0;
+    time_ns started_ = 0, last_sent_ = 0, quiet_until_ = 0;
     // The established session.
     std::optional<datagram_sealer> sealer_;
     std::optional<datagram_opener> opener_;

@@ -147,7 +147,8 @@ void secure_transport::expire_handshakes(time_ns now) {
         if (!c->up && !c->closing && c->deadline <= now) refuse(*c, auth_refusal::timeout);
     }
     // Half-open datagram handshakes (a hello answered, no proof) end; the established keys
-    // stay. (A linear walk: bounded by max_datagram_sessions, and rare — see poll().)
+    // stay; sessions with neither go once their quiet time after a refusal is over. (A linear
+    // walk, bounded by max_datagram_sessions, at most once per datagram_retry_ns.)
     if (datagram_sessions_.empty() || now - last_datagram_sweep_ < settings_.datagram_retry_ns)
         return;
     last_datagram_sweep_ = now;
@@ -155,7 +156,8 @@ void secure_transport::expire_handshakes(time_ns now) {
         if (it->second->expire(now - settings_.handshake_timeout_ns)) {
             refuse_datagram(it->first, auth_refusal::timeout);
         }
-        if (!it->second->established() && !it->second->handshaking()) {
+        if (!it->second->established() && !it->second->handshaking() &&
+            now >= it->second->quiet_until()) {
             it = datagram_sessions_.erase(it);
         } else {
             ++it;
@@ -329,7 +331,7 @@ void secure_transport::on_datagram(const address& from, std::span<const std::byt
             refuse_datagram(from, step.refused);
             if (!s->established() && !s->handshaking()) {
                 stats_.datagrams_dropped += s->waiting().size();  // never sealed: lost, counted
-                datagram_sessions_.erase(from);
+                s->waiting().clear();
             }
         }
         return;
