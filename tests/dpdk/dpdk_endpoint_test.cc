@@ -151,7 +151,7 @@ void DpdkEndpointTest::publish_and_call(int count) {
             on(0, [&](endpoint& e) { return e.publish("dpdk/x", bytes_of(std::to_string(next))); });
             ++next;
         }
-        return got.size() == count;
+        return got.size() == static_cast<std::size_t>(count);
     })) << "delivered "
         << got.size() << " of " << count;
     for (int i = 0; i < count; ++i)
@@ -208,7 +208,6 @@ TEST_P(SealedDpdkEndpointTest, SealedDatagramsOverMemifAreCompleteAndInOrder) {
     publish_and_call(20000);
     for (int side = 0; side < 2; ++side) {
         const auto& st = secure_[static_cast<std::size_t>(side)]->stats();
-        std::printf("side %d: handshakes %llu\n", side, (unsigned long long)st.datagram_handshakes);
         EXPECT_GE(st.datagram_handshakes, 1u)
             << side << ": sealed " << st.datagrams_sealed << " opened " << st.datagrams_opened
             << " dropped " << st.datagrams_dropped << " refused " << st.datagrams_refused
@@ -225,8 +224,8 @@ TEST_P(SealedDpdkEndpointTest, SealedDatagramsOverMemifAreCompleteAndInOrder) {
 INSTANTIATE_TEST_SUITE_P(Modes, SealedDpdkEndpointTest,
                          ::testing::Values(transport::secure::security_mode::authenticated,
                                            transport::secure::security_mode::encrypted),
-                         [](const auto& info) {
-                             return std::string(transport::secure::to_string(info.param));
+                         [](const auto& mode) {
+                             return std::string(transport::secure::to_string(mode.param));
                          });
 
 struct collector final : transport::event_handler {

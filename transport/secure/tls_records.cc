@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/kdf.h>
 
+#include <cstring>
 #include <string>
 
 namespace ringmesh::transport::secure {
@@ -28,12 +29,10 @@ std::vector<unsigned char> hkdf_expand_label(const EVP_MD* digest,
                                              std::string_view label, std::size_t length) {
     // HkdfLabel = length (u16) | "tls13 " + label (u8-prefixed) | context (u8-prefixed, empty)
     const std::string full = "tls13 " + std::string(label);
-    std::vector<unsigned char> info;
-    info.push_back(static_cast<unsigned char>(length >> 8));
-    info.push_back(static_cast<unsigned char>(length & 0xff));
-    info.push_back(static_cast<unsigned char>(full.size()));
-    info.insert(info.end(), full.begin(), full.end());
-    info.push_back(0);
+    const std::string info =
+        std::string{static_cast<char>(length >> 8), static_cast<char>(length & 0xff),
+                    static_cast<char>(full.size())} +
+        full + std::string(1, '\0');  // (the context: empty)
     std::vector<unsigned char> out(length);
     EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
     EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
@@ -45,7 +44,8 @@ std::vector<unsigned char> hkdf_expand_label(const EVP_MD* digest,
         OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
                                           const_cast<unsigned char*>(secret.data()), secret.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
+                                          info.size()),
         OSSL_PARAM_construct_end()};
     EVP_KDF_derive(ctx, out.data(), out.size(), params);
     EVP_KDF_CTX_free(ctx);

@@ -351,7 +351,7 @@ TEST_P(SecureTransportTest, DatagramStrangersAndWrongKeysGetNothingThrough) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, SecureTransportTest,
                          ::testing::Values(security_mode::authenticated, security_mode::encrypted),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+                         [](const auto& mode) { return std::string(to_string(mode.param)); });
 
 }  // namespace
 }  // namespace ringmesh::transport::secure

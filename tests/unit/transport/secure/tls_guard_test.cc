@@ -197,7 +197,9 @@ TEST(TlsGuardTest, OwnRecordsAndOpenSslsReadEachOtherIncludingKeyUpdates) {
         const std::uint64_t least = openssl_dialer || openssl_listener ? 1 : 2;
         EXPECT_GE(l.dialer.key_updates_received(), least);
         EXPECT_GE(l.listener.key_updates_received(), least);
-        if (least == 2) EXPECT_EQ(l.dialer.key_updates_sent(), 2u);
+        if (least == 2) {
+            EXPECT_EQ(l.dialer.key_updates_sent(), 2u);
+        }
     }
 }
 
