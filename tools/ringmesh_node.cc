@@ -108,7 +108,6 @@ struct workload {
     std::shared_ptr<rm::transport::secure::key_store> data_plane_keys;
     // The certificates every shard's TLS sessions start with (encrypted mode); SIGHUP reloads.
     std::shared_ptr<rm::transport::secure::tls_credentials> tls_credentials;
-    rm::transport::secure::tls_files tls_files;  // the files SIGHUP reads again
     rm::cluster::member* member() const { return parts.front().member.get(); }
 };
 
@@ -551,10 +550,10 @@ std::optional<std::string> install(rm::shard& s, workload& w, rm::tools::node_se
 // SIGHUP in encrypted mode: the certificate files are read again (the same paths: a renewal
 // replaces the files) and checked as at start-up; new handshakes use them, established
 // sessions keep theirs. A set that fails the checks leaves the current one in force.
-void reload_certificates(workload& w) {
+void reload_certificates(workload& w, const rm::transport::secure::tls_files& files) {
     if (!w.tls_credentials) return;
     const std::string& id = w.directory->node_id();
-    auto loaded = rm::transport::secure::tls_context::load(w.tls_files, id);
+    auto loaded = rm::transport::secure::tls_context::load(files, id);
     if (!loaded) {
         rm::log::error("node", "SIGHUP: {}; keeping the current certificates",
                        loaded.err().message());
@@ -867,7 +866,6 @@ int run_node(int argc, char** argv) {
             : std::string("; no datagrams (they need a keyring)");
     if (settings.security.mode == sec::security_mode::encrypted) {
         w.tls_credentials = std::make_shared<sec::tls_credentials>(settings.security.tls);
-        w.tls_files = settings.security.tls_files;
         rm::log::info("security",
                       "mode encrypted: TLS 1.3 on every stream, both sides prove a certificate "
                       "from {} naming their node id (this node's: {}, valid until {}){}",
@@ -936,7 +934,7 @@ int run_node(int argc, char** argv) {
             wait);
         sig = sigtimedwait(&signals, nullptr, &wait);
         if (sig == SIGHUP) {
-            reload_certificates(w);
+            reload_certificates(w, settings.security.tls_files);
             if (!w.tls_credentials || w.gossip != nullptr || w.data_plane_keys)
                 reload_keyring(config_path, w);
             sig = -1;

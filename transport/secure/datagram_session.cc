@@ -24,7 +24,7 @@ auth_refusal feed_whole(auth_handshake& h, std::span<const std::byte> body,
 datagram_session::bytes datagram_session::initiate(time_ns now, const std::vector<key_bytes>& keys,
                                                    const nonce& fresh) {
     if (pending_ && pending_role_ == role::responder) return {};  // ours completes it
-    if (!pending_ && now < quiet_until_) return {};
+    if (!pending_ && !would_start(now)) return {};                // quiet after a refusal
     if (!pending_) {
         pending_ = std::make_unique<auth_handshake>(settings_.identity, keys, true, fresh);
         pending_role_ = role::initiator;

@@ -64,6 +64,9 @@ class datagram_session {
     /// The caller has something to send and no session yet: the hello to send now (a first
     /// one, or a repeat once retry_ns have passed), or nothing.
     bytes initiate(time_ns now, const std::vector<key_bytes>& keys, const nonce& fresh);
+    /// Whether initiate() would start a new handshake now, and so use its keys and nonce (a
+    /// repeat, or a wait while answering the peer's or after a refusal, uses neither).
+    bool would_start(time_ns now) const noexcept { return !pending_ && now >= quiet_until_; }
     /// A handshake datagram from the peer.
     outcome take(std::span<const std::byte> datagram, time_ns now,
                  const std::vector<key_bytes>& keys, const nonce& fresh);

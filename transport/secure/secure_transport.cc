@@ -75,6 +75,15 @@ datagram_session* secure_transport::datagram_session_for(const address& peer) {
         .first->second.get();
 }
 
+nonce secure_transport::fresh_nonce() const {
+    return settings_.nonce_source ? settings_.nonce_source() : auth_handshake::random_nonce();
+}
+
+datagram_session::bytes secure_transport::initiate(datagram_session& s) {
+    if (!s.would_start(now_)) return s.initiate(now_, {}, nonce{});
+    return s.initiate(now_, settings_.keys->snapshot(), fresh_nonce());
+}
+
 void secure_transport::send_waiting(const address& to, datagram_session& s) {
     for (const auto& datagram : s.waiting()) {
         s.sealer().seal(datagram, sealed_);
@@ -114,9 +123,8 @@ std::unique_ptr<stream_guard> secure_transport::new_guard(bool inbound) {
     if (settings_.identity.mode == security_mode::encrypted)
         return std::make_unique<tls_guard>(settings_.tls->snapshot(), settings_.identity.node_id,
                                            !inbound);
-    return std::make_unique<keyring_guard>(
-        settings_.identity, settings_.keys->snapshot(), !inbound,
-        settings_.nonce_source ? settings_.nonce_source() : auth_handshake::random_nonce());
+    return std::make_unique<keyring_guard>(settings_.identity, settings_.keys->snapshot(), !inbound,
+                                           fresh_nonce());
 }
 
 result<connection_id> secure_transport::connect(const address& remote) {
@@ -319,9 +327,8 @@ void secure_transport::on_datagram(const address& from, std::span<const std::byt
             ++stats_.datagrams_dropped;  // the table is full
             return;
         }
-        const nonce fresh =
-            settings_.nonce_source ? settings_.nonce_source() : auth_handshake::random_nonce();
-        datagram_session::outcome step = s->take(payload, now_, settings_.keys->snapshot(), fresh);
+        datagram_session::outcome step =
+            s->take(payload, now_, settings_.keys->snapshot(), fresh_nonce());
         if (!step.send.empty()) inner_->send_datagram(from, step.send);
         if (step.established) {
             ++stats_.datagram_handshakes;
@@ -350,11 +357,7 @@ void secure_transport::on_datagram(const address& from, std::span<const std::byt
         datagram_session* s =
             it != datagram_sessions_.end() ? it->second.get() : datagram_session_for(from);
         if (s == nullptr) return;
-        datagram_session::bytes again =
-            s->handshaking() ? s->nudge(now_)
-                             : s->initiate(now_, settings_.keys->snapshot(),
-                                           settings_.nonce_source ? settings_.nonce_source()
-                                                                  : auth_handshake::random_nonce());
+        datagram_session::bytes again = s->handshaking() ? s->nudge(now_) : initiate(*s);
         if (!again.empty()) inner_->send_datagram(from, again);
         return;
     }
@@ -437,9 +440,7 @@ std::size_t secure_transport::send_datagram(const address& to, std::span<const s
         // due) and the datagram waits for it, within bounds.
         const bool room = s->waiting().size() < settings_.max_waiting_datagrams;
         if (room) s->waiting().emplace_back(bytes.begin(), bytes.end());
-        datagram_session::bytes hello = s->initiate(
-            now_, settings_.keys->snapshot(),
-            settings_.nonce_source ? settings_.nonce_source() : auth_handshake::random_nonce());
+        datagram_session::bytes hello = initiate(*s);
         if (!hello.empty()) inner_->send_datagram(to, hello);
         return room ? bytes.size() : 0;
     }

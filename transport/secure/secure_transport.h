@@ -193,6 +193,11 @@ class secure_transport final : public transport, private event_handler {
     datagram_session* datagram_session_for(const address& peer);
     void refuse_datagram(const address& from, auth_refusal why);
     void send_waiting(const address& to, datagram_session& s);
+    /// A handshake's nonce: the settings' source, or fresh random bytes.
+    nonce fresh_nonce() const;
+    /// initiate() on `s`, taking a snapshot of the keyring and a nonce only when it starts a
+    /// new handshake: it runs on every send to an address whose handshake is not done.
+    datagram_session::bytes initiate(datagram_session& s);
 
     std::unique_ptr<transport> inner_;
     secure_settings settings_;
